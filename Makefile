@@ -1,0 +1,66 @@
+# libvhd and its tools.  One Makefile; each component keeps its object list
+# in its own fragment (libvhd/lib.mk, vhdtool/tool.mk, ...).
+#
+#   make              build the library and the tools into $(BUILD)/
+#   make check        every test: unit, CLI, fixtures, FUSE, NBD, sanitizers
+#   make demo         a short tour of the tools on images it makes
+#   make bench        side-by-side performance against qemu
+#   make install PREFIX=DIR
+
+CC      ?= cc
+BUILD   ?= build
+PREFIX  ?= /usr/local
+OPT     ?= -O2 -g
+WARN    ?= -Wall -Wextra -Werror
+CFLAGS  ?=
+CPPFLAGS += -D_GNU_SOURCE -Ilibvhd
+ALL_CFLAGS = -std=c11 $(OPT) $(WARN) -fPIC -pthread $(CFLAGS)
+LDLIBS  += -pthread
+
+SOVERSION = 0
+
+.PHONY: all lib tools check check-unit check-scripts check-san demo bench install clean deps portability fuzz
+all: lib tools
+
+include libvhd/lib.mk
+include vhdtool/tool.mk
+include vhdfuse/fuse.mk
+include nbd/nbd.mk
+include tests/tests.mk
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+deps:
+	@sh scripts/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all test-bins
+	@$(MAKE) --no-print-directory BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer" \
+		CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+		LDFLAGS="-fsanitize=address,undefined" all test-bins
+	@sh tests/run.sh
+
+demo: deps all
+	@sh scripts/demo.sh
+
+bench: deps all
+	@sh bench/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libvhd.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libvhd.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libvhd.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libvhd.so
+	install -m 644 libvhd/vhd.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VHD_VERSION)|' libvhd/libvhd.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/libvhd.pc
+	@for m in $(MAN_PAGES); do install -d $(DESTDIR)$(PREFIX)/share/man/man1; \
+		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
+
+clean:
+	rm -rf build build-san build-* 

@@ -1,0 +1,17 @@
+# libvhd: the library.  Owned by the library; list every source here.
+VHD_VERSION = 0.1.0
+LIBVHD_SRCS = \
+	libvhd/err.c
+LIBVHD_OBJS = $(LIBVHD_SRCS:%.c=$(BUILD)/%.o)
+LIBVHD_A  = $(BUILD)/libvhd.a
+LIBVHD_SO = $(BUILD)/libvhd.so.$(SOVERSION)
+
+lib: $(LIBVHD_A) $(LIBVHD_SO)
+
+$(LIBVHD_A): $(LIBVHD_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIBVHD_SO): $(LIBVHD_OBJS)
+	$(CC) -shared -Wl,-soname,libvhd.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	ln -sf libvhd.so.$(SOVERSION) $(BUILD)/libvhd.so

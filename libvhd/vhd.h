@@ -1,0 +1,237 @@
+/*
+ * vhd.h - libvhd, the public interface.
+ *
+ * Reads and writes Microsoft VHD images (Virtual Hard Disk Image Format
+ * Specification v1.0, 2006): fixed, dynamic and differencing disks.
+ *
+ * Conventions:
+ *  - Every function that can fail returns 0 (or a count) on success and a
+ *    negative errno on failure.  vhd_errmsg() then describes the failure
+ *    for humans (thread-local; valid until the next libvhd call on this
+ *    thread).  The library never prints and never exits.
+ *  - Errno meanings: EINVAL bad argument, EBADMSG the image fails
+ *    validation (damaged), ENOTSUP valid but unsupported, EROFS write to a
+ *    read-only handle, EBUSY the image is locked by another writer, ENOENT
+ *    a file (or a differencing disk's parent) is missing, EIO, ENOMEM,
+ *    ENOSPC.
+ *  - A failed call leaves ownership unchanged.
+ *
+ * Thread model: one struct vhd may be used by many threads at once
+ * (concurrent reads run in parallel; writes and metadata updates are
+ * serialised internally).  Different handles on the same file are not
+ * coordinated, which is why opening for writing takes a lock.
+ */
+#ifndef LIBVHD_VHD_H
+#define LIBVHD_VHD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VHD_VERSION_STRING "0.1.0"
+
+#define VHD_SECTOR_SIZE       512u
+#define VHD_DEFAULT_BLOCK_SIZE (2u * 1024 * 1024)
+/* Largest disk Virtual PC, Hyper-V and QEMU accept: 0xFF000000 sectors. */
+#define VHD_MAX_DISK_SIZE     (UINT64_C(0xFF000000) * 512)
+
+enum vhd_type {
+	VHD_TYPE_NONE = 0,
+	VHD_TYPE_FIXED = 2,
+	VHD_TYPE_DYNAMIC = 3,
+	VHD_TYPE_DIFF = 4,
+};
+
+struct vhd;                 /* opaque image handle (a chain for children) */
+
+/* ---- I/O backend ------------------------------------------------------ *
+ * All file access of the library goes through this table, so tests can
+ * substitute memory or fault-injecting backends and other platforms can
+ * supply their own.  New members are only ever added at the end. */
+struct vhd_io;
+struct vhd_io_ops {
+	unsigned version;       /* 1 */
+	/* Transfer exactly n bytes or fail with -errno.  pread past the end
+	 * of the file returns -EIO (short reads are never silent). */
+	int (*pread)(struct vhd_io *io, void *buf, size_t n, uint64_t off);
+	int (*pwrite)(struct vhd_io *io, const void *buf, size_t n, uint64_t off);
+	int (*flush)(struct vhd_io *io);                /* data durable */
+	int (*get_size)(struct vhd_io *io, uint64_t *size);
+	int (*truncate)(struct vhd_io *io, uint64_t size);
+	/* Optional (may be NULL): release the space of a range (punch a
+	 * hole); the range then reads as zeros. */
+	int (*punch)(struct vhd_io *io, uint64_t off, uint64_t n);
+	void (*close)(struct vhd_io *io);
+};
+struct vhd_io {
+	const struct vhd_io_ops *ops;
+	const char *name;       /* for messages: usually the path */
+};
+
+/* Open flags. */
+#define VHD_OPEN_RDONLY          0x0000u
+#define VHD_OPEN_RDWR            0x0001u
+/* Recovery: accept bad footer/header checksums (still reported by check). */
+#define VHD_OPEN_IGNORE_CHECKSUM 0x0002u
+/* Open a differencing disk without its parent: metadata only (info,
+ * check, set-parent); reads of sectors that would come from the parent
+ * fail with -ENOTSUP. */
+#define VHD_OPEN_NO_PARENT       0x0004u
+/* Do not take the advisory lock (tests, read-only inspection). */
+#define VHD_OPEN_NOLOCK          0x0008u
+/* Skip the barrier (fdatasync) between writing a new block and pointing
+ * the BAT at it.  For freshly created output files only (convert), where
+ * a crash loses the whole output anyway; vhd_flush() still syncs. */
+#define VHD_OPEN_UNSAFE_NOSYNC   0x0010u
+
+struct vhd_open_opts {
+	unsigned flags;             /* VHD_OPEN_* */
+	const char *parent_path;    /* NULL, or the parent of the top image,
+				       overriding its parent locators */
+};
+
+int  vhd_open(struct vhd **out, const char *path, unsigned flags);
+int  vhd_open_opts(struct vhd **out, const char *path,
+		   const struct vhd_open_opts *opts);
+/* Open an image on a caller-supplied backend.  On success the handle owns
+ * io (closed with it); on failure the caller still owns it.  Parents of a
+ * differencing disk opened this way are opened as files. */
+int  vhd_open_io(struct vhd **out, struct vhd_io *io,
+		 const struct vhd_open_opts *opts);
+void vhd_close(struct vhd *v);          /* v may be NULL; flushes if RDWR */
+
+/* Built-in backends. */
+#define VHD_IO_RDWR   0x1u
+#define VHD_IO_CREATE 0x2u              /* create; fail if it exists */
+int  vhd_io_file_open(struct vhd_io **out, const char *path, unsigned flags);
+/* A growable in-memory file, initially a copy of data[0..n). */
+int  vhd_io_mem_open(struct vhd_io **out, const void *data, size_t n);
+/* Contents of a memory backend (valid until the next write or close). */
+const uint8_t *vhd_io_mem_data(struct vhd_io *io, size_t *n);
+
+/* ---- Creating images ---------------------------------------------------- */
+#define VHD_CREATE_CHS_ROUND  0x1u   /* round size up to an exact CHS capacity */
+#define VHD_CREATE_SPARSE     0x2u   /* fixed: leave the data a hole (default
+					writes nothing either way: the file is
+					extended, not filled) */
+struct vhd_create_opts {
+	enum vhd_type type;         /* 0 means dynamic (or differencing when
+				       parent is set) */
+	uint64_t size;              /* bytes, multiple of 512; 0 for children */
+	uint32_t block_size;        /* 0 = 2 MiB; power of two, 512 KiB..256 MiB
+				       accepted: 512 B .. 2 GiB are valid VHD but
+				       we allow 4 KiB .. 256 MiB */
+	unsigned flags;             /* VHD_CREATE_* */
+	const char *parent;         /* differencing: path of the parent */
+	const uint8_t *unique_id;   /* NULL: a new random UUID */
+};
+/* Creates path (which must not exist).  On failure nothing is left behind. */
+int  vhd_create(const char *path, const struct vhd_create_opts *opts);
+/* The same on a backend (tests): io is left open, owned by the caller. */
+int  vhd_create_io(struct vhd_io *io, const struct vhd_create_opts *opts);
+
+/* ---- Data --------------------------------------------------------------- */
+/* Any offset and length; all n bytes or -errno.  Reads past the disk's end
+ * and writes past it fail with -EINVAL / -ENOSPC without touching data. */
+int  vhd_pread(struct vhd *v, void *buf, size_t n, uint64_t off);
+int  vhd_pwrite(struct vhd *v, const void *buf, size_t n, uint64_t off);
+/* Every write that returned before this call is durable when it returns. */
+int  vhd_flush(struct vhd *v);
+/* The range reads as zeros afterwards.  Whole unused blocks of a dynamic
+ * disk are deallocated (their file space punched where the backend can);
+ * a differencing disk stores zeros (a clear bit would expose the parent). */
+int  vhd_discard(struct vhd *v, uint64_t off, uint64_t len);
+#define VHD_ZERO_NO_HOLE   0x1u      /* keep the range allocated */
+#define VHD_ZERO_FAST_ONLY 0x2u      /* fail with -ENOTSUP (changing nothing)
+					unless it needs no data writes */
+int  vhd_write_zeroes(struct vhd *v, uint64_t off, uint64_t len, unsigned flags);
+
+/* Allocation status of the run starting at off: *run is set to the length
+ * (<= len, > 0, sector granular except at unaligned ends) over which the
+ * status does not change.  Status bits: */
+#define VHD_MAP_DATA  0x1u    /* stored in some image of the chain */
+#define VHD_MAP_ZERO  0x2u    /* not stored anywhere: reads as zeros */
+/* *depth (may be NULL): 0 = the top image holds it, 1 = its parent, ...,
+ * -1 = nowhere (zeros). */
+int  vhd_map(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
+	     unsigned *status, int *depth);
+
+/* ---- Describing an image ------------------------------------------------ */
+struct vhd_info {
+	enum vhd_type type;
+	uint64_t virtual_size;      /* footer current size: the disk size */
+	uint64_t chs_size;          /* cylinders*heads*sectors*512 */
+	uint64_t original_size;     /* footer original size (informational) */
+	uint16_t cylinders;
+	uint8_t  heads, sectors_per_track;
+	uint32_t block_size;        /* 0 for fixed disks */
+	uint32_t max_table_entries; /* 0 for fixed disks */
+	uint32_t allocated_blocks;
+	uint64_t allocated_bytes;   /* data bytes stored in this file */
+	uint64_t file_size;
+	uint8_t  unique_id[16];
+	char     creator_app[5];    /* NUL-terminated; may contain NULs ("tap") */
+	uint32_t creator_version;   /* major << 16 | minor */
+	char     creator_os[5];
+	uint32_t timestamp;         /* seconds since 2000-01-01 00:00:00 UTC */
+	uint32_t features;
+	uint8_t  saved_state;
+	uint8_t  parent_id[16];     /* differencing only */
+	uint32_t parent_timestamp;
+	char     parent_name[1024]; /* header parent name, UTF-8 */
+	unsigned warnings;          /* VHD_WARN_* seen while opening */
+};
+#define VHD_WARN_FOOTER_CHECKSUM  0x01u  /* accepted with IGNORE_CHECKSUM */
+#define VHD_WARN_HEADER_CHECKSUM  0x02u
+#define VHD_WARN_FOOTER_FROM_COPY 0x04u  /* trailing footer missing/bad */
+#define VHD_WARN_FOOTER_511       0x08u  /* old 511-byte trailing footer */
+#define VHD_WARN_HIDDEN_BYTE      0x10u  /* tapdisk hidden byte, stale sum */
+
+int  vhd_get_info(struct vhd *v, struct vhd_info *info);
+const char *vhd_path(struct vhd *v);
+/* The parent handle of a differencing disk (owned by v), or NULL. */
+struct vhd *vhd_parent(struct vhd *v);
+/* Number of images in the chain (1 for fixed and dynamic disks). */
+int  vhd_chain_depth(struct vhd *v);
+
+/* Helpers shared by the tools. */
+const char *vhd_type_name(enum vhd_type t);      /* "fixed", ... */
+/* CHS geometry per the specification's appendix. */
+void vhd_chs(uint64_t size, uint16_t *cyl, uint8_t *heads, uint8_t *spt);
+/* Smallest size >= size that is an exact C*H*S*512 capacity. */
+uint64_t vhd_chs_round_up(uint64_t size);
+/* Does the file look like a VHD (footer at the end or a copy at 0)?
+ * 1 yes, 0 no (raw), -errno on I/O error. */
+int  vhd_probe(const char *path);
+
+/* ---- Checking ----------------------------------------------------------- */
+/* Called once per problem found, with a one-line description that names
+ * the offset and the expected and found values where they apply. */
+typedef void (*vhd_report_fn)(void *arg, const char *problem);
+#define VHD_CHECK_NO_PARENT 0x1u    /* do not check the chain above */
+/* Returns the number of problems found (0 = consistent), or -errno when
+ * the file could not be read at all.  Never writes. */
+int  vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg);
+
+/* ---- Differencing disks ------------------------------------------------- */
+typedef void (*vhd_progress_fn)(void *arg, uint64_t done, uint64_t total);
+/* Fold the chain above `into` (NULL: the child's parent) into it: every
+ * sector that child (or an image between child and into) stores is written
+ * into `into`.  Crash-safe: until it returns, the chain still reads the
+ * same.  Deleting the merged images is the caller's business. */
+int  vhd_merge(const char *child, const char *into, vhd_progress_fn progress,
+	       void *arg);
+#define VHD_SET_PARENT_FORCE 0x1u    /* accept a parent with another unique id */
+/* Point child at new_parent: parent id, timestamp, name and locators. */
+int  vhd_set_parent(const char *child, const char *new_parent, unsigned flags);
+
+/* ---- Errors --------------------------------------------------------------- */
+const char *vhd_errmsg(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1 @@
+# vhdnbd: NBD server.

@@ -1,0 +1,22 @@
+# Sourced by every script test (tests/<area>/*.sh).  The runner sets
+# VHDTOOL, VHDFUSE, VHDNBD, BUILD, TOP, T (scratch dir, also the cwd) and
+# SHARED_FIXTURES (images made by other software; may be absent).
+set -eu
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# need COMMAND PACKAGE: a missing peer tool fails the test and says what to
+# install (make check installs them when run as root).
+need() { command -v "$1" >/dev/null 2>&1 || fail "$1 not found: apt-get install $2"; }
+# expect_exit CODE COMMAND...: run, demand that exact exit status.
+expect_exit() {
+	want=$1; shift
+	set +e; "$@"; got=$?; set -e
+	[ "$got" -eq "$want" ] || fail "'$*' exited $got, expected $want"
+}
+# Deterministic test data: mkdata FILE SIZE_MIB SEED (random, reproducible).
+mkdata() {
+	head -c $(( $2 * 1048576 )) /dev/zero | \
+		openssl enc -aes-128-ctr -nosalt -pass "pass:$3" 2>/dev/null > "$1" || \
+		fail "openssl missing: apt-get install openssl"
+}
+shared_fixtures() { [ -f "${SHARED_FIXTURES:-}/expected.tsv" ]; }

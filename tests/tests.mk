@@ -1,0 +1,8 @@
+# Tests: cmocka unit tests, one binary per tests/test_*.c, linked with libvhd.a.
+UNIT_SRCS = $(wildcard tests/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/%.c=$(BUILD)/tests/%)
+TEST_HELPERS = $(filter-out $(UNIT_SRCS),$(wildcard tests/lib_*.c))
+TEST_HELPER_OBJS = $(TEST_HELPERS:%.c=$(BUILD)/%.o)
+test-bins: $(UNIT_BINS)
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPER_OBJS) $(LIBVHD_A)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
