@@ -1,0 +1,292 @@
+/*
+ * vhdfuse - mount a VHD image as a file (or a directory of the disk and
+ * its partitions) with FUSE.
+ *
+ *   vhdfuse [options] IMAGE MOUNTPOINT
+ *
+ * Order matters: the image is opened and the mount made while still in
+ * the foreground, so every failure is reported with a non-zero exit and
+ * no mount is left behind; only then does the daemon detach.  See
+ * vhdfuse(1).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "vhdfuse.h"
+
+static const char *prog = "vhdfuse";
+
+static void
+usage(FILE *fp, int code)
+{
+	fprintf(fp,
+"Usage: %s [options] IMAGE MOUNTPOINT\n"
+"Mount a VHD image with FUSE.  MOUNTPOINT is a regular file (it becomes\n"
+"the disk) or a directory (it shows 'disk' and p1, p2, ... for partitions).\n"
+"Unmount with: fusermount3 -u MOUNTPOINT\n"
+"\n"
+"Options:\n"
+"  -r, --read-only        serve the image read-only\n"
+"      --parent PATH      parent of a differencing image (overrides locators)\n"
+"      --ignore-checksum  accept footer/header checksum errors\n"
+"      --direct-io        bypass the kernel page cache\n"
+"  -f, --foreground       stay in the foreground\n"
+"  -d, --debug            print FUSE requests (implies -f)\n"
+"  -o OPT[,OPT...]        FUSE mount options (allow_other, ...)\n"
+"  -h, --help             show this help\n"
+"  -V, --version          show the version\n"
+"\n"
+"Please read the vhdfuse(1) manual page for full usage.\n", prog);
+	exit(code);
+}
+
+/* Does the comma-separated option list contain opt exactly? */
+static int
+has_opt(const char *list, const char *opt)
+{
+	size_t n = strlen(opt);
+
+	for (const char *p = list; p; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (strncmp(p, opt, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
+/* fsname=... with the characters fuse_opt treats specially escaped. */
+static char *
+fsname_opt(const char *image)
+{
+	size_t n = strlen(image);
+	char *o = malloc(2 * n + 16), *p;
+
+	if (!o)
+		return NULL;
+	p = o + sprintf(o, "fsname=vhd:");
+	for (const char *c = image; *c; c++) {
+		if (*c == ',' || *c == '\\')
+			*p++ = '\\';
+		*p++ = *c;
+	}
+	*p = '\0';
+	return o;
+}
+
+static void
+open_error(const char *image, int err)
+{
+	const char *msg = vhd_errmsg();
+
+	/* The library's message names the file; add it only when not. */
+	if (msg && *msg && strcmp(msg, "no error") != 0) {
+		if (strstr(msg, image))
+			fprintf(stderr, "%s: %s\n", prog, msg);
+		else
+			fprintf(stderr, "%s: %s: %s\n", prog, image, msg);
+	} else {
+		fprintf(stderr, "%s: %s: %s\n", prog, image, strerror(-err));
+	}
+}
+
+/* Fill s->files: the disk, then each partition (directory mode only). */
+static int
+build_files(struct vf_state *s)
+{
+	struct vf_file *d = &s->files[0];
+
+	strcpy(d->name, "disk");
+	strcpy(d->path, s->file_mode ? "/" : "/disk");
+	d->start = 0;
+	d->size = s->disk_size;
+	s->nfiles = 1;
+	if (s->file_mode)
+		return 0;
+	struct vf_part parts[VF_MAX_FILES - 1];
+	int n = vf_read_partitions(s->v, s->disk_size, parts, VF_MAX_FILES - 1);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		struct vf_file *f = &s->files[s->nfiles++];
+		snprintf(f->name, sizeof(f->name), "p%d", parts[i].number);
+		snprintf(f->path, sizeof(f->path), "/p%d", parts[i].number);
+		f->start = parts[i].start;
+		f->size = parts[i].size;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_DIRECT_IO };
+	static const struct option longopts[] = {
+		{ "read-only", no_argument, NULL, 'r' },
+		{ "readonly", no_argument, NULL, 'r' },
+		{ "parent", required_argument, NULL, OPT_PARENT },
+		{ "ignore-checksum", no_argument, NULL, OPT_IGNORE_CHECKSUM },
+		{ "direct-io", no_argument, NULL, OPT_DIRECT_IO },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct vf_state st;
+	struct vf_state *s = &st;
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct vhd_open_opts oo = { 0 };
+	int foreground = 0, debug = 0, c, r, code = 1;
+	char **mount_opts = calloc((size_t)argc + 1, sizeof(char *));
+	int nmount_opts = 0;
+
+	if (!mount_opts)
+		return 1;
+	while ((c = getopt_long(argc, argv, "+rfdo:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r': s->readonly = 1; break;
+		case OPT_PARENT: oo.parent_path = optarg; break;
+		case OPT_IGNORE_CHECKSUM: oo.flags |= VHD_OPEN_IGNORE_CHECKSUM; break;
+		case OPT_DIRECT_IO: s->direct_io = 1; break;
+		case 'f': foreground = 1; break;
+		case 'd': debug = foreground = 1; break;
+		case 'o':
+			mount_opts[nmount_opts++] = optarg;
+			if (has_opt(optarg, "ro"))
+				s->readonly = 1;
+			break;
+		case 'h': usage(stdout, 0); break;
+		case 'V':
+			printf("vhdfuse %s (libfuse %d.%d)\n", VHD_VERSION_STRING,
+			       fuse_version() / 10, fuse_version() % 10);
+			return 0;
+		default: usage(stderr, 2);
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "%s: expected IMAGE and MOUNTPOINT\n", prog);
+		usage(stderr, 2);
+	}
+	const char *image = argv[optind], *mnt = argv[optind + 1];
+	s->image = image;
+
+	struct stat mst, ist;
+	if (stat(mnt, &mst) < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, mnt, strerror(errno));
+		return 1;
+	}
+	if (S_ISREG(mst.st_mode))
+		s->file_mode = 1;
+	else if (!S_ISDIR(mst.st_mode)) {
+		fprintf(stderr, "%s: %s: not a regular file or directory\n",
+			prog, mnt);
+		return 1;
+	}
+
+	oo.flags |= s->readonly ? VHD_OPEN_RDONLY : VHD_OPEN_RDWR;
+	r = vhd_open_opts(&s->v, image, &oo);
+	if (r < 0) {
+		open_error(image, r);
+		return r == -EBADMSG ? 3 : 1;
+	}
+	struct vhd_info info;
+	r = vhd_get_info(s->v, &info);
+	if (r < 0) {
+		open_error(image, r);
+		goto out_close;
+	}
+	s->disk_size = info.virtual_size;
+	if (stat(image, &ist) == 0) {
+		s->atime = ist.st_atim;
+		s->mtime = ist.st_mtim;
+		s->ctime = ist.st_ctim;
+	}
+	s->uid = getuid();
+	s->gid = getgid();
+	for (int i = 0; i < VF_MAX_FILES; i++)
+		pthread_mutex_init(&s->files[i].blocks_lock, NULL);
+	r = build_files(s);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s: cannot read the partition table: %s\n",
+			prog, image, strerror(-r));
+		goto out_close;
+	}
+
+	char *fsname = fsname_opt(image);
+	if (!fsname || fuse_opt_add_arg(&args, prog) < 0 ||
+	    fuse_opt_add_arg(&args, "-o") < 0 ||
+	    fuse_opt_add_arg(&args, fsname) < 0 ||
+	    fuse_opt_add_arg(&args, "-osubtype=vhd") < 0 ||
+	    (s->readonly && fuse_opt_add_arg(&args, "-oro") < 0) ||
+	    (debug && fuse_opt_add_arg(&args, "-d") < 0)) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		goto out_close;
+	}
+	free(fsname);
+	for (int i = 0; i < nmount_opts; i++)
+		if (fuse_opt_add_arg(&args, "-o") < 0 ||
+		    fuse_opt_add_arg(&args, mount_opts[i]) < 0) {
+			fprintf(stderr, "%s: out of memory\n", prog);
+			goto out_close;
+		}
+
+	/* fuse_new rejects unknown -o options with its own message. */
+	s->fuse = fuse_new(&args, &vf_ops, sizeof(vf_ops), s);
+	if (!s->fuse) {
+		fprintf(stderr, "%s: cannot set up FUSE (bad -o option?)\n", prog);
+		goto out_close;
+	}
+	if (fuse_mount(s->fuse, mnt) != 0) {
+		fprintf(stderr, "%s: %s: cannot mount\n", prog, mnt);
+		goto out_destroy;
+	}
+	struct fuse_session *se = fuse_get_session(s->fuse);
+	if (fuse_set_signal_handlers(se) != 0) {
+		fprintf(stderr, "%s: cannot set signal handlers\n", prog);
+		goto out_unmount;
+	}
+	/* Past this point the mount exists and the parent exits 0. */
+	if (fuse_daemonize(foreground) != 0) {
+		fprintf(stderr, "%s: cannot run in the background\n", prog);
+		goto out_signals;
+	}
+	r = vf_inval_start(s);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot start a thread: %s\n", prog,
+			strerror(-r));
+		goto out_signals;
+	}
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		goto out_inval;
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	fuse_loop_cfg_set_idle_threads(cfg, 8);
+	r = fuse_loop_mt(s->fuse, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	code = r < 0 ? 1 : 0;
+
+out_inval:
+	vf_inval_stop(s);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_unmount:
+	fuse_unmount(s->fuse);
+out_destroy:
+	fuse_destroy(s->fuse);
+out_close:
+	fuse_opt_free_args(&args);
+	if (s->v) {
+		if (!s->readonly && vhd_flush(s->v) < 0) {
+			fprintf(stderr, "%s: %s: %s\n", prog, image, vhd_errmsg());
+			code = 1;
+		}
+		vhd_close(s->v);
+	}
+	free(mount_opts);
+	return code;
+}
