@@ -1,5 +1,7 @@
 # vhdtool: the CLI.  Owned by vhdtool; list every source here.
-VHDTOOL_SRCS = vhdtool/main.c
+VHDTOOL_SRCS = vhdtool/main.c vhdtool/util.c vhdtool/cmd_create.c \
+	vhdtool/cmd_info.c vhdtool/cmd_check.c vhdtool/cmd_convert.c \
+	vhdtool/cmd_map.c vhdtool/cmd_merge.c
 VHDTOOL_OBJS = $(VHDTOOL_SRCS:%.c=$(BUILD)/%.o)
 VHDTOOL = $(BUILD)/vhdtool
 INSTALL_BINS += $(VHDTOOL)

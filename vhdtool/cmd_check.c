@@ -1,0 +1,116 @@
+/* cmd_check.c - vhdtool check: report every inconsistency; never writes. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tool.h"
+
+static const char usage[] =
+	"usage: vhdtool check [--json] [--no-parent] FILE\n";
+
+static const char help[] =
+	"Verify the metadata of the VHD image FILE (and of its parents): footer,\n"
+	"header, block allocation table, bitmaps, parent locators.  Each problem is\n"
+	"printed on its own line with the offset and the expected and found values.\n"
+	"The image is opened read-only and never modified.\n\n"
+	"  -j, --json        print {\"file\", \"problems\": [...], \"clean\"} as JSON\n"
+	"  -n, --no-parent   do not check the images above a differencing disk\n"
+	"  -h, --help        show this help\n\n"
+	"Exit status: 0 no problems, 3 problems found (or not a VHD image),\n"
+	"1 the file could not be read.\n";
+
+struct problems {
+	char **v;
+	size_t n, cap;
+};
+
+static void
+collect(void *arg, const char *problem)
+{
+	struct problems *p = arg;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		char **nv = realloc(p->v, cap * sizeof(*nv));
+		if (!nv)
+			return;
+		p->v = nv;
+		p->cap = cap;
+	}
+	if ((p->v[p->n] = strdup(problem)) != NULL)
+		p->n++;
+}
+
+int
+cmd_check(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "json",      no_argument, NULL, 'j' },
+		{ "no-parent", no_argument, NULL, 'n' },
+		{ "help",      no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct problems p = { NULL, 0, 0 };
+	unsigned flags = 0;
+	const char *file;
+	int c, json = 0, r, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":jnh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = 1; break;
+		case 'n': flags |= VHD_CHECK_NO_PARENT; break;
+		case 'h':
+			fputs(usage, stdout);
+			fputs(help, stdout);
+			return EXIT_OK;
+		default:
+			return tool_bad_option(usage, argv, c);
+		}
+	}
+	if (argc - optind != 1)
+		return tool_usage(usage, argv[0], argc - optind < 1 ?
+				  "missing FILE" : "too many arguments");
+	file = argv[optind];
+	r = vhd_probe(file);
+	if (r < 0)
+		return tool_lib_err(file, r);
+	if (r == 0) {
+		collect(&p, "not a VHD image: no footer with cookie 'conectix' "
+			"at its end or at offset 0");
+	} else {
+		r = vhd_check(file, flags, collect, &p);
+		if (r < 0) {
+			rc = tool_lib_err(file, r);
+			goto out;
+		}
+		if ((size_t)r > p.n)    /* a report lost to ENOMEM */
+			collect(&p, "more problems (out of memory to list them)");
+	}
+	if (json) {
+		printf("{\"file\": ");
+		json_str(stdout, file);
+		printf(", \"clean\": %s, \"problems\": [", p.n ? "false" : "true");
+		for (size_t i = 0; i < p.n; i++) {
+			printf("%s\n  ", i ? "," : "");
+			json_str(stdout, p.v[i]);
+		}
+		printf("%s]}\n", p.n ? "\n" : "");
+	} else if (p.n == 0) {
+		printf("%s: no problems found\n", file);
+	} else {
+		for (size_t i = 0; i < p.n; i++)
+			printf("%s: %s\n", file, p.v[i]);
+	}
+	if (p.n) {
+		fflush(stdout);
+		tool_err(file, "damaged: %zu problem%s found", p.n,
+			 p.n == 1 ? "" : "s");
+	}
+	rc = p.n ? EXIT_DAMAGED : EXIT_OK;
+out:
+	for (size_t i = 0; i < p.n; i++)
+		free(p.v[i]);
+	free(p.v);
+	return rc;
+}

@@ -1,0 +1,156 @@
+/* cmd_create.c - vhdtool create: new fixed, dynamic or differencing images. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include "tool.h"
+
+static const char usage[] =
+	"usage: vhdtool create [--type fixed|dynamic] [--block-size SIZE] [--chs-round]\n"
+	"                      FILE SIZE\n"
+	"       vhdtool create --parent PARENT FILE\n";
+
+static const char help[] =
+	"Create a new VHD image FILE (which must not exist).\n\n"
+	"  -t, --type fixed|dynamic  disk type (default dynamic; a differencing disk\n"
+	"                            with --parent)\n"
+	"  -b, --block-size SIZE     dynamic block size, a power of two from 4K to\n"
+	"                            256M (default 2M; Hyper-V also uses 512K)\n"
+	"  -c, --chs-round           round SIZE up to the next exact C*H*S capacity,\n"
+	"                            so readers that size disks by their CHS\n"
+	"                            geometry (QEMU, old Virtual PC) agree\n"
+	"  -P, --parent PARENT       create a differencing disk on top of PARENT;\n"
+	"                            its size is the parent's\n"
+	"  -h, --help                show this help\n\n"
+	"SIZE is in bytes, or with a binary suffix K, M, G or T (1G = 1073741824).\n"
+	"It must be a multiple of 512 and at most 2040G (the VHD limit).\n";
+
+static int
+parse_type(const char *s, enum vhd_type *t)
+{
+	if (strcmp(s, "fixed") == 0)
+		*t = VHD_TYPE_FIXED;
+	else if (strcmp(s, "dynamic") == 0)
+		*t = VHD_TYPE_DYNAMIC;
+	else
+		return -1;
+	return 0;
+}
+
+/* Check a requested disk size; 0 or an exit code after a message. */
+static int
+check_size(const char *file, uint64_t size, const char *arg)
+{
+	char h[32];
+
+	if (size == 0) {
+		tool_err(file, "size must be greater than zero");
+		return EXIT_ERROR;
+	}
+	if (size > VHD_MAX_DISK_SIZE) {
+		tool_err(file, "size %s (%llu bytes) is larger than the VHD limit "
+			 "of 2040 GiB (%llu bytes)", arg,
+			 (unsigned long long)size,
+			 (unsigned long long)VHD_MAX_DISK_SIZE);
+		return EXIT_ERROR;
+	}
+	if (size % VHD_SECTOR_SIZE) {
+		uint64_t up = (size / VHD_SECTOR_SIZE + 1) * VHD_SECTOR_SIZE;
+		tool_err(file, "size %llu is not a multiple of 512 bytes; "
+			 "try %llu (%s)", (unsigned long long)size,
+			 (unsigned long long)up, human_size(up, h));
+		return EXIT_ERROR;
+	}
+	return 0;
+}
+
+int
+cmd_create(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "type",       required_argument, NULL, 't' },
+		{ "block-size", required_argument, NULL, 'b' },
+		{ "chs-round",  no_argument,       NULL, 'c' },
+		{ "parent",     required_argument, NULL, 'P' },
+		{ "help",       no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vhd_create_opts o;
+	const char *file, *size_arg = NULL;
+	uint64_t bs = 0;
+	int c, type_given = 0, r;
+	char h1[32], h2[32];
+
+	memset(&o, 0, sizeof(o));
+	o.type = VHD_TYPE_DYNAMIC;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":t:b:cP:h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (parse_type(optarg, &o.type) < 0)
+				return tool_usage(usage, argv[0],
+					"unknown type '%s' (use fixed or dynamic)", optarg);
+			type_given = 1;
+			break;
+		case 'b':
+			if (parse_size(optarg, &bs) < 0 || bs > UINT32_MAX)
+				return tool_usage(usage, argv[0],
+					"bad block size '%s'", optarg);
+			o.block_size = (uint32_t)bs;
+			break;
+		case 'c':
+			o.flags |= VHD_CREATE_CHS_ROUND;
+			break;
+		case 'P':
+			o.parent = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			fputs(help, stdout);
+			return EXIT_OK;
+		default:
+			return tool_bad_option(usage, argv, c);
+		}
+	}
+	if (o.parent) {
+		if (type_given)
+			return tool_usage(usage, argv[0],
+				"--parent makes a differencing disk; --type does not apply");
+		if (argc - optind != 1)
+			return tool_usage(usage, argv[0], argc - optind < 1 ?
+				"missing FILE" : "a differencing disk takes its "
+				"size from its parent: give no SIZE");
+		o.type = VHD_TYPE_DIFF;
+	} else if (argc - optind != 2) {
+		return tool_usage(usage, argv[0], argc - optind < 2 ?
+				  "missing FILE or SIZE" : "too many arguments");
+	}
+	file = argv[optind];
+	if (!o.parent) {
+		size_arg = argv[optind + 1];
+		if (parse_size(size_arg, &o.size) < 0)
+			return tool_usage(usage, argv[0], "bad size '%s' "
+				"(bytes, or a number with K, M, G or T)", size_arg);
+		if (o.type == VHD_TYPE_FIXED && o.block_size)
+			return tool_usage(usage, argv[0],
+				"--block-size applies to dynamic disks only");
+		if (o.flags & VHD_CREATE_CHS_ROUND && o.size &&
+		    o.size <= VHD_MAX_DISK_SIZE)
+			o.size = vhd_chs_round_up(o.size);
+		if ((r = check_size(file, o.size, size_arg)) != 0)
+			return r;
+	}
+	r = vhd_create(file, &o);
+	if (r < 0)
+		return tool_lib_err(file, r);
+	if (o.parent)
+		printf("%s: differencing disk on '%s'\n", file, o.parent);
+	else
+		printf("%s: %s disk, %llu bytes (%s)%s%s\n", file,
+		       vhd_type_name(o.type), (unsigned long long)o.size,
+		       human_size(o.size, h1),
+		       o.type == VHD_TYPE_DYNAMIC ? ", block size " : "",
+		       o.type == VHD_TYPE_DYNAMIC ? human_size(o.block_size ?
+				o.block_size : VHD_DEFAULT_BLOCK_SIZE, h2) : "");
+	return EXIT_OK;
+}

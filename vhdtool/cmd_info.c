@@ -1,0 +1,279 @@
+/* cmd_info.c - vhdtool info: describe an image and its chain. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tool.h"
+
+static const char usage[] =
+	"usage: vhdtool info [--json] [--parent PATH] FILE\n";
+
+static const char help[] =
+	"Describe the VHD image FILE: type, sizes, geometry, allocation, creator,\n"
+	"and for a differencing disk its parent and the whole chain.\n\n"
+	"  -j, --json          print one JSON object instead of text\n"
+	"  -P, --parent PATH   use PATH as the parent of FILE instead of the parent\n"
+	"                      locators stored in it\n"
+	"  -h, --help          show this help\n\n"
+	"The disk size is the footer's current size.  The CHS capacity\n"
+	"(cylinders * heads * sectors * 512) is shown too because QEMU takes it as\n"
+	"the disk size for images whose creator is not one of win, qem2, d2v, tap\n"
+	"or CTXS; it is often a little smaller.\n"
+	"A differencing disk whose parent cannot be found is still described (exit\n"
+	"status 0), with a warning on standard error.\n";
+
+static const struct {
+	unsigned bit;
+	const char *text;
+} warn_text[] = {
+	{ VHD_WARN_FOOTER_CHECKSUM, "footer checksum is wrong (ignored)" },
+	{ VHD_WARN_HEADER_CHECKSUM, "dynamic header checksum is wrong (ignored)" },
+	{ VHD_WARN_FOOTER_FROM_COPY, "trailing footer missing or damaged; "
+				     "used the copy at offset 0" },
+	{ VHD_WARN_FOOTER_511, "old 511-byte trailing footer" },
+	{ VHD_WARN_HIDDEN_BYTE, "tapdisk hidden byte set with a stale checksum" },
+};
+#define NWARN (sizeof(warn_text) / sizeof(warn_text[0]))
+
+static int
+zero_id(const uint8_t id[16])
+{
+	for (int i = 0; i < 16; i++)
+		if (id[i])
+			return 0;
+	return 1;
+}
+
+static void
+print_text(struct vhd *v, const struct vhd_info *in, const char *file,
+	   const char *parent_problem)
+{
+	char h[32], u[37], t[32], c1[32], c2[32];
+
+	printf("file:              %s\n", file);
+	printf("type:              %s\n", vhd_type_name(in->type));
+	printf("virtual size:      %llu bytes (%s)  [footer current size]\n",
+	       (unsigned long long)in->virtual_size, human_size(in->virtual_size, h));
+	printf("CHS capacity:      %llu bytes (%s)",
+	       (unsigned long long)in->chs_size, human_size(in->chs_size, h));
+	if (in->chs_size != in->virtual_size)
+		printf("  [QEMU reads this size unless the creator is\n"
+		       "                   win, qem2, d2v, tap or CTXS]");
+	printf("\n");
+	printf("geometry (C/H/S):  %u/%u/%u\n", in->cylinders, in->heads,
+	       in->sectors_per_track);
+	if (in->original_size != in->virtual_size)
+		printf("original size:     %llu bytes (%s)  [size at creation]\n",
+		       (unsigned long long)in->original_size,
+		       human_size(in->original_size, h));
+	if (in->type != VHD_TYPE_FIXED) {
+		printf("block size:        %u bytes (%s)\n", in->block_size,
+		       human_size(in->block_size, h));
+		printf("allocated blocks:  %u of %u\n", in->allocated_blocks,
+		       in->max_table_entries);
+	}
+	printf("allocated bytes:   %llu (%s)\n",
+	       (unsigned long long)in->allocated_bytes,
+	       human_size(in->allocated_bytes, h));
+	printf("file size:         %llu bytes (%s)\n",
+	       (unsigned long long)in->file_size, human_size(in->file_size, h));
+	printf("unique id:         %s\n", uuid_str(in->unique_id, u));
+	printf("creator:           %s %u.%u on %s\n",
+	       creator_str(in->creator_app, c1), in->creator_version >> 16,
+	       in->creator_version & 0xffff,
+	       in->creator_os[0] ? creator_str(in->creator_os, c2) : "(none)");
+	printf("timestamp:         %s\n", vhd_time_str(in->timestamp, t));
+	if (in->saved_state)
+		printf("saved state:       yes\n");
+	for (size_t i = 0; i < NWARN; i++)
+		if (in->warnings & warn_text[i].bit)
+			printf("warning:           %s\n", warn_text[i].text);
+	if (in->type != VHD_TYPE_DIFF)
+		return;
+	printf("parent name:       %s\n", in->parent_name);
+	printf("parent unique id:  %s%s\n", uuid_str(in->parent_id, u),
+	       zero_id(in->parent_id) ? "  [none: a raw parent]" : "");
+	printf("parent timestamp:  %s\n", vhd_time_str(in->parent_timestamp, t));
+	if (parent_problem)
+		printf("parent:            MISSING (%s)\n", parent_problem);
+	else if (vhd_parent(v))
+		printf("parent:            %s\n", vhd_path(vhd_parent(v)));
+	printf("chain:\n");
+	int depth = 0;
+	for (struct vhd *p = v; p; p = vhd_parent(p), depth++) {
+		struct vhd_info pi;
+		if (vhd_get_info(p, &pi) < 0)
+			break;
+		printf("  %d  %-12s %s  %s\n", depth, vhd_type_name(pi.type),
+		       uuid_str(pi.unique_id, u), vhd_path(p));
+	}
+	if (parent_problem)
+		printf("  %d  (missing)\n", depth);
+}
+
+static void
+print_json(struct vhd *v, const struct vhd_info *in, const char *file,
+	   const char *parent_problem)
+{
+	char u[37], t[32], c[32];
+	int first = 1;
+
+	printf("{\n  \"file\": ");
+	json_str(stdout, file);
+	printf(",\n  \"type\": \"%s\",\n", vhd_type_name(in->type));
+	printf("  \"virtual_size\": %llu,\n", (unsigned long long)in->virtual_size);
+	printf("  \"chs_size\": %llu,\n", (unsigned long long)in->chs_size);
+	printf("  \"original_size\": %llu,\n", (unsigned long long)in->original_size);
+	printf("  \"geometry\": {\"cylinders\": %u, \"heads\": %u, \"sectors\": %u},\n",
+	       in->cylinders, in->heads, in->sectors_per_track);
+	printf("  \"block_size\": %u,\n", in->block_size);
+	printf("  \"max_table_entries\": %u,\n", in->max_table_entries);
+	printf("  \"allocated_blocks\": %u,\n", in->allocated_blocks);
+	printf("  \"allocated_bytes\": %llu,\n", (unsigned long long)in->allocated_bytes);
+	printf("  \"file_size\": %llu,\n", (unsigned long long)in->file_size);
+	printf("  \"unique_id\": \"%s\",\n", uuid_str(in->unique_id, u));
+	printf("  \"creator\": {\"app\": ");
+	json_str(stdout, creator_str(in->creator_app, c));
+	printf(", \"version\": \"%u.%u\", \"os\": ", in->creator_version >> 16,
+	       in->creator_version & 0xffff);
+	json_str(stdout, creator_str(in->creator_os, c));
+	printf("},\n  \"timestamp\": \"%s\",\n", vhd_time_str(in->timestamp, t));
+	printf("  \"saved_state\": %s,\n", in->saved_state ? "true" : "false");
+	printf("  \"warnings\": [");
+	for (size_t i = 0; i < NWARN; i++) {
+		if (!(in->warnings & warn_text[i].bit))
+			continue;
+		printf("%s", first ? "" : ", ");
+		json_str(stdout, warn_text[i].text);
+		first = 0;
+	}
+	printf("],\n");
+	if (in->type == VHD_TYPE_DIFF) {
+		printf("  \"parent_name\": ");
+		json_str(stdout, in->parent_name);
+		printf(",\n  \"parent_unique_id\": \"%s\",\n",
+		       uuid_str(in->parent_id, u));
+		printf("  \"parent_timestamp\": \"%s\",\n",
+		       vhd_time_str(in->parent_timestamp, t));
+	} else {
+		printf("  \"parent_name\": null,\n");
+	}
+	printf("  \"parent\": ");
+	if (vhd_parent(v))
+		json_str(stdout, vhd_path(vhd_parent(v)));
+	else
+		printf("null");
+	printf(",\n  \"parent_missing\": %s,\n", parent_problem ? "true" : "false");
+	if (parent_problem) {
+		printf("  \"parent_problem\": ");
+		json_str(stdout, parent_problem);
+		printf(",\n");
+	}
+	printf("  \"chain\": [");
+	first = 1;
+	for (struct vhd *p = v; p; p = vhd_parent(p)) {
+		struct vhd_info pi;
+		if (vhd_get_info(p, &pi) < 0)
+			break;
+		printf("%s\n    {\"file\": ", first ? "" : ",");
+		json_str(stdout, vhd_path(p));
+		printf(", \"type\": \"%s\", \"unique_id\": \"%s\"}",
+		       vhd_type_name(pi.type), uuid_str(pi.unique_id, u));
+		first = 0;
+	}
+	printf("\n  ]\n}\n");
+}
+
+int
+cmd_info(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "json",   no_argument,       NULL, 'j' },
+		{ "parent", required_argument, NULL, 'P' },
+		{ "help",   no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vhd_open_opts oo = { VHD_OPEN_RDONLY, NULL };
+	struct vhd_info in;
+	struct vhd *v = NULL;
+	const char *file;
+	char *parent_problem = NULL, *damaged = NULL;
+	int c, json = 0, r, rc = EXIT_OK;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":jP:h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = 1; break;
+		case 'P': oo.parent_path = optarg; break;
+		case 'h':
+			fputs(usage, stdout);
+			fputs(help, stdout);
+			return EXIT_OK;
+		default:
+			return tool_bad_option(usage, argv, c);
+		}
+	}
+	if (argc - optind != 1)
+		return tool_usage(usage, argv[0], argc - optind < 1 ?
+				  "missing FILE" : "too many arguments");
+	file = argv[optind];
+	r = vhd_probe(file);
+	if (r < 0)
+		return tool_lib_err(file, r);
+	if (r == 0) {
+		tool_err(file, "not a VHD image (no VHD footer at its end or "
+			 "at offset 0)");
+		return EXIT_ERROR;
+	}
+	r = vhd_open_opts(&v, file, &oo);
+	if (r < 0) {
+		/* Describe what can be described: first past bad checksums
+		 * (a damaged image: exit 3), then without the parent (a
+		 * missing parent is only a warning). */
+		int err = r;
+		char *msg = strdup(vhd_errmsg());
+		struct vhd_open_opts o2 = oo;
+
+		o2.flags |= VHD_OPEN_IGNORE_CHECKSUM;
+		if (err == -EBADMSG && vhd_open_opts(&v, file, &o2) == 0) {
+			damaged = msg;
+		} else {
+			o2.flags |= VHD_OPEN_NO_PARENT;
+			o2.parent_path = NULL;
+			if (vhd_open_opts(&v, file, &o2) == 0 &&
+			    vhd_get_info(v, &in) == 0 && in.type == VHD_TYPE_DIFF) {
+				parent_problem = msg;
+				if (in.warnings & (VHD_WARN_FOOTER_CHECKSUM |
+						   VHD_WARN_HEADER_CHECKSUM))
+					rc = EXIT_DAMAGED;
+			} else {
+				vhd_close(v);
+				rc = tool_msg_err(file, msg, err);
+				free(msg);
+				return rc;
+			}
+		}
+	}
+	r = vhd_get_info(v, &in);
+	if (r < 0) {
+		rc = tool_lib_err(file, r);
+		goto out;
+	}
+	if (json)
+		print_json(v, &in, file, parent_problem);
+	else
+		print_text(v, &in, file, parent_problem);
+	fflush(stdout);
+	if (damaged) {
+		tool_msg_err(file, damaged, -EBADMSG);
+		rc = EXIT_DAMAGED;
+	}
+	if (parent_problem)
+		tool_err(file, "warning: parent not available: %s", parent_problem);
+out:
+	free(parent_problem);
+	free(damaged);
+	vhd_close(v);
+	return rc;
+}

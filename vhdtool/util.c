@@ -1,0 +1,266 @@
+/* util.c - messages, size parsing and formatting shared by the commands. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "tool.h"
+
+void
+tool_err(const char *file, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vhdtool: ", stderr);
+	if (file)
+		fprintf(stderr, "%s: ", file);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* The library's messages may already name the file ("'a.vhd': bad
+ * cookie" or "a.vhd: ..."); do not name it twice. */
+static int
+names_file(const char *msg, const char *file)
+{
+	size_t n = strlen(file);
+	const char *p = msg;
+
+	/* Skip an "api_name: " prefix. */
+	const char *colon = strchr(msg, ':');
+	if (colon && colon[1] == ' ' && strncmp(msg, "vhd_", 4) == 0 &&
+	    !memchr(msg, ' ', (size_t)(colon - msg)))
+		p = colon + 2;
+	if (strncmp(p, file, n) == 0 && p[n] == ':')
+		return 1;
+	if (p[0] == '\'' && strncmp(p + 1, file, n) == 0 && p[n + 1] == '\'')
+		return 1;
+	return 0;
+}
+
+int
+tool_msg_err(const char *file, const char *msg, int err)
+{
+	if (!msg || !*msg || strcmp(msg, "no error") == 0)
+		msg = strerror(err < 0 ? -err : err);
+	if (file && names_file(msg, file))
+		tool_err(NULL, "%s", msg);
+	else
+		tool_err(file, "%s", msg);
+	return err == -EBADMSG ? EXIT_DAMAGED : EXIT_ERROR;
+}
+
+int
+tool_lib_err(const char *file, int err)
+{
+	return tool_msg_err(file, vhd_errmsg(), err);
+}
+
+int
+tool_usage(const char *usage, const char *cmd, const char *why, ...)
+{
+	if (why) {
+		va_list ap;
+
+		fprintf(stderr, "vhdtool: %s: ", cmd);
+		va_start(ap, why);
+		vfprintf(stderr, why, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	fputs(usage, stderr);
+	fprintf(stderr, "Try 'vhdtool %s --help' for more information.\n", cmd);
+	return EXIT_USAGE;
+}
+
+int
+tool_bad_option(const char *usage, char **argv, int ret)
+{
+	const char *opt = argv[optind - 1];
+
+	if (ret == ':')
+		return tool_usage(usage, argv[0], "option '%s' needs a value", opt);
+	if (optopt && optopt != '?' && !(opt[0] == '-' && opt[1] == '-'))
+		return tool_usage(usage, argv[0], "unknown option '-%c'", optopt);
+	return tool_usage(usage, argv[0], "unknown option '%s'", opt);
+}
+
+int
+parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (shift && strcmp(end, "iB") == 0)
+		end += 2;
+	else if (shift && (strcmp(end, "B") == 0 || strcmp(end, "b") == 0))
+		end += 1;
+	if (*end)
+		return -1;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+const char *
+human_size(uint64_t n, char buf[32])
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	int u = -1;
+	uint64_t scale = 1;
+
+	while (u < 4 && n >= scale * 1024) {
+		scale *= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, 32, "%llu bytes", (unsigned long long)n);
+	else if (n % scale == 0)
+		snprintf(buf, 32, "%llu %s", (unsigned long long)(n / scale),
+			 unit[u]);
+	else
+		snprintf(buf, 32, "%.2f %s", (double)n / (double)scale, unit[u]);
+	return buf;
+}
+
+const char *
+uuid_str(const uint8_t id[16], char buf[37])
+{
+	char *p = buf;
+
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		snprintf(p, 3, "%02x", id[i]);
+		p += 2;
+	}
+	*p = '\0';
+	return buf;
+}
+
+const char *
+vhd_time_str(uint32_t t, char buf[32])
+{
+	/* 946684800 = 2000-01-01T00:00:00Z in Unix time (VHD spec,
+	 * "Time Stamp"). */
+	time_t u = (time_t)t + 946684800;
+	struct tm tm;
+
+	if (!gmtime_r(&u, &tm) || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, 32, "%u", t);
+	return buf;
+}
+
+const char *
+creator_str(const char *field, char buf[32])
+{
+	char *p = buf;
+
+	for (int i = 0; i < 4 && field[i]; i++) {
+		unsigned char c = (unsigned char)field[i];
+		if (c >= 0x20 && c < 0x7f)
+			*p++ = (char)c;
+		else
+			p += snprintf(p, 5, "\\x%02x", c);
+	}
+	*p = '\0';
+	/* Keep the trailing spaces out of sight: "vpc " reads as "vpc". */
+	while (p > buf && p[-1] == ' ')
+		*--p = '\0';
+	return buf;
+}
+
+/* Length of a valid UTF-8 sequence at s, or 0. */
+static int
+utf8_len(const unsigned char *s)
+{
+	int n;
+	uint32_t c;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) { n = 2; c = s[0] & 0x1f; }
+	else if ((s[0] & 0xf0) == 0xe0) { n = 3; c = s[0] & 0x0f; }
+	else if ((s[0] & 0xf8) == 0xf0) { n = 4; c = s[0] & 0x07; }
+	else return 0;
+	for (int i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) ||
+	    (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void
+json_str(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	fputc('"', f);
+	while (*p) {
+		int n;
+
+		if (*p == '"' || *p == '\\') {
+			fputc('\\', f);
+			fputc(*p++, f);
+		} else if (*p == '\n') {
+			fputs("\\n", f);
+			p++;
+		} else if (*p == '\t') {
+			fputs("\\t", f);
+			p++;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fprintf(f, "\\u%04x", *p++);
+		} else if ((n = utf8_len(p)) > 0) {
+			fwrite(p, 1, (size_t)n, f);
+			p += n;
+		} else {
+			/* Not UTF-8: keep the byte visible as a Latin-1 code
+			 * point rather than emit invalid JSON. */
+			fprintf(f, "\\u%04x", *p++);
+		}
+	}
+	fputc('"', f);
+}
+
+int
+is_zero(const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+
+	/* Check a short head by hand, then compare the buffer with itself
+	 * shifted by 16 bytes: all zero iff the head is and the rest equals
+	 * the bytes 16 before it. */
+	if (n <= 16) {
+		for (size_t i = 0; i < n; i++)
+			if (p[i])
+				return 0;
+		return 1;
+	}
+	for (size_t i = 0; i < 16; i++)
+		if (p[i])
+			return 0;
+	return memcmp(p, p + 16, n - 16) == 0;
+}
