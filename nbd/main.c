@@ -1,0 +1,492 @@
+/*
+ * main.c - vhdnbd: serve VHD images over the NBD protocol.
+ *
+ * Options, exports, listening sockets (TCP on IPv4 and IPv6, a Unix
+ * socket, or sockets passed by systemd), the accept loop and a clean
+ * shutdown.  The protocol itself is in server.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vhd.h"
+#include "server.h"
+
+#define PROG "vhdnbd"
+#define DEFAULT_PORT "10809"
+#define MAX_LISTEN 16
+
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void
+usage(FILE *fp, int code)
+{
+	fprintf(fp,
+"Usage: " PROG " [OPTIONS] IMAGE...\n"
+"Serve VHD images over the NBD protocol (foreground; stop with SIGTERM).\n"
+"\n"
+"  -p, --port N          TCP port (default 10809)\n"
+"  -b, --bind ADDR       listen on ADDR only (default: all IPv4 and IPv6)\n"
+"  -u, --unix PATH       listen on a Unix socket (TCP too only with --port/--bind)\n"
+"  -r, --read-only       refuse writes\n"
+"  -e, --export NAME     export name of a single image (default: its file\n"
+"                        name without .vhd); several images are each\n"
+"                        exported under their own name, the first also as \"\"\n"
+"      --parent PATH     parent of a differencing image (overrides locators)\n"
+"      --ignore-checksum accept images with bad footer/header checksums\n"
+"      --pid-file FILE   write the process id to FILE once listening\n"
+"  -t, --threads N       worker threads (default 16)\n"
+"  -v, --verbose         log connections to stderr\n"
+"  -h, --help            show this help\n"
+"  -V, --version         show the version\n"
+"\n"
+"Systemd socket activation (LISTEN_FDS) is used when present.\n"
+"Please read the vhdnbd(1) manual page for full usage.\n");
+	exit(code);
+}
+
+static void
+usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, PROG ": %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+	fprintf(stderr, "Try '" PROG " --help' for more information.\n");
+	exit(2);
+}
+
+/* Export name of an image: its file name without a .vhd suffix. */
+static char *
+name_from_path(const char *path)
+{
+	const char *b = strrchr(path, '/');
+	char *n;
+	size_t l;
+
+	b = b ? b + 1 : path;
+	n = strdup(b);
+	if (!n)
+		return NULL;
+	l = strlen(n);
+	if (l > 4 && strcasecmp(n + l - 4, ".vhd") == 0)
+		n[l - 4] = '\0';
+	return n;
+}
+
+static char *
+describe(const struct vhd_info *in, const char *path, int ro)
+{
+	char *d;
+	size_t n = strlen(path) + 96;
+
+	d = malloc(n);
+	if (d)
+		snprintf(d, n, "%s VHD %s%s", vhd_type_name(in->type), path,
+			 ro ? " (read-only)" : "");
+	return d;
+}
+
+static int
+open_export(struct export *e, const char *path, const char *name,
+	    const char *parent, unsigned flags)
+{
+	struct vhd_open_opts o = { .flags = flags, .parent_path = parent };
+	struct vhd_info in;
+	int r;
+
+	r = vhd_open_opts(&e->vhd, path, &o);
+	if (r < 0) {
+		const char *m = vhd_errmsg();
+		fprintf(stderr, PROG ": cannot open '%s': %s\n", path,
+			m && *m ? m : strerror(-r));
+		return r == -EBADMSG ? 3 : 1;
+	}
+	r = vhd_get_info(e->vhd, &in);
+	if (r < 0) {
+		fprintf(stderr, PROG ": '%s': %s\n", path, vhd_errmsg());
+		return 1;
+	}
+	e->path = path;
+	e->size = in.virtual_size;
+	e->readonly = !(flags & VHD_OPEN_RDWR);
+	e->name = name ? strdup(name) : name_from_path(path);
+	e->description = describe(&in, path, e->readonly);
+	if (!e->name || !e->description) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	if (strlen(e->name) == 0 || strlen(e->name) > 4096) {
+		fprintf(stderr, PROG ": '%s': bad export name\n", path);
+		return 2;
+	}
+	return 0;
+}
+
+static void
+set_cloexec(int fd)
+{
+	int f = fcntl(fd, F_GETFD);
+	if (f >= 0)
+		fcntl(fd, F_SETFD, f | FD_CLOEXEC);
+}
+
+static void
+set_nonblock(int fd, int on)
+{
+	int f = fcntl(fd, F_GETFL);
+	if (f >= 0)
+		fcntl(fd, F_SETFL, on ? f | O_NONBLOCK : f & ~O_NONBLOCK);
+}
+
+static int
+listen_unix(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof a.sun_path) {
+		fprintf(stderr, PROG ": '%s': socket path too long\n", path);
+		return -1;
+	}
+	strcpy(a.sun_path, path);
+	/* Replace a stale socket, never any other kind of file. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    listen(fd, SOMAXCONN) < 0) {
+		fprintf(stderr, PROG ": cannot listen on '%s': %s\n", path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Every address of bind:port (all of IPv4 and IPv6 when bind is NULL). */
+static int
+listen_tcp(const char *bind_addr, const char *port, int *fds, int max)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_ADDRCONFIG };
+	struct addrinfo *res, *ai;
+	int n = 0, r, err = 0;
+
+	r = getaddrinfo(bind_addr, port, &hints, &res);
+	if (r == EAI_NONAME || r == EAI_ADDRFAMILY) {
+		hints.ai_flags &= ~AI_ADDRCONFIG;   /* e.g. only loopback up */
+		r = getaddrinfo(bind_addr, port, &hints, &res);
+	}
+	if (r != 0) {
+		fprintf(stderr, PROG ": '%s': %s\n", bind_addr ? bind_addr : "*",
+			gai_strerror(r));
+		return -1;
+	}
+	for (ai = res; ai && n < max; ai = ai->ai_next) {
+		int one = 1;
+		int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		/* Separate IPv4 and IPv6 sockets, so both can bind. */
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+		    listen(fd, SOMAXCONN) < 0) {
+			err = errno;
+			close(fd);
+			continue;
+		}
+		fds[n++] = fd;
+	}
+	freeaddrinfo(res);
+	if (n == 0) {
+		fprintf(stderr, PROG ": cannot listen on %s port %s: %s\n",
+			bind_addr ? bind_addr : "*", port, strerror(err));
+		return -1;
+	}
+	return n;
+}
+
+/* systemd socket activation: LISTEN_PID is us, fds from 3 on. */
+static int
+listen_systemd(int *fds, int max)
+{
+	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
+	long n;
+
+	if (!pid || !nfds || strtol(pid, NULL, 10) != (long)getpid())
+		return 0;
+	n = strtol(nfds, NULL, 10);
+	if (n < 1 || n > max) {
+		fprintf(stderr, PROG ": LISTEN_FDS=%s not supported\n", nfds);
+		return -1;
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	for (int i = 0; i < n; i++)
+		fds[i] = 3 + i;
+	return (int)n;
+}
+
+static int
+write_pid_file(const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+
+	/* Written whole under another name, then renamed, so a reader
+	 * never sees a partial file. */
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+		return -1;
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%ld\n", (long)getpid());
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+accept_one(int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int one = 1, tcp;
+	int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
+
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			usleep(100000);
+		return;
+	}
+	set_cloexec(fd);
+	set_nonblock(fd, 0);
+	tcp = ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
+	if (tcp)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	server_connection(fd, tcp);
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_PID_FILE };
+	static const struct option longopts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "bind", required_argument, NULL, 'b' },
+		{ "unix", required_argument, NULL, 'u' },
+		{ "read-only", no_argument, NULL, 'r' },
+		{ "readonly", no_argument, NULL, 'r' },
+		{ "export", required_argument, NULL, 'e' },
+		{ "export-name", required_argument, NULL, 'e' },
+		{ "parent", required_argument, NULL, OPT_PARENT },
+		{ "ignore-checksum", no_argument, NULL, OPT_IGNORE_CHECKSUM },
+		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
+		{ "threads", required_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *port = NULL, *bind_addr = NULL, *unix_path = NULL;
+	const char *export_name = NULL, *parent = NULL, *pid_file = NULL;
+	unsigned flags = VHD_OPEN_RDWR, threads = 16;
+	struct server_config cfg = { 0 };
+	int lfds[MAX_LISTEN], nl = 0, c, code = 0;
+	sigset_t block, orig;
+	struct sigaction sa;
+
+	while ((c = getopt_long(argc, argv, "p:b:u:re:t:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || v < 0 || v > 65535)
+				usage_error("bad port", optarg);
+			port = optarg;
+			break;
+		}
+		case 'b': bind_addr = optarg; break;
+		case 'u': unix_path = optarg; break;
+		case 'r': flags &= ~VHD_OPEN_RDWR; break;
+		case 'e': export_name = optarg; break;
+		case OPT_PARENT: parent = optarg; break;
+		case OPT_IGNORE_CHECKSUM: flags |= VHD_OPEN_IGNORE_CHECKSUM; break;
+		case OPT_PID_FILE: pid_file = optarg; break;
+		case 't': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || v < 1 || v > 1024)
+				usage_error("bad thread count", optarg);
+			threads = (unsigned)v;
+			break;
+		}
+		case 'v': cfg.verbose = 1; break;
+		case 'h': usage(stdout, 0); break;
+		case 'V':
+			printf(PROG " %s\n", VHD_VERSION_STRING);
+			return 0;
+		default:
+			usage(stderr, 2);
+		}
+	}
+	if (optind >= argc)
+		usage_error("no image given", NULL);
+	cfg.nexports = (size_t)(argc - optind);
+	if (cfg.nexports > 1 && export_name)
+		usage_error("--export needs a single image", NULL);
+	if (cfg.nexports > 1 && parent)
+		usage_error("--parent needs a single image", NULL);
+	if (export_name && (strlen(export_name) == 0 || strlen(export_name) > 4096))
+		usage_error("bad export name", export_name);
+
+	/* A client that vanishes must not kill the server. */
+	signal(SIGPIPE, SIG_IGN);
+
+	cfg.exports = calloc(cfg.nexports, sizeof *cfg.exports);
+	if (!cfg.exports) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < cfg.nexports; i++) {
+		struct export *e = &cfg.exports[i];
+		int r = open_export(e, argv[optind + i], export_name, parent, flags);
+		if (r)
+			return r;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(cfg.exports[j].name, e->name) == 0) {
+				fprintf(stderr, PROG ": '%s' and '%s' have the same "
+					"export name '%s'\n", cfg.exports[j].path,
+					e->path, e->name);
+				return 2;
+			}
+	}
+
+	nl = listen_systemd(lfds, MAX_LISTEN);
+	if (nl < 0)
+		return 1;
+	if (nl > 0 && (unix_path || port || bind_addr))
+		usage_error("--unix, --port and --bind cannot be used with "
+			    "socket activation", NULL);
+	if (nl == 0 && unix_path) {
+		int fd = listen_unix(unix_path);
+		if (fd < 0)
+			return 1;
+		lfds[nl++] = fd;
+	}
+	if (nl == 0 || (unix_path && (port || bind_addr))) {
+		int n = listen_tcp(bind_addr, port ? port : DEFAULT_PORT,
+				   lfds + nl, MAX_LISTEN - nl);
+		if (n < 0)
+			return 1;
+		nl += n;
+	}
+	for (int i = 0; i < nl; i++) {
+		set_cloexec(lfds[i]);
+		set_nonblock(lfds[i], 1);
+	}
+
+	/* Signals are taken only by pselect in this thread; the threads
+	 * started below inherit the blocked mask. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, &orig);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	cfg.threads = threads;
+	if (server_init(&cfg) < 0) {
+		fprintf(stderr, PROG ": cannot start worker threads\n");
+		return 1;
+	}
+	if (pid_file && write_pid_file(pid_file) < 0) {
+		fprintf(stderr, PROG ": cannot write '%s': %s\n", pid_file,
+			strerror(errno));
+		code = 1;
+		stop_signal = SIGTERM;
+	}
+
+	while (!stop_signal) {
+		fd_set rd;
+		int maxfd = -1, r;
+
+		FD_ZERO(&rd);
+		for (int i = 0; i < nl; i++) {
+			if (lfds[i] >= FD_SETSIZE)
+				continue;
+			FD_SET(lfds[i], &rd);
+			if (lfds[i] > maxfd)
+				maxfd = lfds[i];
+		}
+		sigdelset(&orig, SIGINT);
+		sigdelset(&orig, SIGTERM);
+		sigdelset(&orig, SIGHUP);
+		r = pselect(maxfd + 1, &rd, NULL, NULL, NULL, &orig);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, PROG ": select: %s\n", strerror(errno));
+			code = 1;
+			break;
+		}
+		for (int i = 0; i < nl; i++)
+			if (lfds[i] < FD_SETSIZE && FD_ISSET(lfds[i], &rd))
+				accept_one(lfds[i]);
+	}
+
+	if (cfg.verbose)
+		fprintf(stderr, PROG ": shutting down\n");
+	for (int i = 0; i < nl; i++)
+		close(lfds[i]);
+	if (unix_path)
+		unlink(unix_path);
+	server_shutdown();
+	for (size_t i = 0; i < cfg.nexports; i++) {
+		struct export *e = &cfg.exports[i];
+		if (!e->readonly && vhd_flush(e->vhd) < 0) {
+			fprintf(stderr, PROG ": '%s': flush failed: %s\n", e->path,
+				vhd_errmsg());
+			code = 1;
+		}
+		vhd_close(e->vhd);
+		free(e->name);
+		free(e->description);
+	}
+	free(cfg.exports);
+	if (pid_file)
+		unlink(pid_file);
+	return code;
+}
