@@ -281,12 +281,21 @@ open_source(struct endpoint *s, int ignore_checksum)
 			      (ignore_checksum ? VHD_OPEN_IGNORE_CHECKSUM : 0);
 		r = vhd_open(&s->v, s->path, fl);
 		if (r < 0) {
-			int rc = tool_lib_err(s->path, r);
 			if (r == -EBADMSG && !ignore_checksum &&
-			    strstr(vhd_errmsg(), "checksum"))
-				fprintf(stderr, "vhdtool: hint: --ignore-checksum "
-					"reads it anyway\n");
-			return rc;
+			    strstr(vhd_errmsg(), "checksum")) {
+				char *m = strdup(vhd_errmsg());
+				size_t n = m ? strlen(m) + 64 : 0;
+				char *h = m ? malloc(n) : NULL;
+				int rc;
+				if (h)
+					snprintf(h, n, "%s (--ignore-checksum "
+						 "reads it anyway)", m);
+				rc = tool_msg_err(s->path, h ? h : m, r);
+				free(h);
+				free(m);
+				return rc;
+			}
+			return tool_lib_err(s->path, r);
 		}
 		if ((r = vhd_get_info(s->v, &in)) < 0)
 			return tool_lib_err(s->path, r);

@@ -187,11 +187,13 @@ cmd_set_parent(int argc, char **argv)
 				  "missing CHILD or NEWPARENT" : "too many arguments");
 	r = vhd_set_parent(argv[optind], argv[optind + 1], flags);
 	if (r < 0) {
-		int rc = tool_lib_err(argv[optind], r);
-		if (!(flags & VHD_SET_PARENT_FORCE) && strstr(vhd_errmsg(), "unique id"))
-			fprintf(stderr, "vhdtool: hint: --force accepts a parent "
-				"with another unique id\n");
-		return rc;
+		const char *m = vhd_errmsg();
+		if (!(flags & VHD_SET_PARENT_FORCE) && strstr(m, "unique id")) {
+			char buf[1200];
+			snprintf(buf, sizeof(buf), "%s (--force accepts it)", m);
+			return tool_msg_err(argv[optind], buf, r);
+		}
+		return tool_lib_err(argv[optind], r);
 	}
 	printf("'%s' now has parent '%s'\n", argv[optind], argv[optind + 1]);
 	return EXIT_OK;
