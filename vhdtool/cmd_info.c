@@ -96,7 +96,8 @@ print_text(struct vhd *v, const struct vhd_info *in, const char *file,
 	       zero_id(in->parent_id) ? "  [none: a raw parent]" : "");
 	printf("parent timestamp:  %s\n", vhd_time_str(in->parent_timestamp, t));
 	if (parent_problem)
-		printf("parent:            MISSING (%s)\n", parent_problem);
+		printf("parent:            MISSING (%s)\n",
+		       strip_file(parent_problem, file));
 	else if (vhd_parent(v))
 		printf("parent:            %s\n", vhd_path(vhd_parent(v)));
 	printf("chain:\n");
@@ -105,7 +106,7 @@ print_text(struct vhd *v, const struct vhd_info *in, const char *file,
 		struct vhd_info pi;
 		if (vhd_get_info(p, &pi) < 0)
 			break;
-		printf("  %d  %-12s %s  %s\n", depth, vhd_type_name(pi.type),
+		printf("  %d  %-12s %s  %s\n", depth, pi.type == VHD_TYPE_NONE ? "raw" : vhd_type_name(pi.type),
 		       uuid_str(pi.unique_id, u), vhd_path(p));
 	}
 	if (parent_problem)
@@ -179,7 +180,7 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 		printf("%s\n    {\"file\": ", first ? "" : ",");
 		json_str(stdout, vhd_path(p));
 		printf(", \"type\": \"%s\", \"unique_id\": \"%s\"}",
-		       vhd_type_name(pi.type), uuid_str(pi.unique_id, u));
+		       pi.type == VHD_TYPE_NONE ? "raw" : vhd_type_name(pi.type), uuid_str(pi.unique_id, u));
 		first = 0;
 	}
 	printf("\n  ]\n}\n");
@@ -270,7 +271,8 @@ cmd_info(int argc, char **argv)
 		rc = EXIT_DAMAGED;
 	}
 	if (parent_problem)
-		tool_err(file, "warning: parent not available: %s", parent_problem);
+		tool_err(file, "warning: parent not available: %s",
+			 strip_file(parent_problem, file));
 out:
 	free(parent_problem);
 	free(damaged);

@@ -185,6 +185,13 @@ cmd_set_parent(int argc, char **argv)
 	if (argc - optind != 2)
 		return tool_usage(sp_usage, argv[0], argc - optind < 2 ?
 				  "missing CHILD or NEWPARENT" : "too many arguments");
+	r = vhd_probe(argv[optind + 1]);
+	if (r <= 0) {
+		if (r < 0)
+			return tool_lib_err(argv[optind + 1], r);
+		tool_err(argv[optind + 1], "not a VHD image (a parent must be one)");
+		return EXIT_ERROR;
+	}
 	r = vhd_set_parent(argv[optind], argv[optind + 1], flags);
 	if (r < 0) {
 		const char *m = vhd_errmsg();

@@ -42,6 +42,8 @@ void tool_err(const char *file, const char *fmt, ...)
  * and returns the exit code for it: EXIT_DAMAGED for -EBADMSG, else
  * EXIT_ERROR. */
 int tool_lib_err(const char *file, int err);
+/* msg without a leading "'file': " or "file: ". */
+const char *strip_file(const char *msg, const char *file);
 /* The same with a message saved earlier. */
 int tool_msg_err(const char *file, const char *msg, int err);
 /* Prints the usage text (and a pointer to --help) to stderr, returns

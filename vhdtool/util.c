@@ -22,35 +22,27 @@ tool_err(const char *file, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* The library's messages may already name the file ("'a.vhd': bad
- * cookie" or "a.vhd: ..."); do not name it twice. */
-static int
-names_file(const char *msg, const char *file)
+const char *
+strip_file(const char *msg, const char *file)
 {
 	size_t n = strlen(file);
-	const char *p = msg;
 
-	/* Skip an "api_name: " prefix. */
-	const char *colon = strchr(msg, ':');
-	if (colon && colon[1] == ' ' && strncmp(msg, "vhd_", 4) == 0 &&
-	    !memchr(msg, ' ', (size_t)(colon - msg)))
-		p = colon + 2;
-	if (strncmp(p, file, n) == 0 && p[n] == ':')
-		return 1;
-	if (p[0] == '\'' && strncmp(p + 1, file, n) == 0 && p[n + 1] == '\'')
-		return 1;
-	return 0;
+	if (msg[0] == '\'' && strncmp(msg + 1, file, n) == 0 &&
+	    msg[n + 1] == '\'' && msg[n + 2] == ':')
+		return msg + n + 3 + (msg[n + 3] == ' ');
+	if (strncmp(msg, file, n) == 0 && msg[n] == ':')
+		return msg + n + 1 + (msg[n + 1] == ' ');
+	return msg;
 }
 
+/* The library's messages usually start by naming the file ("'a.vhd':
+ * bad cookie"); print them as "vhdtool: a.vhd: bad cookie". */
 int
 tool_msg_err(const char *file, const char *msg, int err)
 {
 	if (!msg || !*msg || strcmp(msg, "no error") == 0)
 		msg = strerror(err < 0 ? -err : err);
-	if (file && names_file(msg, file))
-		tool_err(NULL, "%s", msg);
-	else
-		tool_err(file, "%s", msg);
+	tool_err(file, "%s", file ? strip_file(msg, file) : msg);
 	return err == -EBADMSG ? EXIT_DAMAGED : EXIT_ERROR;
 }
 
