@@ -1,0 +1,244 @@
+/*
+ * merge.c - fold the top of a chain into one of its ancestors (vhd_merge).
+ *
+ * Every sector whose topmost holder in the chain lies above `into` is read
+ * through the chain and written into `into`.  The images above `into` are
+ * left as they are, and each of them overrides every sector copied, so at
+ * every moment of the merge (and after a crash at any point) the chain
+ * still reads the same: the merge is crash-safe by construction.  Deleting
+ * the merged images is the caller's business.
+ *
+ * Locking: the child and every image between it and `into` are locked
+ * exclusively for the whole merge (no writer may change what we copy), the
+ * chain we read through is opened without locks, and `into` is opened for
+ * writing the ordinary way (exclusive lock on it, shared on its parents).
+ */
+#include <stdlib.h>
+#include "internal.h"
+
+/* Bytes moved per read/write: large enough to stream, small enough to
+ * keep the memory flat. */
+#define MERGE_CHUNK (4u * 1024 * 1024)
+
+struct merge {
+	struct vhd *chain;      /* the child and its ancestors, no locks */
+	struct vhd *dst;        /* `into`, read-write */
+	int into_depth;         /* level of `into` in chain (>= 1) */
+	struct vhd_io *locks[VHD_MAX_CHAIN];
+	int nlocks;
+	uint8_t *buf;
+};
+
+/* *depth: the level of chain whose file is the one at path, or -1. */
+static int
+find_level(struct vhd *chain, const char *path, int *depth)
+{
+	struct vhd_io *io;
+	uint64_t dev, ino, d2, i2;
+	struct vhd *v;
+	int r, d;
+
+	r = vhd_io_file_open2(&io, path, 0, 0);
+	if (r < 0)
+		return r;
+	r = vhd_io_file_id(io, &dev, &ino);
+	io->ops->close(io);
+	*depth = -1;
+	if (r != 1)
+		return 0;
+	for (v = chain, d = 0; v; v = v->parent, d++) {
+		if (vhd_io_file_id(v->io, &d2, &i2) == 1 && d2 == dev &&
+		    i2 == ino) {
+			*depth = d;
+			break;
+		}
+	}
+	return 0;
+}
+
+static int
+is_zero(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/* Copies [off, off+len) from the chain into dst. */
+static int
+copy_range(struct merge *m, uint64_t off, uint64_t len)
+{
+	while (len > 0) {
+		size_t n = len > MERGE_CHUNK ? MERGE_CHUNK : (size_t)len;
+		uint64_t run;
+		unsigned st;
+		int r;
+
+		r = vhd_pread(m->chain, m->buf, n, off);
+		if (r < 0)
+			return r;
+		/* Zeros need not be written where `into` reads zeros anyway
+		 * (a dynamic `into` would allocate blocks for nothing). */
+		if (is_zero(m->buf, n) &&
+		    vhd_map(m->dst, off, n, &run, &st, NULL) == 0 &&
+		    run == n && (st & VHD_MAP_DATA) == 0) {
+			/* nothing to do */
+		} else {
+			r = vhd_pwrite(m->dst, m->buf, n, off);
+			if (r < 0)
+				return r;
+		}
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Walks the chain's map; with copy 0 only adds up the bytes to copy. */
+static int
+walk(struct merge *m, int copy, uint64_t *total, vhd_progress_fn progress,
+     void *arg)
+{
+	uint64_t size = m->chain->size, off = 0, start = 0, pending = 0;
+	uint64_t done = 0;
+	int r;
+
+	while (off < size) {
+		uint64_t run;
+		unsigned st;
+		int depth;
+
+		r = vhd_map(m->chain, off, size - off, &run, &st, &depth);
+		if (r < 0)
+			return r;
+		if ((st & VHD_MAP_DATA) && depth >= 0 && depth < m->into_depth) {
+			if (pending == 0)
+				start = off;
+			pending += run;
+		}
+		off += run;
+		/* flush the pending range at a gap, at the end, or when big */
+		if (pending && (start + pending != off || off >= size ||
+				pending >= 16 * (uint64_t)MERGE_CHUNK)) {
+			if (copy) {
+				r = copy_range(m, start, pending);
+				if (r < 0)
+					return r;
+				done += pending;
+				if (progress)
+					progress(arg, done, *total);
+			} else {
+				*total += pending;
+			}
+			pending = 0;
+		}
+	}
+	return 0;
+}
+
+static void
+merge_free(struct merge *m)
+{
+	int i;
+
+	vhd_close(m->dst);
+	vhd_close(m->chain);
+	for (i = 0; i < m->nlocks; i++)
+		m->locks[i]->ops->close(m->locks[i]);
+	free(m->buf);
+}
+
+int
+vhd_merge(const char *child, const char *into, vhd_progress_fn progress,
+	  void *arg)
+{
+	struct merge m = { 0 };
+	struct vhd *v;
+	uint64_t total = 0;
+	int i, r;
+
+	if (child == NULL)
+		return vhd_err(EINVAL, "vhd_merge: no child given");
+	/* Lock the child first, so nobody writes it while we read it. */
+	r = vhd_io_file_open2(&m.locks[0], child, 0, 2);
+	if (r < 0)
+		return r;
+	m.nlocks = 1;
+	r = vhd_open(&m.chain, child, VHD_OPEN_RDONLY | VHD_OPEN_NOLOCK);
+	if (r < 0)
+		goto fail;
+	if (m.chain->type != VHD_TYPE_DIFF || m.chain->parent == NULL) {
+		r = vhd_err(EINVAL, "'%s': not a differencing disk: nothing to merge",
+			    child);
+		goto fail;
+	}
+	if (into == NULL) {
+		m.into_depth = 1;
+	} else {
+		r = find_level(m.chain, into, &m.into_depth);
+		if (r < 0)
+			goto fail;
+		if (m.into_depth == 0) {
+			r = vhd_err(EINVAL, "'%s': cannot merge an image into itself",
+				    into);
+			goto fail;
+		}
+		if (m.into_depth < 0) {
+			r = vhd_err(EINVAL, "'%s' is not an ancestor of '%s'",
+				    into, child);
+			goto fail;
+		}
+	}
+	for (v = m.chain, i = 0; i < m.into_depth; v = v->parent, i++)
+		;
+	if (v->kind != VHD_KIND_VHD) {
+		r = vhd_err(ENOTSUP, "'%s': cannot merge into a raw parent image",
+			    v->path);
+		goto fail;
+	}
+	if (m.chain->size > v->size) {
+		r = vhd_err(ENOTSUP, "'%s' (%llu bytes) is larger than '%s' (%llu bytes)",
+			    child, (unsigned long long)m.chain->size, v->path,
+			    (unsigned long long)v->size);
+		goto fail;
+	}
+	/* The images in between lose their meaning too: lock them. */
+	{
+		struct vhd *w = m.chain->parent;
+
+		for (i = 1; i < m.into_depth; i++, w = w->parent) {
+			r = vhd_io_file_open2(&m.locks[m.nlocks], w->path, 0, 2);
+			if (r < 0)
+				goto fail;
+			m.nlocks++;
+		}
+	}
+	r = vhd_open(&m.dst, v->path, VHD_OPEN_RDWR);
+	if (r < 0)
+		goto fail;
+	if (memcmp(m.dst->ft.uuid, v->ft.uuid, 16) != 0) {
+		r = vhd_err(EBUSY, "'%s' changed while the merge was starting",
+			    v->path);
+		goto fail;
+	}
+	m.buf = malloc(MERGE_CHUNK);
+	if (m.buf == NULL) {
+		r = vhd_err(ENOMEM, "vhd_merge: out of memory");
+		goto fail;
+	}
+	r = walk(&m, 0, &total, NULL, NULL);
+	if (r < 0)
+		goto fail;
+	if (progress)
+		progress(arg, 0, total);
+	r = walk(&m, 1, &total, progress, arg);
+	if (r < 0)
+		goto fail;
+	r = vhd_flush(m.dst);
+fail:
+	merge_free(&m);
+	return r;
+}

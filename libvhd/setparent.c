@@ -1,0 +1,154 @@
+/*
+ * setparent.c - point a differencing disk at another parent
+ * (vhd_set_parent), what Hyper-V's Set-VHD -ParentPath does.
+ *
+ * Crash safety: the new locator data goes to fresh space at the end of
+ * the file (after the last block and every other piece of metadata), with
+ * the trailing footer moved behind it; only after a barrier is the header
+ * rewritten, in one 1024-byte write that switches parent id, timestamp,
+ * name and locators together.  A crash before the header write leaves the
+ * old header pointing at the old, untouched locator data (the new data is
+ * leaked space); a torn header write is caught by the header checksum.
+ * Reusing the old locators' space in place could not be made safe this
+ * way, so it is not done: each set-parent costs a few KiB of file.
+ */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include "internal.h"
+
+static int
+same_file(struct vhd_io *a, struct vhd_io *b)
+{
+	uint64_t d1, i1, d2, i2;
+
+	return vhd_io_file_id(a, &d1, &i1) == 1 &&
+	       vhd_io_file_id(b, &d2, &i2) == 1 && d1 == d2 && i1 == i2;
+}
+
+/* Would making np the parent of child close a loop?  Checked on the new
+ * parent's own chain when it opens; a chain that does not open (its own
+ * parent missing, say) cannot contain the child through a valid link. */
+static int
+makes_loop(struct vhd *child, const char *new_parent)
+{
+	struct vhd *chain, *v;
+	int loop = 0;
+
+	if (vhd_open(&chain, new_parent, VHD_OPEN_RDONLY | VHD_OPEN_NOLOCK) < 0)
+		return 0;
+	for (v = chain; v; v = v->parent)
+		if (same_file(v->io, child->io))
+			loop = 1;
+	vhd_close(chain);
+	return loop;
+}
+
+/* The parent's modification time in VHD seconds (what blktap records;
+ * the specification: "the modification time stamp of the parent"). */
+static uint32_t
+parent_mtime(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return vhd_time_now();
+	return vhd_time_from_unix((int64_t)st.st_mtime);
+}
+
+int
+vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
+{
+	struct vhd *v = NULL, *p = NULL;
+	uint8_t hdr[1024], *blob = NULL;
+	size_t blob_len = 0;
+	uint64_t data_off, new_footer;
+	int r;
+
+	if (child == NULL || new_parent == NULL ||
+	    (flags & ~VHD_SET_PARENT_FORCE))
+		return vhd_err(EINVAL, "vhd_set_parent: bad arguments");
+	r = vhd_open(&v, child, VHD_OPEN_RDWR | VHD_OPEN_NO_PARENT);
+	if (r < 0)
+		return r;
+	if (v->type != VHD_TYPE_DIFF) {
+		r = vhd_err(EINVAL, "'%s': not a differencing disk", child);
+		goto out;
+	}
+	r = vhd_open(&p, new_parent, VHD_OPEN_RDONLY | VHD_OPEN_NO_PARENT |
+		     VHD_OPEN_NOLOCK);
+	if (r < 0)
+		goto out;
+	if (same_file(v->io, p->io)) {
+		r = vhd_err(EINVAL, "'%s': an image cannot be its own parent",
+			    child);
+		goto out;
+	}
+	if (p->size != v->size) {
+		r = vhd_err(EINVAL, "'%s' is %llu bytes but '%s' is %llu bytes: "
+			    "a parent must have the child's size", new_parent,
+			    (unsigned long long)p->size, child,
+			    (unsigned long long)v->size);
+		goto out;
+	}
+	if (memcmp(p->ft.uuid, v->hdr.parent_id, 16) != 0 &&
+	    !(flags & VHD_SET_PARENT_FORCE)) {
+		r = vhd_err(EINVAL, "'%s' is not the parent '%s' was made "
+			    "from: its unique id differs", new_parent, child);
+		goto out;
+	}
+	if (makes_loop(v, new_parent)) {
+		r = vhd_err(EINVAL, "'%s' descends from '%s': the chain would loop",
+			    new_parent, child);
+		goto out;
+	}
+
+	/* New locator data: past every block and piece of metadata, and past
+	 * the current trailing footer (which it may overwrite once the new
+	 * footer is in place behind it). */
+	data_off = v->next_free > v->footer_off ? v->next_free : v->footer_off;
+	data_off = align_up(data_off, 512);
+	memcpy(hdr, v->header_raw, 1024);
+	r = vhd_locators_build(child, new_parent, hdr, data_off, &blob,
+			       &blob_len);
+	if (r < 0) {
+		r = vhd_err(-r, "'%s': cannot record the parent path '%s'",
+			    child, new_parent);
+		goto out;
+	}
+	memcpy(hdr + 40, p->ft.uuid, 16);
+	put_be32(hdr + 56, parent_mtime(new_parent));
+	put_be32(hdr + 36, 0);
+	put_be32(hdr + 36, vhd_checksum(hdr, 1024, 36));
+
+	/* 1. the footer behind the new data, then the data over the old
+	 * footer's place, 2. barrier, 3. the header, 4. barrier. */
+	new_footer = data_off + blob_len;
+	r = vhd_write_footer_at(v, new_footer);
+	if (r < 0)
+		goto out;
+	r = v->io->ops->pwrite(v->io, blob, blob_len, data_off);
+	if (r < 0) {
+		r = vhd_err(-r, "'%s': cannot write the parent locators", child);
+		goto out;
+	}
+	r = v->io->ops->flush(v->io);
+	if (r < 0) {
+		r = vhd_err(-r, "'%s': cannot sync", child);
+		goto out;
+	}
+	v->footer_off = new_footer;
+	v->file_size = new_footer + 512;
+	v->next_free = new_footer;
+	memcpy(v->header_raw, hdr, 1024);
+	r = vhd_write_header(v);
+	if (r < 0)
+		goto out;
+	r = v->io->ops->flush(v->io);
+	if (r < 0)
+		r = vhd_err(-r, "'%s': cannot sync", child);
+out:
+	free(blob);
+	vhd_close(p);
+	vhd_close(v);
+	return r;
+}
