@@ -1,0 +1,292 @@
+/* bat.c - the block allocation table and blktap's batmap. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "internal.h"
+
+static uint64_t
+bat_bytes(const struct vhd *v)
+{
+	return align_up((uint64_t)v->bat_entries * 4, 512);
+}
+
+int
+vhd_bat_load(struct vhd *v)
+{
+	uint64_t len = bat_bytes(v);
+	uint8_t *raw = malloc(len ? len : 1);
+	int r;
+
+	v->bat = malloc(((size_t)v->bat_entries ? v->bat_entries : 1) *
+			sizeof(uint32_t));
+	if (!raw || !v->bat) {
+		free(raw);
+		return vhd_err(ENOMEM, "'%s': no memory for the BAT", v->path);
+	}
+	r = v->io->ops->pread(v->io, raw, len, v->hdr.table_offset);
+	if (r < 0) {
+		free(raw);
+		return vhd_err(-r, "'%s': cannot read the BAT at %llu: %s",
+			       v->path, (unsigned long long)v->hdr.table_offset,
+			       strerror(-r));
+	}
+	for (uint32_t i = 0; i < v->bat_entries; i++)
+		v->bat[i] = get_be32(raw + 4 * (size_t)i);
+	free(raw);
+	return 0;
+}
+
+/* Writes the 512-byte BAT sector holding entry blk from the memory copy. */
+int
+vhd_bat_write_entry(struct vhd *v, uint32_t blk)
+{
+	uint8_t sec[512];
+	uint32_t first = blk / 128 * 128;
+
+	memset(sec, 0xff, sizeof(sec));   /* past the last entry: padding */
+	for (uint32_t i = 0; i < 128 && first + i < v->bat_entries; i++)
+		put_be32(sec + 4 * i, v->bat[first + i]);
+	int r = v->io->ops->pwrite(v->io, sec, 512,
+				   v->hdr.table_offset + (uint64_t)first * 4);
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot write the BAT: %s", v->path,
+			       strerror(-r));
+	return 0;
+}
+
+/* blktap keeps a "tdbatmap" header in the sector after the BAT: cookie[8],
+ * map offset u64, map size u32 (sectors), version u32, checksum u32 (ones'
+ * complement byte sum of the map), then a bit per block meaning "the block
+ * is fully allocated" (most significant bit first). */
+int
+vhd_batmap_load(struct vhd *v)
+{
+	uint8_t h[512];
+	uint64_t off = v->hdr.table_offset + bat_bytes(v);
+
+	memset(&v->batmap, 0, sizeof(v->batmap));
+	if (off + 512 > v->file_size)
+		return 0;
+	if (v->io->ops->pread(v->io, h, 512, off) < 0)
+		return 0;
+	if (memcmp(h, "tdbatmap", 8) != 0)
+		return 0;
+	v->batmap.hdr_off = off;
+	v->batmap.map_off = get_be64(h + 8);
+	v->batmap.map_sectors = get_be32(h + 16);
+	v->batmap.version = get_be32(h + 20);
+	v->batmap.checksum = get_be32(h + 24);
+	uint64_t len = (uint64_t)v->batmap.map_sectors * 512;
+	if (v->batmap.map_off % 512 || v->batmap.map_off > v->file_size ||
+	    len > v->file_size - v->batmap.map_off ||
+	    len < (v->bat_entries + 7) / 8 || len > (64u << 20))
+		return 0;   /* not a usable batmap: ignore it */
+	v->batmap.map = malloc(len ? len : 1);
+	if (!v->batmap.map)
+		return vhd_err(ENOMEM, "'%s': no memory", v->path);
+	if (v->io->ops->pread(v->io, v->batmap.map, len,
+			      v->batmap.map_off) < 0) {
+		free(v->batmap.map);
+		v->batmap.map = NULL;
+		return 0;
+	}
+	v->batmap.present = 1;
+	return 0;
+}
+
+/* Sets or clears the batmap bit of blk (when a batmap exists), rewriting
+ * the map sector and the header with its checksum. */
+int
+vhd_batmap_set(struct vhd *v, uint32_t blk, int full)
+{
+	struct vhd_batmap *b = &v->batmap;
+	uint8_t h[512];
+	int r;
+
+	if (!b->present || (uint64_t)blk >= (uint64_t)b->map_sectors * 4096)
+		return 0;
+	if (bit_test(b->map, blk) == !!full)
+		return 0;
+	if (full)
+		bit_set(b->map, blk);
+	else
+		bit_clear(b->map, blk);
+	uint64_t len = (uint64_t)b->map_sectors * 512;
+	b->checksum = vhd_checksum(b->map, len, len);
+	uint64_t sec = blk / 4096;
+	r = v->io->ops->pwrite(v->io, b->map + sec * 512, 512,
+			       b->map_off + sec * 512);
+	if (r < 0)
+		goto fail;
+	r = v->io->ops->pread(v->io, h, 512, b->hdr_off);
+	if (r < 0)
+		goto fail;
+	put_be32(h + 24, b->checksum);
+	r = v->io->ops->pwrite(v->io, h, 512, b->hdr_off);
+	if (r < 0)
+		goto fail;
+	return 0;
+fail:
+	return vhd_err(-r, "'%s': cannot update the batmap: %s", v->path,
+		       strerror(-r));
+}
+
+struct extent {
+	uint64_t start, end;
+	uint32_t blk;           /* VHD_BAT_UNUSED for metadata */
+};
+
+static int
+cmp_extent(const void *a, const void *b)
+{
+	const struct extent *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static const char *
+ext_name(const struct extent *e, char *buf, size_t n)
+{
+	if (e->blk == VHD_BAT_UNUSED)
+		return "metadata";
+	snprintf(buf, n, "block %u", e->blk);
+	return buf;
+}
+
+/* End of the metadata: header, BAT, locator data, batmap. */
+uint64_t
+vhd_meta_end(struct vhd *v)
+{
+	uint64_t end = v->ft.data_offset + 1024;
+	uint64_t e = v->hdr.table_offset + bat_bytes(v);
+
+	if (e > end)
+		end = e;
+	if (v->type == VHD_TYPE_DIFF) {
+		for (int i = 0; i < 8; i++) {
+			const struct vhd_locator *l = &v->hdr.loc[i];
+			uint64_t x = vhd_locator_extent(l);
+			if (l->code == VHD_PLAT_NONE || x == 0)
+				continue;
+			if (l->offset > v->file_size ||
+			    x > v->file_size - l->offset)
+				continue;       /* bogus: skipped */
+			if (l->offset + x > end)
+				end = l->offset + x;
+		}
+	}
+	if (v->batmap.hdr_off) {
+		if (v->batmap.hdr_off + 512 > end)
+			end = v->batmap.hdr_off + 512;
+		uint64_t me = v->batmap.map_off +
+			      (uint64_t)v->batmap.map_sectors * 512;
+		if (v->batmap.map_off && me <= v->file_size && me > end)
+			end = me;
+	}
+	return end;
+}
+
+/* Every allocated block must lie inside the file's data area and overlap
+ * neither metadata nor another block.  Also computes next_free. */
+int
+vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
+{
+	struct vhd_problems p = { fn, arg, 0, "" };
+	uint64_t blk_bytes = (uint64_t)v->bitmap_size + v->block_size;
+	uint64_t limit = v->footer_off;  /* blocks end before the footer */
+	size_t n = 0, cap = (size_t)v->bat_entries + 16;
+	struct extent *x = malloc(cap * sizeof(*x));
+	char b1[32], b2[32];
+
+	if (!x)
+		return vhd_err(ENOMEM, "'%s': no memory", v->path);
+	x[n++] = (struct extent){ 0, 512, VHD_BAT_UNUSED };
+	x[n++] = (struct extent){ v->ft.data_offset, v->ft.data_offset + 1024,
+				  VHD_BAT_UNUSED };
+	x[n++] = (struct extent){ v->hdr.table_offset,
+				  v->hdr.table_offset + bat_bytes(v),
+				  VHD_BAT_UNUSED };
+	if (v->batmap.present) {
+		x[n++] = (struct extent){ v->batmap.hdr_off,
+					  v->batmap.hdr_off + 512,
+					  VHD_BAT_UNUSED };
+		x[n++] = (struct extent){ v->batmap.map_off, v->batmap.map_off +
+					  (uint64_t)v->batmap.map_sectors * 512,
+					  VHD_BAT_UNUSED };
+	}
+	if (v->type == VHD_TYPE_DIFF) {
+		for (int i = 0; i < 8; i++) {
+			const struct vhd_locator *l = &v->hdr.loc[i];
+			uint64_t e = vhd_locator_extent(l);
+			if (l->code == VHD_PLAT_NONE || e == 0 ||
+			    l->offset > v->file_size ||
+			    e > v->file_size - l->offset)
+				continue;
+			x[n++] = (struct extent){ l->offset, l->offset + e,
+						  VHD_BAT_UNUSED };
+		}
+	}
+	uint64_t next = 0;
+	for (size_t i = 0; i < n; i++)
+		if (x[i].end > next)
+			next = x[i].end;
+	size_t meta = n;
+	for (uint32_t i = 0; i < v->bat_entries; i++) {
+		if (v->bat[i] == VHD_BAT_UNUSED)
+			continue;
+		uint64_t s = (uint64_t)v->bat[i] * 512;
+		if (i >= v->blocks) {
+			vhd_problem(&p, "'%s': BAT entry %u at offset %llu: "
+				    "expected unused (0xffffffff) beyond the "
+				    "disk's %u blocks, found sector %u", v->path,
+				    i, (unsigned long long)(v->hdr.table_offset +
+				    4ull * i), v->blocks, v->bat[i]);
+			continue;
+		}
+		if (s + blk_bytes > limit) {
+			vhd_problem(&p, "'%s': BAT entry %u at offset %llu: "
+				    "block at %llu..%llu must end before the "
+				    "footer at %llu", v->path, i,
+				    (unsigned long long)(v->hdr.table_offset +
+				    4ull * i), (unsigned long long)s,
+				    (unsigned long long)(s + blk_bytes),
+				    (unsigned long long)limit);
+			continue;
+		}
+		x[n++] = (struct extent){ s, s + blk_bytes, i };
+		if (s + blk_bytes > next)
+			next = s + blk_bytes;
+		if (n == cap) {
+			cap *= 2;
+			struct extent *y = realloc(x, cap * sizeof(*x));
+			if (!y) {
+				free(x);
+				return vhd_err(ENOMEM, "'%s': no memory",
+					       v->path);
+			}
+			x = y;
+		}
+	}
+	(void)meta;
+	qsort(x, n, sizeof(*x), cmp_extent);
+	/* Metadata may legitimately touch; report overlaps that involve a
+	 * block.  prev = the extent reaching furthest so far. */
+	size_t far = 0;
+	for (size_t i = 1; i < n; i++) {
+		if (x[i].start < x[far].end &&
+		    (x[i].blk != VHD_BAT_UNUSED ||
+		     x[far].blk != VHD_BAT_UNUSED))
+			vhd_problem(&p, "'%s': %s at %llu..%llu overlaps %s at "
+				    "%llu..%llu", v->path,
+				    ext_name(&x[i], b1, sizeof(b1)),
+				    (unsigned long long)x[i].start,
+				    (unsigned long long)x[i].end,
+				    ext_name(&x[far], b2, sizeof(b2)),
+				    (unsigned long long)x[far].start,
+				    (unsigned long long)x[far].end);
+		if (x[i].end > x[far].end)
+			far = i;
+	}
+	free(x);
+	v->next_free = next;
+	return vhd_problems_result(&p);
+}

@@ -1,0 +1,218 @@
+/* bitmap.c - per-block sector bitmaps: a state byte per block (unknown,
+ * full, partial) and a small direct-mapped cache of partial bitmaps.
+ * Blocks whose bits are all set (every block we allocate in a dynamic
+ * disk) never touch their bitmap again after the first look. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "internal.h"
+
+/* Cache memory ceiling: bitmaps are 512 B for 2 MiB blocks, 64 KiB for
+ * 256 MiB blocks. */
+#define BM_CACHE_BYTES (8u << 20)
+#define BM_CACHE_MAX   1024u
+
+int
+vhd_bm_init(struct vhd *v)
+{
+	uint32_t slots = BM_CACHE_BYTES / v->bitmap_size;
+
+	if (slots > BM_CACHE_MAX)
+		slots = BM_CACHE_MAX;
+	if (slots < 4)
+		slots = 4;
+	v->bm_slots = slots;
+	v->bm_state = calloc(v->bat_entries ? v->bat_entries : 1,
+			     sizeof(*v->bm_state));
+	v->bm_cache = calloc(slots, sizeof(*v->bm_cache));
+	if (!v->bm_state || !v->bm_cache)
+		return vhd_err(ENOMEM, "'%s': no memory", v->path);
+	for (uint32_t i = 0; i < slots; i++)
+		v->bm_cache[i].block = VHD_BAT_UNUSED;
+	if (pthread_mutex_init(&v->bm_lock, NULL) != 0)
+		return vhd_err(ENOMEM, "'%s': cannot create a lock", v->path);
+	return 0;
+}
+
+void
+vhd_bm_free(struct vhd *v)
+{
+	if (v->bm_cache) {
+		for (uint32_t i = 0; i < v->bm_slots; i++)
+			free(v->bm_cache[i].bits);
+		pthread_mutex_destroy(&v->bm_lock);
+	}
+	free(v->bm_cache);
+	free((void *)v->bm_state);
+	v->bm_cache = NULL;
+	v->bm_state = NULL;
+}
+
+static int
+all_set(const struct vhd *v, const uint8_t *bits)
+{
+	uint32_t full = v->spb / 8;
+
+	for (uint32_t i = 0; i < full; i++)
+		if (bits[i] != 0xff)
+			return 0;
+	for (uint32_t s = full * 8; s < v->spb; s++)
+		if (!bit_test(bits, s))
+			return 0;
+	return 1;
+}
+
+/* The cached bitmap of blk, loading it; NULL with *full = 1 when every
+ * bit is set.  Caller holds bm_lock. */
+static int
+bm_get(struct vhd *v, uint32_t blk, uint8_t **out)
+{
+	struct bm_entry *e = &v->bm_cache[blk % v->bm_slots];
+	int r;
+
+	*out = NULL;
+	if (v->bm_state[blk] == BM_FULL)
+		return 0;
+	if (e->block == blk && e->bits) {
+		*out = e->bits;
+		return 0;
+	}
+	if (!e->bits) {
+		e->bits = malloc(v->bitmap_size);
+		if (!e->bits)
+			return vhd_err(ENOMEM, "'%s': no memory", v->path);
+	}
+	e->block = VHD_BAT_UNUSED;
+	uint64_t off = (uint64_t)v->bat[blk] * 512;
+	r = v->io->ops->pread(v->io, e->bits, v->bitmap_size, off);
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot read the bitmap of block %u "
+			       "at %llu: %s", v->path, blk,
+			       (unsigned long long)off, strerror(-r));
+	if (all_set(v, e->bits)) {
+		v->bm_state[blk] = BM_FULL;
+		return 0;
+	}
+	v->bm_state[blk] = BM_PARTIAL;
+	e->block = blk;
+	*out = e->bits;
+	return 0;
+}
+
+int
+vhd_bm_run(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t limit,
+	   int *set, uint32_t *run)
+{
+	uint8_t *bits;
+	int r;
+
+	if (v->bm_state[blk] == BM_FULL) {   /* benign racy fast path */
+		*set = 1;
+		*run = limit - sec;
+		return 0;
+	}
+	pthread_mutex_lock(&v->bm_lock);
+	r = bm_get(v, blk, &bits);
+	if (r == 0) {
+		if (!bits) {
+			*set = 1;
+			*run = limit - sec;
+		} else {
+			int b = bit_test(bits, sec);
+			uint32_t s = sec + 1;
+			/* Whole bytes at a time where possible. */
+			while (s < limit) {
+				if ((s & 7) == 0 && s + 8 <= limit &&
+				    bits[s >> 3] == (b ? 0xff : 0)) {
+					s += 8;
+					continue;
+				}
+				if (bit_test(bits, s) != b)
+					break;
+				s++;
+			}
+			*set = b;
+			*run = s - sec;
+		}
+	}
+	pthread_mutex_unlock(&v->bm_lock);
+	return r;
+}
+
+int
+vhd_bm_set(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n)
+{
+	uint8_t *bits;
+	int r;
+
+	pthread_mutex_lock(&v->bm_lock);
+	r = bm_get(v, blk, &bits);
+	if (r < 0 || !bits)
+		goto out;
+	uint32_t first = UINT32_MAX, last = 0;
+	for (uint32_t s = sec; s < sec + n; s++) {
+		if (bit_test(bits, s))
+			continue;
+		bit_set(bits, s);
+		if (first == UINT32_MAX)
+			first = s;
+		last = s;
+	}
+	if (first == UINT32_MAX)
+		goto out;
+	/* Write the bitmap sectors that changed (bit s is in byte s/8, so
+	 * in bitmap sector s/4096). */
+	uint64_t base = (uint64_t)v->bat[blk] * 512;
+	uint32_t s0 = first / 4096, s1 = last / 4096;
+	r = v->io->ops->pwrite(v->io, bits + (size_t)s0 * 512,
+			       (size_t)(s1 - s0 + 1) * 512, base + s0 * 512ull);
+	if (r < 0) {
+		/* The disk copy is unknown now: reload next time. */
+		v->bm_cache[blk % v->bm_slots].block = VHD_BAT_UNUSED;
+		v->bm_state[blk] = BM_UNKNOWN;
+		r = vhd_err(-r, "'%s': cannot write the bitmap of block %u: "
+			    "%s", v->path, blk, strerror(-r));
+		goto out;
+	}
+	if (all_set(v, bits)) {
+		v->bm_state[blk] = BM_FULL;
+		v->bm_cache[blk % v->bm_slots].block = VHD_BAT_UNUSED;
+	}
+out:
+	pthread_mutex_unlock(&v->bm_lock);
+	return r;
+}
+
+void
+vhd_bm_new_block(struct vhd *v, uint32_t blk, const uint8_t *bits)
+{
+	struct bm_entry *e = &v->bm_cache[blk % v->bm_slots];
+
+	pthread_mutex_lock(&v->bm_lock);
+	if (!bits || all_set(v, bits)) {
+		v->bm_state[blk] = BM_FULL;
+		if (e->block == blk)
+			e->block = VHD_BAT_UNUSED;
+	} else {
+		v->bm_state[blk] = BM_UNKNOWN;
+		if (!e->bits)
+			e->bits = malloc(v->bitmap_size);
+		if (e->bits) {
+			memcpy(e->bits, bits, v->bitmap_size);
+			e->block = blk;
+			v->bm_state[blk] = BM_PARTIAL;
+		}
+	}
+	pthread_mutex_unlock(&v->bm_lock);
+}
+
+void
+vhd_bm_forget(struct vhd *v, uint32_t blk)
+{
+	struct bm_entry *e = &v->bm_cache[blk % v->bm_slots];
+
+	pthread_mutex_lock(&v->bm_lock);
+	v->bm_state[blk] = BM_UNKNOWN;
+	if (e->block == blk)
+		e->block = VHD_BAT_UNUSED;
+	pthread_mutex_unlock(&v->bm_lock);
+}

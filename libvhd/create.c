@@ -1,0 +1,201 @@
+/* create.c - new fixed, dynamic and differencing images. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "internal.h"
+
+static int
+wr(struct vhd_io *io, const void *buf, size_t n, uint64_t off)
+{
+	int r = io->ops->pwrite(io, buf, n, off);
+
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot write at offset %llu: %s",
+			       io->name ? io->name : "image",
+			       (unsigned long long)off, strerror(-r));
+	return 0;
+}
+
+/* Parent facts a child records. */
+struct parent_facts {
+	uint64_t size;
+	uint8_t uuid[16];
+	uint16_t cyl;
+	uint8_t heads, spt;
+};
+
+static int
+read_parent(const char *path, struct parent_facts *pf)
+{
+	struct vhd *p;
+	int r = vhd_open(&p, path, VHD_OPEN_RDONLY | VHD_OPEN_NO_PARENT |
+			 VHD_OPEN_NOLOCK);
+
+	if (r < 0)
+		return r;
+	pf->size = p->size;
+	memcpy(pf->uuid, p->ft.uuid, 16);
+	pf->cyl = p->ft.cylinders;
+	pf->heads = p->ft.heads;
+	pf->spt = p->ft.spt;
+	vhd_close(p);
+	return 0;
+}
+
+static int
+create_io(struct vhd_io *io, const struct vhd_create_opts *o,
+	  const char *child_path)
+{
+	struct vhd_footer f;
+	struct parent_facts pf;
+	uint8_t foot[512], hdr[1024];
+	enum vhd_type type = o->type;
+	uint64_t size = o->size;
+	uint32_t bs = o->block_size ? o->block_size : VHD_DEFAULT_BLOCK_SIZE;
+	uint8_t *blob = NULL;
+	size_t blob_len = 0;
+	int r;
+
+	if (type == VHD_TYPE_NONE)
+		type = o->parent ? VHD_TYPE_DIFF : VHD_TYPE_DYNAMIC;
+	if (type != VHD_TYPE_FIXED && type != VHD_TYPE_DYNAMIC &&
+	    type != VHD_TYPE_DIFF)
+		return vhd_err(EINVAL, "vhd_create: unknown disk type %d",
+			       (int)type);
+	if ((type == VHD_TYPE_DIFF) != (o->parent != NULL))
+		return vhd_err(EINVAL, "vhd_create: a differencing disk needs "
+			       "a parent, and only it takes one");
+	if (type != VHD_TYPE_FIXED &&
+	    (bs < 4096 || bs > (256u << 20) || (bs & (bs - 1))))
+		return vhd_err(EINVAL, "vhd_create: block size %u: expected a "
+			       "power of two from 4 KiB to 256 MiB", bs);
+	memset(&f, 0, sizeof(f));
+	memset(&pf, 0, sizeof(pf));
+	if (type == VHD_TYPE_DIFF) {
+		if ((r = read_parent(o->parent, &pf)) < 0)
+			return r;
+		if (size && size != pf.size)
+			return vhd_err(EINVAL, "vhd_create: a child has its "
+				       "parent's size (%llu), not %llu",
+				       (unsigned long long)pf.size,
+				       (unsigned long long)size);
+		size = pf.size;
+		f.cylinders = pf.cyl;
+		f.heads = pf.heads;
+		f.spt = pf.spt;
+	} else {
+		if (o->flags & VHD_CREATE_CHS_ROUND)
+			size = vhd_chs_round_up(size);
+		if (size == 0 || size % 512)
+			return vhd_err(EINVAL, "vhd_create: size %llu: expected "
+				       "a positive multiple of 512",
+				       (unsigned long long)size);
+		if (size > VHD_MAX_DISK_SIZE)
+			return vhd_err(EINVAL, "vhd_create: size %llu exceeds "
+				       "the VHD limit of %llu bytes (2040 GiB)",
+				       (unsigned long long)size,
+				       (unsigned long long)VHD_MAX_DISK_SIZE);
+		vhd_chs(size, &f.cylinders, &f.heads, &f.spt);
+	}
+	f.features = 2;
+	f.version = 0x00010000;
+	f.data_offset = type == VHD_TYPE_FIXED ? VHD_NO_OFFSET : 512;
+	f.timestamp = vhd_time_now();
+	memcpy(f.creator_app, VHD_CREATOR_APP, 4);
+	f.creator_version = VHD_CREATOR_VER;
+	memcpy(f.creator_os, "Wi2k", 4);  /* what QEMU writes too */
+	f.orig_size = f.cur_size = size;
+	f.type = (uint32_t)type;
+	if (o->unique_id) {
+		memcpy(f.uuid, o->unique_id, 16);
+	} else {
+		if ((r = vhd_random_bytes(f.uuid, 16)) < 0)
+			return vhd_err(-r, "vhd_create: no random bytes");
+		f.uuid[6] = (uint8_t)((f.uuid[6] & 0x0f) | 0x40);
+		f.uuid[8] = (uint8_t)((f.uuid[8] & 0x3f) | 0x80);
+	}
+	vhd_footer_encode(&f, foot);
+
+	if (type == VHD_TYPE_FIXED) {
+		/* Extending the file gives the zeros (sparse where the file
+		 * system can). */
+		if ((r = wr(io, foot, 512, size)) < 0)
+			return r;
+		goto sync;
+	}
+
+	uint64_t entries = (size + bs - 1) / bs;
+	uint64_t bat_off = 1536, bat_len = align_up(entries * 4, 512);
+	uint64_t end = bat_off + bat_len;
+	memset(hdr, 0, sizeof(hdr));
+	memcpy(hdr, "cxsparse", 8);
+	put_be64(hdr + 8, VHD_NO_OFFSET);
+	put_be64(hdr + 16, bat_off);
+	put_be32(hdr + 24, 0x00010000);
+	put_be32(hdr + 28, (uint32_t)entries);
+	put_be32(hdr + 32, bs);
+	if (type == VHD_TYPE_DIFF) {
+		memcpy(hdr + 40, pf.uuid, 16);
+		put_be32(hdr + 56, vhd_file_mtime(o->parent));
+		r = vhd_locators_build(child_path, o->parent, hdr, end, &blob,
+				       &blob_len);
+		if (r < 0)
+			return r;
+		end = align_up(end + blob_len, 512);
+	}
+	put_be32(hdr + 36, vhd_checksum(hdr, 1024, 36));
+	if ((r = wr(io, foot, 512, 0)) < 0 ||
+	    (r = wr(io, hdr, 1024, 512)) < 0)
+		goto out;
+	{
+		uint8_t ff[65536];
+		memset(ff, 0xff, sizeof(ff));
+		for (uint64_t o2 = 0; o2 < bat_len; o2 += sizeof(ff)) {
+			size_t k = bat_len - o2 < sizeof(ff) ?
+				   (size_t)(bat_len - o2) : sizeof(ff);
+			if ((r = wr(io, ff, k, bat_off + o2)) < 0)
+				goto out;
+		}
+	}
+	if (blob_len && (r = wr(io, blob, blob_len, bat_off + bat_len)) < 0)
+		goto out;
+	if ((r = wr(io, foot, 512, end)) < 0)
+		goto out;
+sync:
+	r = io->ops->flush(io);
+	if (r < 0)
+		r = vhd_err(-r, "'%s': cannot sync: %s",
+			    io->name ? io->name : "image", strerror(-r));
+out:
+	free(blob);
+	return r;
+}
+
+int
+vhd_create_io(struct vhd_io *io, const struct vhd_create_opts *opts)
+{
+	if (!io || !opts)
+		return vhd_err(EINVAL, "vhd_create_io: bad arguments");
+	return create_io(io, opts, io->name ? io->name : "");
+}
+
+int
+vhd_create(const char *path, const struct vhd_create_opts *opts)
+{
+	struct vhd_io *io;
+	int r;
+
+	if (!path || !opts)
+		return vhd_err(EINVAL, "vhd_create: bad arguments");
+	r = vhd_io_file_open(&io, path, VHD_IO_RDWR | VHD_IO_CREATE);
+	if (r < 0)
+		return r;
+	r = create_io(io, opts, path);
+	io->ops->close(io);
+	if (r < 0) {
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s", vhd_errmsg());
+		vhd_io_file_unlink(path);
+		vhd_err(1, "%s", msg);
+	}
+	return r;
+}

@@ -1,0 +1,80 @@
+/* header.c - the dynamic disk header: decode, validate. */
+#include <stdio.h>
+#include "internal.h"
+
+void
+vhd_header_decode(const uint8_t raw[1024], struct vhd_header *h)
+{
+	h->data_offset = get_be64(raw + 8);
+	h->table_offset = get_be64(raw + 16);
+	h->version = get_be32(raw + 24);
+	h->max_entries = get_be32(raw + 28);
+	h->block_size = get_be32(raw + 32);
+	h->checksum = get_be32(raw + 36);
+	memcpy(h->parent_id, raw + 40, 16);
+	h->parent_ts = get_be32(raw + 56);
+	for (int i = 0; i < 8; i++)
+		vhd_locator_decode(raw + 576 + 24 * i, &h->loc[i]);
+}
+
+int
+vhd_header_check(const uint8_t raw[1024], const char *name, uint64_t off,
+		 uint64_t disk_size, uint64_t file_size, unsigned flags,
+		 unsigned *warn, struct vhd_problems *p)
+{
+	struct vhd_header h;
+	int before = p->count;
+	unsigned long long o = (unsigned long long)off;
+
+	if (memcmp(raw, "cxsparse", 8) != 0) {
+		vhd_problem(p, "'%s': dynamic header at offset %llu: cookie: "
+			    "expected 'cxsparse', found '%.8s'", name, o,
+			    (const char *)raw);
+		return p->count - before;
+	}
+	vhd_header_decode(raw, &h);
+	uint32_t sum = vhd_checksum(raw, 1024, 36);
+	if (sum != h.checksum) {
+		if (flags & VHD_OPEN_IGNORE_CHECKSUM)
+			*warn |= VHD_WARN_HEADER_CHECKSUM;
+		else
+			vhd_problem(p, "'%s': dynamic header at offset %llu: "
+				    "checksum: expected 0x%08x, found 0x%08x",
+				    name, o, sum, h.checksum);
+	}
+	if (h.version >> 16 != 1)
+		vhd_problem(p, "'%s': dynamic header at offset %llu: header "
+			    "version: expected 0x00010000, found 0x%08x", name,
+			    o, h.version);
+	/* Block size: any power of two from 512 B to 1 GiB is valid VHD. */
+	if (h.block_size < 512 || h.block_size > (1u << 30) ||
+	    (h.block_size & (h.block_size - 1)) != 0) {
+		vhd_problem(p, "'%s': dynamic header at offset %llu: block "
+			    "size: expected a power of two from 512 to 2^30, "
+			    "found %u", name, o, h.block_size);
+		return p->count - before;
+	}
+	uint64_t need = (disk_size + h.block_size - 1) / h.block_size;
+	if (h.max_entries < need)
+		vhd_problem(p, "'%s': dynamic header at offset %llu: max table "
+			    "entries: expected at least %llu for a disk of %llu "
+			    "bytes, found %u", name, o,
+			    (unsigned long long)need,
+			    (unsigned long long)disk_size, h.max_entries);
+	uint64_t bat_len = align_up((uint64_t)h.max_entries * 4, 512);
+	if (h.table_offset > file_size || bat_len > file_size - h.table_offset)
+		vhd_problem(p, "'%s': dynamic header at offset %llu: table "
+			    "offset: the BAT (%llu bytes at %llu) must lie inside "
+			    "the file of %llu bytes", name, o,
+			    (unsigned long long)bat_len,
+			    (unsigned long long)h.table_offset,
+			    (unsigned long long)file_size);
+	else if (h.table_offset < 512 ||
+		 (h.table_offset < off + 1024 &&
+		  off < h.table_offset + bat_len))
+		vhd_problem(p, "'%s': dynamic header at offset %llu: table "
+			    "offset: the BAT at %llu overlaps the footer copy "
+			    "or the header", name, o,
+			    (unsigned long long)h.table_offset);
+	return p->count - before;
+}

@@ -1,0 +1,292 @@
+/*
+ * internal.h - what the library's files share: byte order helpers, the
+ * decoded on-disk structures and the image handle.  Platform specifics
+ * live only here and in io_file.c.
+ */
+#ifndef LIBVHD_INTERNAL_H
+#define LIBVHD_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include "vhd.h"
+#include "locator.h"
+
+#ifndef EBADMSG
+#define EBADMSG EINVAL
+#endif
+
+#define VHD_FOOTER_SIZE 512u
+#define VHD_HEADER_SIZE 1024u
+#define VHD_BAT_UNUSED  0xFFFFFFFFu
+#define VHD_NO_OFFSET   UINT64_C(0xFFFFFFFFFFFFFFFF)
+/* Our footer's creator application and version. */
+#define VHD_CREATOR_APP "lvhd"
+#define VHD_CREATOR_VER 0x00000001u
+/* New blocks' data starts at a multiple of this (as Windows and blktap). */
+#define VHD_DATA_ALIGN  4096u
+#define VHD_MAX_CHAIN   32
+
+static inline uint16_t
+get_be16(const uint8_t *p)
+{
+	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t
+get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t
+get_be64(const uint8_t *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+static inline void
+put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void
+put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void
+put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+static inline uint64_t
+align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+/* ---- err.c ---- */
+/* Formats the thread's message and returns -err. */
+int vhd_err(int err, const char *fmt, ...)
+#ifdef __GNUC__
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
+/* Validators report through this: with fn NULL only the first problem is
+ * kept (and becomes the error message); with fn every problem is passed on
+ * (check). */
+typedef void (*vhd_problem_fn)(void *arg, const char *msg);
+struct vhd_problems {
+	vhd_problem_fn fn;
+	void *arg;
+	int count;
+	char first[1024];
+};
+void vhd_problem(struct vhd_problems *p, const char *fmt, ...)
+#ifdef __GNUC__
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
+/* 0 if no problem; else the count (fn set) or -EBADMSG (message set). */
+int vhd_problems_result(struct vhd_problems *p);
+
+/* ---- footer.c ---- */
+struct vhd_footer {
+	uint32_t features;
+	uint32_t version;
+	uint64_t data_offset;
+	uint32_t timestamp;
+	uint8_t  creator_app[4];
+	uint32_t creator_version;
+	uint8_t  creator_os[4];
+	uint64_t orig_size;
+	uint64_t cur_size;
+	uint16_t cylinders;
+	uint8_t  heads;
+	uint8_t  spt;
+	uint32_t type;
+	uint32_t checksum;
+	uint8_t  uuid[16];
+	uint8_t  saved_state;
+	uint8_t  hidden;        /* byte 85: tapdisk's "hidden" flag */
+};
+
+/* Ones' complement of the byte sum, bytes [skip, skip+4) taken as zero. */
+uint32_t vhd_checksum(const uint8_t *p, size_t n, size_t skip);
+void vhd_footer_decode(const uint8_t raw[512], struct vhd_footer *f);
+/* Encodes f (checksum recomputed, stored in f too). */
+void vhd_footer_encode(struct vhd_footer *f, uint8_t raw[512]);
+/* Validates a raw footer read at off (for messages), adding each problem
+ * to p; returns the number added.  *warn gets VHD_WARN_* bits for accepted
+ * quirks (checksum accepted under VHD_OPEN_IGNORE_CHECKSUM, hidden byte). */
+int vhd_footer_check(const uint8_t raw[512], const char *name, uint64_t off,
+		     unsigned flags, unsigned *warn, struct vhd_problems *p);
+/* The seconds since 2000-01-01 UTC of a time_t-like value. */
+uint32_t vhd_time_now(void);
+uint32_t vhd_time_from_unix(int64_t t);
+
+/* ---- header.c ---- */
+struct vhd_header {
+	uint64_t data_offset;
+	uint64_t table_offset;
+	uint32_t version;
+	uint32_t max_entries;
+	uint32_t block_size;
+	uint32_t checksum;
+	uint8_t  parent_id[16];
+	uint32_t parent_ts;
+	struct vhd_locator loc[8];
+};
+void vhd_header_decode(const uint8_t raw[1024], struct vhd_header *h);
+/* Validates the header against the footer's size and the file size. */
+int vhd_header_check(const uint8_t raw[1024], const char *name, uint64_t off,
+		     uint64_t disk_size, uint64_t file_size, unsigned flags,
+		     unsigned *warn, struct vhd_problems *p);
+/* Bitmap bytes in front of each block's data (a multiple of 512). */
+static inline uint32_t
+vhd_bitmap_size(uint32_t block_size)
+{
+	return (uint32_t)align_up(((uint64_t)block_size / 512 + 7) / 8, 512);
+}
+
+/* ---- bat.c / blktap batmap ---- */
+struct vhd_batmap {
+	int present;
+	uint64_t hdr_off;       /* the "tdbatmap" header */
+	uint64_t map_off;
+	uint32_t map_sectors;
+	uint32_t version;
+	uint32_t checksum;
+	uint8_t *map;           /* map_sectors * 512 bytes */
+};
+
+/* ---- the handle ---- */
+enum { VHD_KIND_VHD, VHD_KIND_RAW };
+enum { BM_UNKNOWN = 0, BM_FULL = 1, BM_PARTIAL = 2 };
+
+struct bm_entry {
+	uint32_t block;         /* VHD_BAT_UNUSED: empty slot */
+	uint8_t *bits;
+};
+
+struct vhd {
+	struct vhd_io *io;
+	char *path;
+	unsigned flags;         /* VHD_OPEN_* */
+	int kind;
+	int rdwr;
+	uint32_t type;
+	uint64_t size;          /* the disk size (footer current size) */
+	uint64_t file_size;
+	unsigned warnings;
+	uint8_t footer_raw[512];
+	struct vhd_footer ft;
+	uint8_t header_raw[1024];
+	struct vhd_header hdr;
+	uint64_t footer_off;    /* where the trailing footer is (fixed: size) */
+
+	/* dynamic and differencing */
+	uint32_t *bat;          /* host order */
+	uint32_t bat_entries;
+	uint32_t blocks;        /* blocks the disk size needs */
+	uint32_t block_size;
+	uint32_t bitmap_size;
+	uint32_t spb;           /* sectors per block */
+	uint64_t next_free;     /* first offset new blocks may use */
+	uint64_t zero_eof;      /* the file reads zeros from here (extension) */
+	struct vhd_batmap batmap;
+
+	/* bitmap state and cache, guarded by bm_lock */
+	pthread_mutex_t bm_lock;
+	_Atomic uint8_t *bm_state; /* per block: BM_* (read without bm_lock) */
+	struct bm_entry *bm_cache;
+	uint32_t bm_slots;
+
+	pthread_rwlock_t lock;
+	struct vhd *parent;
+	int depth;              /* 0 for the top */
+};
+
+/* vhd.c */
+/* check.c sets this (thread-local) around its opens: BAT problems are then
+ * reported one by one instead of failing the open. */
+void vhd_set_check_reporter(vhd_problem_fn fn, void *arg);
+int vhd_open_internal(struct vhd **out, struct vhd_io *io, const char *path,
+		      unsigned flags, const char *parent_path, int depth);
+int vhd_open_io_lock(struct vhd_io **out, const char *path, int rdwr, int lock);
+int vhd_write_footer_at(struct vhd *v, uint64_t off);
+/* Rewrites the dynamic header (checksum recomputed) at its offset. */
+int vhd_write_header(struct vhd *v);
+
+/* bat.c */
+int vhd_bat_load(struct vhd *v);
+int vhd_bat_write_entry(struct vhd *v, uint32_t blk);
+int vhd_batmap_load(struct vhd *v);
+int vhd_batmap_set(struct vhd *v, uint32_t blk, int full);
+/* Checks the BAT entries against the file and each other; report is
+ * called per problem when non-NULL (else the first problem fails). */
+int vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg);
+uint64_t vhd_meta_end(struct vhd *v);
+
+/* bitmap.c */
+int vhd_bm_init(struct vhd *v);
+void vhd_bm_free(struct vhd *v);
+/* Status of sector sec (in block blk, allocated) and the number of
+ * sectors from sec (< limit) with the same status.  *set = 1 if stored. */
+int vhd_bm_run(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t limit,
+	       int *set, uint32_t *run);
+/* Marks sectors [sec, sec+n) of blk set and writes the changed bitmap
+ * sectors.  Caller holds the exclusive lock. */
+int vhd_bm_set(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n);
+/* A freshly allocated block's bitmap (bits = NULL: all set). */
+void vhd_bm_new_block(struct vhd *v, uint32_t blk, const uint8_t *bits);
+void vhd_bm_forget(struct vhd *v, uint32_t blk);
+static inline int
+bit_test(const uint8_t *map, uint32_t i)
+{
+	return map[i >> 3] >> (7 - (i & 7)) & 1;
+}
+static inline void
+bit_set(uint8_t *map, uint32_t i)
+{
+	map[i >> 3] |= (uint8_t)(0x80u >> (i & 7));
+}
+static inline void
+bit_clear(uint8_t *map, uint32_t i)
+{
+	map[i >> 3] &= (uint8_t)~(0x80u >> (i & 7));
+}
+
+/* rw.c */
+int vhd_read_level(struct vhd *v, uint8_t *buf, size_t n, uint64_t off);
+/* map.c */
+int vhd_map_level(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
+		  unsigned *status, int *depth);
+
+/* io_file.c: lock 0 none, 1 shared, 2 exclusive */
+int vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,
+		      int lock);
+/* Identity of a file backend (0 if not a file). */
+int vhd_io_file_id(struct vhd_io *io, uint64_t *dev, uint64_t *ino);
+
+/* Platform helpers (io_file.c). */
+int vhd_random_bytes(uint8_t *buf, size_t n);
+/* Modification time of path in VHD time (seconds since 2000), or 0. */
+uint32_t vhd_file_mtime(const char *path);
+int vhd_io_file_unlink(const char *path);
+
+/* Write zeros to [off, off+n) of the file. */
+int vhd_io_zero(struct vhd_io *io, uint64_t off, uint64_t n);
+
+#endif

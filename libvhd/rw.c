@@ -1,0 +1,595 @@
+/* rw.c - reading and writing data: any offset and length, through the
+ * chain; block allocation in crash-safe order (see SPEC.md and
+ * /design: data and bitmap, then footer, barrier, then the BAT entry). */
+#include <stdio.h>
+#include <stdlib.h>
+#include "internal.h"
+
+static const uint8_t zero_buf[65536];
+
+static int
+io_fail(struct vhd *v, int r, const char *what, uint64_t off)
+{
+	return vhd_err(-r, "'%s': cannot %s at offset %llu: %s", v->path, what,
+		       (unsigned long long)off, strerror(-r));
+}
+
+static int
+pread_at(struct vhd *v, void *buf, size_t n, uint64_t off)
+{
+	int r = v->io->ops->pread(v->io, buf, n, off);
+
+	return r < 0 ? io_fail(v, r, "read", off) : 0;
+}
+
+static int
+pwrite_at(struct vhd *v, const void *buf, size_t n, uint64_t off)
+{
+	int r = v->io->ops->pwrite(v->io, buf, n, off);
+
+	return r < 0 ? io_fail(v, r, "write", off) : 0;
+}
+
+int
+vhd_io_zero(struct vhd_io *io, uint64_t off, uint64_t n)
+{
+	while (n > 0) {
+		size_t k = n > sizeof(zero_buf) ? sizeof(zero_buf) : (size_t)n;
+		int r = io->ops->pwrite(io, zero_buf, k, off);
+		if (r < 0)
+			return r;
+		off += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* What lies below level v at [off, off+n): the parent's data, or zeros. */
+static int
+read_below(struct vhd *v, uint8_t *buf, size_t n, uint64_t off)
+{
+	if (v->type != VHD_TYPE_DIFF) {
+		memset(buf, 0, n);
+		return 0;
+	}
+	if (!v->parent)
+		return vhd_err(ENOTSUP, "'%s': opened without its parent: "
+			       "cannot read sectors it does not store",
+			       v->path);
+	return vhd_read_level(v->parent, buf, n, off);
+}
+
+/* Reads [off, off+n) of the disk as level v of the chain sees it. */
+int
+vhd_read_level(struct vhd *v, uint8_t *buf, size_t n, uint64_t off)
+{
+	int r;
+
+	if (off >= v->size) {     /* a smaller parent: zeros beyond it */
+		memset(buf, 0, n);
+		return 0;
+	}
+	if (n > v->size - off) {
+		size_t keep = (size_t)(v->size - off);
+		memset(buf + keep, 0, n - keep);
+		n = keep;
+	}
+	if (v->kind == VHD_KIND_RAW || v->type == VHD_TYPE_FIXED)
+		return pread_at(v, buf, n, off);
+	while (n > 0) {
+		uint32_t blk = (uint32_t)(off / v->block_size);
+		uint32_t boff = (uint32_t)(off % v->block_size);
+		size_t len = v->block_size - boff;
+		if (len > n)
+			len = n;
+		uint32_t e = v->bat[blk];
+		if (e == VHD_BAT_UNUSED) {
+			r = read_below(v, buf, len, off);
+		} else {
+			uint64_t data = (uint64_t)e * 512 + v->bitmap_size;
+			uint32_t send = (uint32_t)((boff + len + 511) / 512);
+			uint64_t cur = boff, end = boff + len;
+			r = 0;
+			while (cur < end && r == 0) {
+				int set;
+				uint32_t run, sec = (uint32_t)(cur / 512);
+				r = vhd_bm_run(v, blk, sec, send, &set, &run);
+				if (r < 0)
+					break;
+				uint64_t pe = (uint64_t)(sec + run) * 512;
+				if (pe > end)
+					pe = end;
+				uint8_t *dst = buf + (cur - boff);
+				if (set)
+					r = pread_at(v, dst, pe - cur,
+						     data + cur);
+				else
+					r = read_below(v, dst, pe - cur,
+						       off - boff + cur);
+				cur = pe;
+			}
+		}
+		if (r < 0)
+			return r;
+		buf += len;
+		off += len;
+		n -= len;
+	}
+	return 0;
+}
+
+int
+vhd_pread(struct vhd *v, void *buf, size_t n, uint64_t off)
+{
+	int r;
+
+	if (!v || (!buf && n))
+		return vhd_err(EINVAL, "vhd_pread: bad arguments");
+	if (off > v->size || n > v->size - off)
+		return vhd_err(EINVAL, "'%s': read of %zu bytes at %llu is past "
+			       "the end of the disk (%llu bytes)", v->path, n,
+			       (unsigned long long)off,
+			       (unsigned long long)v->size);
+	if (n == 0)
+		return 0;
+	pthread_rwlock_rdlock(&v->lock);
+	r = vhd_read_level(v, buf, n, off);
+	pthread_rwlock_unlock(&v->lock);
+	return r;
+}
+
+/* Writes cnt bytes at in-sector offset inoff of disk sector dsec whose
+ * block sector is not stored here yet: the rest comes from below. */
+static int
+write_merged_sector(struct vhd *v, uint64_t phys, uint64_t dsec,
+		    uint32_t inoff, const uint8_t *src, size_t cnt)
+{
+	uint8_t sec[512];
+	int r = read_below(v, sec, 512, dsec * 512);
+
+	if (r < 0)
+		return r;
+	memcpy(sec + inoff, src, cnt);
+	return pwrite_at(v, sec, 512, phys);
+}
+
+/* Is disk sector sec of allocated block blk stored in this file? */
+static int
+sector_set(struct vhd *v, uint32_t blk, uint32_t sec, int *set)
+{
+	uint32_t run;
+
+	return vhd_bm_run(v, blk, sec, sec + 1, set, &run);
+}
+
+/* Writes [boff, boff+len) of block blk whose data starts at data.  fresh:
+ * the block was just allocated and every bit is clear (differencing). */
+static int
+write_in_block(struct vhd *v, uint32_t blk, uint64_t data, uint32_t boff,
+	       const uint8_t *buf, size_t len, int fresh)
+{
+	uint64_t bstart = (uint64_t)blk * v->block_size;
+	uint64_t pos = boff, end = boff + len, mid_end;
+	int r, set;
+
+	if (pos % 512) {
+		uint32_t sec = (uint32_t)(pos / 512);
+		uint64_t se = (uint64_t)(sec + 1) * 512;
+		size_t cnt = (size_t)((end < se ? end : se) - pos);
+		set = 0;
+		if (!fresh && (r = sector_set(v, blk, sec, &set)) < 0)
+			return r;
+		if (set)
+			r = pwrite_at(v, buf, cnt, data + pos);
+		else
+			r = write_merged_sector(v, data + sec * 512ull,
+						(bstart + pos) / 512,
+						(uint32_t)(pos % 512), buf,
+						cnt);
+		if (r < 0)
+			return r;
+		pos += cnt;
+	}
+	mid_end = end;
+	if (pos < end && end % 512) {
+		uint32_t sec = (uint32_t)(end / 512);
+		uint64_t ss = (uint64_t)sec * 512;
+		set = 0;
+		if (!fresh && (r = sector_set(v, blk, sec, &set)) < 0)
+			return r;
+		if (set)
+			r = pwrite_at(v, buf + (ss - boff), end - ss,
+				      data + ss);
+		else
+			r = write_merged_sector(v, data + ss,
+						(bstart + ss) / 512, 0,
+						buf + (ss - boff),
+						(size_t)(end - ss));
+		if (r < 0)
+			return r;
+		mid_end = ss;
+	}
+	if (pos < mid_end) {
+		r = pwrite_at(v, buf + (pos - boff), mid_end - pos,
+			      data + pos);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Allocates block blk holding [boff, boff+len) of buf (buf NULL: zeros).
+ * Order: bitmap and data, footer after the block, barrier, BAT entry. */
+static int
+alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
+	    size_t len)
+{
+	uint64_t bstart = align_up(v->next_free + v->bitmap_size,
+				   VHD_DATA_ALIGN) - v->bitmap_size;
+	uint64_t data = bstart + v->bitmap_size;
+	uint64_t bend = data + v->block_size;
+	int diff = v->type == VHD_TYPE_DIFF;
+	uint8_t *bits = NULL;
+	int r;
+
+	if (bstart / 512 >= VHD_BAT_UNUSED)
+		return vhd_err(ENOSPC, "'%s': no room for another block: block "
+			       "offsets are limited to 2 TiB", v->path);
+	bits = malloc(v->bitmap_size);
+	if (!bits)
+		return vhd_err(ENOMEM, "no memory");
+	if (diff) {
+		memset(bits, 0, v->bitmap_size);
+		uint32_t s1 = (uint32_t)((boff + len + 511) / 512);
+		for (uint32_t s = boff / 512; s < s1; s++)
+			bit_set(bits, s);
+	} else {
+		/* A dynamic block reads as zeros where unwritten, so every
+		 * bit is set and later I/O never needs the bitmap. */
+		memset(bits, 0xff, v->bitmap_size);
+	}
+	/* The new trailing footer goes first: every later crash point then
+	 * leaves a valid footer at the end (the space below is leaked, not
+	 * damaged).  Without a barrier between them the order of these
+	 * writes is not durable anyway; the barrier before the BAT is. */
+	uint64_t old_zero_eof = v->zero_eof;
+	if ((r = vhd_write_footer_at(v, bend)) < 0)
+		goto out;
+	if (bend + 512 > v->zero_eof)
+		v->zero_eof = bend + 512;
+	if (bend + 512 > v->file_size)
+		v->file_size = bend + 512;
+	if (bend > v->footer_off)
+		v->footer_off = bend;
+	v->next_free = bend;
+	if ((r = pwrite_at(v, bits, v->bitmap_size, bstart)) < 0)
+		goto out;
+	if (buf && diff)
+		r = write_in_block(v, blk, data, boff, buf, len, 1);
+	else if (buf)    /* the rest of its edge sectors is zeros (below) */
+		r = pwrite_at(v, buf, len, data + boff);
+	if (r < 0)
+		goto out;
+	if (!diff && old_zero_eof > data) {
+		/* Below the old end of file (the old footer, or leftovers of
+		 * a crash) the file is not zeros: zero what we do not write. */
+		uint64_t w0 = data + boff, w1 = buf ? data + boff + len : w0;
+		uint64_t z1 = old_zero_eof < w0 ? old_zero_eof : w0;
+		if (z1 > data && (r = vhd_io_zero(v->io, data, z1 - data)) < 0)
+			goto zfail;
+		z1 = old_zero_eof < bend ? old_zero_eof : bend;
+		if (z1 > w1 && (r = vhd_io_zero(v->io, w1, z1 - w1)) < 0)
+			goto zfail;
+	}
+	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC)) {
+		r = v->io->ops->flush(v->io);
+		if (r < 0) {
+			r = vhd_err(-r, "'%s': cannot sync: %s", v->path,
+				    strerror(-r));
+			goto out;
+		}
+	}
+	v->bat[blk] = (uint32_t)(bstart / 512);
+	if ((r = vhd_bat_write_entry(v, blk)) < 0) {
+		v->bat[blk] = VHD_BAT_UNUSED;
+		goto out;
+	}
+	vhd_bm_new_block(v, blk, diff ? bits : NULL);
+	if (!diff)
+		r = vhd_batmap_set(v, blk, 1);
+out:
+	free(bits);
+	return r;
+zfail:
+	r = io_fail(v, r, "write", data);
+	goto out;
+}
+
+/* One block's part of a write; caller holds the exclusive lock. */
+static int
+write_chunk(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
+	    size_t len)
+{
+	uint32_t e = v->bat[blk];
+	int r;
+
+	if (e == VHD_BAT_UNUSED)
+		return alloc_block(v, blk, boff, buf, len);
+	uint64_t data = (uint64_t)e * 512 + v->bitmap_size;
+	if (v->bm_state[blk] == BM_FULL)
+		return pwrite_at(v, buf, len, data + boff);
+	r = write_in_block(v, blk, data, boff, buf, len, 0);
+	if (r < 0)
+		return r;
+	uint32_t s0 = boff / 512, s1 = (uint32_t)((boff + len + 511) / 512);
+	return vhd_bm_set(v, blk, s0, s1 - s0);
+}
+
+static int
+write_slow(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		uint32_t blk = (uint32_t)(off / v->block_size);
+		uint32_t boff = (uint32_t)(off % v->block_size);
+		size_t len = v->block_size - boff;
+		if (len > n)
+			len = n;
+		int r = write_chunk(v, blk, boff, buf, len);
+		if (r < 0)
+			return r;
+		buf += len;
+		off += len;
+		n -= len;
+	}
+	return 0;
+}
+
+/* Every block of the range allocated with all bits set: plain data
+ * writes, which may run in parallel under the shared lock. */
+static int
+write_fast(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off,
+	   int *done)
+{
+	uint64_t b0 = off / v->block_size, b1 = (off + n - 1) / v->block_size;
+
+	*done = 0;
+	for (uint64_t b = b0; b <= b1; b++)
+		if (v->bat[b] == VHD_BAT_UNUSED || v->bm_state[b] != BM_FULL)
+			return 0;
+	*done = 1;
+	while (n > 0) {
+		uint32_t blk = (uint32_t)(off / v->block_size);
+		uint32_t boff = (uint32_t)(off % v->block_size);
+		size_t len = v->block_size - boff;
+		if (len > n)
+			len = n;
+		uint64_t data = (uint64_t)v->bat[blk] * 512 + v->bitmap_size;
+		int r = pwrite_at(v, buf, len, data + boff);
+		if (r < 0)
+			return r;
+		buf += len;
+		off += len;
+		n -= len;
+	}
+	return 0;
+}
+
+static int
+check_write(struct vhd *v, uint64_t off, uint64_t n, const char *what)
+{
+	if (!v->rdwr)
+		return vhd_err(EROFS, "'%s': opened read-only", v->path);
+	if (off > v->size || n > v->size - off)
+		return vhd_err(ENOSPC, "'%s': %s of %llu bytes at %llu is past "
+			       "the end of the disk (%llu bytes)", v->path,
+			       what, (unsigned long long)n,
+			       (unsigned long long)off,
+			       (unsigned long long)v->size);
+	return 0;
+}
+
+int
+vhd_pwrite(struct vhd *v, const void *buf, size_t n, uint64_t off)
+{
+	int r, done;
+
+	if (!v || (!buf && n))
+		return vhd_err(EINVAL, "vhd_pwrite: bad arguments");
+	if ((r = check_write(v, off, n, "write")) < 0)
+		return r;
+	if (n == 0)
+		return 0;
+	if (v->type == VHD_TYPE_FIXED) {
+		pthread_rwlock_rdlock(&v->lock);
+		r = pwrite_at(v, buf, n, off);
+		pthread_rwlock_unlock(&v->lock);
+		return r;
+	}
+	pthread_rwlock_rdlock(&v->lock);
+	r = write_fast(v, buf, n, off, &done);
+	pthread_rwlock_unlock(&v->lock);
+	if (done)
+		return r;
+	pthread_rwlock_wrlock(&v->lock);
+	r = write_slow(v, buf, n, off);
+	pthread_rwlock_unlock(&v->lock);
+	return r;
+}
+
+int
+vhd_flush(struct vhd *v)
+{
+	if (!v)
+		return vhd_err(EINVAL, "vhd_flush: no handle");
+	if (!v->rdwr)
+		return 0;
+	int r = v->io->ops->flush(v->io);
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot sync: %s", v->path,
+			       strerror(-r));
+	return 0;
+}
+
+/* Does any ancestor of v store data in [off, off+len)? */
+static int
+below_has_data(struct vhd *v, uint64_t off, uint64_t len, int *has)
+{
+	*has = 0;
+	if (v->type != VHD_TYPE_DIFF)
+		return 0;
+	if (!v->parent) {
+		*has = 1;         /* unknown: assume it does */
+		return 0;
+	}
+	while (len > 0) {
+		uint64_t run;
+		unsigned st;
+		int r = vhd_map_level(v->parent, off, len, &run, &st, NULL);
+		if (r < 0)
+			return r;
+		if (st & VHD_MAP_DATA) {
+			*has = 1;
+			return 0;
+		}
+		off += run;
+		len -= run;
+	}
+	return 0;
+}
+
+/* Deallocates block blk (dynamic, or a child block over nothing):
+ * BAT entry first, barrier, then the space is punched. */
+static int
+dealloc_block(struct vhd *v, uint32_t blk)
+{
+	uint64_t bstart = (uint64_t)v->bat[blk] * 512;
+	int r;
+
+	if ((r = vhd_batmap_set(v, blk, 0)) < 0)
+		return r;
+	uint32_t old = v->bat[blk];
+	v->bat[blk] = VHD_BAT_UNUSED;
+	if ((r = vhd_bat_write_entry(v, blk)) < 0) {
+		v->bat[blk] = old;
+		return r;
+	}
+	vhd_bm_forget(v, blk);
+	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC)) {
+		r = v->io->ops->flush(v->io);
+		if (r < 0)
+			return vhd_err(-r, "'%s': cannot sync: %s", v->path,
+				       strerror(-r));
+	}
+	/* The space is never reused in this session (a lost BAT update
+	 * would otherwise leave two entries on it); compaction reclaims it. */
+	if (v->io->ops->punch)
+		(void)v->io->ops->punch(v->io, bstart,
+					v->bitmap_size + (uint64_t)v->block_size);
+	return 0;
+}
+
+static int
+write_zero_range(struct vhd *v, uint64_t off, uint64_t len)
+{
+	while (len > 0) {
+		size_t k = len > sizeof(zero_buf) ? sizeof(zero_buf) :
+			   (size_t)len;
+		int r;
+		if (v->type == VHD_TYPE_FIXED)
+			r = pwrite_at(v, zero_buf, k, off);
+		else
+			r = write_slow(v, zero_buf, k, off);
+		if (r < 0)
+			return r;
+		off += k;
+		len -= k;
+	}
+	return 0;
+}
+
+/* Plans (do = 0: only decides whether data writes are needed) or does
+ * the zeroing of a dynamic or differencing disk's range. */
+static int
+zero_sparse(struct vhd *v, uint64_t off, uint64_t len, unsigned flags,
+	    int doit, int *needs_writes)
+{
+	while (len > 0) {
+		uint32_t blk = (uint32_t)(off / v->block_size);
+		uint64_t bs = (uint64_t)blk * v->block_size;
+		uint64_t be = bs + v->block_size;
+		uint64_t k = be - off < len ? be - off : len;
+		int whole = off == bs && (k == v->block_size ||
+					  off + k == v->size);
+		int alloc = v->bat[blk] != VHD_BAT_UNUSED, has, r;
+
+		if ((r = below_has_data(v, off, k, &has)) < 0)
+			return r;
+		if (flags & VHD_ZERO_NO_HOLE) {
+			*needs_writes = 1;
+			if (doit && (r = write_zero_range(v, off, k)) < 0)
+				return r;
+		} else if (!has && whole) {
+			if (alloc && doit && (r = dealloc_block(v, blk)) < 0)
+				return r;
+		} else if (!has && !alloc) {
+			/* already zeros */
+		} else {
+			*needs_writes = 1;
+			if (doit && (r = write_zero_range(v, off, k)) < 0)
+				return r;
+		}
+		off += k;
+		len -= k;
+	}
+	return 0;
+}
+
+int
+vhd_write_zeroes(struct vhd *v, uint64_t off, uint64_t len, unsigned flags)
+{
+	int r, needs = 0;
+
+	if (!v || (flags & ~(VHD_ZERO_NO_HOLE | VHD_ZERO_FAST_ONLY)))
+		return vhd_err(EINVAL, "vhd_write_zeroes: bad arguments");
+	if ((r = check_write(v, off, len, "zeroing")) < 0)
+		return r;
+	if (len == 0)
+		return 0;
+	pthread_rwlock_wrlock(&v->lock);
+	if (v->type == VHD_TYPE_FIXED) {
+		r = -ENOTSUP;
+		if (!(flags & VHD_ZERO_NO_HOLE) && v->io->ops->punch)
+			r = v->io->ops->punch(v->io, off, len);
+		if (r < 0 && (flags & VHD_ZERO_FAST_ONLY))
+			r = vhd_err(ENOTSUP, "'%s': zeroing needs data writes",
+				    v->path);
+		else if (r < 0)
+			r = write_zero_range(v, off, len);
+		goto out;
+	}
+	if (flags & VHD_ZERO_FAST_ONLY) {
+		r = zero_sparse(v, off, len, flags, 0, &needs);
+		if (r < 0)
+			goto out;
+		if (needs) {
+			r = vhd_err(ENOTSUP, "'%s': zeroing needs data writes",
+				    v->path);
+			goto out;
+		}
+	}
+	r = zero_sparse(v, off, len, flags, 1, &needs);
+out:
+	pthread_rwlock_unlock(&v->lock);
+	return r;
+}
+
+int
+vhd_discard(struct vhd *v, uint64_t off, uint64_t len)
+{
+	if (v && (off > v->size || len > v->size - off))
+		return vhd_err(EINVAL, "'%s': discard of %llu bytes at %llu is "
+			       "past the end of the disk (%llu bytes)", v->path,
+			       (unsigned long long)len, (unsigned long long)off,
+			       (unsigned long long)v->size);
+	return vhd_write_zeroes(v, off, len, 0);
+}

@@ -1,0 +1,498 @@
+/* vhd.c - opening and closing images and chains. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "internal.h"
+
+struct chain_ids {
+	int n;
+	uint64_t dev[VHD_MAX_CHAIN + 2], ino[VHD_MAX_CHAIN + 2];
+};
+
+static _Thread_local vhd_problem_fn check_fn;
+static _Thread_local void *check_arg;
+
+void
+vhd_set_check_reporter(vhd_problem_fn fn, void *arg)
+{
+	check_fn = fn;
+	check_arg = arg;
+}
+
+static int open_level(struct vhd **out, struct vhd_io *io, const char *path,
+		      unsigned flags, const char *parent_path, int depth,
+		      struct chain_ids *ids);
+
+static void
+free_handle(struct vhd *v)
+{
+	if (!v)
+		return;
+	vhd_bm_free(v);
+	free(v->bat);
+	free(v->batmap.map);
+	free(v->path);
+	free(v);
+}
+
+int
+vhd_write_footer_at(struct vhd *v, uint64_t off)
+{
+	uint8_t raw[512];
+	int r;
+
+	vhd_footer_encode(&v->ft, raw);
+	r = v->io->ops->pwrite(v->io, raw, 512, off);
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot write the footer at %llu: %s",
+			       v->path, (unsigned long long)off, strerror(-r));
+	memcpy(v->footer_raw, raw, 512);
+	return 0;
+}
+
+int
+vhd_write_header(struct vhd *v)
+{
+	put_be32(v->header_raw + 36, 0);
+	put_be32(v->header_raw + 36, vhd_checksum(v->header_raw, 1024, 36));
+	int r = v->io->ops->pwrite(v->io, v->header_raw, 1024,
+				   v->ft.data_offset);
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot write the header: %s",
+			       v->path, strerror(-r));
+	vhd_header_decode(v->header_raw, &v->hdr);
+	return 0;
+}
+
+/* Finds the footer: trailing 512 bytes, else an old 511-byte footer, else
+ * (dynamic and differencing) the copy at offset 0. */
+static int
+find_footer(struct vhd *v, unsigned flags)
+{
+	struct vhd_problems p1 = { NULL, NULL, 0, "" };
+	struct vhd_problems p = { NULL, NULL, 0, "" };
+	uint64_t fs = v->file_size;
+	uint8_t raw[512];
+	unsigned warn = 0;
+	int r;
+
+	if (fs < 512)
+		return vhd_err(EBADMSG, "'%s': not a VHD image: the file has "
+			       "%llu bytes, fewer than a footer", v->path,
+			       (unsigned long long)fs);
+	r = v->io->ops->pread(v->io, raw, 512, fs - 512);
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot read the footer: %s", v->path,
+			       strerror(-r));
+	if (vhd_footer_check(raw, v->path, fs - 512, flags, &warn, &p1) == 0) {
+		v->footer_off = fs - 512;
+		goto found;
+	}
+	/* Pre-2004 tools wrote a 511-byte footer (blktap accepts it). */
+	warn = 0;
+	memset(raw, 0, sizeof(raw));
+	r = v->io->ops->pread(v->io, raw, 511, fs - 511);
+	if (r == 0 && vhd_footer_check(raw, v->path, fs - 511, flags, &warn,
+				       &p) == 0) {
+		v->footer_off = fs - 511;
+		warn |= VHD_WARN_FOOTER_511;
+		goto found;
+	}
+	/* After a crash or a full disk the trailing footer can be missing:
+	 * dynamic disks keep a copy at offset 0. */
+	warn = 0;
+	p.count = 0;
+	r = v->io->ops->pread(v->io, raw, 512, 0);
+	if (r == 0 && vhd_footer_check(raw, v->path, 0, flags, &warn, &p) == 0
+	    && get_be32(raw + 60) != VHD_TYPE_FIXED) {
+		v->footer_off = fs;
+		warn |= VHD_WARN_FOOTER_FROM_COPY;
+		goto found;
+	}
+	return vhd_problems_result(&p1);
+found:
+	memcpy(v->footer_raw, raw, 512);
+	vhd_footer_decode(raw, &v->ft);
+	v->warnings |= warn;
+	return 0;
+}
+
+static int
+open_dynamic(struct vhd *v, unsigned flags)
+{
+	struct vhd_problems p = { NULL, NULL, 0, "" };
+	unsigned warn = 0;
+	int r;
+
+	if (v->ft.data_offset > v->file_size ||
+	    v->file_size - v->ft.data_offset < 1024)
+		return vhd_err(EBADMSG, "'%s': footer: data offset: the dynamic "
+			       "header at %llu must lie inside the file of %llu "
+			       "bytes", v->path,
+			       (unsigned long long)v->ft.data_offset,
+			       (unsigned long long)v->file_size);
+	r = v->io->ops->pread(v->io, v->header_raw, 1024, v->ft.data_offset);
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot read the dynamic header: %s",
+			       v->path, strerror(-r));
+	vhd_header_check(v->header_raw, v->path, v->ft.data_offset, v->size,
+			 v->file_size, flags, &warn, &p);
+	if ((r = vhd_problems_result(&p)) < 0)
+		return r;
+	v->warnings |= warn;
+	vhd_header_decode(v->header_raw, &v->hdr);
+	v->block_size = v->hdr.block_size;
+	v->bitmap_size = vhd_bitmap_size(v->block_size);
+	v->spb = v->block_size / 512;
+	v->bat_entries = v->hdr.max_entries;
+	v->blocks = (uint32_t)((v->size + v->block_size - 1) / v->block_size);
+	if ((r = vhd_bat_load(v)) < 0)
+		return r;
+	if ((r = vhd_batmap_load(v)) < 0)
+		return r;
+	if ((r = vhd_bat_validate(v, check_fn, check_arg)) < 0)
+		return r;
+	v->zero_eof = v->file_size;
+	return vhd_bm_init(v);
+}
+
+static int
+is_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+static void
+fmt_uuid(char out[37], const uint8_t u[16])
+{
+	static const char hex[] = "0123456789abcdef";
+	int j = 0;
+
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[j++] = '-';
+		out[j++] = hex[u[i] >> 4];
+		out[j++] = hex[u[i] & 15];
+	}
+	out[j] = 0;
+}
+
+/* A raw file as the bottom of a chain (blktap's raw parents). */
+static int
+open_raw(struct vhd **out, struct vhd_io *io, const char *path, int depth)
+{
+	struct vhd *v = calloc(1, sizeof(*v));
+	int r;
+
+	if (!v || !(v->path = strdup(path))) {
+		free(v);
+		return vhd_err(ENOMEM, "no memory");
+	}
+	v->io = io;
+	v->kind = VHD_KIND_RAW;
+	v->depth = depth;
+	if ((r = io->ops->get_size(io, &v->file_size)) < 0) {
+		free_handle(v);
+		return vhd_err(-r, "'%s': %s", path, strerror(-r));
+	}
+	v->size = v->file_size;
+	pthread_rwlock_init(&v->lock, NULL);
+	*out = v;
+	return 0;
+}
+
+/* Opens the parent of differencing disk v from its locators (or the
+ * given path), demanding the unique id the child records. */
+static int
+open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
+{
+	char *cand[VHD_MAX_PARENT_CANDIDATES];
+	int n, r, err = 0;
+	char errmsg[1024] = "", looked[2048] = "";
+	char want[37], got[37];
+	int raw_parent = is_zero(v->hdr.parent_id, 16);
+	unsigned pflags = (v->flags & (VHD_OPEN_IGNORE_CHECKSUM |
+				       VHD_OPEN_NOLOCK));
+
+	if (v->depth >= VHD_MAX_CHAIN)
+		return vhd_err(EBADMSG, "'%s': the chain is deeper than %d "
+			       "images (a loop?)", v->path, VHD_MAX_CHAIN);
+	if (parent_path) {
+		cand[0] = strdup(parent_path);
+		if (!cand[0])
+			return vhd_err(ENOMEM, "no memory");
+		n = 1;
+	} else {
+		n = vhd_parent_candidates(v->io, v->file_size, v->header_raw,
+					  v->path, cand);
+		if (n < 0)
+			return n;
+	}
+	fmt_uuid(want, v->hdr.parent_id);
+	for (int i = 0; i < n && !v->parent; i++) {
+		struct vhd_io *io;
+		uint64_t dev, ino;
+		int lock = (pflags & VHD_OPEN_NOLOCK) ? 0 : 1;
+
+		size_t l = strlen(looked);
+		snprintf(looked + l, sizeof(looked) - l, "%s'%s'",
+			 l ? ", " : "", cand[i]);
+		r = vhd_io_file_open2(&io, cand[i], 0, lock);
+		if (r < 0) {
+			if (r != -ENOENT && !err) {
+				err = r;
+				snprintf(errmsg, sizeof(errmsg), "%s",
+					 vhd_errmsg());
+			}
+			continue;
+		}
+		if (vhd_io_file_id(io, &dev, &ino)) {
+			int loop = 0;
+			for (int k = 0; k < ids->n; k++)
+				if (ids->dev[k] == dev && ids->ino[k] == ino)
+					loop = 1;
+			if (loop) {
+				io->ops->close(io);
+				if (!err) {
+					err = -EBADMSG;
+					snprintf(errmsg, sizeof(errmsg),
+						 "'%s': the chain loops: parent "
+						 "'%s' is already in it",
+						 v->path, cand[i]);
+				}
+				continue;
+			}
+		}
+		struct vhd *p = NULL;
+		if (raw_parent) {
+			/* blktap: a null parent id means a raw parent, but
+			 * take a VHD if that is what is there. */
+			uint8_t c[8];
+			uint64_t sz;
+			int isvhd = io->ops->get_size(io, &sz) == 0 &&
+				    sz >= 512 &&
+				    io->ops->pread(io, c, 8, sz - 512) == 0 &&
+				    memcmp(c, "conectix", 8) == 0;
+			if (!isvhd)
+				r = open_raw(&p, io, cand[i], v->depth + 1);
+			else
+				r = open_level(&p, io, cand[i], pflags, NULL,
+					       v->depth + 1, ids);
+		} else {
+			r = open_level(&p, io, cand[i], pflags, NULL,
+				       v->depth + 1, ids);
+		}
+		if (r < 0) {
+			io->ops->close(io);
+			if (!err) {
+				err = r;
+				snprintf(errmsg, sizeof(errmsg), "%s",
+					 vhd_errmsg());
+			}
+			continue;
+		}
+		if (p->kind == VHD_KIND_VHD && !raw_parent &&
+		    memcmp(p->ft.uuid, v->hdr.parent_id, 16) != 0) {
+			fmt_uuid(got, p->ft.uuid);
+			err = -EBADMSG;
+			snprintf(errmsg, sizeof(errmsg), "'%s': parent '%s' has "
+				 "unique id %s, expected %s", v->path, cand[i],
+				 got, want);
+			vhd_close(p);
+			continue;
+		}
+		v->parent = p;
+	}
+	for (int i = 0; i < n; i++)
+		free(cand[i]);
+	if (v->parent)
+		return 0;
+	if (err)
+		return vhd_err(-err, "%s", errmsg);
+	if (n == 0)
+		return vhd_err(ENOENT, "'%s': parent not found: the image names "
+			       "no parent", v->path);
+	return vhd_err(ENOENT, "'%s': parent not found; looked for %s",
+		       v->path, looked);
+}
+
+static int
+open_level(struct vhd **out, struct vhd_io *io, const char *path,
+	   unsigned flags, const char *parent_path, int depth,
+	   struct chain_ids *ids)
+{
+	struct vhd *v = calloc(1, sizeof(*v));
+	int r;
+
+	if (!v || !(v->path = strdup(path ? path : io->name ? io->name :
+				     "image"))) {
+		free(v);
+		return vhd_err(ENOMEM, "no memory");
+	}
+	v->io = io;
+	v->flags = flags;
+	v->rdwr = !!(flags & VHD_OPEN_RDWR);
+	v->depth = depth;
+	if ((r = io->ops->get_size(io, &v->file_size)) < 0) {
+		r = vhd_err(-r, "'%s': %s", v->path, strerror(-r));
+		goto fail;
+	}
+	if ((r = find_footer(v, flags)) < 0)
+		goto fail;
+	v->type = v->ft.type;
+	v->size = v->ft.cur_size;
+	if (v->type == VHD_TYPE_FIXED) {
+		if (v->footer_off != v->size) {
+			r = vhd_err(EBADMSG, "'%s': fixed disk: current size "
+				    "%llu, but the footer is at offset %llu "
+				    "(expected the file to be %llu bytes, found "
+				    "%llu)", v->path,
+				    (unsigned long long)v->size,
+				    (unsigned long long)v->footer_off,
+				    (unsigned long long)v->size + 512,
+				    (unsigned long long)v->file_size);
+			goto fail;
+		}
+	} else if ((r = open_dynamic(v, flags)) < 0) {
+		goto fail;
+	}
+	if (pthread_rwlock_init(&v->lock, NULL) != 0) {
+		r = vhd_err(ENOMEM, "'%s': cannot create a lock", v->path);
+		goto fail;
+	}
+	uint64_t dev, ino;
+	if (vhd_io_file_id(io, &dev, &ino) && ids->n < VHD_MAX_CHAIN + 2) {
+		ids->dev[ids->n] = dev;
+		ids->ino[ids->n] = ino;
+		ids->n++;
+	}
+	if (v->type == VHD_TYPE_DIFF && !(flags & VHD_OPEN_NO_PARENT)) {
+		if ((r = open_parent(v, parent_path, ids)) < 0) {
+			pthread_rwlock_destroy(&v->lock);
+			goto fail;
+		}
+	}
+	*out = v;
+	return 0;
+fail:
+	free_handle(v);
+	return r;
+}
+
+int
+vhd_open_internal(struct vhd **out, struct vhd_io *io, const char *path,
+		  unsigned flags, const char *parent_path, int depth)
+{
+	struct chain_ids ids = { 0, { 0 }, { 0 } };
+
+	return open_level(out, io, path, flags, parent_path, depth, &ids);
+}
+
+int
+vhd_open_io(struct vhd **out, struct vhd_io *io,
+	    const struct vhd_open_opts *opts)
+{
+	unsigned flags = opts ? opts->flags : 0;
+
+	if (!out || !io || !io->ops)
+		return vhd_err(EINVAL, "vhd_open_io: bad arguments");
+	return vhd_open_internal(out, io, io->name, flags,
+				 opts ? opts->parent_path : NULL, 0);
+}
+
+int
+vhd_open_opts(struct vhd **out, const char *path,
+	      const struct vhd_open_opts *opts)
+{
+	unsigned flags = opts ? opts->flags : 0;
+	struct vhd_io *io;
+	int r, lock = 0;
+
+	if (!out || !path)
+		return vhd_err(EINVAL, "vhd_open: bad arguments");
+	if ((flags & VHD_OPEN_RDWR) && !(flags & VHD_OPEN_NOLOCK))
+		lock = 2;
+	r = vhd_io_file_open2(&io, path, (flags & VHD_OPEN_RDWR) ?
+			      VHD_IO_RDWR : 0, lock);
+	if (r < 0)
+		return r;
+	r = vhd_open_internal(out, io, path, flags,
+			      opts ? opts->parent_path : NULL, 0);
+	if (r < 0)
+		io->ops->close(io);
+	return r;
+}
+
+int
+vhd_open(struct vhd **out, const char *path, unsigned flags)
+{
+	struct vhd_open_opts o = { flags, NULL };
+
+	return vhd_open_opts(out, path, &o);
+}
+
+void
+vhd_close(struct vhd *v)
+{
+	if (!v)
+		return;
+	if (v->rdwr)
+		v->io->ops->flush(v->io);
+	vhd_close(v->parent);
+	pthread_rwlock_destroy(&v->lock);
+	v->io->ops->close(v->io);
+	free_handle(v);
+}
+
+const char *
+vhd_path(struct vhd *v)
+{
+	return v ? v->path : NULL;
+}
+
+struct vhd *
+vhd_parent(struct vhd *v)
+{
+	return v ? v->parent : NULL;
+}
+
+int
+vhd_chain_depth(struct vhd *v)
+{
+	int n = 0;
+
+	for (; v; v = v->parent)
+		n++;
+	return n;
+}
+
+int
+vhd_probe(const char *path)
+{
+	struct vhd_io *io;
+	uint64_t fs;
+	uint8_t c[8];
+	int r, yes = 0;
+
+	if ((r = vhd_io_file_open(&io, path, 0)) < 0)
+		return r;
+	if ((r = io->ops->get_size(io, &fs)) < 0)
+		goto out;
+	if (fs >= 512 && io->ops->pread(io, c, 8, fs - 512) == 0 &&
+	    memcmp(c, "conectix", 8) == 0)
+		yes = 1;
+	else if (fs >= 511 && io->ops->pread(io, c, 8, fs - 511) == 0 &&
+		 memcmp(c, "conectix", 8) == 0)
+		yes = 1;
+	else if (fs >= 512 && io->ops->pread(io, c, 8, 0) == 0 &&
+		 memcmp(c, "conectix", 8) == 0)
+		yes = 1;
+	r = yes;
+out:
+	io->ops->close(io);
+	if (r < 0)
+		return vhd_err(-r, "'%s': %s", path, strerror(-r));
+	return r;
+}
