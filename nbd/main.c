@@ -55,7 +55,7 @@ usage(FILE *fp, int code)
 "      --parent PATH     parent of a differencing image (overrides locators)\n"
 "      --ignore-checksum accept images with bad footer/header checksums\n"
 "      --pid-file FILE   write the process id to FILE once listening\n"
-"  -t, --threads N       worker threads (default 16)\n"
+"  -t, --threads N       threads serving each connection (default 16)\n"
 "  -v, --verbose         log connections to stderr\n"
 "  -h, --help            show this help\n"
 "  -V, --version         show the version\n"

@@ -2,12 +2,12 @@
  * server.c - the NBD protocol for vhdnbd: fixed newstyle negotiation and
  * the transmission phase (NetworkBlockDevice/nbd doc/proto.md).
  *
- * Threads: each connection has a reader thread that negotiates, then
- * parses requests (and WRITE payloads) and queues them for a pool of
- * worker threads shared by all connections.  Workers call the library
- * and write the reply under the connection's send lock, so replies may
- * go out of order (proto.md allows it) and a slow request does not hold
- * up the others.  All connections to an export share one struct vhd,
+ * Threads: each connection has a thread that negotiates, then a few
+ * threads (--threads) that take turns reading one request each (under
+ * the connection's read lock), serve it and write the reply under the
+ * send lock.  Replies may go out of order (proto.md allows it), a slow
+ * request does not hold up the others, and no request is handed from
+ * one thread to another (the design of nbdkit's server/connections.c).  All connections to an export share one struct vhd,
  * which is thread-safe: a FLUSH on one connection covers writes made on
  * any, which is what NBD_FLAG_CAN_MULTI_CONN promises.
  *
@@ -37,9 +37,8 @@
  * disconnect (proto.md allows one for denial of service). */
 #define MAX_OPTION        65536u
 #define MAX_OPTION_SKIP   (16u * 1024 * 1024)
-/* Back-pressure: requests (and payload bytes) queued per connection. */
-#define MAX_INFLIGHT      64u
-#define MAX_INFLIGHT_DATA (64u * 1024 * 1024)
+#define MAX_CONNECTIONS   4096u
+#define THREAD_STACK      (1024u * 1024)
 /* Extents per NBD_CMD_BLOCK_STATUS reply (proto.md lets a server return
  * less than the whole range). */
 #define MAX_EXTENTS       1024u
@@ -55,16 +54,13 @@ struct conn {
 	int meta_alloc;         /* base:allocation selected */
 	uint8_t rbuf[16384];
 	size_t rpos, rlen;
-	pthread_mutex_t send_lock;
-	pthread_mutex_t lock;   /* inflight counters */
-	pthread_cond_t cond;
-	unsigned inflight;
-	size_t inflight_data;
+	int quit;               /* DISC or EOF seen (under read_lock) */
+	pthread_mutex_t read_lock;      /* one thread reads a request at a time */
+	pthread_mutex_t send_lock;      /* one reply at a time */
 	struct conn *prev, *next;
 };
 
 struct request {
-	struct request *next;
 	struct conn *c;
 	uint16_t flags, type;
 	uint8_t cookie[8];      /* echoed back as sent */
@@ -74,14 +70,6 @@ struct request {
 };
 
 static const struct server_config *cfg;
-
-/* Work queue shared by all connections. */
-static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
-static struct request *q_head, *q_tail;
-static int q_stop;
-static pthread_t *workers;
-static unsigned nworkers;
 
 /* Live connections, so shutdown can end them. */
 static pthread_mutex_t c_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -832,113 +820,77 @@ handle(struct request *r)
 		reply_ok(c, r);
 }
 
-/* ---- worker pool ------------------------------------------------------------------ */
-
-static void *
-worker(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		struct request *r;
-		struct conn *c;
-
-		pthread_mutex_lock(&q_lock);
-		while (!q_head && !q_stop)
-			pthread_cond_wait(&q_cond, &q_lock);
-		r = q_head;
-		if (!r) {
-			pthread_mutex_unlock(&q_lock);
-			return NULL;
-		}
-		q_head = r->next;
-		if (!q_head)
-			q_tail = NULL;
-		pthread_mutex_unlock(&q_lock);
-
-		c = r->c;
-		if (!c->dead)
-			handle(r);
-		/* After this the reader may free c: touch nothing of it. */
-		pthread_mutex_lock(&c->lock);
-		c->inflight--;
-		c->inflight_data -= r->type == NBD_CMD_WRITE ? r->len : 0;
-		pthread_cond_broadcast(&c->cond);
-		pthread_mutex_unlock(&c->lock);
-		free(r->data);
-		free(r);
-	}
-}
-
-static void
-enqueue(struct request *r)
-{
-	r->next = NULL;
-	pthread_mutex_lock(&q_lock);
-	if (q_tail)
-		q_tail->next = r;
-	else
-		q_head = r;
-	q_tail = r;
-	pthread_cond_signal(&q_cond);
-	pthread_mutex_unlock(&q_lock);
-}
-
 /* ---- connections ----------------------------------------------------------------- */
 
-/* Parse requests until DISC, EOF or a protocol violation. */
-static void
-transmission(struct conn *c)
+/* Read the next request (and a WRITE's payload).  Caller holds
+ * c->read_lock.  NULL ends the connection: DISC, EOF or a violation. */
+static struct request *
+read_request(struct conn *c)
 {
-	for (;;) {
-		uint8_t h[NBD_REQUEST_SIZE];
-		struct request *r;
-		size_t data;
+	uint8_t h[NBD_REQUEST_SIZE];
+	struct request *r;
 
-		if (conn_read(c, h, sizeof h) < 0)
-			return;
-		if (nbd_get32(h) != NBD_REQUEST_MAGIC) {
-			logv("vhdnbd: bad request magic%s, closing\n", "");
-			return;
-		}
-		r = calloc(1, sizeof *r);
-		if (!r)
-			return;
-		r->c = c;
-		r->flags = nbd_get16(h + 4);
-		r->type = nbd_get16(h + 6);
-		memcpy(r->cookie, h + 8, 8);
-		r->off = nbd_get64(h + 16);
-		r->len = nbd_get32(h + 24);
-		if (r->type == NBD_CMD_DISC) {
+	if (conn_read(c, h, sizeof h) < 0)
+		return NULL;
+	if (nbd_get32(h) != NBD_REQUEST_MAGIC) {
+		logv("vhdnbd: bad request magic%s, closing\n", "");
+		return NULL;
+	}
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	r->c = c;
+	r->flags = nbd_get16(h + 4);
+	r->type = nbd_get16(h + 6);
+	memcpy(r->cookie, h + 8, 8);
+	r->off = nbd_get64(h + 16);
+	r->len = nbd_get32(h + 24);
+	if (r->type == NBD_CMD_DISC) {
+		free(r);
+		return NULL;
+	}
+	if (r->type == NBD_CMD_WRITE) {
+		/* Too large to accept: proto.md lets the server disconnect
+		 * rather than consume the payload. */
+		if (r->len > MAX_PAYLOAD) {
+			logv("vhdnbd: write too large%s, closing\n", "");
 			free(r);
-			return;
+			return NULL;
 		}
-		data = 0;
-		if (r->type == NBD_CMD_WRITE) {
-			/* Too large to accept: proto.md lets the server
-			 * disconnect rather than consume the payload. */
-			if (r->len > MAX_PAYLOAD) {
-				logv("vhdnbd: write too large%s, closing\n", "");
-				free(r);
-				return;
-			}
-			data = r->len;
-			r->data = malloc(data ? data : 1);
-			if (!r->data || conn_read(c, r->data, data) < 0) {
-				free(r->data);
-				free(r);
-				return;
-			}
+		r->data = malloc(r->len ? r->len : 1);
+		if (!r->data || conn_read(c, r->data, r->len) < 0) {
+			free(r->data);
+			free(r);
+			return NULL;
 		}
-		pthread_mutex_lock(&c->lock);
-		while (!c->dead && (c->inflight >= MAX_INFLIGHT ||
-		       (data && c->inflight_data + data > MAX_INFLIGHT_DATA &&
-			c->inflight > 0)))
-			pthread_cond_wait(&c->cond, &c->lock);
-		c->inflight++;
-		c->inflight_data += data;
-		pthread_mutex_unlock(&c->lock);
-		enqueue(r);
+	}
+	return r;
+}
+
+/* The threads of a connection take turns reading one request each, then
+ * serve it and reply themselves: no hand-off between threads on the
+ * request path, and up to c->nthreads requests in progress at once. */
+static void *
+conn_worker(void *arg)
+{
+	struct conn *c = arg;
+
+	for (;;) {
+		struct request *r = NULL;
+
+		pthread_mutex_lock(&c->read_lock);
+		if (!c->quit && !c->dead) {
+			r = read_request(c);
+			if (!r)
+				c->quit = 1;
+		}
+		pthread_mutex_unlock(&c->read_lock);
+		if (!r)
+			return NULL;
+		if (!c->dead)
+			handle(r);
+		free(r->data);
+		free(r);
 	}
 }
 
@@ -946,15 +898,26 @@ static void *
 conn_thread(void *arg)
 {
 	struct conn *c = arg;
+	pthread_t *t = NULL;
+	unsigned n = 0;
 
-	if (negotiate(c) == 0)
-		transmission(c);
-	/* Answer everything already received before closing (DISC must
-	 * not lose replies; a vanished client just makes the sends fail). */
-	pthread_mutex_lock(&c->lock);
-	while (c->inflight > 0)
-		pthread_cond_wait(&c->cond, &c->lock);
-	pthread_mutex_unlock(&c->lock);
+	if (negotiate(c) == 0) {
+		pthread_attr_t a;
+
+		pthread_attr_init(&a);
+		pthread_attr_setstacksize(&a, THREAD_STACK);
+		t = calloc(cfg->threads, sizeof *t);
+		for (unsigned i = 1; t && i < cfg->threads; i++)
+			if (pthread_create(&t[n], &a, conn_worker, c) == 0)
+				n++;
+		pthread_attr_destroy(&a);
+		conn_worker(c);
+		/* Every request read before DISC (or EOF) is answered
+		 * before the socket closes. */
+		for (unsigned i = 0; i < n; i++)
+			pthread_join(t[i], NULL);
+		free(t);
+	}
 
 	pthread_mutex_lock(&c_lock);
 	if (c->prev)
@@ -970,8 +933,7 @@ conn_thread(void *arg)
 	pthread_mutex_unlock(&c_lock);
 
 	pthread_mutex_destroy(&c->send_lock);
-	pthread_mutex_destroy(&c->lock);
-	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->read_lock);
 	free(c);
 	logv("vhdnbd: connection closed%s\n", "");
 	return NULL;
@@ -992,15 +954,14 @@ server_connection(int fd, int is_tcp)
 	}
 	c->fd = fd;
 	pthread_mutex_init(&c->send_lock, NULL);
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	pthread_mutex_init(&c->read_lock, NULL);
 
 	pthread_mutex_lock(&c_lock);
-	if (c_stopping) {
+	if (c_stopping || c_count >= MAX_CONNECTIONS) {
 		pthread_mutex_unlock(&c_lock);
-		close(fd);
-		free(c);
-		return;
+		if (!c_stopping)
+			fprintf(stderr, "vhdnbd: too many connections\n");
+		goto fail;
 	}
 	c->next = c_list;
 	if (c_list)
@@ -1011,40 +972,34 @@ server_connection(int fd, int is_tcp)
 
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 256 * 1024);
+	pthread_attr_setstacksize(&a, THREAD_STACK);
 	if (pthread_create(&t, &a, conn_thread, c) != 0) {
 		fprintf(stderr, "vhdnbd: cannot start a thread for a client\n");
-		/* Unlink and free as the thread would have. */
-		c->inflight = 0;
-		shutdown(fd, SHUT_RDWR);
+		/* Nothing else touched c: unlink it (still the list head,
+		 * only this thread inserts). */
 		pthread_mutex_lock(&c_lock);
-		if (c->next)
-			c->next->prev = NULL;
 		c_list = c->next;
+		if (c_list)
+			c_list->prev = NULL;
 		c_count--;
 		pthread_mutex_unlock(&c_lock);
-		close(fd);
-		free(c);
+		pthread_attr_destroy(&a);
+		goto fail;
 	}
 	pthread_attr_destroy(&a);
 	logv("vhdnbd: new connection%s\n", "");
+	return;
+fail:
+	close(fd);
+	pthread_mutex_destroy(&c->send_lock);
+	pthread_mutex_destroy(&c->read_lock);
+	free(c);
 }
 
 int
 server_init(const struct server_config *config)
 {
 	cfg = config;
-	nworkers = config->threads ? config->threads : 16;
-	workers = calloc(nworkers, sizeof *workers);
-	if (!workers)
-		return -ENOMEM;
-	for (unsigned i = 0; i < nworkers; i++) {
-		int e = pthread_create(&workers[i], NULL, worker, NULL);
-		if (e) {
-			nworkers = i;
-			return -e;
-		}
-	}
 	return 0;
 }
 
@@ -1053,20 +1008,11 @@ server_shutdown(void)
 {
 	pthread_mutex_lock(&c_lock);
 	c_stopping = 1;
-	/* EOF for each reader: it stops parsing, waits for the requests it
-	 * already queued to be answered, then closes. */
+	/* EOF for each connection: it stops reading, answers the requests
+	 * it already read, then closes. */
 	for (struct conn *c = c_list; c; c = c->next)
 		shutdown(c->fd, SHUT_RD);
 	while (c_count > 0)
 		pthread_cond_wait(&c_cond, &c_lock);
 	pthread_mutex_unlock(&c_lock);
-
-	pthread_mutex_lock(&q_lock);
-	q_stop = 1;
-	pthread_cond_broadcast(&q_cond);
-	pthread_mutex_unlock(&q_lock);
-	for (unsigned i = 0; i < nworkers; i++)
-		pthread_join(workers[i], NULL);
-	free(workers);
-	workers = NULL;
 }

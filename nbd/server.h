@@ -21,7 +21,7 @@ struct export {
 struct server_config {
 	struct export *exports; /* exports[0] is also the default export "" */
 	size_t nexports;
-	unsigned threads;       /* worker threads shared by all connections */
+	unsigned threads;       /* threads serving each connection (>= 1) */
 	int verbose;
 };
 
