@@ -200,10 +200,13 @@ copy(struct endpoint *s, struct endpoint *d, int show)
 	int last = -1, r;
 	char *buf;
 
-	if (posix_memalign((void **)&buf, CHUNK, CHUNK) != 0) {
+	void *mem;
+
+	if (posix_memalign(&mem, CHUNK, CHUNK) != 0) {
 		tool_err(NULL, "out of memory");
 		return EXIT_ERROR;
 	}
+	buf = mem;
 	while (off < s->size) {
 		uint64_t len;
 		if (interrupted) {

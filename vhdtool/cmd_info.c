@@ -106,7 +106,8 @@ print_text(struct vhd *v, const struct vhd_info *in, const char *file,
 		struct vhd_info pi;
 		if (vhd_get_info(p, &pi) < 0)
 			break;
-		printf("  %d  %-12s %s  %s\n", depth, pi.type == VHD_TYPE_NONE ? "raw" : vhd_type_name(pi.type),
+		printf("  %d  %-12s %s  %s\n", depth,
+		       pi.type == VHD_TYPE_NONE ? "raw" : vhd_type_name(pi.type),
 		       uuid_str(pi.unique_id, u), vhd_path(p));
 	}
 	if (parent_problem)
@@ -180,7 +181,8 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 		printf("%s\n    {\"file\": ", first ? "" : ",");
 		json_str(stdout, vhd_path(p));
 		printf(", \"type\": \"%s\", \"unique_id\": \"%s\"}",
-		       pi.type == VHD_TYPE_NONE ? "raw" : vhd_type_name(pi.type), uuid_str(pi.unique_id, u));
+		       pi.type == VHD_TYPE_NONE ? "raw" : vhd_type_name(pi.type),
+		       uuid_str(pi.unique_id, u));
 		first = 0;
 	}
 	printf("\n  ]\n}\n");
