@@ -325,6 +325,50 @@ write_chunk(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 	return vhd_bm_set(v, blk, s0, s1 - s0);
 }
 
+/* Differencing disks are written in whole 4 KiB pages: the parts of an
+ * edge page the request does not cover are filled with what the chain
+ * shows there.  The bitmap then changes in runs of 8 sectors, as tapdisk
+ * and Windows write them; libvhdi (vhdimount) misreads a clear run that
+ * starts inside a 4 KiB page of an allocated child block. */
+#define DIFF_PAGE 4096u
+
+static int
+write_chunk_diff(struct vhd *v, uint32_t blk, uint32_t boff,
+		 const uint8_t *buf, size_t len)
+{
+	uint64_t bstart = (uint64_t)blk * v->block_size;
+	uint8_t page[DIFF_PAGE];
+	int r;
+
+	while (len > 0) {
+		uint32_t p0 = boff / DIFF_PAGE * DIFF_PAGE;
+		uint32_t pe = p0 + DIFF_PAGE;
+		if (pe > v->block_size)
+			pe = v->block_size;
+		size_t k = pe - boff < len ? pe - boff : len;
+		if (boff == p0 && k == pe - p0) {
+			/* Whole pages from here: write them in one go. */
+			size_t whole = len / DIFF_PAGE * DIFF_PAGE;
+			if (whole < k)
+				whole = k;
+			r = write_chunk(v, blk, boff, buf, whole);
+			k = whole;
+		} else {
+			r = vhd_read_level(v, page, pe - p0, bstart + p0);
+			if (r == 0) {
+				memcpy(page + (boff - p0), buf, k);
+				r = write_chunk(v, blk, p0, page, pe - p0);
+			}
+		}
+		if (r < 0)
+			return r;
+		boff += (uint32_t)k;
+		buf += k;
+		len -= k;
+	}
+	return 0;
+}
+
 static int
 write_slow(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off)
 {
@@ -334,7 +378,9 @@ write_slow(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off)
 		size_t len = v->block_size - boff;
 		if (len > n)
 			len = n;
-		int r = write_chunk(v, blk, boff, buf, len);
+		int r = v->type == VHD_TYPE_DIFF ?
+			write_chunk_diff(v, blk, boff, buf, len) :
+			write_chunk(v, blk, boff, buf, len);
 		if (r < 0)
 			return r;
 		buf += len;
