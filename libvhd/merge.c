@@ -97,17 +97,25 @@ copy_range(struct merge *m, uint64_t off, uint64_t len)
 	return 0;
 }
 
-/* Walks the chain's map; with copy 0 only adds up the bytes to copy. */
+/* Walks the chain's map; with copy 0 only adds up the bytes to copy.
+ *
+ * Ranges are widened to whole 4 KiB groups (8 sectors, one bitmap byte).
+ * That is always safe: the extra sectors are read through the chain, and
+ * below the images being folded the chain and `into` read the same.  It
+ * keeps the bitmaps written into a differencing `into` byte-aligned, which
+ * libvhdi needs (it reads a sector as present when any earlier sector of
+ * the same bitmap byte is), and the copies aligned. */
+#define MERGE_ALIGN 4096u
 static int
 walk(struct merge *m, int copy, uint64_t *total, vhd_progress_fn progress,
      void *arg)
 {
 	uint64_t size = m->chain->size, off = 0, start = 0, pending = 0;
-	uint64_t done = 0;
+	uint64_t done = 0, copied_to = 0;
 	int r;
 
 	while (off < size) {
-		uint64_t run;
+		uint64_t run, s, e;
 		unsigned st;
 		int depth;
 
@@ -120,20 +128,29 @@ walk(struct merge *m, int copy, uint64_t *total, vhd_progress_fn progress,
 			pending += run;
 		}
 		off += run;
-		/* flush the pending range at a gap, at the end, or when big */
-		if (pending && (start + pending != off || off >= size ||
-				pending >= 16 * (uint64_t)MERGE_CHUNK)) {
-			if (copy) {
-				r = copy_range(m, start, pending);
-				if (r < 0)
-					return r;
-				done += pending;
-				if (progress)
-					progress(arg, done, *total);
-			} else {
-				*total += pending;
-			}
-			pending = 0;
+		/* copy the pending range at a gap, at the end, or when big */
+		if (!pending || (start + pending == off && off < size &&
+				 pending < 16 * (uint64_t)MERGE_CHUNK))
+			continue;
+		s = start / MERGE_ALIGN * MERGE_ALIGN;
+		e = align_up(start + pending, MERGE_ALIGN);
+		if (e > size)
+			e = size;
+		if (s < copied_to)
+			s = copied_to;
+		pending = 0;
+		if (s >= e)
+			continue;
+		copied_to = e;
+		if (copy) {
+			r = copy_range(m, s, e - s);
+			if (r < 0)
+				return r;
+			done += e - s;
+			if (progress)
+				progress(arg, done, *total);
+		} else {
+			*total += e - s;
 		}
 	}
 	return 0;
