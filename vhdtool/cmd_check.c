@@ -41,6 +41,20 @@ collect(void *arg, const char *problem)
 		p->n++;
 }
 
+/* "FILE: problem"; a problem the library words as "'other.vhd': ..."
+ * (an image further up the chain) is printed as "other.vhd: ...". */
+static void
+print_problem(const char *file, const char *problem)
+{
+	const char *end;
+
+	if (problem[0] == '\'' && (end = strstr(problem + 1, "': ")) != NULL)
+		printf("%.*s: %s\n", (int)(end - problem - 1), problem + 1,
+		       end + 3);
+	else
+		printf("%s: %s\n", file, problem);
+}
+
 int
 cmd_check(int argc, char **argv)
 {
@@ -100,7 +114,7 @@ cmd_check(int argc, char **argv)
 		printf("%s: no problems found\n", file);
 	} else {
 		for (size_t i = 0; i < p.n; i++)
-			printf("%s: %s\n", file, p.v[i]);
+			print_problem(file, p.v[i]);
 	}
 	if (p.n) {
 		fflush(stdout);
