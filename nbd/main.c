@@ -247,8 +247,17 @@ listen_systemd(int *fds, int max)
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		int type;
+		socklen_t l = sizeof type;
 		fds[i] = 3 + i;
+		if (getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
+		    type != SOCK_STREAM) {
+			fprintf(stderr, PROG ": LISTEN_FDS: fd %d is not a stream "
+				"socket\n", fds[i]);
+			return -1;
+		}
+	}
 	return (int)n;
 }
 

@@ -47,7 +47,9 @@ qemu-io --image-opts -c "read -P 0x71 8192 4096" "$(vpc_opts disk.vhd)" >/dev/nu
 import os, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.bind(sys.argv[2]); s.listen(8)
-os.dup2(s.fileno(), 3)
+if s.fileno() != 3:
+    os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
 os.environ["LISTEN_FDS"] = "1"
 os.environ["LISTEN_PID"] = str(os.getpid())
 os.execv(sys.argv[1], [sys.argv[1], "--pid-file", sys.argv[3], sys.argv[4]])
