@@ -22,5 +22,5 @@ q -c 'write -P 0x77 1000001 3333' -c 'read -P 0x77 1000001 3333' -c 'read -P 0xa
 stop_server
 
 # The image file itself (judged by qemu-img) holds the same.
-qemu-io --image-opts -c 'read -P 0xaa 256k 768k' -c 'read -P 0 3M 512k' -c 'read -P 0x77 1000001 3333' \
+qemu-io --image-opts -c 'read -P 0xaa 256k 512k' -c 'read -P 0 3M 512k' -c 'read -P 0x77 1000001 3333' \
 	-c 'read -P 0xcc 7M 1M' "$(vpc_opts disk.vhd)" >qio.out || { cat qio.out; fail "qemu reads the VHD differently"; }
