@@ -141,6 +141,18 @@ open_export(struct export *e, const char *path, const char *name,
 }
 
 static void
+close_exports(struct server_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nexports; i++) {
+		vhd_close(cfg->exports[i].vhd);
+		free(cfg->exports[i].name);
+		free(cfg->exports[i].description);
+	}
+	free(cfg->exports);
+	cfg->exports = NULL;
+}
+
+static void
 set_cloexec(int fd)
 {
 	int f = fcntl(fd, F_GETFD);
@@ -388,33 +400,35 @@ main(int argc, char **argv)
 		struct export *e = &cfg.exports[i];
 		int r = open_export(e, argv[optind + i], export_name, parent, flags);
 		if (r)
-			return r;
+			return close_exports(&cfg), r;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg.exports[j].name, e->name) == 0) {
 				fprintf(stderr, PROG ": '%s' and '%s' have the same "
 					"export name '%s'\n", cfg.exports[j].path,
 					e->path, e->name);
-				return 2;
+				return close_exports(&cfg), 2;
 			}
 	}
 
 	nl = listen_systemd(lfds, MAX_LISTEN);
 	if (nl < 0)
-		return 1;
-	if (nl > 0 && (unix_path || port || bind_addr))
+		return close_exports(&cfg), 1;
+	if (nl > 0 && (unix_path || port || bind_addr)) {
+		close_exports(&cfg);
 		usage_error("--unix, --port and --bind cannot be used with "
 			    "socket activation", NULL);
+	}
 	if (nl == 0 && unix_path) {
 		int fd = listen_unix(unix_path);
 		if (fd < 0)
-			return 1;
+			return close_exports(&cfg), 1;
 		lfds[nl++] = fd;
 	}
 	if (nl == 0 || (unix_path && (port || bind_addr))) {
 		int n = listen_tcp(bind_addr, port ? port : DEFAULT_PORT,
 				   lfds + nl, MAX_LISTEN - nl);
 		if (n < 0)
-			return 1;
+			return close_exports(&cfg), 1;
 		nl += n;
 	}
 	for (int i = 0; i < nl; i++) {
@@ -438,8 +452,8 @@ main(int argc, char **argv)
 
 	cfg.threads = threads;
 	if (server_init(&cfg) < 0) {
-		fprintf(stderr, PROG ": cannot start worker threads\n");
-		return 1;
+		fprintf(stderr, PROG ": cannot start the server\n");
+		return close_exports(&cfg), 1;
 	}
 	if (pid_file && write_pid_file(pid_file) < 0) {
 		fprintf(stderr, PROG ": cannot write '%s': %s\n", pid_file,
@@ -490,11 +504,8 @@ main(int argc, char **argv)
 				vhd_errmsg());
 			code = 1;
 		}
-		vhd_close(e->vhd);
-		free(e->name);
-		free(e->description);
 	}
-	free(cfg.exports);
+	close_exports(&cfg);
 	if (pid_file)
 		unlink(pid_file);
 	return code;
