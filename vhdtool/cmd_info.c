@@ -36,6 +36,24 @@ static const struct {
 };
 #define NWARN (sizeof(warn_text) / sizeof(warn_text[0]))
 
+/* The disk size QEMU's vpc driver reads (block/vpc.c vpc_open): the
+ * current size for these creators or for the maximum geometry, else the
+ * CHS capacity. */
+static uint64_t
+qemu_size(const struct vhd_info *in)
+{
+	static const char *const by_size[] = { "win ", "qem2", "d2v ", "tap",
+					       "CTXS" };
+
+	if (in->cylinders == 65535 && in->heads == 16 &&
+	    in->sectors_per_track == 255)
+		return in->virtual_size;
+	for (size_t i = 0; i < sizeof(by_size) / sizeof(by_size[0]); i++)
+		if (strcmp(in->creator_app, by_size[i]) == 0)
+			return in->virtual_size;
+	return in->chs_size;
+}
+
 static int
 zero_id(const uint8_t id[16])
 {
@@ -57,10 +75,12 @@ print_text(struct vhd *v, const struct vhd_info *in, const char *file,
 	       (unsigned long long)in->virtual_size, human_size(in->virtual_size, h));
 	printf("CHS capacity:      %llu bytes (%s)",
 	       (unsigned long long)in->chs_size, human_size(in->chs_size, h));
-	if (in->chs_size != in->virtual_size)
-		printf("  [QEMU reads this size unless the creator is\n"
-		       "                   win, qem2, d2v, tap or CTXS]");
 	printf("\n");
+	if (qemu_size(in) != in->virtual_size)
+		printf("                   QEMU takes the CHS capacity as the disk "
+		       "size for this\n                   creator: it reads %llu "
+		       "bytes (create --chs-round avoids this)\n",
+		       (unsigned long long)qemu_size(in));
 	printf("geometry (C/H/S):  %u/%u/%u\n", in->cylinders, in->heads,
 	       in->sectors_per_track);
 	if (in->original_size != in->virtual_size)
@@ -126,6 +146,7 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf(",\n  \"type\": \"%s\",\n", vhd_type_name(in->type));
 	printf("  \"virtual_size\": %llu,\n", (unsigned long long)in->virtual_size);
 	printf("  \"chs_size\": %llu,\n", (unsigned long long)in->chs_size);
+	printf("  \"qemu_size\": %llu,\n", (unsigned long long)qemu_size(in));
 	printf("  \"original_size\": %llu,\n", (unsigned long long)in->original_size);
 	printf("  \"geometry\": {\"cylinders\": %u, \"heads\": %u, \"sectors\": %u},\n",
 	       in->cylinders, in->heads, in->sectors_per_track);

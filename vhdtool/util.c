@@ -123,13 +123,20 @@ human_size(uint64_t n, char buf[32])
 		scale *= 1024;
 		u++;
 	}
-	if (u < 0)
+	if (u < 0) {
 		snprintf(buf, 32, "%llu bytes", (unsigned long long)n);
-	else if (n % scale == 0)
-		snprintf(buf, 32, "%llu %s", (unsigned long long)(n / scale),
-			 unit[u]);
-	else
-		snprintf(buf, 32, "%.2f %s", (double)n / (double)scale, unit[u]);
+		return buf;
+	}
+	/* An exact smaller unit reads better: "2040 GiB", not "1.99 TiB". */
+	for (int e = u; e >= 0; e--) {
+		uint64_t sc = (uint64_t)1 << (10 * (e + 1));
+		if (n % sc == 0 && n / sc < 100000) {
+			snprintf(buf, 32, "%llu %s", (unsigned long long)(n / sc),
+				 unit[e]);
+			return buf;
+		}
+	}
+	snprintf(buf, 32, "%.2f %s", (double)n / (double)scale, unit[u]);
 	return buf;
 }
 

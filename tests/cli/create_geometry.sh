@@ -48,6 +48,7 @@ app = i["creator"]["app"]
 qemu_uses_current = app in ("win", "qem2", "d2v", "tap", "CTXS") or (cyl, heads, spt) == (65535, 16, 255)
 want = size if qemu_uses_current else i["chs_size"]
 assert qplain == want, (f, "plain qemu-img reads", qplain, "expected", want, "creator", app)
+assert i["qemu_size"] == qplain, (f, "info says qemu reads", i["qemu_size"], "it reads", qplain)
 PY
 done
 echo ok
