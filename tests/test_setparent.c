@@ -1,0 +1,266 @@
+/* test_setparent.c - vhd_set_parent's on-disk result and its crash-safe
+ * order, checked on the raw bytes of the file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "locator.h"
+
+#define SIZE (4u * 1024 * 1024)
+
+static char dir[64];
+static char pbase[128], pchild[128], pcopy[160];
+static uint8_t *model;
+
+static uint32_t
+be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t
+be64(const uint8_t *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+static uint8_t *
+slurp(const char *path, size_t *n)
+{
+	struct stat st;
+	uint8_t *b;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	b = malloc((size_t)st.st_size);
+	assert_non_null(b);
+	assert_int_equal(pread(fd, b, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*n = (size_t)st.st_size;
+	return b;
+}
+
+static void
+spill(const char *path, const uint8_t *b, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, n), (ssize_t)n);
+	close(fd);
+}
+
+static uint32_t
+sum(const uint8_t *p, size_t n, size_t skip)
+{
+	uint32_t s = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (i < skip || i >= skip + 4)
+			s += p[i];
+	return ~s;
+}
+
+static void
+verify(const char *path)
+{
+	struct vhd *v;
+	uint8_t *b = malloc(SIZE);
+
+	assert_non_null(b);
+	if (vhd_open(&v, path, VHD_OPEN_RDONLY) < 0)
+		fail_msg("open %s: %s", path, vhd_errmsg());
+	assert_int_equal(vhd_pread(v, b, SIZE, 0), 0);
+	assert_memory_equal(b, model, SIZE);
+	vhd_close(v);
+	free(b);
+}
+
+static int
+setup(void **state)
+{
+	struct vhd_create_opts o = { .type = VHD_TYPE_DYNAMIC, .size = SIZE,
+				     .block_size = 1024 * 1024 };
+	struct vhd *v;
+	uint8_t buf[8192];
+	(void)state;
+
+	strcpy(dir, "/tmp/test_setparent.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(pbase, sizeof(pbase), "%s/base.vhd", dir);
+	snprintf(pchild, sizeof(pchild), "%s/child.vhd", dir);
+	model = calloc(1, SIZE);
+	if (model == NULL || vhd_create(pbase, &o) < 0 ||
+	    vhd_open(&v, pbase, VHD_OPEN_RDWR) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7 + 1);
+	if (vhd_pwrite(v, buf, sizeof(buf), 0) < 0)
+		return -1;
+	memcpy(model, buf, sizeof(buf));
+	vhd_close(v);
+	memset(&o, 0, sizeof(o));
+	o.parent = pbase;
+	if (vhd_create(pchild, &o) < 0 || vhd_open(&v, pchild, VHD_OPEN_RDWR) < 0)
+		return -1;
+	memset(buf, 0xA5, sizeof(buf));
+	if (vhd_pwrite(v, buf, 4096, 2 * 1024 * 1024) < 0)
+		return -1;
+	memcpy(model + 2 * 1024 * 1024, buf, 4096);
+	vhd_close(v);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+	(void)state;
+
+	free(model);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+test_layout_and_crash_order(void **state)
+{
+	uint8_t *before, *after, *hdr, *crash;
+	size_t nb, na;
+	uint64_t ho, bat, data_end = 0, loc_start = UINT64_MAX;
+	uint32_t entries, bsize, bmsize;
+	struct vhd_locator l;
+	struct stat st;
+	char sub[128], name[600];
+	(void)state;
+
+	/* the parent moves into a subdirectory under another name */
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	snprintf(pcopy, sizeof(pcopy), "%s/moved base.vhd", sub);
+	assert_int_equal(rename(pbase, pcopy), 0);
+	before = slurp(pchild, &nb);
+	assert_int_equal(vhd_set_parent(pchild, pcopy, 0), 0);
+	after = slurp(pchild, &na);
+	verify(pchild);
+
+	/* footer: moved to the new end, otherwise unchanged; copy at 0 kept */
+	assert_true(na > nb);
+	assert_memory_equal(after + na - 512, before + nb - 512, 512);
+	assert_memory_equal(after, before, 512);
+	/* header: checksum right, parent name and id, timestamp = mtime */
+	ho = be64(after + 16);
+	hdr = after + ho;
+	assert_int_equal(be32(hdr + 36), sum(hdr, 1024, 36));
+	assert_memory_equal(hdr + 40, before + ho + 40, 16);       /* same id */
+	assert_true(vhd_utf16_to_utf8(hdr + 64, 512, 1, name, sizeof(name)) > 0);
+	assert_string_equal(name, "moved base.vhd");
+	assert_int_equal(stat(pcopy, &st), 0);
+	assert_int_equal(be32(hdr + 56), (uint32_t)(st.st_mtime - 946684800));
+	/* new locator data after every block, old locator data untouched */
+	bat = be64(hdr + 16);
+	entries = be32(hdr + 28);
+	bsize = be32(hdr + 32);
+	bmsize = (bsize / 512 / 8 + 511) / 512 * 512;
+	for (uint32_t i = 0; i < entries; i++) {
+		uint32_t e = be32(after + bat + 4 * i);
+
+		if (e != 0xFFFFFFFFu && (uint64_t)e * 512 + bmsize + bsize > data_end)
+			data_end = (uint64_t)e * 512 + bmsize + bsize;
+	}
+	assert_true(data_end > 0);
+	for (int i = 0; i < 8; i++) {
+		struct vhd_locator old;
+
+		vhd_locator_decode(hdr + 576 + 24 * i, &l);
+		vhd_locator_decode(before + ho + 576 + 24 * i, &old);
+		if (l.code != VHD_PLAT_NONE) {
+			assert_true(l.offset >= data_end);
+			assert_true(l.offset + vhd_locator_extent(&l) <= na - 512);
+			if (l.offset < loc_start)
+				loc_start = l.offset;
+		}
+		if (old.code != VHD_PLAT_NONE)
+			assert_memory_equal(after + old.offset, before + old.offset,
+					    old.length);
+	}
+	assert_true(loc_start >= nb - 512);
+
+	/* a crash before the header write: the old header over the new
+	 * file still opens on the original parent */
+	crash = malloc(na);
+	assert_non_null(crash);
+	memcpy(crash, after, na);
+	memcpy(crash + ho, before + ho, 1024);
+	snprintf(name, sizeof(name), "%s/crash.vhd", dir);
+	spill(name, crash, na);
+	assert_int_equal(rename(pcopy, pbase), 0);
+	verify(name);
+	/* and the finished one opens on the moved parent only */
+	{
+		struct vhd *v;
+
+		assert_int_equal(vhd_open(&v, pchild, VHD_OPEN_RDONLY), -ENOENT);
+		assert_non_null(strstr(vhd_errmsg(), "moved base.vhd"));
+	}
+	assert_int_equal(rename(pbase, pcopy), 0);
+	verify(pchild);
+	assert_int_equal(vhd_check(pchild, 0, NULL, NULL), 0);
+	free(crash);
+	free(before);
+	free(after);
+	unlink(name);
+
+	/* repeated set-parent keeps working (each appends its locators) */
+	assert_int_equal(rename(pcopy, pbase), 0);
+	assert_int_equal(vhd_set_parent(pchild, pbase, 0), 0);
+	assert_int_equal(vhd_set_parent(pchild, pbase, 0), 0);
+	verify(pchild);
+	assert_int_equal(vhd_check(pchild, 0, NULL, NULL), 0);
+	/* new blocks go after the appended locator data */
+	{
+		struct vhd *v;
+		uint8_t b[4096];
+
+		memset(b, 0x3C, sizeof(b));
+		assert_int_equal(vhd_open(&v, pchild, VHD_OPEN_RDWR), 0);
+		assert_int_equal(vhd_pwrite(v, b, sizeof(b), 3 * 1024 * 1024), 0);
+		memcpy(model + 3 * 1024 * 1024, b, sizeof(b));
+		vhd_close(v);
+	}
+	verify(pchild);
+	assert_int_equal(vhd_check(pchild, 0, NULL, NULL), 0);
+	rmdir(sub);
+}
+
+static void
+test_bad_arguments(void **state)
+{
+	(void)state;
+
+	assert_int_equal(vhd_set_parent(NULL, pbase, 0), -EINVAL);
+	assert_int_equal(vhd_set_parent(pchild, NULL, 0), -EINVAL);
+	assert_int_equal(vhd_set_parent(pchild, pbase, 0x80), -EINVAL);
+	assert_int_equal(vhd_set_parent("/nonexistent/x.vhd", pbase, 0), -ENOENT);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_layout_and_crash_order),
+		cmocka_unit_test(test_bad_arguments),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
