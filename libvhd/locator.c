@@ -378,9 +378,16 @@ add_macx(struct cands *c, const char *child_path, char *s)
 	char *r, *w;
 
 	if (strncmp(s, "file://", 7) == 0) {
+		char *slash;
+
 		s += 7;
-		if (strncmp(s, "localhost/", 10) == 0)
-			s += 9;
+		/* "file://host/path": the path is absolute on that host (we
+		 * can only hope it is this one); blktap's "file://./name" and
+		 * a bare "file://name" are relative. */
+		slash = strchr(s, '/');
+		if (slash && slash != s && strncmp(s, "./", 2) != 0 &&
+		    strncmp(s, "../", 3) != 0)
+			s = slash;
 	}
 	for (r = w = s; *r; r++) {
 		int hi, lo;

@@ -274,6 +274,8 @@ test_candidates_relative_child(void **state)
 	char *c[VHD_MAX_PARENT_CANDIDATES];
 	const char *macx = "file://localhost/srv/img/p%2Fq.vhd";
 	const char *macx2 = "file://./sub/p.vhd";
+	const char *macx3 = "file://mac.local/Volumes/HD/p9.vhd";
+	const char *macx4 = "file://../up/p10.vhd";
 	int n;
 	(void)state;
 
@@ -281,23 +283,28 @@ test_candidates_relative_child(void **state)
 	put_loc(&t, hdr, 0, VHD_PLAT_W2RU, u, u16le(".\\.\\p.vhd", u, sizeof(u)), 1024);
 	put_loc(&t, hdr, 1, VHD_PLAT_MACX, macx, strlen(macx), 2048);
 	put_loc(&t, hdr, 2, VHD_PLAT_MACX, macx2, strlen(macx2), 3072);
+	put_loc(&t, hdr, 3, VHD_PLAT_MACX, macx3, strlen(macx3), 4096);
+	put_loc(&t, hdr, 4, VHD_PLAT_MACX, macx4, strlen(macx4), 5120);
 	set_name(hdr, "p.vhd");
 	/* child given without a directory: candidates relative to the cwd */
 	n = vhd_parent_candidates(&t.io, t.size, hdr, "child.vhd", c);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 5);
 	assert_string_equal(c[0], "p.vhd");
 	assert_string_equal(c[1], "/srv/img/p/q.vhd");
 	assert_string_equal(c[2], "sub/p.vhd");
+	assert_string_equal(c[3], "/Volumes/HD/p9.vhd");
+	assert_string_equal(c[4], "../up/p10.vhd");
 	free_cands(c, n);
 	/* child in the root directory */
 	n = vhd_parent_candidates(&t.io, t.size, hdr, "/child.vhd", c);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 5);
 	assert_string_equal(c[0], "/p.vhd");
 	assert_string_equal(c[2], "/sub/p.vhd");
+	assert_string_equal(c[4], "/../up/p10.vhd");
 	free_cands(c, n);
 	/* no child path at all (a memory backend) */
 	n = vhd_parent_candidates(&t.io, t.size, hdr, NULL, c);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 5);
 	assert_string_equal(c[0], "p.vhd");
 	free_cands(c, n);
 	free(t.data);
