@@ -250,8 +250,10 @@ copy(struct endpoint *s, struct endpoint *d, int show)
 			o += n;
 			if (show)
 				progress(o, s->size, &last);
-			if (interrupted)
-				break;
+			if (interrupted) {
+				tool_err(d->path, "interrupted");
+				goto fail;
+			}
 		}
 		off += len;
 		if (show)
