@@ -1,0 +1,28 @@
+/* lib_testutil.h - helpers shared by the library's unit tests. */
+#ifndef LIB_TESTUTIL_H
+#define LIB_TESTUTIL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "vhd.h"
+
+/* A new image in a memory backend (caller closes). */
+struct vhd_io *tu_mem_image(enum vhd_type type, uint64_t size, uint32_t bs);
+/* Opens a copy of the memory backend's bytes (so the original stays). */
+int tu_open_copy(struct vhd **out, struct vhd_io *io, unsigned flags);
+/* A fresh private directory (malloc'd path). */
+char *tu_tmpdir(void);
+void tu_rmrf(const char *dir);
+/* Pseudo-random bytes, reproducible from the seed. */
+void tu_fill(uint8_t *p, size_t n, uint32_t *seed);
+uint32_t tu_rand(uint32_t *seed);
+
+struct tu_sha256 {
+	uint32_t h[8];
+	uint64_t len;
+	uint8_t buf[64];
+	size_t n;
+};
+void tu_sha256_init(struct tu_sha256 *s);
+void tu_sha256_update(struct tu_sha256 *s, const void *p, size_t n);
+void tu_sha256_hex(struct tu_sha256 *s, char out[65]);
+#endif
