@@ -22,6 +22,20 @@ for type in dynamic fixed; do
 	cmp raw.img "back-$type.img" || fail "$type: round trip differs"
 done
 
+# VHD -> VHD: dynamic to fixed and back, and a child flattened into one
+# dynamic image.
+"$VHDTOOL" convert --type fixed dynamic.vhd d2f.vhd
+"$VHDTOOL" convert fixed.vhd f2d.vhd
+"$VHDTOOL" create --parent dynamic.vhd child.vhd >/dev/null
+"$VHDTOOL" convert child.vhd flat.vhd
+for f in d2f.vhd f2d.vhd flat.vhd; do
+	qemu-img compare -q --image-opts driver=raw,file.filename=raw.img \
+		"driver=vpc,force_size_calc=current_size,file.filename=$f" ||
+		fail "$f: qemu-img compare differs"
+done
+"$VHDTOOL" info --json flat.vhd | grep -q '"type": "dynamic"' || fail "flattened child is not dynamic"
+"$VHDTOOL" info --json d2f.vhd | grep -q '"type": "fixed"' || fail "--type fixed ignored"
+
 # The destination type follows the name, dynamic by default.
 "$VHDTOOL" convert raw.img byname.vhd
 "$VHDTOOL" info --json byname.vhd > info.json
