@@ -4,7 +4,7 @@
 # moved parent.  Data is written into the children through vhdfuse.
 . "$TOP/tests/lib.sh"
 need fusermount3 fuse3
-[ -x "$VHDFUSE" ] || fail "vhdfuse not built ($VHDFUSE)"
+[ -f "$VHDFUSE" ] && [ -x "$VHDFUSE" ] || fail "vhdfuse not built ($VHDFUSE is not a program; see vhdfuse/fuse.mk)"
 
 write_into() {   # IMAGE SRC SEEK_MIB: write SRC at SEEK_MIB MiB into IMAGE's disk
 	: > disk
