@@ -1,4 +1,5 @@
-# libvhd and its tools.  One Makefile; each component keeps its object list
+# libvhd and its tools.  Objects go to $(BUILD)/obj/, programs to $(BUILD)/.
+# One Makefile; each component keeps its object list
 # in its own fragment (libvhd/lib.mk, vhdtool/tool.mk, ...).
 #
 #   make              build the library and the tools into $(BUILD)/
@@ -28,7 +29,7 @@ include vhdfuse/fuse.mk
 include nbd/nbd.mk
 include tests/tests.mk
 
-$(BUILD)/%.o: %.c
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 

@@ -5,7 +5,7 @@ LIBVHD_SRCS = \
 	libvhd/bitmap.c libvhd/io_file.c libvhd/io_mem.c libvhd/vhd.c \
 	libvhd/rw.c libvhd/map.c libvhd/create.c libvhd/check.c \
 	libvhd/info.c libvhd/locator.c libvhd/merge.c libvhd/setparent.c
-LIBVHD_OBJS = $(LIBVHD_SRCS:%.c=$(BUILD)/%.o)
+LIBVHD_OBJS = $(LIBVHD_SRCS:%.c=$(BUILD)/obj/%.o)
 LIBVHD_A  = $(BUILD)/libvhd.a
 LIBVHD_SO = $(BUILD)/libvhd.so.$(SOVERSION)
 

@@ -2,7 +2,8 @@
 UNIT_SRCS = $(wildcard tests/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_HELPERS = $(filter-out $(UNIT_SRCS),$(wildcard tests/lib_*.c))
-TEST_HELPER_OBJS = $(TEST_HELPERS:%.c=$(BUILD)/%.o)
+TEST_HELPER_OBJS = $(TEST_HELPERS:%.c=$(BUILD)/obj/%.o)
 test-bins: $(UNIT_BINS)
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPER_OBJS) $(LIBVHD_A)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(TEST_HELPER_OBJS) $(LIBVHD_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+$(BUILD)/obj/tests/test_api_iso.o: ALL_CFLAGS += -pedantic

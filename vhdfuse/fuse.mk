@@ -1,6 +1,6 @@
 # vhdfuse: FUSE front-end (the only component that uses pkg-config fuse3).
 VHDFUSE_SRCS = vhdfuse/main.c vhdfuse/ops.c vhdfuse/part.c
-VHDFUSE_OBJS = $(VHDFUSE_SRCS:%.c=$(BUILD)/%.o)
+VHDFUSE_OBJS = $(VHDFUSE_SRCS:%.c=$(BUILD)/obj/%.o)
 VHDFUSE = $(BUILD)/vhdfuse
 FUSE3_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
 FUSE3_LIBS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)

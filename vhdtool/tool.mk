@@ -1,15 +1,11 @@
 # vhdtool: the CLI.  Owned by vhdtool; list every source here.
-# Objects go to $(BUILD)/vhdtool-obj/: $(BUILD)/vhdtool is the program.
 VHDTOOL_SRCS = vhdtool/main.c vhdtool/util.c vhdtool/cmd_create.c \
 	vhdtool/cmd_info.c vhdtool/cmd_check.c vhdtool/cmd_convert.c \
 	vhdtool/cmd_map.c vhdtool/cmd_merge.c
-VHDTOOL_OBJS = $(VHDTOOL_SRCS:vhdtool/%.c=$(BUILD)/vhdtool-obj/%.o)
+VHDTOOL_OBJS = $(VHDTOOL_SRCS:%.c=$(BUILD)/obj/%.o)
 VHDTOOL = $(BUILD)/vhdtool
 INSTALL_BINS += $(VHDTOOL)
 MAN_PAGES += vhdtool/vhdtool.1
 tools: $(VHDTOOL)
-$(BUILD)/vhdtool-obj/%.o: vhdtool/%.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 $(VHDTOOL): $(VHDTOOL_OBJS) $(LIBVHD_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
