@@ -5,5 +5,6 @@ TEST_HELPERS = $(filter-out $(UNIT_SRCS),$(wildcard tests/lib_*.c))
 TEST_HELPER_OBJS = $(TEST_HELPERS:%.c=$(BUILD)/obj/%.o)
 test-bins: $(UNIT_BINS)
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(TEST_HELPER_OBJS) $(LIBVHD_A)
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 $(BUILD)/obj/tests/test_api_iso.o: ALL_CFLAGS += -pedantic
