@@ -244,12 +244,12 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
 		}
 		if (s + blk_bytes > limit) {
 			vhd_problem(&p, "'%s': BAT entry %u at offset %llu: "
-				    "block at %llu..%llu must end before the "
-				    "footer at %llu", v->path, i,
+				    "expected a block ending before the footer "
+				    "at %llu, found %llu..%llu", v->path, i,
 				    (unsigned long long)(v->hdr.table_offset +
-				    4ull * i), (unsigned long long)s,
-				    (unsigned long long)(s + blk_bytes),
-				    (unsigned long long)limit);
+				    4ull * i), (unsigned long long)limit,
+				    (unsigned long long)s,
+				    (unsigned long long)(s + blk_bytes));
 			continue;
 		}
 		x[n++] = (struct extent){ s, s + blk_bytes, i };
@@ -268,24 +268,38 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
 	}
 	(void)meta;
 	qsort(x, n, sizeof(*x), cmp_extent);
-	/* Metadata may legitimately touch; report overlaps that involve a
-	 * block.  prev = the extent reaching furthest so far. */
+	/* Metadata may legitimately touch.  Each bad block is reported
+	 * once: an extent overlapping one already reported is collateral. */
 	size_t far = 0;
+	int far_bad = 0;
 	for (size_t i = 1; i < n; i++) {
-		if (x[i].start < x[far].end &&
-		    (x[i].blk != VHD_BAT_UNUSED ||
-		     x[far].blk != VHD_BAT_UNUSED))
-			vhd_problem(&p, "'%s': %s at %llu..%llu overlaps %s at "
-				    "%llu..%llu", v->path,
-				    ext_name(&x[i], b1, sizeof(b1)),
-				    (unsigned long long)x[i].start,
-				    (unsigned long long)x[i].end,
-				    ext_name(&x[far], b2, sizeof(b2)),
-				    (unsigned long long)x[far].start,
-				    (unsigned long long)x[far].end);
-		if (x[i].end > x[far].end)
+		int both_meta = x[i].blk == VHD_BAT_UNUSED &&
+				x[far].blk == VHD_BAT_UNUSED;
+		int bad = 0;
+		if (x[i].start < x[far].end && !both_meta && !far_bad) {
+			const struct extent *b = x[i].blk != VHD_BAT_UNUSED ?
+						 &x[i] : &x[far];
+			const struct extent *o = b == &x[i] ? &x[far] : &x[i];
+			vhd_problem(&p, "'%s': BAT entry %u at offset %llu: "
+				    "expected a block not overlapping others, "
+				    "found %llu..%llu overlapping %s at "
+				    "%llu..%llu", v->path, b->blk,
+				    (unsigned long long)(v->hdr.table_offset +
+				    4ull * b->blk), (unsigned long long)b->start,
+				    (unsigned long long)b->end,
+				    ext_name(o, b1, sizeof(b1)),
+				    (unsigned long long)o->start,
+				    (unsigned long long)o->end);
+			bad = b == &x[i];
+			if (b == &x[far])
+				far_bad = 1;
+		}
+		if (x[i].end > x[far].end) {
 			far = i;
+			far_bad = bad;
+		}
 	}
+	(void)b2;
 	free(x);
 	v->next_free = next;
 	return vhd_problems_result(&p);

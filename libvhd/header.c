@@ -64,17 +64,17 @@ vhd_header_check(const uint8_t raw[1024], const char *name, uint64_t off,
 	uint64_t bat_len = align_up((uint64_t)h.max_entries * 4, 512);
 	if (h.table_offset > file_size || bat_len > file_size - h.table_offset)
 		vhd_problem(p, "'%s': dynamic header at offset %llu: table "
-			    "offset: the BAT (%llu bytes at %llu) must lie inside "
-			    "the file of %llu bytes", name, o,
+			    "offset: expected the BAT (%llu bytes) inside the "
+			    "file of %llu bytes, found offset %llu", name, o,
 			    (unsigned long long)bat_len,
-			    (unsigned long long)h.table_offset,
-			    (unsigned long long)file_size);
+			    (unsigned long long)file_size,
+			    (unsigned long long)h.table_offset);
 	else if (h.table_offset < 512 ||
 		 (h.table_offset < off + 1024 &&
 		  off < h.table_offset + bat_len))
 		vhd_problem(p, "'%s': dynamic header at offset %llu: table "
-			    "offset: the BAT at %llu overlaps the footer copy "
-			    "or the header", name, o,
+			    "offset: expected the BAT clear of the footer copy "
+			    "and the header, found offset %llu", name, o,
 			    (unsigned long long)h.table_offset);
 	return p->count - before;
 }

@@ -1,0 +1,166 @@
+/* test_bat.c - BAT validation on open and in check: entries outside the
+ * file, overlapping each other or the metadata, beyond the disk. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "internal.h"
+#include "lib_testutil.h"
+
+#define BS (64u << 10)
+
+/* A dynamic image with blocks 0 and 1 allocated; returns its bytes. */
+static uint8_t *
+image(size_t *n)
+{
+	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, 1u << 20, BS);
+	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd *v;
+	uint8_t buf[4096];
+
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
+	assert_int_equal(vhd_pwrite(v, buf, sizeof(buf), 0), 0);
+	assert_int_equal(vhd_pwrite(v, buf, sizeof(buf), BS), 0);
+	const uint8_t *d = vhd_io_mem_data(io, n);
+	uint8_t *copy = malloc(*n);
+	memcpy(copy, d, *n);
+	vhd_close(v);
+	return copy;
+}
+
+static int
+try_open(uint8_t *d, size_t n)
+{
+	struct vhd_io *c;
+	struct vhd *v;
+	struct vhd_open_opts oo = { 0, NULL };
+	int r;
+
+	assert_int_equal(vhd_io_mem_open(&c, d, n), 0);
+	r = vhd_open_io(&v, c, &oo);
+	if (r == 0)
+		vhd_close(v);
+	else
+		c->ops->close(c);
+	return r;
+}
+
+static uint32_t
+entry(const uint8_t *d, int i)
+{
+	return get_be32(d + 1536 + 4 * i);
+}
+
+static void
+set_entry(uint8_t *d, int i, uint32_t v)
+{
+	put_be32(d + 1536 + 4 * i, v);
+}
+
+static void
+test_layout(void **state)
+{
+	size_t n;
+	uint8_t *d = image(&n);
+
+	(void)state;
+	assert_int_equal(try_open(d, n), 0);
+	/* Data 4 KiB aligned; blocks in order; footer after the last. */
+	uint64_t b0 = (uint64_t)entry(d, 0) * 512, b1 = (uint64_t)entry(d, 1) * 512;
+	assert_int_equal((b0 + 512) % 4096, 0);
+	assert_int_equal((b1 + 512) % 4096, 0);
+	assert_true(b1 >= b0 + 512 + BS);
+	assert_true(n == b1 + 512 + BS + 512);
+	assert_int_equal(entry(d, 2), VHD_BAT_UNUSED);
+	/* Bitmaps of new dynamic blocks are all ones. */
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(d[b0 + i], 0xff);
+	free(d);
+}
+
+static void
+expect_bad(uint8_t *d, size_t n, const char *what)
+{
+	assert_int_equal(try_open(d, n), -EBADMSG);
+	if (!strstr(vhd_errmsg(), what))
+		fail_msg("expected '%s' in: %s", what, vhd_errmsg());
+}
+
+static void
+test_rules(void **state)
+{
+	size_t n;
+	uint8_t *d = image(&n);
+	uint32_t e0 = entry(d, 0), e1 = entry(d, 1);
+
+	(void)state;
+	set_entry(d, 1, e0);                        /* same block twice */
+	expect_bad(d, n, "overlapping");
+	set_entry(d, 1, e0 + 8);                    /* partial overlap */
+	expect_bad(d, n, "overlapping");
+	set_entry(d, 1, 3);                         /* over the BAT */
+	expect_bad(d, n, "overlapping");
+	set_entry(d, 1, (uint32_t)(n / 512));       /* past the file */
+	expect_bad(d, n, "footer");
+	set_entry(d, 1, (uint32_t)(n / 512) - 10);  /* over the footer */
+	expect_bad(d, n, "footer");
+	set_entry(d, 1, e1);
+	/* A BAT with room for more entries than the disk needs (blktap
+	 * preallocates); a used one beyond the disk is refused. */
+	put_be32(d + 512 + 28, 32);
+	put_be32(d + 512 + 36, vhd_checksum(d + 512, 1024, 36));
+	set_entry(d, 20, e1 + 200);
+	expect_bad(d, n, "beyond");
+	set_entry(d, 20, VHD_BAT_UNUSED);
+	assert_int_equal(try_open(d, n), 0);
+	free(d);
+}
+
+static int reported;
+static void
+count(void *arg, const char *msg)
+{
+	(void)arg;
+	if (strncmp(msg, "warning: ", 9) != 0)
+		reported++;
+}
+
+/* check reports every bad entry, not just the first. */
+static void
+test_check_reports_all(void **state)
+{
+	size_t n;
+	uint8_t *d = image(&n);
+	char path[] = "/tmp/test_bat.XXXXXX";
+	int fd;
+
+	(void)state;
+	set_entry(d, 1, entry(d, 0));
+	set_entry(d, 2, (uint32_t)(n / 512) + 100);
+	set_entry(d, 3, 2);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, d, n), (ssize_t)n);
+	close(fd);
+	reported = 0;
+	int r = vhd_check(path, 0, count, NULL);
+	unlink(path);
+	assert_int_equal(r, 3);
+	assert_int_equal(reported, 3);
+	free(d);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_check_reports_all),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
