@@ -24,8 +24,8 @@
 #define GRANULE 4096u
 
 static const char usage[] =
-	"usage: vhdtool convert [--to raw|vhd] [--type fixed|dynamic] [--block-size SIZE]\n"
-	"                       [--ignore-checksum] [-p] [-f] SRC DST\n";
+	"usage: vhdtool convert [--from raw|vhd] [--to raw|vhd] [--type fixed|dynamic]\n"
+	"                       [--block-size SIZE] [--ignore-checksum] [-p] [-f] SRC DST\n";
 
 static const char help[] =
 	"Copy the disk in SRC (a VHD image of any type, or a raw disk image) to a new\n"
@@ -34,6 +34,8 @@ static const char help[] =
 	"VHD if its name ends in .vhd, else raw, unless --to says otherwise.\n"
 	"Unallocated ranges and all-zero data are not written: VHD output stays\n"
 	"small and raw output sparse.\n\n"
+	"  -F, --from raw|vhd        source format (default: by content; a file\n"
+	"                            named *.vhd must then be a VHD)\n"
 	"  -O, --to raw|vhd          destination format\n"
 	"  -t, --type fixed|dynamic  VHD destination type (default dynamic; implies\n"
 	"                            --to vhd)\n"
@@ -274,12 +276,27 @@ fail:
 }
 
 static int
-open_source(struct endpoint *s, int ignore_checksum)
+ends_with_vhd(const char *p)
 {
-	int r = vhd_probe(s->path);
+	size_t n = strlen(p);
+	return n >= 4 && (strcasecmp(p + n - 4, ".vhd") == 0 ||
+			  strcasecmp(p + n - 4, ".vpc") == 0);
+}
+
+/* from: -1 by content, 0 raw, 1 VHD. */
+static int
+open_source(struct endpoint *s, int from, int ignore_checksum)
+{
+	int r = from >= 0 ? from : vhd_probe(s->path);
 
 	if (r < 0)
 		return tool_lib_err(s->path, r);
+	if (r == 0 && from < 0 && ends_with_vhd(s->path)) {
+		/* A damaged VHD must not be copied as if it were a raw disk. */
+		tool_err(s->path, "not a VHD image (no VHD footer at its end or "
+			 "at offset 0); --from raw copies it as a raw disk");
+		return EXIT_DAMAGED;
+	}
 	if (r == 1) {
 		struct vhd_info in;
 		unsigned fl = VHD_OPEN_RDONLY |
@@ -324,13 +341,6 @@ open_source(struct endpoint *s, int ignore_checksum)
 		s->size = (uint64_t)end;
 	}
 	return EXIT_OK;
-}
-
-static int
-ends_with_vhd(const char *p)
-{
-	size_t n = strlen(p);
-	return n >= 4 && strcasecmp(p + n - 4, ".vhd") == 0;
 }
 
 /* Create and open DST.  *existed tells whether a non-regular file (a
@@ -421,6 +431,7 @@ int
 cmd_convert(int argc, char **argv)
 {
 	static const struct option lopts[] = {
+		{ "from",            required_argument, NULL, 'F' },
 		{ "to",              required_argument, NULL, 'O' },
 		{ "type",            required_argument, NULL, 't' },
 		{ "block-size",      required_argument, NULL, 'b' },
@@ -433,13 +444,22 @@ cmd_convert(int argc, char **argv)
 	struct endpoint s = { NULL, NULL, -1, 0, 0, 0 };
 	struct endpoint d = { NULL, NULL, -1, 0, 0, 0 };
 	struct vhd_create_opts co;
-	int c, to = -1, ignore = 0, show = 0, force = 0, rc;
+	int c, from = -1, to = -1, ignore = 0, show = 0, force = 0, rc;
 	uint64_t bs;
 
 	memset(&co, 0, sizeof(co));
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":O:t:b:pfh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":F:O:t:b:pfh", lopts, NULL)) != -1) {
 		switch (c) {
+		case 'F':
+			if (strcmp(optarg, "raw") == 0)
+				from = 0;
+			else if (strcmp(optarg, "vhd") == 0 || strcmp(optarg, "vpc") == 0)
+				from = 1;
+			else
+				return tool_usage(usage, argv[0],
+					"unknown format '%s' (use raw or vhd)", optarg);
+			break;
 		case 'O':
 			if (strcmp(optarg, "raw") == 0)
 				to = 0;
@@ -491,7 +511,7 @@ cmd_convert(int argc, char **argv)
 	if (!co.type)
 		co.type = VHD_TYPE_DYNAMIC;
 
-	if ((rc = open_source(&s, ignore)) != EXIT_OK)
+	if ((rc = open_source(&s, from, ignore)) != EXIT_OK)
 		goto out;
 	if (to == 1 && s.size % VHD_SECTOR_SIZE) {
 		tool_err(s.path, "size %llu is not a multiple of 512 bytes; a VHD "

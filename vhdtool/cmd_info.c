@@ -248,7 +248,7 @@ cmd_info(int argc, char **argv)
 	if (r == 0) {
 		tool_err(file, "not a VHD image (no VHD footer at its end or "
 			 "at offset 0)");
-		return EXIT_ERROR;
+		return EXIT_DAMAGED;
 	}
 	r = vhd_open_opts(&v, file, &oo);
 	if (r < 0) {

@@ -93,7 +93,7 @@ cmd_map(int argc, char **argv)
 			return tool_lib_err(file, r);
 		tool_err(file, "not a VHD image (no VHD footer at its end or "
 			 "at offset 0)");
-		return EXIT_ERROR;
+		return EXIT_DAMAGED;
 	}
 	if ((r = vhd_open_opts(&v, file, &oo)) < 0)
 		return tool_lib_err(file, r);

@@ -21,9 +21,17 @@ mkdata notvhd.img 1 2
 sum=$(sha256sum notvhd.img)
 expect_exit 3 "$VHDTOOL" check notvhd.img >out 2>err; one_line notvhd.img
 grep -q "not a VHD" out || fail "check does not say it is not a VHD: $(cat out)"
-expect_exit 1 "$VHDTOOL" info notvhd.img 2>err; one_line notvhd.img
-expect_exit 1 "$VHDTOOL" map notvhd.img 2>err; one_line notvhd.img
+expect_exit 3 "$VHDTOOL" info notvhd.img 2>err; one_line notvhd.img
+expect_exit 3 "$VHDTOOL" map notvhd.img 2>err; one_line notvhd.img
 [ "$(sha256sum notvhd.img)" = "$sum" ] || fail "not-a-VHD file changed"
+# A .vhd whose footer and copy are both gone is not taken for a raw disk.
+cp notvhd.img nofooter.vhd
+expect_exit 3 "$VHDTOOL" convert nofooter.vhd out.img 2>err; one_line nofooter.vhd
+grep -q "not a VHD" err || fail "convert does not say it is not a VHD: $(cat err)"
+[ ! -e out.img ] || fail "convert copied a broken .vhd as raw"
+"$VHDTOOL" convert --from raw nofooter.vhd out.img || fail "--from raw refused"
+cmp notvhd.img out.img || fail "--from raw copy differs"
+rm out.img
 
 # A dynamic image with data, truncated in the middle of its blocks (the
 # footer copy at offset 0 still says VHD).
