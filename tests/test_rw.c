@@ -1,0 +1,201 @@
+/* test_rw.c - reads and writes at random unaligned offsets and lengths
+ * against a memory model, for fixed, dynamic and small-block dynamic
+ * disks, plus zeroing, discard, read-only and range errors, and parallel
+ * readers and writers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <cmocka.h>
+#include "internal.h"
+#include "lib_testutil.h"
+
+#define DISK (6u << 20)
+
+static void
+model_run(enum vhd_type type, uint32_t bs, uint32_t seed)
+{
+	struct vhd_io *io = tu_mem_image(type, DISK, bs);
+	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd *v;
+	uint8_t *model = calloc(1, DISK), *buf = malloc(1 << 20),
+		*got = malloc(DISK);
+
+	assert_non_null(io);
+	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
+	for (int i = 0; i < 400; i++) {
+		uint32_t op = tu_rand(&seed) % 10;
+		uint32_t off = tu_rand(&seed) % DISK;
+		uint32_t len = 1 + tu_rand(&seed) % ((tu_rand(&seed) & 3) ?
+						     9000 : (1u << 20));
+		if (off + len > DISK)
+			len = DISK - off;
+		if (op < 6) {
+			tu_fill(buf, len, &seed);
+			assert_int_equal(vhd_pwrite(v, buf, len, off), 0);
+			memcpy(model + off, buf, len);
+		} else if (op < 8) {
+			unsigned fl = op == 7 ? VHD_ZERO_NO_HOLE : 0;
+			assert_int_equal(vhd_write_zeroes(v, off, len, fl), 0);
+			memset(model + off, 0, len);
+		} else if (op == 8) {
+			assert_int_equal(vhd_discard(v, off, len), 0);
+			memset(model + off, 0, len);
+		}
+		uint32_t ro = tu_rand(&seed) % DISK;
+		uint32_t rl = 1 + tu_rand(&seed) % 70000;
+		if (ro + rl > DISK)
+			rl = DISK - ro;
+		assert_int_equal(vhd_pread(v, got, rl, ro), 0);
+		assert_memory_equal(got, model + ro, rl);
+	}
+	assert_int_equal(vhd_flush(v), 0);
+	assert_int_equal(vhd_pread(v, got, DISK, 0), 0);
+	assert_memory_equal(got, model, DISK);
+	/* The same after reopening. */
+	struct vhd *w;
+	assert_int_equal(tu_open_copy(&w, io, 0), 0);
+	assert_int_equal(vhd_pread(w, got, DISK, 0), 0);
+	assert_memory_equal(got, model, DISK);
+	vhd_close(w);
+	vhd_close(v);
+	free(model);
+	free(buf);
+	free(got);
+}
+
+static void test_fixed(void **s) { (void)s; model_run(VHD_TYPE_FIXED, 0, 1); }
+static void test_dynamic(void **s) { (void)s; model_run(VHD_TYPE_DYNAMIC, 0, 2); }
+static void test_dynamic_4k(void **s) { (void)s; model_run(VHD_TYPE_DYNAMIC, 4096, 3); }
+static void test_dynamic_64k(void **s) { (void)s; model_run(VHD_TYPE_DYNAMIC, 65536, 4); }
+
+static void
+test_errors(void **state)
+{
+	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, DISK, 0);
+	struct vhd_open_opts oo = { 0, NULL };
+	struct vhd *v;
+	uint8_t b[1024] = { 1 };
+
+	(void)state;
+	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
+	assert_int_equal(vhd_pwrite(v, b, 1, 0), -EROFS);
+	assert_int_equal(vhd_write_zeroes(v, 0, 512, 0), -EROFS);
+	assert_int_equal(vhd_pread(v, b, 2, DISK - 1), -EINVAL);
+	assert_int_equal(vhd_pread(v, b, 0, DISK), 0);
+	assert_int_equal(vhd_pread(v, b, 1, DISK), -EINVAL);
+	vhd_close(v);
+	io = tu_mem_image(VHD_TYPE_DYNAMIC, DISK, 0);
+	assert_int_equal(tu_open_copy(&v, io, VHD_OPEN_RDWR), 0);
+	io->ops->close(io);
+	assert_int_equal(vhd_pwrite(v, b, 2, DISK - 1), -ENOSPC);
+	assert_int_equal(vhd_write_zeroes(v, DISK, 1, 0), -ENOSPC);
+	assert_int_equal(vhd_discard(v, DISK - 512, 1024), -EINVAL);
+	assert_int_equal(vhd_write_zeroes(v, 0, 1, 0x100), -EINVAL);
+	vhd_close(v);
+}
+
+/* Discarding whole blocks deallocates them; FAST_ONLY refuses work that
+ * needs data writes and changes nothing. */
+static void
+test_zero_modes(void **state)
+{
+	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, DISK, 0);
+	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd *v;
+	struct vhd_info in;
+	uint8_t *b = malloc(4 << 20), *got = malloc(4 << 20);
+	uint32_t seed = 9;
+
+	(void)state;
+	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
+	tu_fill(b, 4 << 20, &seed);
+	assert_int_equal(vhd_pwrite(v, b, 4 << 20, 0), 0);
+	assert_int_equal(vhd_get_info(v, &in), 0);
+	assert_int_equal(in.allocated_blocks, 2);
+	assert_int_equal(vhd_write_zeroes(v, 100, 512, VHD_ZERO_FAST_ONLY),
+			 -ENOTSUP);
+	assert_int_equal(vhd_pread(v, got, 4 << 20, 0), 0);
+	assert_memory_equal(got, b, 4 << 20);
+	assert_int_equal(vhd_write_zeroes(v, 0, 2 << 20, VHD_ZERO_FAST_ONLY), 0);
+	assert_int_equal(vhd_get_info(v, &in), 0);
+	assert_int_equal(in.allocated_blocks, 1);
+	assert_int_equal(vhd_discard(v, 2 << 20, 2 << 20), 0);
+	assert_int_equal(vhd_get_info(v, &in), 0);
+	assert_int_equal(in.allocated_blocks, 0);
+	assert_int_equal(vhd_write_zeroes(v, 0, 2 << 20, VHD_ZERO_NO_HOLE), 0);
+	assert_int_equal(vhd_get_info(v, &in), 0);
+	assert_int_equal(in.allocated_blocks, 1);
+	memset(b, 0, 4 << 20);
+	assert_int_equal(vhd_pread(v, got, 4 << 20, 0), 0);
+	assert_memory_equal(got, b, 4 << 20);
+	vhd_close(v);
+	free(b);
+	free(got);
+}
+
+/* Parallel writers to distinct regions and readers everywhere. */
+struct th {
+	struct vhd *v;
+	int id;
+	int fail;
+};
+
+static void *
+worker(void *arg)
+{
+	struct th *t = arg;
+	uint8_t buf[9000], got[9000];
+	uint32_t seed = (uint32_t)t->id * 77u + 1;
+	uint64_t region = (uint64_t)t->id * (DISK / 4);
+
+	for (int i = 0; i < 200 && !t->fail; i++) {
+		uint32_t off = tu_rand(&seed) % (DISK / 4 - sizeof(buf));
+		uint32_t len = 1 + tu_rand(&seed) % sizeof(buf);
+		tu_fill(buf, len, &seed);
+		if (vhd_pwrite(t->v, buf, len, region + off) < 0 ||
+		    vhd_pread(t->v, got, len, region + off) < 0 ||
+		    memcmp(buf, got, len) != 0)
+			t->fail = 1;
+	}
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, DISK, 65536);
+	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd *v;
+	pthread_t tid[4];
+	struct th t[4];
+
+	(void)state;
+	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct th){ v, i, 0 };
+		assert_int_equal(pthread_create(&tid[i], NULL, worker, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(tid[i], NULL);
+		assert_int_equal(t[i].fail, 0);
+	}
+	vhd_close(v);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fixed),
+		cmocka_unit_test(test_dynamic),
+		cmocka_unit_test(test_dynamic_4k),
+		cmocka_unit_test(test_dynamic_64k),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_zero_modes),
+		cmocka_unit_test(test_threads),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
