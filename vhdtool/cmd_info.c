@@ -256,25 +256,31 @@ cmd_info(int argc, char **argv)
 		 * (a damaged image: exit 3), then without the parent (a
 		 * missing parent is only a warning). */
 		int err = r;
-		char *msg = strdup(vhd_errmsg());
+		char *msg = strdup(vhd_errmsg()), *pmsg = NULL;
 		struct vhd_open_opts o2 = oo;
 
 		o2.flags |= VHD_OPEN_IGNORE_CHECKSUM;
-		if (err == -EBADMSG && vhd_open_opts(&v, file, &o2) == 0) {
+		if (err == -EBADMSG && (r = vhd_open_opts(&v, file, &o2)) == 0) {
 			damaged = msg;
 		} else {
+			/* What went wrong once checksums were no object is
+			 * what is wrong with the parent. */
+			pmsg = strdup(err == -EBADMSG ? vhd_errmsg() : msg ? msg : "");
 			o2.flags |= VHD_OPEN_NO_PARENT;
 			o2.parent_path = NULL;
 			if (vhd_open_opts(&v, file, &o2) == 0 &&
 			    vhd_get_info(v, &in) == 0 && in.type == VHD_TYPE_DIFF) {
-				parent_problem = msg;
+				parent_problem = pmsg;
 				if (in.warnings & (VHD_WARN_FOOTER_CHECKSUM |
 						   VHD_WARN_HEADER_CHECKSUM))
-					rc = EXIT_DAMAGED;
+					damaged = msg;
+				else
+					free(msg);
 			} else {
 				vhd_close(v);
 				rc = tool_msg_err(file, msg, err);
 				free(msg);
+				free(pmsg);
 				return rc;
 			}
 		}
