@@ -1,0 +1,125 @@
+/* test_create.c - vhd_create: layouts, sizes, argument checks, cleanup. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "internal.h"
+#include "lib_testutil.h"
+
+static int
+create_mem(enum vhd_type t, uint64_t size, uint32_t bs, unsigned flags,
+	   struct vhd_info *in)
+{
+	struct vhd_io *io;
+	struct vhd_create_opts o = { t, size, bs, flags, NULL, NULL };
+	struct vhd *v;
+	int r;
+
+	assert_int_equal(vhd_io_mem_open(&io, NULL, 0), 0);
+	r = vhd_create_io(io, &o);
+	if (r == 0) {
+		assert_int_equal(tu_open_copy(&v, io, 0), 0);
+		assert_int_equal(vhd_get_info(v, in), 0);
+		vhd_close(v);
+	}
+	io->ops->close(io);
+	return r;
+}
+
+static void
+test_layouts(void **state)
+{
+	struct vhd_info in;
+
+	(void)state;
+	assert_int_equal(create_mem(VHD_TYPE_FIXED, 20 << 20, 0, 0, &in), 0);
+	assert_int_equal(in.type, VHD_TYPE_FIXED);
+	assert_true(in.virtual_size == (20u << 20));
+	assert_true(in.file_size == (20u << 20) + 512);
+	assert_string_equal(in.creator_app, VHD_CREATOR_APP);
+	assert_int_equal(in.features, 2);
+	assert_int_equal(create_mem(0, 100 << 20, 0, 0, &in), 0);
+	assert_int_equal(in.type, VHD_TYPE_DYNAMIC);
+	assert_int_equal(in.block_size, VHD_DEFAULT_BLOCK_SIZE);
+	assert_int_equal(in.max_table_entries, 50);
+	assert_int_equal(in.allocated_blocks, 0);
+	assert_true(in.original_size == in.virtual_size);
+	/* Version 4 random UUIDs. */
+	assert_int_equal(in.unique_id[6] >> 4, 4);
+	assert_int_equal(create_mem(0, (1u << 20) + 512, 4096, 0, &in), 0);
+	assert_int_equal(in.max_table_entries, 257);
+	assert_int_equal(create_mem(0, 1073741824, 0, VHD_CREATE_CHS_ROUND,
+				    &in), 0);
+	assert_true(in.virtual_size == 1073995776);
+	assert_true(in.chs_size == in.virtual_size);
+	assert_int_equal(create_mem(0, VHD_MAX_DISK_SIZE, 0, 0, &in), 0);
+	assert_int_equal(in.max_table_entries, 1044480);
+}
+
+static void
+test_bad_args(void **state)
+{
+	struct vhd_info in;
+
+	(void)state;
+	assert_int_equal(create_mem(0, 0, 0, 0, &in), -EINVAL);
+	assert_int_equal(create_mem(0, 1000, 0, 0, &in), -EINVAL);
+	assert_int_equal(create_mem(0, VHD_MAX_DISK_SIZE + 512, 0, 0, &in),
+			 -EINVAL);
+	assert_int_equal(create_mem(0, 1 << 20, 3000, 0, &in), -EINVAL);
+	assert_int_equal(create_mem(0, 1 << 20, 2048, 0, &in), -EINVAL);
+	assert_int_equal(create_mem(0, 1 << 20, 512u << 20, 0, &in), -EINVAL);
+	assert_int_equal(create_mem(VHD_TYPE_DIFF, 1 << 20, 0, 0, &in), -EINVAL);
+	assert_int_equal(create_mem(7, 1 << 20, 0, 0, &in), -EINVAL);
+}
+
+static void
+test_files(void **state)
+{
+	char *dir = tu_tmpdir(), p[4200], q[4200];
+	struct vhd_create_opts o = { VHD_TYPE_DYNAMIC, 1 << 20, 0, 0, NULL, NULL };
+	uint8_t id[16] = { 1, 2, 3 };
+	struct vhd *v;
+	struct vhd_info in;
+	struct stat st;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/a.vhd", dir);
+	o.unique_id = id;
+	assert_int_equal(vhd_create(p, &o), 0);
+	assert_int_equal(vhd_probe(p), 1);
+	assert_int_equal(vhd_open(&v, p, 0), 0);
+	assert_int_equal(vhd_get_info(v, &in), 0);
+	assert_memory_equal(in.unique_id, id, 16);
+	vhd_close(v);
+	assert_int_equal(vhd_create(p, &o), -EEXIST);
+	/* A failing create (child of a missing parent) leaves nothing. */
+	snprintf(q, sizeof(q), "%s/b.vhd", dir);
+	o.type = VHD_TYPE_DIFF;
+	o.size = 0;
+	o.parent = "/nonexistent/parent.vhd";
+	assert_true(vhd_create(q, &o) < 0);
+	assert_true(stat(q, &st) < 0);
+	/* A raw file does not probe as a VHD. */
+	FILE *f = fopen(q, "w");
+	fputs("hello", f);
+	fclose(f);
+	assert_int_equal(vhd_probe(q), 0);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_layouts),
+		cmocka_unit_test(test_bad_args),
+		cmocka_unit_test(test_files),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
