@@ -108,6 +108,11 @@ find_footer(struct vhd *v, unsigned flags)
 		warn |= VHD_WARN_FOOTER_FROM_COPY;
 		goto found;
 	}
+	if (memcmp(raw, "conectix", 8) != 0 && p1.first[0] &&
+	    strstr(p1.first, "cookie"))
+		return vhd_err(EBADMSG, "'%s': not a VHD image (no 'conectix' "
+			       "footer at the end of the file or at offset 0)",
+			       v->path);
 	return vhd_problems_result(&p1);
 found:
 	memcpy(v->footer_raw, raw, 512);
