@@ -22,6 +22,7 @@ static const char help[] =
 struct problems {
 	char **v;
 	size_t n, cap;
+	size_t bad;             /* lines that are not warnings */
 };
 
 static void
@@ -39,6 +40,10 @@ collect(void *arg, const char *problem)
 	}
 	if ((p->v[p->n] = strdup(problem)) != NULL)
 		p->n++;
+	/* Warnings (a tolerated quirk, leaked space) are shown but do not
+	 * make the image damaged; the library counts the same way. */
+	if (strncmp(problem, "warning: ", 9) != 0)
+		p->bad++;
 }
 
 /* "FILE: problem"; a problem the library words as "'other.vhd': ..."
@@ -64,7 +69,7 @@ cmd_check(int argc, char **argv)
 		{ "help",      no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct problems p = { NULL, 0, 0 };
+	struct problems p = { NULL, 0, 0, 0 };
 	unsigned flags = 0;
 	const char *file;
 	int c, json = 0, r, rc;
@@ -98,13 +103,13 @@ cmd_check(int argc, char **argv)
 			rc = tool_lib_err(file, r);
 			goto out;
 		}
-		if ((size_t)r > p.n)    /* a report lost to ENOMEM */
+		if ((size_t)r > p.bad)  /* a report lost to ENOMEM */
 			collect(&p, "more problems (out of memory to list them)");
 	}
 	if (json) {
 		printf("{\"file\": ");
 		json_str(stdout, file);
-		printf(", \"clean\": %s, \"problems\": [", p.n ? "false" : "true");
+		printf(", \"clean\": %s, \"problems\": [", p.bad ? "false" : "true");
 		for (size_t i = 0; i < p.n; i++) {
 			printf("%s\n  ", i ? "," : "");
 			json_str(stdout, p.v[i]);
@@ -116,12 +121,12 @@ cmd_check(int argc, char **argv)
 		for (size_t i = 0; i < p.n; i++)
 			print_problem(file, p.v[i]);
 	}
-	if (p.n) {
+	if (p.bad) {
 		fflush(stdout);
-		tool_err(file, "damaged: %zu problem%s found", p.n,
-			 p.n == 1 ? "" : "s");
+		tool_err(file, "damaged: %zu problem%s found", p.bad,
+			 p.bad == 1 ? "" : "s");
 	}
-	rc = p.n ? EXIT_DAMAGED : EXIT_OK;
+	rc = p.bad ? EXIT_DAMAGED : EXIT_OK;
 out:
 	for (size_t i = 0; i < p.n; i++)
 		free(p.v[i]);

@@ -20,8 +20,9 @@ static const char help[] =
 	"(cylinders * heads * sectors * 512) is shown too because QEMU takes it as\n"
 	"the disk size for images whose creator is not one of win, qem2, d2v, tap\n"
 	"or CTXS; it is often a little smaller.\n"
-	"A differencing disk whose parent cannot be found is still described (exit\n"
-	"status 0), with a warning on standard error.\n";
+	"A differencing disk whose parent cannot be opened is still described, then\n"
+	"the problem is reported on standard error and the exit status is 1 (parent\n"
+	"missing) or 3 (parent of another disk, or a loop).\n";
 
 static const struct {
 	unsigned bit;
@@ -223,7 +224,7 @@ cmd_info(int argc, char **argv)
 	struct vhd *v = NULL;
 	const char *file;
 	char *parent_problem = NULL, *damaged = NULL;
-	int c, json = 0, r, rc = EXIT_OK;
+	int c, json = 0, r, rc = EXIT_OK, parent_err = 0;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":jP:h", lopts, NULL)) != -1) {
@@ -257,6 +258,7 @@ cmd_info(int argc, char **argv)
 		 * missing parent is only a warning). */
 		int err = r;
 		char *msg = strdup(vhd_errmsg()), *pmsg = NULL;
+		int perr = err;
 		struct vhd_open_opts o2 = oo;
 
 		o2.flags |= VHD_OPEN_IGNORE_CHECKSUM;
@@ -266,11 +268,13 @@ cmd_info(int argc, char **argv)
 			/* What went wrong once checksums were no object is
 			 * what is wrong with the parent. */
 			pmsg = strdup(err == -EBADMSG ? vhd_errmsg() : msg ? msg : "");
+			perr = err == -EBADMSG ? r : err;
 			o2.flags |= VHD_OPEN_NO_PARENT;
 			o2.parent_path = NULL;
 			if (vhd_open_opts(&v, file, &o2) == 0 &&
 			    vhd_get_info(v, &in) == 0 && in.type == VHD_TYPE_DIFF) {
 				parent_problem = pmsg;
+				parent_err = perr;
 				if (in.warnings & (VHD_WARN_FOOTER_CHECKSUM |
 						   VHD_WARN_HEADER_CHECKSUM))
 					damaged = msg;
@@ -299,8 +303,12 @@ cmd_info(int argc, char **argv)
 		tool_msg_err(file, damaged, -EBADMSG);
 		rc = EXIT_DAMAGED;
 	}
+	/* The description is out, but the image cannot be used as it is:
+	 * an error, not a warning. */
+	if (parent_problem && rc == EXIT_OK)
+		rc = parent_err == -EBADMSG ? EXIT_DAMAGED : EXIT_ERROR;
 	if (parent_problem)
-		tool_err(file, "warning: parent not available: %s",
+		tool_err(file, "parent not available: %s",
 			 strip_file(parent_problem, file));
 out:
 	free(parent_problem);
