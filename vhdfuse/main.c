@@ -23,6 +23,11 @@ static const char *prog = "vhdfuse";
 static void
 usage(FILE *fp, int code)
 {
+	if (code != 0) {
+		fprintf(fp, "Usage: %s [options] IMAGE MOUNTPOINT\n"
+			"Try '%s --help' for more information.\n", prog, prog);
+		exit(code);
+	}
 	fprintf(fp,
 "Usage: %s [options] IMAGE MOUNTPOINT\n"
 "Mount a VHD image with FUSE.  MOUNTPOINT is a regular file (it becomes\n"
@@ -89,9 +94,9 @@ open_error(const char *image, int err)
 		if (strstr(msg, image))
 			fprintf(stderr, "%s: %s\n", prog, msg);
 		else
-			fprintf(stderr, "%s: %s: %s\n", prog, image, msg);
+			fprintf(stderr, "%s: '%s': %s\n", prog, image, msg);
 	} else {
-		fprintf(stderr, "%s: %s: %s\n", prog, image, strerror(-err));
+		fprintf(stderr, "%s: '%s': %s\n", prog, image, strerror(-err));
 	}
 }
 
@@ -146,6 +151,7 @@ main(int argc, char **argv)
 	int foreground = 0, debug = 0, c, r, code = 1;
 	char **mount_opts = calloc((size_t)argc + 1, sizeof(char *));
 	int nmount_opts = 0;
+	char *mnt_abs = NULL;
 
 	if (!mount_opts)
 		return 1;
@@ -185,13 +191,13 @@ main(int argc, char **argv)
 
 	struct stat mst, ist;
 	if (stat(mnt, &mst) < 0) {
-		fprintf(stderr, "%s: %s: %s\n", prog, mnt, strerror(errno));
+		fprintf(stderr, "%s: '%s': %s\n", prog, mnt, strerror(errno));
 		return 1;
 	}
 	if (S_ISREG(mst.st_mode))
 		s->file_mode = 1;
 	else if (!S_ISDIR(mst.st_mode)) {
-		fprintf(stderr, "%s: %s: not a regular file or directory\n",
+		fprintf(stderr, "%s: '%s': not a regular file or directory\n",
 			prog, mnt);
 		return 1;
 	}
@@ -220,7 +226,7 @@ main(int argc, char **argv)
 		pthread_mutex_init(&s->files[i].blocks_lock, NULL);
 	r = build_files(s);
 	if (r < 0) {
-		fprintf(stderr, "%s: %s: cannot read the partition table: %s\n",
+		fprintf(stderr, "%s: '%s': cannot read the partition table: %s\n",
 			prog, image, strerror(-r));
 		goto out_close;
 	}
@@ -249,8 +255,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: cannot set up FUSE (bad -o option?)\n", prog);
 		goto out_close;
 	}
-	if (fuse_mount(s->fuse, mnt) != 0) {
-		fprintf(stderr, "%s: %s: cannot mount\n", prog, mnt);
+	/* Absolute: the daemon changes to / and must still find the mount
+	 * point to unmount it on SIGTERM. */
+	mnt_abs = realpath(mnt, NULL);
+	if (!mnt_abs || fuse_mount(s->fuse, mnt_abs) != 0) {
+		fprintf(stderr, "%s: '%s': cannot mount\n", prog, mnt);
 		goto out_destroy;
 	}
 	struct fuse_session *se = fuse_get_session(s->fuse);
@@ -290,11 +299,12 @@ out_close:
 	fuse_opt_free_args(&args);
 	if (s->v) {
 		if (!s->readonly && vhd_flush(s->v) < 0) {
-			fprintf(stderr, "%s: %s: %s\n", prog, image, vhd_errmsg());
+			fprintf(stderr, "%s: %s\n", prog, vhd_errmsg());
 			code = 1;
 		}
 		vhd_close(s->v);
 	}
 	free(mount_opts);
+	free(mnt_abs);
 	return code;
 }
