@@ -121,7 +121,8 @@ check_one(const char *path, struct ck *c)
 {
 	struct vhd_io *io;
 	struct vhd_problems p = { ck_problem, c, 0, "" };
-	uint8_t tail[512], copy[512];
+	struct vhd_problems quiet = { NULL, NULL, 0, "" };
+	uint8_t tail[512], copy[512], old511[512];
 	uint64_t fs;
 	unsigned warn = 0;
 	int r, tail_ok;
@@ -139,11 +140,23 @@ check_one(const char *path, struct ck *c)
 	r = io->ops->pread(io, tail, 512, fs - 512);
 	if (r == 0)
 		r = io->ops->pread(io, copy, 512, 0);
+	if (r == 0)
+		r = io->ops->pread(io, old511, 511, fs - 511);
 	io->ops->close(io);
 	if (r < 0)
 		return vhd_err(-r, "'%s': cannot read: %s", path, strerror(-r));
 
-	tail_ok = vhd_footer_check(tail, path, fs - 512, 0, &warn, &p) == 0;
+	/* A valid 511-byte footer from pre-2004 tools is a quirk (the open
+	 * below warns about it), not a damaged trailing footer. */
+	old511[511] = 0;
+	tail_ok = vhd_footer_check(tail, path, fs - 512, 0, &warn, &quiet) == 0;
+	if (!tail_ok && vhd_footer_check(old511, path, fs - 511, 0, &warn,
+					 &quiet) == 0) {
+		memcpy(tail, old511, 512);
+		tail_ok = 1;
+	}
+	if (!tail_ok)
+		vhd_footer_check(tail, path, fs - 512, 0, &warn, &p);
 	if (warn & VHD_WARN_HIDDEN_BYTE)
 		ck_warn(c, "'%s': footer: tapdisk hidden byte set with a "
 			"stale checksum", path);

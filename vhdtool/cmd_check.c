@@ -51,13 +51,17 @@ collect(void *arg, const char *problem)
 static void
 print_problem(const char *file, const char *problem)
 {
-	const char *end;
+	const char *end, *kind = "";
 
+	if (strncmp(problem, "warning: ", 9) == 0) {
+		kind = "warning: ";
+		problem += 9;
+	}
 	if (problem[0] == '\'' && (end = strstr(problem + 1, "': ")) != NULL)
-		printf("%.*s: %s\n", (int)(end - problem - 1), problem + 1,
-		       end + 3);
+		printf("%.*s: %s%s\n", (int)(end - problem - 1), problem + 1,
+		       kind, end + 3);
 	else
-		printf("%s: %s\n", file, problem);
+		printf("%s: %s%s\n", file, kind, problem);
 }
 
 int
