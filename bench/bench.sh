@@ -1,0 +1,563 @@
+#!/bin/sh
+# bench.sh - time our tools against the public ones on images it makes.
+#
+#   make bench                  1 GiB image, 3 rounds (about 6-8 minutes)
+#   BENCH_SIZE=256M make bench  a quick run
+#
+# Environment: BENCH_SIZE (image size, K/M/G suffix; default 1G),
+# BENCH_REPS (rounds, default 3), BENCH_RUNTIME (seconds per fio run,
+# default 4), BENCH_DIR (scratch parent, default /var/tmp), BUILD (where
+# our programs are, default build), BENCH_RESULTS (file written, default
+# bench/RESULTS.md; empty: write none).
+#
+# In every round ours runs first, then theirs; each figure is the median
+# of the rounds, and only the ratio ours/theirs is meant to be compared
+# (the machine is shared and noisy).  Every server and mount is removed on
+# exit, whatever happens.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+export LC_ALL=C
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+VHDTOOL=$BUILD/vhdtool
+VHDNBD=$BUILD/vhdnbd
+VHDFUSE=$BUILD/vhdfuse
+PY=/usr/bin/python3
+REPS=${BENCH_REPS:-3}
+RT=${BENCH_RUNTIME:-4}
+RESULTS=${BENCH_RESULTS-$TOP/bench/RESULTS.md}
+BIG=$((2040 * 1024 * 1024 * 1024))
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+to_bytes() {
+	case $1 in
+	*[kK]) echo $(( ${1%?} * 1024 )) ;;
+	*[mM]) echo $(( ${1%?} * 1048576 )) ;;
+	*[gG]) echo $(( ${1%?} * 1073741824 )) ;;
+	*[!0-9]*|'') die "BENCH_SIZE: not a size: $1" ;;
+	*) echo "$1" ;;
+	esac
+}
+SIZE=$(to_bytes "${BENCH_SIZE:-1G}")
+MIB=$((SIZE / 1048576))
+[ "$SIZE" -ge $((64 * 1048576)) ] && [ $((SIZE % 8388608)) -eq 0 ] ||
+	die "BENCH_SIZE must be a multiple of 8M, at least 64M"
+
+# ---- tools ---------------------------------------------------------------
+for p in "$VHDTOOL" "$VHDNBD" "$VHDFUSE"; do
+	[ -x "$p" ] || die "$p missing: run make first"
+done
+if [ ! -x /usr/bin/time ]; then
+	if [ "$(id -u)" -eq 0 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time \
+			>/dev/null 2>&1 || die "apt-get install time failed"
+	fi
+	[ -x /usr/bin/time ] || die "/usr/bin/time missing: apt-get install time"
+fi
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: apt-get install $2"; }
+need qemu-img qemu-utils
+need qemu-nbd qemu-utils
+need qemu-storage-daemon qemu-system-common
+need nbdcopy libnbd-bin
+need nbdinfo libnbd-bin
+need nbdkit nbdkit
+need fio fio
+need vhdimount libvhdi-utils
+need fusermount3 fuse3
+[ -f /usr/lib/python3/dist-packages/nbd.py ] ||
+	die "python nbd module missing: apt-get install python3-libnbd"
+
+# ---- scratch, clean-up -----------------------------------------------------
+W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/vhdbench.XXXXXX") || die "mktemp failed"
+LOG=$W/log
+S=$W/samples
+mkdir -p "$S"
+PIDS=""
+MOUNTS=""
+
+is_mounted() { awk -v p="$1" '$5 == p { f = 1 } END { exit !f }' /proc/self/mountinfo; }
+unmount() {
+	is_mounted "$1" || return 0
+	fusermount3 -u "$1" 2>/dev/null || umount "$1" 2>/dev/null || umount -l "$1"
+}
+cleanup() {
+	for m in $MOUNTS; do unmount "$m"; done
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+note() { printf '%s\n' "$*" >&2; }
+
+# ---- samples -----------------------------------------------------------------
+# Each measurement is a line in $S/KEY.SIDE (SIDE: ours, theirs, or a peer
+# name); a failed run leaves $S/KEY.SIDE.err.
+add() { echo "$3" >>"$S/$1.$2"; }
+fail() { echo "$3" >>"$S/$1.$2.err"; note "  FAILED ($1 $2): $3 (see log)"; }
+median() {
+	[ -s "$S/$1.$2" ] || { echo nan; return; }
+	sort -g "$S/$1.$2" | awk '{ a[NR] = $1 }
+		END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+maxof() {
+	[ -s "$S/$1.$2" ] || { echo nan; return; }
+	sort -g "$S/$1.$2" | tail -1
+}
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", b - a }'; }
+
+# timed KEY SIDE CMD...: run CMD, record its wall time and peak RSS (KiB).
+timed() {
+	local key=$1 side=$2 t0 t1
+	shift 2
+	echo "+ $*" >>"$LOG"
+	t0=$EPOCHREALTIME
+	if /usr/bin/time -f %M -o "$W/rss.out" "$@" >>"$LOG" 2>&1; then
+		t1=$EPOCHREALTIME
+		add "$key" "$side" "$(elapsed "$t0" "$t1")"
+		add "rss-$key" "$side" "$(tail -1 "$W/rss.out")"
+		return 0
+	fi
+	fail "$key" "$side" "$*"
+	return 1
+}
+
+# ---- servers and mounts ------------------------------------------------------
+SPID=""
+start_bg() {
+	echo "+ $* &" >>"$LOG"
+	"$@" >>"$LOG" 2>&1 &
+	SPID=$!
+	PIDS="$PIDS $SPID"
+}
+stop_bg() {
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ')
+}
+hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+wait_nbd() {
+	local i
+	for i in $(seq 200); do
+		nbdinfo --size "$1" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
+}
+wait_mount() {
+	local i
+	for i in $(seq 200); do
+		is_mounted "$1" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+add_mount() { MOUNTS="$MOUNTS $1"; }
+
+# fio_iops KEY SIDE RW FIO-ARGS...: one fio run, IOPS recorded.
+fio_iops() {
+	local key=$1 side=$2 rw=$3 v
+	shift 3
+	rm -f "$W/fio.json"
+	echo "+ fio $*" >>"$LOG"
+	if fio --name=bench --rw="rand$rw" --bs=4k --time_based --runtime="$RT" \
+		--output-format=json --output="$W/fio.json" "$@" >>"$LOG" 2>&1 &&
+		v=$($PY -c 'import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0][sys.argv[2]]
+if j["total_ios"] == 0 or j.get("error", 0): sys.exit(1)
+print("%.0f" % j["iops"])' "$W/fio.json" "$rw" 2>>"$LOG") &&
+		[ "$(jq_err "$W/fio.json")" = 0 ]; then
+		add "$key" "$side" "$v"
+	else
+		fail "$key" "$side" "fio $rw"
+	fi
+}
+jq_err() { $PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["jobs"][0]["error"])' "$1" 2>/dev/null || echo 1; }
+
+# ---- the image ---------------------------------------------------------------
+cd "$W" || die "cd $W"
+note "bench: $MIB MiB image, $REPS rounds, ${RT}s per fio run, scratch $W"
+note "bench: making the images..."
+$PY "$TOP/bench/mkimage.py" disk.raw "$SIZE" 4194304 || die "mkimage failed"
+# The shared dynamic VHD: made by qemu-img with force_size=on (creator
+# qem2) so that QEMU sizes it by its current size like we do.
+qemu-img convert -f raw -O vpc -o subformat=dynamic,force_size=on disk.raw disk.vhd ||
+	die "qemu-img convert failed"
+"$VHDTOOL" check disk.vhd >>"$LOG" 2>&1 || note "bench: warning: vhdtool check disk.vhd failed"
+mkdir -p out
+
+# ---- 1. conversions ----------------------------------------------------------
+note "bench: conversions"
+for r in $(seq "$REPS"); do
+	rm -f out/*
+	timed conv-raw-dyn ours "$VHDTOOL" convert disk.raw out/a.vhd
+	rm -f out/*
+	timed conv-raw-dyn theirs qemu-img convert -f raw -O vpc \
+		-o subformat=dynamic,force_size=on disk.raw out/b.vhd
+	rm -f out/*
+	timed cp-raw cp cp --sparse=always disk.raw out/c.raw
+	rm -f out/*
+	timed conv-dyn-raw ours "$VHDTOOL" convert disk.vhd out/a.raw
+	rm -f out/*
+	timed conv-dyn-raw theirs qemu-img convert -f vpc -O raw disk.vhd out/b.raw
+	rm -f out/*
+	timed conv-raw-fixed ours "$VHDTOOL" convert --type fixed disk.raw out/a.vhd
+	rm -f out/*
+	timed conv-raw-fixed theirs qemu-img convert -f raw -O vpc \
+		-o subformat=fixed,force_size=on disk.raw out/b.vhd
+	rm -f out/*
+	timed conv-dyn-fixed ours "$VHDTOOL" convert --type fixed disk.vhd out/a.vhd
+	rm -f out/*
+	timed conv-dyn-fixed theirs qemu-img convert -f vpc -O vpc \
+		-o subformat=fixed,force_size=on disk.vhd out/b.vhd
+	rm -f out/*
+done
+# Correctness spot check: our conversion must read back as the raw data.
+"$VHDTOOL" convert disk.raw out/a.vhd >>"$LOG" 2>&1 &&
+	qemu-img compare -f raw -F vpc disk.raw out/a.vhd >>"$LOG" 2>&1 ||
+	note "bench: warning: vhdtool convert output differs from the raw data"
+rm -f out/*
+
+# ---- 2. NBD --------------------------------------------------------------------
+note "bench: NBD (nbdcopy, fio)"
+SOCK=$W/nbd.sock
+URI="nbd+unix:///?socket=$SOCK"
+nbd_round() { # side
+	local side=$1 pid t0 t1
+	rm -f "$SOCK" srv.img
+	case $side in
+	ours)
+		cp --sparse=always disk.vhd srv.img
+		start_bg "$VHDNBD" -u "$SOCK" srv.img ;;
+	theirs)
+		cp --sparse=always disk.vhd srv.img
+		start_bg qemu-nbd -f vpc -k "$SOCK" -t --shared=16 srv.img ;;
+	nbdkit)
+		cp --sparse=always disk.raw srv.img
+		start_bg nbdkit --foreground -U "$SOCK" file file=srv.img ;;
+	esac
+	pid=$SPID
+	if ! wait_nbd "$URI"; then
+		fail nbd-seq "$side" "server did not start"
+		stop_bg "$pid"
+		return
+	fi
+	echo "+ nbdcopy $URI null:" >>"$LOG"
+	t0=$EPOCHREALTIME
+	if nbdcopy "$URI" null: >>"$LOG" 2>&1; then
+		t1=$EPOCHREALTIME
+		add nbd-seq "$side" "$(awk -v m="$MIB" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", m / (b - a) }')"
+	else
+		fail nbd-seq "$side" "nbdcopy"
+	fi
+	fio_iops nbd-rr "$side" read --ioengine=nbd --uri="$URI" --iodepth=16
+	fio_iops nbd-rw "$side" write --ioengine=nbd --uri="$URI" --iodepth=16
+	add rss-nbd "$side" "$(hwm "$pid")"
+	stop_bg "$pid"
+}
+for r in $(seq "$REPS"); do
+	nbd_round ours
+	nbd_round theirs
+	nbd_round nbdkit
+done
+rm -f srv.img "$SOCK"
+
+# ---- 3. FUSE --------------------------------------------------------------------
+note "bench: FUSE (dd, fio)"
+MNT=$W/mnt
+: >"$MNT"
+mkdir -p vm
+# fuse_mount SIDE [IMAGE]: mount IMAGE (disk.vhd) read-only (image pages cached first).
+FPID=""
+fuse_mount() {
+	local img=${2:-disk.vhd}
+	cat "$img" >/dev/null
+	case $1 in
+	ours)
+		start_bg "$VHDFUSE" -f -r "$img" "$MNT"
+		FPID=$SPID; add_mount "$MNT"; FILE=$MNT
+		wait_mount "$MNT" ;;
+	theirs)
+		start_bg qemu-storage-daemon \
+			--blockdev driver=file,node-name=f,filename=disk.vhd,read-only=on \
+			--blockdev driver=vpc,node-name=d,file=f,read-only=on \
+			--export type=fuse,id=e,node-name=d,mountpoint="$MNT",writable=off
+		FPID=$SPID; add_mount "$MNT"; FILE=$MNT
+		wait_mount "$MNT" ;;
+	vhdimount)
+		# vhdimount puts itself in the background.
+		FPID=""; add_mount "$W/vm"; FILE=$W/vm/vhdi1
+		vhdimount disk.vhd "$W/vm" >>"$LOG" 2>&1 && wait_mount "$W/vm" ;;
+	esac
+}
+fuse_umount() {
+	local m=$MNT
+	[ "$1" = vhdimount ] && m=$W/vm
+	unmount "$m"
+	[ -n "$FPID" ] && stop_bg "$FPID"
+	FPID=""
+}
+# fuse_seq KEY SIDE MIB: read the first MIB MiB of the mounted disk, cold.
+fuse_seq() {
+	local t0 t1
+	if ! fuse_mount "$2"; then
+		fail "$1" "$2" "mount failed"; fuse_umount "$2"; return
+	fi
+	echo "+ dd if=$FILE bs=1M count=$3" >>"$LOG"
+	t0=$EPOCHREALTIME
+	if dd if="$FILE" of=/dev/null bs=1M count="$3" 2>>"$LOG"; then
+		t1=$EPOCHREALTIME
+		add "$1" "$2" "$(awk -v m="$3" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", m / (b - a) }')"
+	else
+		fail "$1" "$2" "dd"
+	fi
+	[ -n "$FPID" ] && add "rss-$1" "$2" "$(hwm "$FPID")"
+	fuse_umount "$2"
+}
+fuse_rand() {
+	if ! fuse_mount "$2"; then
+		fail "$1" "$2" "mount failed"; fuse_umount "$2"; return
+	fi
+	fio_iops "$1" "$2" read --ioengine=psync --filename="$FILE" --size="$SIZE" --direct=1
+	[ -n "$FPID" ] && add "rss-$1" "$2" "$(hwm "$FPID")"
+	fuse_umount "$2"
+}
+for r in $(seq "$REPS"); do
+	fuse_seq fuse-seq ours "$MIB"
+	fuse_seq fuse-seq theirs "$MIB"
+	fuse_rand fuse-rr ours
+	fuse_rand fuse-rr theirs
+done
+# libvhdi reads a sector per system call: one round, on a prefix.
+VMIB=$((MIB < 256 ? MIB : 256))
+fuse_seq fuse-seq-v ours "$VMIB"
+fuse_seq fuse-seq-v vhdimount "$VMIB"
+fuse_rand fuse-rr-v ours
+fuse_rand fuse-rr-v vhdimount
+
+# ---- 4. merge --------------------------------------------------------------------
+note "bench: merge"
+mkdir -p m
+cp --sparse=always disk.vhd m/parent.vhd
+(cd m && "$VHDTOOL" create --parent parent.vhd child.vhd >>"$LOG" 2>&1) ||
+	fail merge ours "create --parent"
+MSOCK=$W/m.sock
+start_bg "$VHDNBD" -u "$MSOCK" m/child.vhd
+MPID=$SPID
+MERGED=0
+if wait_nbd "nbd+unix:///?socket=$MSOCK"; then
+	# Every 4th 2 MiB block of the child; the same bytes into a raw file.
+	MERGED=$($PY "$TOP/bench/nbdwrite.py" "nbd+unix:///?socket=$MSOCK" stride 2097152 4 \
+		m/quarter.raw 2>>"$LOG") || fail merge ours "writing the child"
+fi
+stop_bg "$MPID"
+# Theirs: qemu-img cannot merge a VHD child; it converts a dynamic VHD
+# holding the same data (the child's blocks, zeros elsewhere).
+qemu-img convert -f raw -O vpc -o subformat=dynamic,force_size=on m/quarter.raw m/quarter.vhd \
+	>>"$LOG" 2>&1 || fail merge theirs "making quarter.vhd"
+rm -f m/quarter.raw
+mv m/parent.vhd m/parent.master
+mv m/child.vhd m/child.master
+touch -r m/parent.master m/stamp
+for r in $(seq "$REPS"); do
+	cp --sparse=always --preserve=timestamps m/parent.master m/parent.vhd
+	cp --sparse=always --preserve=timestamps m/child.master m/child.vhd
+	(cd m && timed merge ours "$VHDTOOL" merge child.vhd)
+	rm -f m/out.vhd
+	timed merge theirs qemu-img convert -f vpc -O vpc -o subformat=dynamic,force_size=on \
+		m/quarter.vhd m/out.vhd
+	rm -f m/out.vhd
+done
+# The merge result must read back like the parent overlaid with the data.
+rm -f m/parent.vhd m/child.vhd
+
+# ---- 5. create 2040 GiB ----------------------------------------------------------
+note "bench: create 2040 GiB"
+for r in $(seq $((REPS + 2))); do
+	rm -f out/*
+	timed create ours "$VHDTOOL" create out/a.vhd 2040G
+	rm -f out/*
+	timed create theirs qemu-img create -f vpc -o subformat=dynamic,force_size=on out/b.vhd 2040G
+done
+rm -f out/*
+
+# ---- 6. 2040 GiB sparse: memory --------------------------------------------------
+note "bench: 2040 GiB sparse image (memory)"
+"$VHDTOOL" create big.vhd 2040G >>"$LOG" 2>&1 || fail big ours create
+start_bg "$VHDNBD" -u "$SOCK" big.vhd
+BPID=$SPID
+if wait_nbd "$URI"; then
+	$PY "$TOP/bench/nbdwrite.py" "$URI" at 4194304 0 1099511627776 -4194304 \
+		>>"$LOG" 2>&1 || fail big ours "writing data"
+	nbdcopy "$URI" null: >>"$LOG" 2>&1 || fail big-serve ours nbdcopy
+	fio_iops big-rr ours read --ioengine=nbd --uri="$URI" --iodepth=16
+	add rss-big-serve ours "$(hwm "$BPID")"
+fi
+stop_bg "$BPID"
+rm -f "$SOCK"
+start_bg qemu-nbd -f vpc -k "$SOCK" -t --shared=16 big.vhd
+BPID=$SPID
+if wait_nbd "$URI"; then
+	nbdcopy "$URI" null: >>"$LOG" 2>&1
+	fio_iops big-rr theirs read --ioengine=nbd --uri="$URI" --iodepth=16
+	add rss-big-serve theirs "$(hwm "$BPID")"
+fi
+stop_bg "$BPID"
+if fuse_mount ours big.vhd; then
+	fio_iops big-fuse ours read --ioengine=psync --filename="$FILE" --size="$BIG" --direct=1 \
+		--runtime=2
+	add rss-big-fuse ours "$(hwm "$FPID")"
+fi
+fuse_umount ours
+rm -f out/*
+"$VHDTOOL" convert big.vhd big.raw >>"$LOG" 2>&1 || fail big ours "convert to big.raw"
+for r in $(seq "$REPS"); do
+	timed big-dyn-raw ours "$VHDTOOL" convert big.vhd out/a.raw; rm -f out/*
+	timed big-dyn-raw theirs qemu-img convert -f vpc -O raw big.vhd out/b.raw; rm -f out/*
+	timed big-dyn-dyn ours "$VHDTOOL" convert big.vhd out/a.vhd; rm -f out/*
+	timed big-dyn-dyn theirs qemu-img convert -f vpc -O vpc -o subformat=dynamic,force_size=on \
+		big.vhd out/b.vhd; rm -f out/*
+	timed big-raw-dyn ours "$VHDTOOL" convert big.raw out/a.vhd; rm -f out/*
+	timed big-raw-dyn theirs qemu-img convert -f raw -O vpc -o subformat=dynamic,force_size=on \
+		big.raw out/b.vhd; rm -f out/*
+done
+rm -f big.raw big.vhd
+
+# ---- report ------------------------------------------------------------------------
+MERGED_MIB=$((MERGED / 1048576))
+for side in ours theirs; do
+	[ -s "$S/merge.$side" ] || continue
+	awk -v m="$MERGED_MIB" '{ printf "%.1f\n", m / $1 }' "$S/merge.$side" >"$S/merge-rate.$side"
+done
+ROWS=$W/rows
+: >"$ROWS"
+fmt() { awk -v v="$1" -v d="$2" 'BEGIN { if (v == "nan" || v == "") print "-"; else printf "%." d "f", v }'; }
+# row METRIC UNIT KIND OURS THEIRS LIMIT [SCALE]
+#   OURS, THEIRS: KEY.SIDE of the samples ("-": none).  KIND time: ratio
+#   ours/theirs must be <= LIMIT; rate: ratio >= LIMIT; rss: the larger
+#   ours sample / SCALE < LIMIT; info: shown, no target.
+row() {
+	local metric=$1 unit=$2 kind=$3 oref=$4 tref=$5 lim=$6 scale=${7:-1}
+	local o t ratio target verdict pick=median d=2
+	case $kind in rss*) pick=maxof ;; esac
+	o=$($pick "${oref%.*}" "${oref##*.}")
+	t=$($pick "${tref%.*}" "${tref##*.}")
+	[ -e "$S/$oref.err" ] && o=nan
+	[ -e "$S/$tref.err" ] && t=nan
+	o=$(awk -v v="$o" -v s="$scale" 'BEGIN { if (v == "nan") print v; else print v / s }')
+	t=$(awk -v v="$t" -v s="$scale" 'BEGIN { if (v == "nan") print v; else print v / s }')
+	ratio=$(awk -v a="$o" -v b="$t" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "-"; else printf "%.2f", a / b }')
+	case $kind in
+	time) target="<= $lim"
+		verdict=$(awk -v r="$ratio" -v l="$lim" 'BEGIN { print (r != "-" && r + 0 <= l + 0) ? "PASS" : "MISS" }') ;;
+	rate) target=">= $lim"
+		verdict=$(awk -v r="$ratio" -v l="$lim" 'BEGIN { print (r != "-" && r + 0 >= l + 0) ? "PASS" : "MISS" }') ;;
+	rss) target="< $lim MiB"
+		verdict=$(awk -v o="$o" -v l="$lim" 'BEGIN { print (o != "nan" && o + 0 < l + 0) ? "PASS" : "MISS" }') ;;
+	*) target="-"; verdict="info" ;;
+	esac
+	[ "$o" = nan ] && [ "$verdict" != info ] && verdict=MISS
+	case $unit in IOPS|MiB/s) d=0 ;; MiB) d=1 ;; esac
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$metric" "$unit" "$(fmt "$o" $d)" "$(fmt "$t" $d)" \
+		"$ratio" "$target" "$verdict" >>"$ROWS"
+}
+M="$MIB MiB"
+row "convert raw->dynamic VHD ($M), vs qemu-img convert" s time conv-raw-dyn.ours conv-raw-dyn.theirs 1.0
+row "convert dynamic VHD->raw, vs qemu-img convert" s time conv-dyn-raw.ours conv-dyn-raw.theirs 1.0
+row "convert raw->fixed VHD, vs qemu-img convert" s time conv-raw-fixed.ours conv-raw-fixed.theirs 1.0
+row "convert dynamic->fixed VHD, vs qemu-img convert" s time conv-dyn-fixed.ours conv-dyn-fixed.theirs 1.0
+row "convert raw->dynamic VHD, vs cp --sparse=always" s time conv-raw-dyn.ours cp-raw.cp 1.5
+row "convert dynamic VHD->raw, vs cp --sparse=always" s time conv-dyn-raw.ours cp-raw.cp 1.5
+row "NBD seq read (nbdcopy), vhdnbd vs qemu-nbd -f vpc" MiB/s rate nbd-seq.ours nbd-seq.theirs 1.0
+row "NBD seq read (nbdcopy), vs nbdkit file (raw)" MiB/s rate nbd-seq.ours nbd-seq.nbdkit 1.0
+row "NBD 4K rand read QD16 (fio), vs qemu-nbd" IOPS rate nbd-rr.ours nbd-rr.theirs 1.0
+row "NBD 4K rand read QD16 (fio), vs nbdkit file (raw)" IOPS rate nbd-rr.ours nbd-rr.nbdkit 0.9
+row "NBD 4K rand write QD16 (fio), vs qemu-nbd" IOPS rate nbd-rw.ours nbd-rw.theirs 1.0
+row "NBD 4K rand write QD16 (fio), vs nbdkit file (raw)" IOPS info nbd-rw.ours nbd-rw.nbdkit -
+row "FUSE seq read, cold ($M), vhdfuse vs qemu-storage-daemon" MiB/s rate fuse-seq.ours fuse-seq.theirs 1.0
+row "FUSE seq read, first $VMIB MiB, 1 run, vs vhdimount" MiB/s rate fuse-seq-v.ours fuse-seq-v.vhdimount 1.0
+row "FUSE 4K rand read (fio psync O_DIRECT), vs qemu-storage-daemon" IOPS rate fuse-rr.ours fuse-rr.theirs 1.0
+row "FUSE 4K rand read (fio psync O_DIRECT), 1 run, vs vhdimount" IOPS rate fuse-rr-v.ours fuse-rr-v.vhdimount 1.0
+row "merge child with 25% of blocks ($MERGED_MIB MiB), vs qemu-img convert of that data" s time merge.ours merge.theirs 1.0
+row "merge throughput (data / time), vs that qemu-img convert" MiB/s rate merge-rate.ours merge-rate.theirs 1.0
+row "create 2040 GiB dynamic, vs qemu-img create" s time create.ours create.theirs 1.0
+row "2040 GiB sparse: convert dynamic->raw, vs qemu-img" s time big-dyn-raw.ours big-dyn-raw.theirs 1.0
+row "2040 GiB sparse: convert dynamic->dynamic, vs qemu-img" s time big-dyn-dyn.ours big-dyn-dyn.theirs 1.0
+row "2040 GiB sparse: convert raw->dynamic, vs qemu-img" s time big-raw-dyn.ours big-raw-dyn.theirs 1.0
+row "2040 GiB sparse: NBD 4K rand read, vs qemu-nbd" IOPS rate big-rr.ours big-rr.theirs 1.0
+row "peak RSS: vhdnbd serving 2040 GiB sparse (qemu-nbd)" MiB rss rss-big-serve.ours rss-big-serve.theirs 64 1024
+row "peak RSS: vhdfuse serving 2040 GiB sparse" MiB rss rss-big-fuse.ours - 64 1024
+row "peak RSS: convert 2040 GiB dynamic->raw (qemu-img)" MiB rss rss-big-dyn-raw.ours rss-big-dyn-raw.theirs 64 1024
+row "peak RSS: convert 2040 GiB dynamic->dynamic (qemu-img)" MiB rss rss-big-dyn-dyn.ours rss-big-dyn-dyn.theirs 64 1024
+row "peak RSS: convert 2040 GiB sparse raw->dynamic (qemu-img)" MiB rss rss-big-raw-dyn.ours rss-big-raw-dyn.theirs 64 1024
+row "peak RSS: convert raw->dynamic (qemu-img)" MiB rssinfo rss-conv-raw-dyn.ours rss-conv-raw-dyn.theirs - 1024
+row "peak RSS: convert dynamic->raw (qemu-img)" MiB rssinfo rss-conv-dyn-raw.ours rss-conv-dyn-raw.theirs - 1024
+row "peak RSS: convert raw->fixed (qemu-img)" MiB rssinfo rss-conv-raw-fixed.ours rss-conv-raw-fixed.theirs - 1024
+row "peak RSS: merge (qemu-img convert)" MiB rssinfo rss-merge.ours rss-merge.theirs - 1024
+row "peak RSS: create 2040 GiB (qemu-img create)" MiB rssinfo rss-create.ours rss-create.theirs - 1024
+row "peak RSS: vhdnbd after nbdcopy+fio (qemu-nbd)" MiB rssinfo rss-nbd.ours rss-nbd.theirs - 1024
+row "peak RSS: vhdfuse after seq read (qemu-storage-daemon)" MiB rssinfo rss-fuse-seq.ours rss-fuse-seq.theirs - 1024
+
+# The table on standard output.
+echo
+printf '%-72s %-5s %9s %9s %6s %10s %s\n' metric unit ours theirs ratio target result
+awk -F'\t' '{ printf "%-72s %-5s %9s %9s %6s %10s %s\n", $1, $2, $3, $4, $5, $6, $7 }' "$ROWS"
+NPASS=$(awk -F'\t' '$7 == "PASS"' "$ROWS" | wc -l)
+NMISS=$(awk -F'\t' '$7 == "MISS"' "$ROWS" | wc -l)
+echo "bench: $NPASS PASS, $NMISS MISS (ratio = ours/theirs; medians of $REPS rounds)"
+FAILED=$(cd "$S" && ls ./*.err 2>/dev/null | sed 's|^\./||; s|\.err$||' | tr '\n' ' ')
+[ -n "$FAILED" ] && echo "bench: runs that failed: $FAILED"
+
+# RESULTS.md
+if [ -n "$RESULTS" ]; then
+	{
+	echo "# Benchmark results"
+	echo
+	echo "Written by \`bench/bench.sh\` (\`make bench\`); do not edit by hand."
+	echo
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "- command: \`BENCH_SIZE=${BENCH_SIZE:-1G} BENCH_REPS=$REPS BENCH_RUNTIME=$RT make bench\`"
+	echo "- commit: $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$TOP" diff --quiet HEAD -- libvhd vhdtool vhdfuse nbd 2>/dev/null || echo ' (with uncommitted changes)')"
+	echo "- machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); shared with other work, so only ratios mean much"
+	echo "- peers: $(qemu-img --version | head -1 | sed 's/ Copyright.*//'), nbdkit $(nbdkit --version | awk '{ print $2 }'), $(fio --version), $(vhdimount -V 2>&1 | head -1)"
+	echo "- result: $NPASS PASS, $NMISS MISS${FAILED:+; failed runs: $FAILED}"
+	echo
+	echo "Ratio is ours/theirs (median of $REPS rounds, ours and theirs alternating)."
+	echo "Targets: times <= 1.0 (cp --sparse=always: <= 1.5), rates >= 1.0"
+	echo "(4K random read vs nbdkit: >= 0.9), peak RSS on a 2040 GiB sparse image < 64 MiB."
+	echo
+	echo "| metric | unit | ours | theirs | ratio | target | result |"
+	echo "|---|---|---:|---:|---:|---|---|"
+	awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' "$ROWS"
+	echo
+	echo "## What is measured"
+	echo
+	echo "- Image: $MIB MiB raw, 4 MiB chunks alternating pseudo-random data and written zeros."
+	echo "  The shared dynamic VHD is made from it by \`qemu-img convert -O vpc -o subformat=dynamic,force_size=on\`"
+	echo "  (creator qem2, so QEMU sizes it like we do); every NBD and FUSE server reads that same file."
+	echo "- Conversions: \`vhdtool convert\` vs \`qemu-img convert\` (\`-o subformat=...,force_size=on\`) and"
+	echo "  \`cp --sparse=always\` of the raw file, into the page cache of the same file system."
+	echo "  \`vhdtool convert\` fsyncs its output; \`qemu-img convert\` fdatasyncs a VHD output but not a raw one; cp never does."
+	echo "- NBD over a Unix socket: \`nbdcopy URI null:\` (whole disk; nbdcopy skips holes it is told of),"
+	echo "  \`fio --ioengine=nbd --bs=4k --iodepth=16\` for ${RT}s. Servers: \`vhdnbd\`, \`qemu-nbd -f vpc -t --shared=16\`,"
+	echo "  \`nbdkit file\` on the raw file. Each round starts every server on a fresh copy (writes allocate blocks)."
+	echo "- FUSE, read-only mounts over a regular file (vhdimount: its own folder): the image is read"
+	echo "  into the page cache, then mounted afresh, so the FUSE side is cold. \`dd bs=1M\` of the disk;"
+	echo "  \`fio --ioengine=psync --direct=1 --bs=4k\` for ${RT}s. vhdimount (libvhdi, a sector per system call)"
+	echo "  is run once, and its sequential read covers only the first $VMIB MiB (ours measured the same way)."
+	echo "- Merge: a differencing child of the dynamic VHD with every 4th 2 MiB block written ($MERGED_MIB MiB),"
+	echo "  \`vhdtool merge\`. QEMU cannot merge VHD children, so the comparison is \`qemu-img convert -f vpc -O vpc\`"
+	echo "  of a dynamic VHD holding the same data (same blocks, zeros elsewhere): the same amount read and written."
+	echo "- 2040 GiB: \`vhdtool create\` vs \`qemu-img create -f vpc -o subformat=dynamic,force_size=on\`; then an"
+	echo "  image with 12 MiB of data (start, 1 TiB, end) served (nbdcopy of the whole disk, fio random read)"
+	echo "  and converted. Peak RSS is GNU time's maximum resident set size for commands, VmHWM for servers."
+	} >"$RESULTS"
+	echo "bench: wrote $RESULTS"
+fi
+exit 0
