@@ -215,6 +215,16 @@ typedef void (*vhd_report_fn)(void *arg, const char *problem);
 /* Returns the number of problems found (0 = consistent), or -errno when
  * the file could not be read at all.  Never writes. */
 int  vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg);
+/* Fixes what can be fixed without guessing, in this image only (not its
+ * parents): a missing or damaged trailing footer from a valid copy at
+ * offset 0, a damaged or different copy at 0 from the trailing footer,
+ * leaked space after the last block (the footer is moved down, synced,
+ * then the file is truncated).  Anything else (a header whose checksum
+ * fails, a bad BAT, a fixed disk's footer) is reported as "not repaired:
+ * ..." and left alone.  report gets one line per fix and per refusal.
+ * Takes the exclusive lock (-EBUSY while another program writes).
+ * Returns the number of fixes made, or -errno. */
+int  vhd_repair(const char *path, vhd_report_fn report, void *arg);
 
 /* ---- Differencing disks ------------------------------------------------- */
 typedef void (*vhd_progress_fn)(void *arg, uint64_t done, uint64_t total);
