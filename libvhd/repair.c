@@ -45,7 +45,7 @@ say(struct rp *c, int fix, const char *fmt, ...)
 	va_list ap;
 
 	n = snprintf(msg, sizeof(msg), "%s'%s': ",
-		     fix ? "" : "not repaired: ", c->path);
+		     fix ? "repaired: " : "not repaired: ", c->path);
 	va_start(ap, fmt);
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);

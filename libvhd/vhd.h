@@ -221,7 +221,8 @@ int  vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg
  * leaked space after the last block (the footer is moved down, synced,
  * then the file is truncated).  Anything else (a header whose checksum
  * fails, a bad BAT, a fixed disk's footer) is reported as "not repaired:
- * ..." and left alone.  report gets one line per fix and per refusal.
+ * 'FILE': ..." and left alone.  report gets one line per fix
+ * ("repaired: 'FILE': ...") and per refusal.
  * Takes the exclusive lock (-EBUSY while another program writes).
  * Returns the number of fixes made, or -errno. */
 int  vhd_repair(const char *path, vhd_report_fn report, void *arg);
@@ -237,6 +238,48 @@ int  vhd_merge(const char *child, const char *into, vhd_progress_fn progress,
 #define VHD_SET_PARENT_FORCE 0x1u    /* accept a parent with another unique id */
 /* Point child at new_parent: parent id, timestamp, name and locators. */
 int  vhd_set_parent(const char *child, const char *new_parent, unsigned flags);
+
+/* ---- Resizing, compacting, type changes without copying ------------------ */
+#define VHD_RESIZE_FORCE 0x1u        /* shrink even if the cut-off range
+					holds data (it is lost) */
+/* Grow or shrink the disk to new_size bytes (a multiple of 512).  Fixed
+ * and dynamic disks grow freely (a dynamic disk's BAT grows as needed);
+ * shrinking fails with -ENOTEMPTY if the range cut off does not read as
+ * zeros, unless VHD_RESIZE_FORCE.  A differencing disk follows the dynamic
+ * rules (its parent is not changed; past the parent's end it reads zeros).
+ * The footer's original size is set too.  Crash-safe: a crash leaves the
+ * old or the new size, every byte of the kept range intact.  progress may
+ * be NULL. */
+int  vhd_resize(const char *path, uint64_t new_size, unsigned flags,
+		vhd_progress_fn progress, void *arg);
+/* The same on a backend (tests); io stays owned (and open) by the caller. */
+int  vhd_resize_io(struct vhd_io *io, uint64_t new_size, unsigned flags,
+		   vhd_progress_fn progress, void *arg);
+
+/* Reclaim the blocks of a dynamic or differencing disk that hold nothing
+ * (dynamic: only zeros; differencing: no sector) and close the gaps
+ * between blocks, then truncate the file.  With out NULL in place and
+ * crash-safe; else path is left untouched and the compacted image is
+ * written to out (which must not exist).  Returns 0 or -errno. */
+int  vhd_compact(const char *path, const char *out, unsigned flags,
+		 vhd_progress_fn progress, void *arg);
+int  vhd_compact_io(struct vhd_io *io, unsigned flags,
+		    vhd_progress_fn progress, void *arg);
+
+/* Footer of a fixed disk of size bytes (a new unique id). */
+#define VHD_FOOTER_MAX_GEOMETRY 0x1u /* geometry 65535/16/255 (QEMU's
+					force_size): every reader, QEMU
+					included, then takes the current size */
+int  vhd_fixed_footer(uint64_t size, unsigned flags, uint8_t out[512]);
+/* Decodes and validates a footer: 0 and the footer fields of info (type,
+ * sizes, geometry, unique id, creator, timestamp), or -EBADMSG. */
+int  vhd_footer_parse(const uint8_t raw[512], struct vhd_info *info);
+/* A raw disk image becomes a fixed VHD by appending a footer, and a fixed
+ * VHD a raw image by dropping it; no data moves.  Refused (-EINVAL) where
+ * it cannot be done without copying (raw size not a multiple of 512,
+ * not a fixed disk). */
+int  vhd_raw_to_fixed(const char *path, unsigned flags);
+int  vhd_fixed_to_raw(const char *path);
 
 /* ---- Errors --------------------------------------------------------------- */
 const char *vhd_errmsg(void);

@@ -6,15 +6,18 @@
 #include "tool.h"
 
 static const char usage[] =
-	"usage: vhdtool check [--json] [--no-parent] FILE\n";
+	"usage: vhdtool check [--json] [--no-parent] [--repair] FILE\n";
 
 static const char help[] =
 	"Verify the metadata of the VHD image FILE (and of its parents): footer,\n"
 	"header, block allocation table, bitmaps, parent locators.  Each problem is\n"
 	"printed on its own line with the offset and the expected and found values.\n"
-	"The image is opened read-only and never modified.\n\n"
+	"The image is opened read-only and never modified, unless --repair is given.\n\n"
 	"  -j, --json        print {\"file\", \"problems\": [...], \"clean\"} as JSON\n"
 	"  -n, --no-parent   do not check the images above a differencing disk\n"
+	"  -r, --repair      first fix what can be fixed without guessing (a missing\n"
+	"                    or damaged footer from its good copy, leaked space after\n"
+	"                    the last block), one line per fix; then check\n"
 	"  -h, --help        show this help\n\n"
 	"Exit status: 0 no problems, 3 problems found (or not a VHD image),\n"
 	"1 the file could not be read.\n";
@@ -64,25 +67,45 @@ print_problem(const char *file, const char *problem)
 		printf("%s: %s%s\n", file, kind, problem);
 }
 
+/* "repaired: 'FILE': what" -> "FILE: repaired: what" (likewise "not
+ * repaired: "); in JSON mode these go to stderr. */
+static void
+print_repair(void *arg, const char *msg)
+{
+	const char *kind = strncmp(msg, "not ", 4) == 0 ? "not repaired: " :
+			   "repaired: ";
+	const char *end;
+
+	if (strncmp(msg, kind, strlen(kind)) == 0)
+		msg += strlen(kind);
+	if (msg[0] == '\'' && (end = strstr(msg + 1, "': ")) != NULL)
+		fprintf(arg, "%.*s: %s%s\n", (int)(end - msg - 1), msg + 1,
+			kind, end + 3);
+	else
+		fprintf(arg, "%s%s\n", kind, msg);
+}
+
 int
 cmd_check(int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "json",      no_argument, NULL, 'j' },
 		{ "no-parent", no_argument, NULL, 'n' },
+		{ "repair",    no_argument, NULL, 'r' },
 		{ "help",      no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct problems p = { NULL, 0, 0, 0 };
 	unsigned flags = 0;
 	const char *file;
-	int c, json = 0, r, rc;
+	int c, json = 0, repair = 0, r, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jnh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jnrh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
 		case 'n': flags |= VHD_CHECK_NO_PARENT; break;
+		case 'r': repair = 1; break;
 		case 'h':
 			fputs(usage, stdout);
 			fputs(help, stdout);
@@ -102,6 +125,10 @@ cmd_check(int argc, char **argv)
 		collect(&p, "not a VHD image: no footer with cookie 'conectix' "
 			"at its end or at offset 0");
 	} else {
+		/* The check below is then the re-check after the repair. */
+		if (repair && (r = vhd_repair(file, print_repair,
+					      json ? stderr : stdout)) < 0)
+			return tool_lib_err(file, r);
 		r = vhd_check(file, flags, collect, &p);
 		if (r < 0) {
 			rc = tool_lib_err(file, r);
