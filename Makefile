@@ -65,3 +65,4 @@ install: all
 
 clean:
 	rm -rf build build-san build-* 
+include tests/fuzz/fuzz.mk
