@@ -12,6 +12,7 @@
 #include <string.h>
 #include "vhd.h"
 #include "locator.h"
+#include "compat.h"
 
 #ifndef EBADMSG
 #define EBADMSG EINVAL
@@ -80,7 +81,7 @@ align_up(uint64_t x, uint64_t a)
 /* Formats the thread's message and returns -err. */
 int vhd_err(int err, const char *fmt, ...)
 #ifdef __GNUC__
-	__attribute__((format(printf, 2, 3)))
+	__attribute__((format(VHD_FMT_PRINTF, 2, 3)))
 #endif
 	;
 /* Validators report through this: with fn NULL only the first problem is
@@ -95,7 +96,7 @@ struct vhd_problems {
 };
 void vhd_problem(struct vhd_problems *p, const char *fmt, ...)
 #ifdef __GNUC__
-	__attribute__((format(printf, 2, 3)))
+	__attribute__((format(VHD_FMT_PRINTF, 2, 3)))
 #endif
 	;
 /* 0 if no problem; else the count (fn set) or -EBADMSG (message set). */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "locator.h"
+#include "compat.h"      /* realpath, strndup on Windows */
 
 /* Locator data longer than this is not a path: skip it. */
 #define LOC_MAX_DATA (64u * 1024)

@@ -1,0 +1,452 @@
+/*
+ * io_win32.c - the Windows file backend, built instead of io_file.c on
+ * Windows (mingw-w64).  Same contract as io_file.c: positioned reads and
+ * writes (ReadFile/WriteFile with an OVERLAPPED offset on a synchronous
+ * handle, so threads need no shared file pointer), FlushFileBuffers,
+ * SetFilePointerEx + SetEndOfFile, FSCTL_SET_ZERO_DATA for punching and
+ * LockFileEx for the lock modes.  Paths are UTF-8, converted to UTF-16
+ * for the wide API.
+ *
+ * Locks: Windows byte-range locks are mandatory, so locking the whole file
+ * would make other handles' reads fail (vhdtool info on an image being
+ * served must work).  Like SQLite's lock byte, we lock one byte far beyond
+ * any VHD (2 TiB at most): the lock then only meets other lockers, which
+ * is flock()'s advisory behaviour.
+ */
+#define _CRT_RAND_S             /* rand_s() in stdlib.h */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <windows.h>
+#include <winioctl.h>
+#include "internal.h"
+#include "compat.h"
+
+#define LOCK_BYTE UINT64_C(0x7FFFFFFFFFFFFFF0)
+/* ReadFile/WriteFile take a DWORD count: transfer in pieces of this. */
+#define IO_CHUNK (1u << 30)
+
+struct io_win32 {
+	struct vhd_io io;
+	HANDLE h;
+	int rdwr;
+	char *path;
+};
+
+/* errno for the thread's last Windows error. */
+static int
+win_errno(DWORD e)
+{
+	switch (e) {
+	case ERROR_FILE_NOT_FOUND:
+	case ERROR_PATH_NOT_FOUND:
+	case ERROR_INVALID_DRIVE:
+	case ERROR_BAD_NETPATH:
+		return ENOENT;
+	case ERROR_FILE_EXISTS:
+	case ERROR_ALREADY_EXISTS:
+		return EEXIST;
+	case ERROR_ACCESS_DENIED:
+		return EACCES;
+	case ERROR_SHARING_VIOLATION:
+	case ERROR_LOCK_VIOLATION:
+	case ERROR_BUSY:
+		return EBUSY;
+	case ERROR_WRITE_PROTECT:
+		return EROFS;
+	case ERROR_DISK_FULL:
+	case ERROR_HANDLE_DISK_FULL:
+		return ENOSPC;
+	case ERROR_NOT_ENOUGH_MEMORY:
+	case ERROR_OUTOFMEMORY:
+		return ENOMEM;
+	case ERROR_INVALID_PARAMETER:
+	case ERROR_INVALID_NAME:
+	case ERROR_NO_UNICODE_TRANSLATION:
+		return EINVAL;
+	case ERROR_FILENAME_EXCED_RANGE:
+		return ENAMETOOLONG;
+	case ERROR_NOT_SUPPORTED:
+	case ERROR_INVALID_FUNCTION:
+		return ENOTSUP;
+	default:
+		return EIO;
+	}
+}
+
+/* A malloc'd UTF-16 copy of a UTF-8 string, or NULL (errno-style code in
+ * *err). */
+static wchar_t *
+to_wide(const char *s, int *err)
+{
+	int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1,
+				    NULL, 0);
+	wchar_t *w;
+
+	if (n <= 0) {
+		*err = EINVAL;          /* not UTF-8 */
+		return NULL;
+	}
+	w = malloc((size_t)n * sizeof(*w));
+	if (!w) {
+		*err = ENOMEM;
+		return NULL;
+	}
+	MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n);
+	return w;
+}
+
+static char *
+from_wide(const wchar_t *w)
+{
+	int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
+	char *s;
+
+	if (n <= 0 || !(s = malloc((size_t)n)))
+		return NULL;
+	WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL);
+	return s;
+}
+
+static OVERLAPPED
+at(uint64_t off)
+{
+	OVERLAPPED ov;
+
+	memset(&ov, 0, sizeof(ov));
+	ov.Offset = (DWORD)off;
+	ov.OffsetHigh = (DWORD)(off >> 32);
+	return ov;
+}
+
+static int
+w_pread(struct vhd_io *io, void *buf, size_t n, uint64_t off)
+{
+	struct io_win32 *f = (struct io_win32 *)io;
+	uint8_t *p = buf;
+
+	while (n > 0) {
+		DWORD want = n > IO_CHUNK ? IO_CHUNK : (DWORD)n, got = 0;
+		OVERLAPPED ov = at(off);
+
+		if (!ReadFile(f->h, p, want, &got, &ov)) {
+			DWORD e = GetLastError();
+			if (e == ERROR_HANDLE_EOF)
+				return -EIO;    /* past the end: never silent */
+			return -win_errno(e);
+		}
+		if (got == 0)
+			return -EIO;
+		p += got;
+		n -= got;
+		off += got;
+	}
+	return 0;
+}
+
+static int
+w_pwrite(struct vhd_io *io, const void *buf, size_t n, uint64_t off)
+{
+	struct io_win32 *f = (struct io_win32 *)io;
+	const uint8_t *p = buf;
+
+	while (n > 0) {
+		DWORD want = n > IO_CHUNK ? IO_CHUNK : (DWORD)n, put = 0;
+		OVERLAPPED ov = at(off);
+
+		if (!WriteFile(f->h, p, want, &put, &ov))
+			return -win_errno(GetLastError());
+		if (put == 0)
+			return -EIO;
+		p += put;
+		n -= put;
+		off += put;
+	}
+	return 0;
+}
+
+static int
+w_flush(struct vhd_io *io)
+{
+	struct io_win32 *f = (struct io_win32 *)io;
+
+	/* A read-only handle has nothing to flush (and Windows refuses). */
+	if (!f->rdwr)
+		return 0;
+	return FlushFileBuffers(f->h) ? 0 : -win_errno(GetLastError());
+}
+
+static int
+w_get_size(struct vhd_io *io, uint64_t *size)
+{
+	struct io_win32 *f = (struct io_win32 *)io;
+	LARGE_INTEGER sz;
+	GET_LENGTH_INFORMATION li;
+	DWORD got;
+
+	if (GetFileSizeEx(f->h, &sz)) {
+		*size = (uint64_t)sz.QuadPart;
+		return 0;
+	}
+	/* A disk or volume (\\.\PhysicalDrive0) has no file size. */
+	if (DeviceIoControl(f->h, IOCTL_DISK_GET_LENGTH_INFO, NULL, 0, &li,
+			    sizeof(li), &got, NULL)) {
+		*size = (uint64_t)li.Length.QuadPart;
+		return 0;
+	}
+	return -win_errno(GetLastError());
+}
+
+/* Callers hold the image's exclusive lock; the file pointer is used by
+ * nothing else (reads and writes carry their own offsets). */
+static int
+w_truncate(struct vhd_io *io, uint64_t size)
+{
+	struct io_win32 *f = (struct io_win32 *)io;
+	LARGE_INTEGER pos;
+
+	if (size > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	pos.QuadPart = (LONGLONG)size;
+	if (!SetFilePointerEx(f->h, pos, NULL, FILE_BEGIN) ||
+	    !SetEndOfFile(f->h))
+		return -win_errno(GetLastError());
+	return 0;
+}
+
+/* FSCTL_SET_ZERO_DATA zeroes the range and, on a sparse file, frees it.
+ * Where the file system cannot, the caller writes zeros instead. */
+static int
+w_punch(struct vhd_io *io, uint64_t off, uint64_t n)
+{
+	struct io_win32 *f = (struct io_win32 *)io;
+	FILE_ZERO_DATA_INFORMATION z;
+	DWORD got;
+
+	if (off > (uint64_t)INT64_MAX || n > (uint64_t)INT64_MAX - off)
+		return -EINVAL;
+	z.FileOffset.QuadPart = (LONGLONG)off;
+	z.BeyondFinalZero.QuadPart = (LONGLONG)(off + n);
+	if (!DeviceIoControl(f->h, FSCTL_SET_ZERO_DATA, &z, sizeof(z), NULL,
+			     0, &got, NULL))
+		return -ENOTSUP;
+	return 0;
+}
+
+static void
+w_close(struct vhd_io *io)
+{
+	struct io_win32 *f = (struct io_win32 *)io;
+
+	if (!f)
+		return;
+	CloseHandle(f->h);      /* releases the lock */
+	free(f->path);
+	free(f);
+}
+
+static const struct vhd_io_ops win32_ops = {
+	.version = 1,
+	.pread = w_pread,
+	.pwrite = w_pwrite,
+	.flush = w_flush,
+	.get_size = w_get_size,
+	.truncate = w_truncate,
+	.punch = w_punch,
+	.close = w_close,
+};
+
+/* lock: 0 none, 1 shared, 2 exclusive (see internal.h). */
+static int
+take_lock(HANDLE h, int lock)
+{
+	OVERLAPPED ov = at(LOCK_BYTE);
+	DWORD fl = LOCKFILE_FAIL_IMMEDIATELY;
+
+	if (lock == 2)
+		fl |= LOCKFILE_EXCLUSIVE_LOCK;
+	if (LockFileEx(h, fl, 0, 1, 0, &ov))
+		return 0;
+	return GetLastError() == ERROR_LOCK_VIOLATION ? -EBUSY :
+	       -win_errno(GetLastError());
+}
+
+int
+vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,
+		  int lock)
+{
+	struct io_win32 *f;
+	DWORD access = GENERIC_READ, disp = OPEN_EXISTING;
+	wchar_t *wpath;
+	int e = 0, r;
+
+	if (!out || !path)
+		return vhd_err(EINVAL, "vhd_io_file_open: no path");
+	if (flags & (VHD_IO_RDWR | VHD_IO_CREATE))
+		access |= GENERIC_WRITE;
+	if (flags & VHD_IO_CREATE)
+		disp = CREATE_NEW;
+	if (!(wpath = to_wide(path, &e)))
+		return vhd_err(e, "'%s': %s", path, e == EINVAL ?
+			       "file name is not UTF-8" : strerror(e));
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
+		free(wpath);
+		return vhd_err(ENOMEM, "'%s': no memory", path);
+	}
+	/* Share everything, as POSIX does: locking is LockFileEx's job. */
+	f->h = CreateFileW(wpath, access,
+			   FILE_SHARE_READ | FILE_SHARE_WRITE |
+			   FILE_SHARE_DELETE, NULL, disp,
+			   FILE_ATTRIBUTE_NORMAL, NULL);
+	free(wpath);
+	if (f->h == INVALID_HANDLE_VALUE) {
+		e = win_errno(GetLastError());
+		free(f->path);
+		free(f);
+		return vhd_err(e, "'%s': %s", path, strerror(e));
+	}
+	f->rdwr = (access & GENERIC_WRITE) != 0;
+	if (lock && (r = take_lock(f->h, lock)) < 0) {
+		CloseHandle(f->h);
+		free(f->path);
+		free(f);
+		if (r == -EBUSY)
+			return vhd_err(EBUSY, "'%s': in use by %s", path,
+				       lock == 2 ? "another program" :
+				       "a writer");
+		return vhd_err(-r, "'%s': cannot lock: %s", path,
+			       strerror(-r));
+	}
+	f->io.ops = &win32_ops;
+	f->io.name = f->path;
+	*out = &f->io;
+	return 0;
+}
+
+int
+vhd_io_file_open(struct vhd_io **out, const char *path, unsigned flags)
+{
+	return vhd_io_file_open2(out, path, flags, 0);
+}
+
+/* Volume serial number and file index: what (st_dev, st_ino) are on
+ * POSIX. */
+int
+vhd_io_file_id(struct vhd_io *io, uint64_t *dev, uint64_t *ino)
+{
+	BY_HANDLE_FILE_INFORMATION bi;
+
+	if (!io || io->ops != &win32_ops)
+		return 0;
+	if (!GetFileInformationByHandle(((struct io_win32 *)io)->h, &bi))
+		return 0;
+	*dev = bi.dwVolumeSerialNumber;
+	*ino = (uint64_t)bi.nFileIndexHigh << 32 | bi.nFileIndexLow;
+	return 1;
+}
+
+int
+vhd_io_file_unlink(const char *path)
+{
+	int e = 0;
+	wchar_t *w = to_wide(path, &e);
+	int r = 0;
+
+	if (!w)
+		return -e;
+	if (!DeleteFileW(w))
+		r = -win_errno(GetLastError());
+	free(w);
+	return r;
+}
+
+/* rand_s() draws from the system's RtlGenRandom. */
+int
+vhd_random_bytes(uint8_t *buf, size_t n)
+{
+	while (n > 0) {
+		unsigned int x;
+		size_t k = n < sizeof(x) ? n : sizeof(x);
+
+		if (rand_s(&x) != 0)
+			return -EIO;
+		memcpy(buf, &x, k);
+		buf += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* FILETIME counts 100 ns since 1601-01-01 UTC. */
+#define FILETIME_UNIX_EPOCH INT64_C(116444736000000000)
+
+uint32_t
+vhd_file_mtime(const char *path)
+{
+	WIN32_FILE_ATTRIBUTE_DATA ad;
+	int64_t t;
+	int e = 0;
+	wchar_t *w = to_wide(path, &e);
+	BOOL ok;
+
+	if (!w)
+		return 0;
+	ok = GetFileAttributesExW(w, GetFileExInfoStandard, &ad);
+	free(w);
+	if (!ok)
+		return 0;
+	t = (int64_t)((uint64_t)ad.ftLastWriteTime.dwHighDateTime << 32 |
+		      ad.ftLastWriteTime.dwLowDateTime);
+	return vhd_time_from_unix((t - FILETIME_UNIX_EPOCH) / 10000000);
+}
+
+/* realpath() for locator.c (see compat.h): the full path of an existing
+ * file, '\' turned into '/' as the locator code expects. */
+char *
+vhd_compat_realpath(const char *path, char *resolved)
+{
+	wchar_t *w, *full = NULL;
+	char *res = NULL, *p;
+	DWORD n;
+	int e = 0;
+
+	if (!(w = to_wide(path, &e))) {
+		errno = e;
+		return NULL;
+	}
+	if (GetFileAttributesW(w) == INVALID_FILE_ATTRIBUTES) {
+		errno = win_errno(GetLastError());
+		goto out;
+	}
+	n = GetFullPathNameW(w, 0, NULL, NULL);
+	if (n == 0 || !(full = malloc((size_t)n * sizeof(*full))) ||
+	    GetFullPathNameW(w, n, full, NULL) == 0) {
+		errno = full ? win_errno(GetLastError()) : ENOMEM;
+		goto out;
+	}
+	if (!(res = from_wide(full))) {
+		errno = ENOMEM;
+		goto out;
+	}
+	for (p = res; *p; p++)
+		if (*p == '\\')
+			*p = '/';
+	if (resolved) {
+		/* The caller's buffer is PATH_MAX bytes (POSIX). */
+		if (strlen(res) >= PATH_MAX) {
+			free(res);
+			res = NULL;
+			errno = ENAMETOOLONG;
+			goto out;
+		}
+		strcpy(resolved, res);
+		free(res);
+		res = resolved;
+	}
+out:
+	free(full);
+	free(w);
+	return res;
+}
