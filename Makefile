@@ -66,3 +66,4 @@ install: all
 clean:
 	rm -rf build build-san build-* 
 include tests/fuzz/fuzz.mk
+include scripts/portability.mk

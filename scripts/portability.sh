@@ -1,0 +1,314 @@
+#!/bin/sh
+# portability.sh - build libvhd, vhdtool and the unit tests for every
+# target we claim, with warnings as errors, and run the tests there:
+#
+#   x86_64-gcc    native gcc, real cmocka
+#   x86_64-clang  native clang, real cmocka
+#   i686          gcc-i686-linux-gnu (32-bit: size_t and long are 32 bits)
+#   s390x         gcc-s390x-linux-gnu under qemu-s390x (big-endian)
+#   *-convert     every shared fixture converted to raw and to dynamic VHD
+#                 by that target's vhdtool gives the same bytes as x86_64
+#   mingw64       x86_64-w64-mingw32-gcc with io_win32.c instead of
+#                 io_file.c; tests run under wine when wine works
+#
+# The cross targets have no cmocka: tests/compat/ has a minimal stand-in.
+# Objects go to $PORT_BUILD (default build-port/<target>).  Prints one line
+# per target and ends with "N passed, N failed"; exits 1 if any failed.
+# `make portability` runs this; a few minutes in all.
+set -u
+cd "$(dirname "$0")/.."
+TOP=$(pwd)
+PB=${PORT_BUILD:-build-port}
+mkdir -p "$PB"
+PB=$(cd "$PB" && pwd)
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+FIX=${SHARED_FIXTURES:-}
+[ -n "$FIX" ] || { [ -f ../shared/fixtures/expected.tsv ] && FIX=$(cd ../shared/fixtures && pwd); }
+# Tests that cannot run on Windows, with the reason (a new POSIX-only test
+# must be added here on purpose, or the mingw64 target fails).
+WIN_SKIP="test_fuzz_regress"     # the NBD fuzzer needs poll() and sockets
+# The sources come from the make fragments (scripts/portability.mk passes
+# them); run by hand, ask make.
+if [ -z "${LIBVHD_SRCS:-}" ]; then
+	LIBVHD_SRCS=$(make -s --no-print-directory portability-srcs)
+fi
+
+pass=0
+fail=0
+result() {      # PASS|FAIL target what
+	echo "$1 $2: $3"
+	if [ "$1" = PASS ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+}
+show_log() {
+	sed 's/^/    | /' "$1" | tail -25
+}
+need() {        # command package
+	command -v "$1" >/dev/null 2>&1 && return 0
+	echo "    missing $1: apt-get install $2"
+	return 1
+}
+
+# The cmocka stand-in as a static libcmocka.a in $1/compat.
+build_shim() {  # dir cc ar cflags...
+	d=$1; cc=$2; ar=$3; shift 3
+	mkdir -p "$d/compat" &&
+	$cc -std=c11 -O2 -Wall -Wextra -Werror "$@" -Itests/compat \
+		-c tests/compat/cmocka_shim.c -o "$d/compat/cmocka_shim.o" &&
+	rm -f "$d/compat/libcmocka.a" &&
+	$ar rcs "$d/compat/libcmocka.a" "$d/compat/cmocka_shim.o"
+}
+
+# Runs every unit test binary of build dir $1 with the runner prefix $2
+# (empty, qemu-..., wine); sets $ran and $failed.
+run_tests() {   # dir runner suffix
+	ran=0
+	failed=""
+	for t in "$1"/tests/test_*$3; do
+		[ -f "$t" ] || continue
+		n=$(basename "$t" "$3")
+		ran=$((ran + 1))
+		# shellcheck disable=SC2086
+		if ! SHARED_FIXTURES=$FIX TMPDIR=$TMPDIR_T timeout 600 \
+			$2 "$t" >"$1/$n.log" 2>&1; then
+			failed="$failed $n"
+			echo "    $n:" >>"$1/failures.log"
+			tail -15 "$1/$n.log" | sed 's/^/      /' >>"$1/failures.log"
+		fi
+	done
+}
+
+TMPDIR_T=$(mktemp -d "${TMPDIR:-/tmp}/vhd-port.XXXXXX")
+trap 'rm -rf "$TMPDIR_T"' EXIT INT TERM
+
+# A Linux target through the project's Makefile: the library, vhdtool and
+# every unit test.  $4: extra make variables.
+linux_target() {        # name cc runner extra-make-args...
+	name=$1; cc=$2; runner=$3; shift 3
+	d=$PB/$name
+	log=$PB/$name.log
+	rm -f "$d/failures.log"
+	mkdir -p "$d"
+	if ! need "$cc" "$pkg"; then
+		result FAIL "$name" "compiler $cc not installed (package $pkg)"
+		return
+	fi
+	if [ -n "$runner" ] && ! need "${runner%% *}" qemu-user; then
+		result FAIL "$name" "${runner%% *} not installed (package qemu-user)"
+		return
+	fi
+	if ! make -j"$JOBS" --no-print-directory BUILD="$d" CC="$cc" "$@" \
+		"$d/libvhd.a" "$d/vhdtool" test-bins >"$log" 2>&1; then
+		result FAIL "$name" "build failed (warnings are errors): $log"
+		grep -E 'error|warning' "$log" | head -20 | sed 's/^/    | /'
+		return
+	fi
+	run_tests "$d" "$runner" ""
+	if [ -n "$failed" ]; then
+		result FAIL "$name" "unit tests failed:$failed ($ran run)"
+		show_log "$d/failures.log"
+	else
+		result PASS "$name" "library, vhdtool and $ran unit test binaries${runner:+ under ${runner%% *}}"
+	fi
+}
+
+cross_target() {        # name cc runner
+	name=$1; cc=$2; runner=$3
+	d=$PB/$name
+	ar=${cc%-gcc}-ar
+	mkdir -p "$d"
+	if command -v "$cc" >/dev/null 2>&1 &&
+	   ! build_shim "$d" "$cc" "$ar" >"$PB/$name-shim.log" 2>&1; then
+		result FAIL "$name" "cmocka stand-in does not build: $PB/$name-shim.log"
+		return
+	fi
+	# Static: qemu-user then needs no target libraries, and the tests find
+	# our libcmocka.a in $d/compat and our cmocka.h in tests/compat.
+	linux_target "$name" "$cc" "$runner" AR="$ar" \
+		CPPFLAGS="-D_GNU_SOURCE -Ilibvhd -Itests/compat" \
+		LDFLAGS="-L$d/compat -static"
+}
+
+# Same bytes as x86_64: every fixture to raw and to a dynamic VHD.  VHD
+# outputs carry a random unique id and the creation time (vhdtool has no
+# option to fix them), so those footer fields (timestamp 24..27, checksum
+# 64..67, unique id 68..83, in the copy at 0 and the trailing footer) are
+# zeroed in both outputs before comparing; raw outputs are compared as
+# they are, and against expected.tsv's SHA-256 where it gives one.
+zero_ids() {    # file
+	sz=$(stat -c %s "$1")
+	for base in 0 $((sz - 512)); do
+		dd if=/dev/zero of="$1" bs=1 seek=$((base + 24)) count=4 \
+			conv=notrunc 2>/dev/null
+		dd if=/dev/zero of="$1" bs=1 seek=$((base + 64)) count=20 \
+			conv=notrunc 2>/dev/null
+	done
+}
+
+convert_target() {      # name runner
+	name=$1-convert; runner=$2
+	ref=$PB/x86_64-gcc/vhdtool
+	tool=$PB/$1/vhdtool
+	w=$TMPDIR_T/$name
+	if [ -z "$FIX" ] || [ ! -d "$FIX" ]; then
+		result FAIL "$name" "no fixtures: set SHARED_FIXTURES"
+		return
+	fi
+	if [ ! -x "$ref" ] || [ ! -x "$tool" ]; then
+		result FAIL "$name" "vhdtool missing (x86_64-gcc or $1 build failed)"
+		return
+	fi
+	mkdir -p "$w"
+	n=0; bad=""
+	for f in "$FIX"/*; do
+		case $f in *.md|*.tsv) continue ;; esac
+		b=$(basename "$f")
+		for to in raw vhd; do
+			# shellcheck disable=SC2086
+			"$ref" convert --ignore-checksum -O $to "$f" "$w/$b.ref.$to" \
+				>"$w/$b.ref.$to.err" 2>&1; rr=$?
+			# shellcheck disable=SC2086
+			$runner "$tool" convert --ignore-checksum -O $to "$f" \
+				"$w/$b.new.$to" >"$w/$b.new.$to.err" 2>&1; rn=$?
+			n=$((n + 1))
+			if [ $rr != $rn ]; then
+				bad="$bad $b($to: exit $rr vs $rn)"
+				continue
+			fi
+			[ $rr = 0 ] || continue     # refused on both: same
+			if [ $to = vhd ]; then
+				zero_ids "$w/$b.ref.vhd"
+				zero_ids "$w/$b.new.vhd"
+			fi
+			if ! cmp -s "$w/$b.ref.$to" "$w/$b.new.$to"; then
+				bad="$bad $b($to: $(cmp "$w/$b.ref.$to" "$w/$b.new.$to" 2>&1 | sed 's/.*: //'))"
+				continue
+			fi
+			want=$(awk -F'\t' -v f="$b" '$1 == f { print $5 }' \
+				"$FIX/expected.tsv" 2>/dev/null)
+			if [ $to = raw ] && [ -n "$want" ] && [ "$want" != - ]; then
+				got=$(sha256sum <"$w/$b.new.raw" | cut -d' ' -f1)
+				[ "$got" = "$want" ] || bad="$bad $b(raw sha256 $got, expected $want)"
+			fi
+		done
+		rm -f "$w/$b".*
+	done
+	if [ -n "$bad" ]; then
+		result FAIL "$name" "differs from x86_64:$bad"
+	else
+		result PASS "$name" "$n conversions of $(ls "$FIX" | grep -cv '\.md$\|\.tsv$') fixtures identical to x86_64 (VHD ids/timestamps zeroed)"
+	fi
+}
+
+# Windows: no Makefile (no .so, other backend); the library is
+# LIBVHD_SRCS with io_win32.c for io_file.c.
+mingw_target() {
+	name=mingw64
+	cc=x86_64-w64-mingw32-gcc
+	d=$PB/$name
+	log=$PB/$name.log
+	rm -rf "$d"
+	mkdir -p "$d/obj" "$d/tests"
+	if ! need $cc gcc-mingw-w64-x86-64; then
+		result FAIL $name "compiler $cc not installed (package gcc-mingw-w64-x86-64)"
+		return
+	fi
+	: >"$log"
+	cf="-std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -D__USE_MINGW_ANSI_STDIO=1 -Ilibvhd"
+	objs=""
+	for s in $(echo "$LIBVHD_SRCS" | tr ' ' '\n' | grep -v 'io_file\.c$') libvhd/io_win32.c; do
+		o=$d/obj/$(basename "$s" .c).o
+		echo "$cc $cf -c $s" >>"$log"
+		# shellcheck disable=SC2086
+		$cc $cf -c "$s" -o "$o" >>"$log" 2>&1 || { objs=FAIL; break; }
+		objs="$objs $o"
+	done
+	if [ "$objs" = FAIL ]; then
+		result FAIL $name "library build failed (warnings are errors): $log"
+		show_log "$log"
+		return
+	fi
+	# shellcheck disable=SC2086
+	x86_64-w64-mingw32-ar rcs "$d/libvhd.a" $objs
+	# Tests: our cmocka, and POSIX calls of the test code mapped to Windows.
+	tcf="$cf -Itests/compat -include tests/compat/win_posix.h"
+	# shellcheck disable=SC2086
+	if ! $cc $tcf -c tests/compat/cmocka_shim.c -o "$d/obj/cmocka_shim.o" >>"$log" 2>&1; then
+		result FAIL $name "cmocka stand-in does not build: $log"
+		return
+	fi
+	helpers="$d/obj/cmocka_shim.o"
+	for s in tests/lib_*.c; do
+		o=$d/obj/t_$(basename "$s" .c).o
+		# shellcheck disable=SC2086
+		$cc $tcf -c "$s" -o "$o" >>"$log" 2>&1 || { helpers=FAIL; break; }
+		helpers="$helpers $o"
+	done
+	if [ "$helpers" = FAIL ]; then
+		result FAIL $name "test helpers do not build: $log"
+		show_log "$log"
+		return
+	fi
+	built=0; nobuild=""
+	for s in tests/test_*.c; do
+		n=$(basename "$s" .c)
+		case " $WIN_SKIP " in *" $n "*) continue ;; esac
+		# shellcheck disable=SC2086
+		if $cc $tcf -c "$s" -o "$d/obj/$n.o" >>"$log" 2>&1 &&
+		   $cc -static -o "$d/tests/$n.exe" "$d/obj/$n.o" $helpers \
+			"$d/libvhd.a" -lwinpthread >>"$log" 2>&1; then
+			built=$((built + 1))
+		else
+			nobuild="$nobuild $n"
+		fi
+	done
+	if [ -n "$nobuild" ]; then
+		result FAIL $name "tests do not build for Windows:$nobuild ($log)"
+		grep -E 'error' "$log" | head -10 | sed 's/^/    | /'
+		return
+	fi
+	# wine: a private prefix, created on first use (some seconds).
+	if ! command -v wine >/dev/null 2>&1; then
+		result PASS $name "library and $built unit tests cross-built; NOT run: wine not installed (package wine)"
+		return
+	fi
+	WINEPREFIX=$PB/wineprefix
+	WINEDEBUG=-all
+	export WINEPREFIX WINEDEBUG
+	if ! timeout 300 wine cmd /c exit 0 >"$PB/wine-boot.log" 2>&1; then
+		result PASS $name "library and $built unit tests cross-built; NOT run: wine does not start ($PB/wine-boot.log)"
+		return
+	fi
+	rm -f "$d/failures.log"
+	run_tests "$d" wine .exe
+	if [ -n "$failed" ]; then
+		result FAIL $name "unit tests failed under wine:$failed ($ran run)"
+		show_log "$d/failures.log"
+	else
+		result PASS $name "library (io_win32.c) and $ran unit test binaries under wine (not run: $WIN_SKIP)"
+	fi
+}
+
+pkg=build-essential
+linux_target x86_64-gcc gcc ""
+pkg=clang
+linux_target x86_64-clang clang ""
+# i686 binaries run natively where the kernel has 32-bit support, else
+# under qemu-i386.
+pkg=gcc-i686-linux-gnu
+runner_i686=""
+if command -v i686-linux-gnu-gcc >/dev/null 2>&1; then
+	printf 'int main(void){return 0;}\n' >"$TMPDIR_T/t.c"
+	if i686-linux-gnu-gcc -static -o "$TMPDIR_T/t32" "$TMPDIR_T/t.c" 2>/dev/null &&
+	   ! "$TMPDIR_T/t32" 2>/dev/null; then
+		runner_i686=qemu-i386
+	fi
+fi
+cross_target i686 i686-linux-gnu-gcc "$runner_i686"
+convert_target i686 "$runner_i686"
+pkg=gcc-s390x-linux-gnu
+cross_target s390x s390x-linux-gnu-gcc qemu-s390x
+convert_target s390x qemu-s390x
+mingw_target
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
