@@ -14,6 +14,8 @@ static const struct cmd cmds[] = {
 	{ "map",        cmd_map,        "list the allocated and zero extents" },
 	{ "merge",      cmd_merge,      "fold a differencing disk into an ancestor" },
 	{ "set-parent", cmd_set_parent, "point a differencing disk at another parent" },
+	{ "resize",     cmd_resize,     "grow or shrink a disk in place" },
+	{ "compact",    cmd_compact,    "reclaim unused space (like Optimize-VHD)" },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

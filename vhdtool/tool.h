@@ -34,6 +34,26 @@ int cmd_convert(int argc, char **argv);
 int cmd_map(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_set_parent(int argc, char **argv);
+int cmd_resize(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
+
+/* Progress line (progress.c).  -p / --progress[=auto|always|never]. */
+#define PROGRESS_OFF    0
+#define PROGRESS_AUTO   1       /* only when standard error is a terminal */
+#define PROGRESS_ALWAYS 2
+struct progress {
+	int on, tty, bytes, drawn;
+	double start, last;
+	uint64_t done, total;
+};
+/* The mode named by a --progress argument (NULL: auto), or -1. */
+int progress_mode(const char *arg);
+/* bytes: done/total are bytes (shown with units and a rate). */
+void progress_init(struct progress *p, int mode, int bytes);
+void progress_update(struct progress *p, uint64_t done, uint64_t total);
+/* A vhd_progress_fn; arg is the struct progress. */
+void progress_cb(void *arg, uint64_t done, uint64_t total);
+void progress_end(struct progress *p);
 
 /* "vhdtool: FILE: problem" (FILE may be NULL: "vhdtool: problem"). */
 void tool_err(const char *file, const char *fmt, ...)

@@ -1,11 +1,12 @@
 # vhdtool: the CLI.  Owned by vhdtool; list every source here.
 VHDTOOL_SRCS = vhdtool/main.c vhdtool/util.c vhdtool/cmd_create.c \
 	vhdtool/cmd_info.c vhdtool/cmd_check.c vhdtool/cmd_convert.c \
-	vhdtool/cmd_map.c vhdtool/cmd_merge.c
+	vhdtool/cmd_map.c vhdtool/cmd_merge.c vhdtool/cmd_resize.c \
+	vhdtool/cmd_compact.c vhdtool/progress.c
 VHDTOOL_OBJS = $(VHDTOOL_SRCS:%.c=$(BUILD)/obj/%.o)
 VHDTOOL = $(BUILD)/vhdtool
 INSTALL_BINS += $(VHDTOOL)
 MAN_PAGES += vhdtool/vhdtool.1
 tools: $(VHDTOOL)
 $(VHDTOOL): $(VHDTOOL_OBJS) $(LIBVHD_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lz $(LDLIBS)
