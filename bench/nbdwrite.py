@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Write pseudo-random data into an NBD export (set-up for benchmarks).
 
-nbdwrite.py URI stride BLOCK STRIDE [RAW]
-    fill every STRIDE-th BLOCK-byte block (0, STRIDE, 2*STRIDE, ...);
-    with RAW, write the same bytes at the same offsets into the raw file
-    RAW (created sparse at the export's size), a plain copy of the data.
+nbdwrite.py URI stride BLOCK STRIDE [RAW...]
+    fill every STRIDE-th BLOCK-byte block (0, STRIDE, 2*STRIDE, ...) and
+    write the same bytes at the same offsets into each raw file RAW: made
+    anew (sparse, at the export's size), or with +RAW written over the
+    existing file.
 nbdwrite.py URI at LEN OFFSET...
     write LEN bytes at each OFFSET (a negative OFFSET counts from the end).
 Prints the number of bytes written.
@@ -25,21 +26,25 @@ def main():
     written = 0
     if mode == "stride":
         block, stride = int(sys.argv[3]), int(sys.argv[4])
-        raw = None
-        if len(sys.argv) > 5:
-            raw = os.open(sys.argv[5], os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                          0o644)
-            os.ftruncate(raw, size)
+        raws = []
+        for path in sys.argv[5:]:
+            if path.startswith("+"):
+                raws.append(os.open(path[1:], os.O_WRONLY))
+            else:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                             0o644)
+                os.ftruncate(fd, size)
+                raws.append(fd)
         for off in range(0, size, block * stride):
             n = min(block, size - off)
             buf = rng.randbytes(n)
             for i in range(0, n, 1 << 22):
                 h.pwrite(buf[i:i + (1 << 22)], off + i)
-            if raw is not None:
-                os.pwrite(raw, buf, off)
+            for fd in raws:
+                os.pwrite(fd, buf, off)
             written += n
-        if raw is not None:
-            os.close(raw)
+        for fd in raws:
+            os.close(fd)
     elif mode == "at":
         length = int(sys.argv[3])
         for o in sys.argv[4:]:
