@@ -1,13 +1,25 @@
 /*
- * cmd_convert.c - vhdtool convert: raw <-> VHD, VHD -> VHD, sparse-aware.
+ * cmd_convert.c - vhdtool convert: raw <-> VHD, VHD -> VHD, sparse-aware;
+ * compressed (.gz) and standard input/output streams; Azure-ready fixed
+ * VHDs; raw <-> fixed in place.
  *
  * The source is read extent by extent: unallocated ranges of a VHD (from
  * vhd_map) and holes of a raw file (SEEK_DATA/SEEK_HOLE) are never read.
  * Data is copied in 2 MiB aligned chunks, and 4 KiB granules that are all
  * zero are not written: the fresh output already reads as zeros there (a
  * dynamic disk leaves the block unallocated, a fixed disk or raw file
- * keeps a hole).
+ * keeps a hole).  Where the file system can share blocks (reflinks), a raw
+ * or fixed source is copied to a raw or fixed destination with
+ * copy_file_range: the kernel moves (shares) the data.
+ *
+ * A fixed VHD destination is written as raw data followed by its footer,
+ * so it can also be a stream.  A stream source (standard input, a .gz
+ * file) is read once, front to back; its last 512 bytes decide whether it
+ * was a fixed VHD (a valid footer whose size matches) or raw.  A dynamic
+ * VHD source or destination needs random access: a stream is then first
+ * copied (sparse) to a temporary file.
  */
+#define _FILE_OFFSET_BITS 64
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,36 +28,59 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+#ifdef __linux__
+#include <linux/fs.h>
+#endif
 #include "tool.h"
 
 #define CHUNK   (2u * 1024 * 1024)
 #define GRANULE 4096u
+#define MIB     (UINT64_C(1) << 20)
+/* Azure: fixed VHDs whose size is a whole number of MiB, at least 20 MiB. */
+#define AZURE_MIN (20 * MIB)
 
 static const char usage[] =
 	"usage: vhdtool convert [--from raw|vhd] [--to raw|vhd] [--type fixed|dynamic]\n"
-	"                       [--block-size SIZE] [--ignore-checksum] [-p] [-f] SRC DST\n";
+	"                       [--block-size SIZE] [--azure] [--gzip] [--ignore-checksum]\n"
+	"                       [--json] [-p] [-f] SRC DST\n"
+	"       vhdtool convert --in-place [--to raw|vhd] [--azure] FILE\n";
 
 static const char help[] =
 	"Copy the disk in SRC (a VHD image of any type, or a raw disk image) to a new\n"
 	"file DST.  The source format is detected from its content; a differencing\n"
 	"source is read through its whole chain (flattened).  The destination is a\n"
-	"VHD if its name ends in .vhd, else raw, unless --to says otherwise.\n"
-	"Unallocated ranges and all-zero data are not written: VHD output stays\n"
-	"small and raw output sparse.\n\n"
+	"VHD if its name ends in .vhd (or .vhd.gz), else raw, unless --to says\n"
+	"otherwise.  Unallocated ranges and all-zero data are not written: VHD\n"
+	"output stays small and raw output sparse.\n\n"
+	"SRC may be '-' (standard input) or gzip-compressed (raw or VHD inside);\n"
+	"DST may be '-' (standard output) or end in .gz (compressed): streams hold\n"
+	"a raw disk or a fixed VHD (a dynamic VHD needs a seekable file).\n\n"
 	"  -F, --from raw|vhd        source format (default: by content; a file\n"
 	"                            named *.vhd must then be a VHD)\n"
 	"  -O, --to raw|vhd          destination format\n"
-	"  -t, --type fixed|dynamic  VHD destination type (default dynamic; implies\n"
-	"                            --to vhd)\n"
+	"  -t, --type fixed|dynamic  VHD destination type (default dynamic, fixed\n"
+	"                            for streams; implies --to vhd)\n"
 	"  -b, --block-size SIZE     block size of a dynamic destination (default 2M)\n"
+	"  -a, --azure               a fixed VHD Azure accepts: the disk size rounded\n"
+	"                            up to a whole MiB (at least 20 MiB), geometry\n"
+	"                            65535/16/255 so QEMU reads the same size\n"
+	"  -z, --gzip                compress DST (implied by a .gz name)\n"
+	"  -i, --in-place            turn the raw image FILE into a fixed VHD by\n"
+	"                            appending a footer, or a fixed VHD into a raw\n"
+	"                            image by removing it; no data is copied\n"
 	"      --ignore-checksum     read a source whose footer or header checksum\n"
 	"                            is wrong (recovery)\n"
-	"  -p, --progress            show progress on standard error\n"
+	"  -j, --json                print what was written as JSON\n"
+	"  -p, --progress[=auto|always]\n"
+	"                            show progress (auto: only on a terminal)\n"
 	"  -f, --force               replace DST if it exists\n"
 	"  -h, --help                show this help\n\n"
-	"On failure or interruption the partial DST is removed.\n";
+	"On failure or interruption the partial DST is removed.\n"
+	"Exit status: 0 done, 1 error, 2 usage error, 3 damaged source.\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -60,9 +95,15 @@ struct endpoint {
 	const char *path;
 	struct vhd *v;          /* VHD, or NULL for raw */
 	int fd;                 /* raw: the file */
-	uint64_t size;
+	uint64_t size;          /* disk size */
 	int created;            /* DST: remove on failure */
 	int dense;              /* DST: a device; write every byte */
+	gzFile gz;              /* a compressed (or standard) stream */
+	int stream;             /* sequential only: stdin/stdout or .gz */
+	int fixed;              /* DST: raw data then a fixed VHD footer */
+	int std;                /* standard input or output */
+	uint64_t written;       /* stream DST: bytes so far */
+	char *tmp;              /* SRC: a spool file to remove */
 };
 
 /* Read exactly n bytes of a raw file. */
@@ -180,28 +221,192 @@ write_sparse(struct endpoint *d, const char *buf, size_t n, uint64_t off)
 	return 0;
 }
 
-static void
-progress(uint64_t done, uint64_t total, int *last)
-{
-	int pm = total ? (int)(done * 1000 / total) : 1000;
 
-	if (pm == *last)
-		return;
-	*last = pm;
-	fprintf(stderr, "\r    (%d.%d/100%%)", pm / 10, pm % 10);
-	if (pm == 1000)
-		fputc('\n', stderr);
-	fflush(stderr);
+/* A VHD destination needs a disk size that is a positive multiple of 512
+ * and at most 2040 GiB. */
+static int
+check_source_size(struct endpoint *s, int to)
+{
+	if (to != 1)
+		return EXIT_OK;
+	if (s->size % VHD_SECTOR_SIZE) {
+		tool_err(s->path, "size %llu is not a multiple of 512 bytes; a VHD "
+			 "cannot hold it (pad it, e.g. truncate -s %llu)",
+			 (unsigned long long)s->size,
+			 (unsigned long long)((s->size / 512 + 1) * 512));
+		return EXIT_ERROR;
+	}
+	if (s->size > VHD_MAX_DISK_SIZE) {
+		tool_err(s->path, "size %llu is larger than the VHD limit of "
+			 "2040 GiB", (unsigned long long)s->size);
+		return EXIT_ERROR;
+	}
+	if (s->size == 0) {
+		tool_err(s->path, "is empty; a VHD disk cannot have size 0");
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
 }
 
-/* Copy every byte of s to d; reports its own errors. */
+/* ---- streams ---- */
+
 static int
-copy(struct endpoint *s, struct endpoint *d, int show)
+stream_write(struct endpoint *d, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n) {
+		size_t k = n > (1u << 30) ? (1u << 30) : n;
+		if (d->gz) {
+			int w = gzwrite(d->gz, p, (unsigned)k);
+			if (w <= 0) {
+				int e;
+				const char *m = gzerror(d->gz, &e);
+				return e == Z_ERRNO ? -(errno ? errno : EIO) :
+				       (fprintf(stderr, "vhdtool: %s: %s\n",
+						d->path, m), -EIO);
+			}
+			k = (size_t)w;
+		} else {
+			ssize_t w = write(d->fd, p, k);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return -errno;
+			k = (size_t)w;
+		}
+		p += k;
+		n -= k;
+		d->written += k;
+	}
+	return 0;
+}
+
+static const char zeros[GRANULE * 16];
+
+static int
+stream_zeros(struct endpoint *d, uint64_t n)
+{
+	while (n) {
+		size_t k = n < sizeof(zeros) ? (size_t)n : sizeof(zeros);
+		int r = stream_write(d, zeros, k);
+		if (r < 0)
+			return r;
+		n -= k;
+	}
+	return 0;
+}
+
+/* Read up to n bytes of a stream; 0 at the end, -errno on error. */
+static ssize_t
+stream_read(struct endpoint *s, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		int r = gzread(s->gz, (char *)buf + got, (unsigned)(n - got));
+		if (r < 0) {
+			int e;
+			const char *m = gzerror(s->gz, &e);
+			tool_err(s->path, "read error: %s",
+				 e == Z_ERRNO ? strerror(errno) : m);
+			return -EIO;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* Output data at off: sparse into a file, sequential into a stream. */
+static int
+put_data(struct endpoint *d, const char *buf, size_t n, uint64_t off)
+{
+	if (d->stream) {
+		int r = stream_zeros(d, off - d->written);
+		return r < 0 ? r : stream_write(d, buf, n);
+	}
+	return write_sparse(d, buf, n, off);
+}
+
+static const char *
+out_name(struct endpoint *d)
+{
+	return d->std ? "standard output" : d->path;
+}
+
+static int
+write_fail(struct endpoint *d, int r)
+{
+	if (d->v)
+		return tool_lib_err(d->path, r);
+	tool_err(out_name(d), "write error: %s", strerror(-r));
+	return EXIT_ERROR;
+}
+
+/* ---- copying ---- */
+
+static int
+check_interrupt(struct endpoint *d)
+{
+	if (!interrupted)
+		return 0;
+	tool_err(out_name(d), "interrupted");
+	return 1;
+}
+
+#ifdef FICLONERANGE
+/* Can the destination share the source's blocks (a reflink)?  Tried on
+ * the first data extent; on success it is already copied. */
+static int
+try_reflink(struct endpoint *s, struct endpoint *d, uint64_t off,
+	    uint64_t len)
+{
+	struct file_clone_range fcr;
+	uint64_t al = len / GRANULE * GRANULE;
+
+	if (al == 0 || off % GRANULE)
+		return 0;
+	fcr.src_fd = s->fd;
+	fcr.src_offset = off;
+	fcr.src_length = al;
+	fcr.dest_offset = off;
+	return ioctl(d->fd, FICLONERANGE, &fcr) == 0;
+}
+#endif
+
+/* copy_file_range of [off, off+len) at the same offsets; -errno. */
+static int
+kernel_copy(struct endpoint *s, struct endpoint *d, uint64_t off,
+	    uint64_t len, struct progress *pr)
+{
+	while (len) {
+		loff_t in = (loff_t)off, out = (loff_t)off;
+		size_t k = len > (64u << 20) ? (64u << 20) : (size_t)len;
+		ssize_t r = copy_file_range(s->fd, &in, d->fd, &out, k, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -EIO;
+		off += (uint64_t)r;
+		len -= (uint64_t)r;
+		progress_update(pr, off, s->size);
+		if (interrupted)
+			return -EINTR;
+	}
+	return 0;
+}
+
+/* Copy every byte of s (random access) to d; reports its own errors. */
+static int
+copy(struct endpoint *s, struct endpoint *d, struct progress *pr)
 {
 	uint64_t off = 0;
-	int last = -1, r;
+	int r, kernel = 0;
 	char *buf;
-
 	void *mem;
 
 	if (posix_memalign(&mem, CHUNK, CHUNK) != 0) {
@@ -211,10 +416,8 @@ copy(struct endpoint *s, struct endpoint *d, int show)
 	buf = mem;
 	while (off < s->size) {
 		uint64_t len;
-		if (interrupted) {
-			tool_err(d->path, "interrupted");
+		if (check_interrupt(d))
 			goto fail;
-		}
 		r = next_extent(s, off, &len);
 		if (r < 0) {
 			tool_lib_err(s->path, r);
@@ -232,6 +435,22 @@ copy(struct endpoint *s, struct endpoint *d, int show)
 				o += n;
 			}
 		}
+#ifdef FICLONERANGE
+		if (r == 1 && !kernel && s->fd >= 0 && d->fd >= 0 && !d->v &&
+		    !d->stream && !d->dense && try_reflink(s, d, off, len))
+			kernel = 1;
+#endif
+		if (r == 1 && kernel) {
+			r = kernel_copy(s, d, off, len, pr);
+			if (r == -EINTR) {
+				check_interrupt(d);
+				goto fail;
+			}
+			if (r < 0)
+				goto write_fail;
+			off += len;
+			continue;
+		}
 		for (uint64_t o = off; r == 1 && o < off + len;) {
 			size_t n = CHUNK - (size_t)(o % CHUNK);
 			if (n > off + len - o)
@@ -246,41 +465,113 @@ copy(struct endpoint *s, struct endpoint *d, int show)
 						 (unsigned long long)o, strerror(-r));
 				goto fail;
 			}
-			if ((r = write_sparse(d, buf, n, o)) < 0)
+			if ((r = put_data(d, buf, n, o)) < 0)
 				goto write_fail;
 			r = 1;
 			o += n;
-			if (show)
-				progress(o, s->size, &last);
-			if (interrupted) {
-				tool_err(d->path, "interrupted");
+			progress_update(pr, o, s->size);
+			if (check_interrupt(d))
 				goto fail;
-			}
 		}
 		off += len;
-		if (show)
-			progress(off, s->size, &last);
+		progress_update(pr, off, s->size);
 	}
 	free(buf);
 	return EXIT_OK;
 write_fail:
-	if (d->v)
-		tool_lib_err(d->path, r);
-	else
-		tool_err(d->path, "write error: %s", strerror(-r));
+	write_fail(d, r);
 fail:
-	if (show)
-		fputc('\n', stderr);
+	free(buf);
+	return EXIT_ERROR;
+}
+
+/* Copy a stream source to d (a raw-like file or a stream): front to back,
+ * holding the last 512 bytes back until the end tells whether they are a
+ * fixed VHD's footer.  Sets s->size. */
+static int
+copy_stream(struct endpoint *s, struct endpoint *d, int from,
+	    const char *head, size_t headlen, struct progress *pr)
+{
+	char *buf = malloc(CHUNK + 512);
+	size_t pend;
+	uint64_t off = 0;
+	int r;
+
+	if (!buf) {
+		tool_err(NULL, "out of memory");
+		return EXIT_ERROR;
+	}
+	memcpy(buf, head, headlen);
+	pend = headlen;
+	for (;;) {
+		if (check_interrupt(d))
+			goto fail;
+		ssize_t got = stream_read(s, buf + pend, CHUNK + 512 - pend);
+		if (got < 0)
+			goto fail;
+		if (got == 0)
+			break;
+		pend += (size_t)got;
+		if (pend > 512) {
+			size_t n = pend - 512;
+			if ((r = put_data(d, buf, n, off)) < 0)
+				goto write_fail;
+			off += n;
+			memmove(buf, buf + n, 512);
+			pend = 512;
+			progress_update(pr, off, off);
+		}
+	}
+	struct vhd_info in;
+	if (from != 0 && pend == 512 && vhd_footer_parse((uint8_t *)buf,
+							 &in) == 0 &&
+	    in.type == VHD_TYPE_FIXED && in.virtual_size == off) {
+		s->size = off;          /* a fixed VHD: the footer goes */
+	} else if (from == 1) {
+		tool_err(s->path, "not a fixed VHD stream (no footer of its "
+			 "size at its end); --from raw reads it as raw");
+		free(buf);
+		return EXIT_DAMAGED;
+	} else {
+		if (pend && (r = put_data(d, buf, pend, off)) < 0)
+			goto write_fail;
+		s->size = off + pend;
+	}
+	free(buf);
+	return EXIT_OK;
+write_fail:
+	write_fail(d, r);
+fail:
 	free(buf);
 	return EXIT_ERROR;
 }
 
 static int
+ends_with(const char *p, const char *suffix)
+{
+	size_t n = strlen(p), k = strlen(suffix);
+	return n >= k && strcasecmp(p + n - k, suffix) == 0;
+}
+
+static int
 ends_with_vhd(const char *p)
 {
-	size_t n = strlen(p);
-	return n >= 4 && (strcasecmp(p + n - 4, ".vhd") == 0 ||
-			  strcasecmp(p + n - 4, ".vpc") == 0);
+	return ends_with(p, ".vhd") || ends_with(p, ".vpc");
+}
+
+/* Is the file gzip-compressed (magic 1f 8b)? */
+static int
+is_gzip(const char *path)
+{
+	unsigned char m[2];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return 0;
+	if (read(fd, m, 2) == 2 && m[0] == 0x1f && m[1] == 0x8b)
+		r = 1;
+	close(fd);
+	return r;
 }
 
 /* from: -1 by content, 0 raw, 1 VHD. */
@@ -322,6 +613,11 @@ open_source(struct endpoint *s, int from, int ignore_checksum)
 		if ((r = vhd_get_info(s->v, &in)) < 0)
 			return tool_lib_err(s->path, r);
 		s->size = in.virtual_size;
+		if (in.type == VHD_TYPE_FIXED) {
+			/* Its data is the file's first size bytes: a raw
+			 * view for copy_file_range. */
+			s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+		}
 		return EXIT_OK;
 	}
 	struct stat st;
@@ -343,17 +639,95 @@ open_source(struct endpoint *s, int from, int ignore_checksum)
 	return EXIT_OK;
 }
 
-/* Create and open DST.  *existed tells whether a non-regular file (a
- * device) is being written. */
+/* Opens a stream source (standard input or a .gz file). */
+static int
+open_stream_source(struct endpoint *s)
+{
+	int fd = s->std ? dup(STDIN_FILENO) :
+		 open(s->path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		tool_err(s->path, "cannot open: %s", strerror(errno));
+		return EXIT_ERROR;
+	}
+	/* gzread passes uncompressed input through unchanged. */
+	s->gz = gzdopen(fd, "rb");
+	if (!s->gz) {
+		close(fd);
+		tool_err(s->path, "out of memory");
+		return EXIT_ERROR;
+	}
+	gzbuffer(s->gz, 1u << 20);
+	s->stream = 1;
+	return EXIT_OK;
+}
+
+/* A stream source that needs random access: copy it (sparse) to a
+ * temporary file and open that instead. */
+static int
+spool(struct endpoint *s, const char *head, size_t headlen, int from,
+      int ignore, struct progress *pr)
+{
+	const char *dir = getenv("TMPDIR");
+	char *tmpl;
+	struct endpoint t;
+	int fd, rc;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	tmpl = malloc(strlen(dir) + 32);
+	if (!tmpl) {
+		tool_err(NULL, "out of memory");
+		return EXIT_ERROR;
+	}
+	sprintf(tmpl, "%s/vhdtool-spool.XXXXXX", dir);
+	fd = mkstemp(tmpl);
+	if (fd < 0) {
+		tool_err(tmpl, "cannot create: %s", strerror(errno));
+		free(tmpl);
+		return EXIT_ERROR;
+	}
+	s->tmp = tmpl;
+	memset(&t, 0, sizeof(t));
+	t.path = tmpl;
+	t.fd = fd;
+	t.size = 0;
+	/* Spooled verbatim (from = 0: the footer stays in the file). */
+	rc = copy_stream(s, &t, 0, head, headlen, pr);
+	if (rc == EXIT_OK && ftruncate(fd, (off_t)s->size) < 0) {
+		tool_err(tmpl, "cannot set its size: %s", strerror(errno));
+		rc = EXIT_ERROR;
+	}
+	close(fd);
+	gzclose(s->gz);
+	s->gz = NULL;
+	s->stream = 0;
+	if (rc != EXIT_OK)
+		return rc;
+	const char *name = s->path;
+	s->path = tmpl;
+	rc = open_source(s, from, ignore);
+	/* Messages should name what the user gave. */
+	(void)name;
+	return rc;
+}
+
+/* Create and open DST. */
 static int
 open_dest(struct endpoint *d, const struct endpoint *s, int to_vhd,
-	  const struct vhd_create_opts *co_in, int force)
+	  const struct vhd_create_opts *co_in, int force, int gz)
 {
 	struct stat st, ss;
 	int r;
 
+	if (d->std) {
+		d->stream = 1;
+		d->fd = STDOUT_FILENO;
+		goto stream;
+	}
 	if (stat(d->path, &st) == 0) {
-		if ((s->v ? stat(vhd_path(s->v), &ss) : fstat(s->fd, &ss)) == 0 &&
+		if (!s->stream && !s->tmp &&
+		    (s->v ? stat(vhd_path(s->v), &ss) : fstat(s->fd, &ss)) == 0 &&
 		    st.st_dev == ss.st_dev && st.st_ino == ss.st_ino) {
 			tool_err(d->path, "is the source itself");
 			return EXIT_ERROR;
@@ -367,16 +741,16 @@ open_dest(struct endpoint *d, const struct endpoint *s, int to_vhd,
 				tool_err(d->path, "cannot remove: %s", strerror(errno));
 				return EXIT_ERROR;
 			}
-		} else if (!to_vhd) {
+		} else if (!to_vhd || d->fixed) {
 			d->dense = 1;
 		} else {
 			tool_err(d->path, "is not a regular file");
 			return EXIT_ERROR;
 		}
 	}
-	if (to_vhd) {
+	if (to_vhd && !d->fixed) {
 		struct vhd_create_opts co = *co_in;
-		co.size = s->size;
+		co.size = d->size;
 		if ((r = vhd_create(d->path, &co)) < 0)
 			return tool_lib_err(d->path, r);
 		d->created = 1;
@@ -388,19 +762,36 @@ open_dest(struct endpoint *d, const struct endpoint *s, int to_vhd,
 	if (d->dense) {
 		d->fd = open(d->path, O_WRONLY | O_CLOEXEC);
 	} else {
-		d->fd = open(d->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		d->fd = open(d->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		d->created = d->fd >= 0;
 	}
 	if (d->fd < 0) {
 		tool_err(d->path, "cannot create: %s", strerror(errno));
 		return EXIT_ERROR;
 	}
+	if (!gz)
+		return EXIT_OK;
+	d->stream = 1;
+stream:
+	if (gz) {
+		int fd = dup(d->fd);
+		d->gz = fd >= 0 ? gzdopen(fd, "wb6") : NULL;
+		if (!d->gz) {
+			if (fd >= 0)
+				close(fd);
+			tool_err(out_name(d), "cannot start compressing");
+			return EXIT_ERROR;
+		}
+		gzbuffer(d->gz, 1u << 20);
+	}
 	return EXIT_OK;
 }
 
+/* Size, footer, sync, close. */
 static int
-finish_dest(struct endpoint *d)
+finish_dest(struct endpoint *d, unsigned footer_flags)
 {
+	uint8_t foot[512];
 	int r;
 
 	if (d->v) {
@@ -410,10 +801,31 @@ finish_dest(struct endpoint *d)
 		d->v = NULL;
 		return EXIT_OK;
 	}
-	if (!d->dense && ftruncate(d->fd, (off_t)d->size) < 0) {
-		tool_err(d->path, "cannot set its size: %s", strerror(errno));
-		return EXIT_ERROR;
+	if (d->fixed && (r = vhd_fixed_footer(d->size, footer_flags, foot)) < 0)
+		return tool_lib_err(out_name(d), r);
+	if (d->stream) {
+		if ((r = stream_zeros(d, d->size - d->written)) < 0 ||
+		    (d->fixed && (r = stream_write(d, foot, 512)) < 0))
+			return write_fail(d, r);
+		if (d->gz) {
+			r = gzclose(d->gz);
+			d->gz = NULL;
+			if (r != Z_OK) {
+				tool_err(out_name(d), "write error while "
+					 "compressing");
+				return EXIT_ERROR;
+			}
+		}
+	} else {
+		if (!d->dense && ftruncate(d->fd, (off_t)d->size) < 0) {
+			tool_err(d->path, "cannot set its size: %s", strerror(errno));
+			return EXIT_ERROR;
+		}
+		if (d->fixed && (r = raw_write(d->fd, foot, 512, d->size)) < 0)
+			return write_fail(d, r);
 	}
+	if (d->std)
+		return EXIT_OK;
 	if (fsync(d->fd) < 0 && errno != EINVAL) {
 		tool_err(d->path, "cannot sync: %s", strerror(errno));
 		return EXIT_ERROR;
@@ -427,6 +839,89 @@ finish_dest(struct endpoint *d)
 	return EXIT_OK;
 }
 
+static uint64_t
+azure_size(uint64_t n)
+{
+	n = (n + MIB - 1) / MIB * MIB;
+	return n < AZURE_MIN ? AZURE_MIN : n;
+}
+
+/* --in-place: raw <-> fixed without copying. */
+static int
+in_place(const char *file, int to, int azure, int json)
+{
+	int r = vhd_probe(file);
+	struct vhd_info in;
+	struct vhd *v;
+	const char *what;
+	uint64_t size;
+
+	if (r < 0)
+		return tool_lib_err(file, r);
+	if (r == 1) {
+		if ((r = vhd_open(&v, file, VHD_OPEN_RDONLY |
+				  VHD_OPEN_NO_PARENT)) < 0)
+			return tool_lib_err(file, r);
+		r = vhd_get_info(v, &in);
+		vhd_close(v);
+		if (r < 0)
+			return tool_lib_err(file, r);
+		if (to == 1 || azure) {
+			if (in.type != VHD_TYPE_FIXED) {
+				tool_err(file, "already a %s VHD; --azure needs "
+					 "a copy: vhdtool convert --azure %s "
+					 "NEW.vhd", vhd_type_name(in.type), file);
+				return EXIT_ERROR;
+			}
+			if (!azure) {
+				tool_err(file, "already a VHD (a fixed disk)");
+				return EXIT_ERROR;
+			}
+			size = in.virtual_size;
+			what = "a fixed VHD";
+			goto azure_grow;
+		}
+		if ((r = vhd_fixed_to_raw(file)) < 0)
+			return tool_lib_err(file, r);
+		size = in.virtual_size;
+		what = "a raw image";
+		goto done;
+	}
+	if (to == 0) {
+		tool_err(file, "already a raw image (no VHD footer)");
+		return EXIT_ERROR;
+	}
+	if ((r = vhd_raw_to_fixed(file, azure ? VHD_FOOTER_MAX_GEOMETRY : 0)) < 0)
+		return tool_lib_err(file, r);
+	if ((r = vhd_open(&v, file, VHD_OPEN_RDONLY)) < 0)
+		return tool_lib_err(file, r);
+	r = vhd_get_info(v, &in);
+	vhd_close(v);
+	if (r < 0)
+		return tool_lib_err(file, r);
+	size = in.virtual_size;
+	what = "a fixed VHD";
+azure_grow:
+	if (azure && azure_size(size) != size) {
+		/* Grown with zeros to a whole MiB: a fixed resize. */
+		if ((r = vhd_resize(file, azure_size(size), 0, NULL, NULL)) < 0)
+			return tool_lib_err(file, r);
+		size = azure_size(size);
+	}
+done:
+	if (json) {
+		printf("{\"file\": ");
+		json_str(stdout, file);
+		printf(", \"format\": \"%s\", \"size\": %llu}\n",
+		       strcmp(what, "a raw image") == 0 ? "raw" : "vhd",
+		       (unsigned long long)size);
+	} else {
+		printf("%s: now %s (disk of %llu bytes)\n", file, what,
+		       (unsigned long long)size);
+	}
+	return EXIT_OK;
+}
+
 int
 cmd_convert(int argc, char **argv)
 {
@@ -435,21 +930,30 @@ cmd_convert(int argc, char **argv)
 		{ "to",              required_argument, NULL, 'O' },
 		{ "type",            required_argument, NULL, 't' },
 		{ "block-size",      required_argument, NULL, 'b' },
+		{ "azure",           no_argument,       NULL, 'a' },
+		{ "gzip",            no_argument,       NULL, 'z' },
+		{ "in-place",        no_argument,       NULL, 'i' },
 		{ "ignore-checksum", no_argument,       NULL, 'I' },
-		{ "progress",        no_argument,       NULL, 'p' },
+		{ "json",            no_argument,       NULL, 'j' },
+		{ "progress",        optional_argument, NULL, 'p' },
 		{ "force",           no_argument,       NULL, 'f' },
 		{ "help",            no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct endpoint s = { NULL, NULL, -1, 0, 0, 0 };
-	struct endpoint d = { NULL, NULL, -1, 0, 0, 0 };
+	struct endpoint s = { NULL, NULL, -1, 0, 0, 0, NULL, 0, 0, 0, 0, NULL };
+	struct endpoint d = { NULL, NULL, -1, 0, 0, 0, NULL, 0, 0, 0, 0, NULL };
 	struct vhd_create_opts co;
-	int c, from = -1, to = -1, ignore = 0, show = 0, force = 0, rc;
+	struct progress pr;
+	int c, from = -1, to = -1, ignore = 0, pmode = PROGRESS_OFF, force = 0;
+	int azure = 0, gz = 0, inplace = 0, json = 0, rc;
+	char head[512];
+	size_t headlen = 0;
 	uint64_t bs;
 
 	memset(&co, 0, sizeof(co));
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":F:O:t:b:pfh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":F:O:t:b:azijpfh", lopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'F':
 			if (strcmp(optarg, "raw") == 0)
@@ -484,8 +988,17 @@ cmd_convert(int argc, char **argv)
 					"bad block size '%s'", optarg);
 			co.block_size = (uint32_t)bs;
 			break;
+		case 'a': azure = 1; break;
+		case 'z': gz = 1; break;
+		case 'i': inplace = 1; break;
 		case 'I': ignore = 1; break;
-		case 'p': show = 1; break;
+		case 'j': json = 1; break;
+		case 'p':
+			if ((pmode = progress_mode(optarg)) < 0)
+				return tool_usage(usage, argv[0],
+					"bad --progress value '%s' (auto or "
+					"always)", optarg);
+			break;
 		case 'f': force = 1; break;
 		case 'h':
 			fputs(usage, stdout);
@@ -495,58 +1008,132 @@ cmd_convert(int argc, char **argv)
 			return tool_bad_option(usage, argv, c);
 		}
 	}
+	if (inplace) {
+		if (argc - optind != 1)
+			return tool_usage(usage, argv[0], argc - optind < 1 ?
+					  "missing FILE" : "--in-place takes one FILE");
+		if (co.type == VHD_TYPE_DYNAMIC || co.block_size || gz || from >= 0)
+			return tool_usage(usage, argv[0], "--in-place turns raw "
+					  "into fixed VHD and back; it takes only "
+					  "--to and --azure");
+		if (azure && to == 0)
+			return tool_usage(usage, argv[0],
+					  "--azure makes a VHD, not raw");
+		return in_place(argv[optind], to, azure, json);
+	}
 	if (argc - optind != 2)
 		return tool_usage(usage, argv[0], argc - optind < 2 ?
 				  "missing SRC or DST" : "too many arguments");
 	s.path = argv[optind];
 	d.path = argv[optind + 1];
-	if (to < 0)
-		to = (co.type || co.block_size || ends_with_vhd(d.path)) ? 1 : 0;
+	s.std = strcmp(s.path, "-") == 0;
+	d.std = strcmp(d.path, "-") == 0;
+	if (s.std)
+		s.path = "standard input";
+	if (!d.std && ends_with(d.path, ".gz"))
+		gz = 1;
+	if (azure) {
+		if (to == 0 || co.type == VHD_TYPE_DYNAMIC || co.block_size)
+			return tool_usage(usage, argv[0],
+					  "--azure writes a fixed VHD");
+		to = 1;
+		co.type = VHD_TYPE_FIXED;
+	}
+	if (to < 0) {
+		char base[4096];
+		snprintf(base, sizeof(base), "%s", d.path);
+		if (gz && ends_with(base, ".gz"))
+			base[strlen(base) - 3] = '\0';
+		to = (co.type || co.block_size || (!d.std && ends_with_vhd(base))) ?
+		     1 : 0;
+	}
 	if (to == 0 && (co.type || co.block_size))
 		return tool_usage(usage, argv[0],
 				  "--type and --block-size apply to VHD output only");
 	if (co.type == VHD_TYPE_FIXED && co.block_size)
 		return tool_usage(usage, argv[0],
 				  "--block-size applies to dynamic disks only");
-	if (!co.type)
-		co.type = VHD_TYPE_DYNAMIC;
+	if (to == 1 && !co.type)
+		co.type = (d.std || gz) ? VHD_TYPE_FIXED : VHD_TYPE_DYNAMIC;
+	if (to == 1 && co.type == VHD_TYPE_DYNAMIC && (d.std || gz))
+		return tool_usage(usage, argv[0], "a dynamic VHD cannot be "
+				  "written as a stream (standard output or .gz); "
+				  "use --type fixed or a .vhd file");
+	if (d.std && isatty(STDOUT_FILENO) && !force)
+		return tool_usage(usage, argv[0], "refusing to write a disk to "
+				  "a terminal");
+	d.fixed = to == 1 && co.type == VHD_TYPE_FIXED;
 
-	if ((rc = open_source(&s, from, ignore)) != EXIT_OK)
-		goto out;
-	if (to == 1 && s.size % VHD_SECTOR_SIZE) {
-		tool_err(s.path, "size %llu is not a multiple of 512 bytes; a VHD "
-			 "cannot hold it (pad it, e.g. truncate -s %llu)",
-			 (unsigned long long)s.size,
-			 (unsigned long long)((s.size / 512 + 1) * 512));
-		rc = EXIT_ERROR;
-		goto out;
-	}
-	if (to == 1 && s.size > VHD_MAX_DISK_SIZE) {
-		tool_err(s.path, "size %llu is larger than the VHD limit of "
-			 "2040 GiB", (unsigned long long)s.size);
-		rc = EXIT_ERROR;
-		goto out;
-	}
-	if (to == 1 && s.size == 0) {
-		tool_err(s.path, "is empty; a VHD disk cannot have size 0");
-		rc = EXIT_ERROR;
-		goto out;
-	}
-	d.size = s.size;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
-	if ((rc = open_dest(&d, &s, to, &co, force)) != EXIT_OK)
+	progress_init(&pr, pmode, 1);
+
+	/* The source. */
+	if (s.std || is_gzip(s.path)) {
+		if ((rc = open_stream_source(&s)) != EXIT_OK)
+			goto out;
+		ssize_t n = stream_read(&s, head, sizeof(head));
+		if (n < 0) {
+			rc = EXIT_ERROR;
+			goto out;
+		}
+		headlen = (size_t)n;
+		struct vhd_info hi;
+		int dyn = from != 0 && headlen == 512 &&
+			  vhd_footer_parse((uint8_t *)head, &hi) == 0 &&
+			  hi.type != VHD_TYPE_FIXED;
+		if (dyn || (to == 1 && !d.fixed)) {
+			rc = spool(&s, head, headlen, from, ignore, &pr);
+			if (rc != EXIT_OK)
+				goto out;
+		}
+	} else if ((rc = open_source(&s, from, ignore)) != EXIT_OK) {
 		goto out;
-	if ((rc = copy(&s, &d, show)) != EXIT_OK)
+	}
+	if (!s.stream) {
+		if ((rc = check_source_size(&s, to)) != EXIT_OK)
+			goto out;
+		d.size = azure ? azure_size(s.size) : s.size;
+	}
+	if ((rc = open_dest(&d, &s, to, &co, force, gz)) != EXIT_OK)
 		goto out;
-	rc = finish_dest(&d);
+	if (s.stream) {
+		rc = copy_stream(&s, &d, from, head, headlen, &pr);
+		if (rc == EXIT_OK)
+			rc = check_source_size(&s, to);
+		d.size = azure ? azure_size(s.size) : s.size;
+	} else {
+		rc = copy(&s, &d, &pr);
+	}
+	progress_end(&pr);
+	if (rc != EXIT_OK)
+		goto out;
+	rc = finish_dest(&d, azure ? VHD_FOOTER_MAX_GEOMETRY : 0);
+	if (rc == EXIT_OK && json) {
+		printf("{\"source\": ");
+		json_str(stdout, s.std ? "-" : argv[optind]);
+		printf(", \"destination\": ");
+		json_str(stdout, d.std ? "-" : d.path);
+		printf(", \"format\": \"%s\", \"type\": \"%s\", \"compressed\": %s, "
+		       "\"size\": %llu}\n", to ? "vhd" : "raw",
+		       to ? vhd_type_name(co.type) : "raw", gz ? "true" : "false",
+		       (unsigned long long)d.size);
+	}
 out:
 	vhd_close(s.v);
 	if (s.fd >= 0)
 		close(s.fd);
+	if (s.gz)
+		gzclose(s.gz);
+	if (s.tmp) {
+		unlink(s.tmp);
+		free(s.tmp);
+	}
 	vhd_close(d.v);
-	if (d.fd >= 0)
+	if (d.gz)
+		gzclose(d.gz);
+	if (d.fd >= 0 && !d.std)
 		close(d.fd);
 	if (rc != EXIT_OK && d.created)
 		unlink(d.path);
