@@ -6,7 +6,7 @@
 #include "tool.h"
 
 static const char usage[] =
-	"usage: vhdtool check [--json] [--no-parent] [--repair] FILE\n";
+	"usage: vhdtool check [--json] [--no-parent] [--repair] [--azure] FILE\n";
 
 static const char help[] =
 	"Verify the metadata of the VHD image FILE (and of its parents): footer,\n"
@@ -18,6 +18,9 @@ static const char help[] =
 	"  -r, --repair      first fix what can be fixed without guessing (a missing\n"
 	"                    or damaged footer from its good copy, leaked space after\n"
 	"                    the last block), one line per fix; then check\n"
+	"  -a, --azure       also check Azure's upload rules: a fixed VHD, the disk\n"
+	"                    size a whole number of MiB (file = N MiB + 512), at\n"
+	"                    least 20 MiB; each broken rule is an \"azure:\" problem\n"
 	"  -h, --help        show this help\n\n"
 	"Exit status: 0 no problems, 3 problems found (or not a VHD image),\n"
 	"1 the file could not be read.\n";
@@ -92,20 +95,22 @@ cmd_check(int argc, char **argv)
 		{ "json",      no_argument, NULL, 'j' },
 		{ "no-parent", no_argument, NULL, 'n' },
 		{ "repair",    no_argument, NULL, 'r' },
+		{ "azure",     no_argument, NULL, 'a' },
 		{ "help",      no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct problems p = { NULL, 0, 0, 0 };
 	unsigned flags = 0;
 	const char *file;
-	int c, json = 0, repair = 0, r, rc;
+	int c, json = 0, repair = 0, azure = 0, az = 0, r, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jnrh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jnrah", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
 		case 'n': flags |= VHD_CHECK_NO_PARENT; break;
 		case 'r': repair = 1; break;
+		case 'a': azure = 1; break;
 		case 'h':
 			fputs(usage, stdout);
 			fputs(help, stdout);
@@ -136,26 +141,36 @@ cmd_check(int argc, char **argv)
 		}
 		if ((size_t)r > p.bad)  /* a report lost to ENOMEM */
 			collect(&p, "more problems (out of memory to list them)");
+		if (azure)
+			az = azure_check(file, collect, &p);
 	}
 	if (json) {
 		printf("{\"file\": ");
 		json_str(stdout, file);
-		printf(", \"clean\": %s, \"problems\": [", p.bad ? "false" : "true");
+		printf(", \"clean\": %s, ", p.bad > (size_t)az ? "false" : "true");
+		if (azure)
+			printf("\"azure_ready\": %s, ", p.bad ? "false" : "true");
+		printf("\"problems\": [");
 		for (size_t i = 0; i < p.n; i++) {
 			printf("%s\n  ", i ? "," : "");
 			json_str(stdout, p.v[i]);
 		}
 		printf("%s]}\n", p.n ? "\n" : "");
 	} else if (p.n == 0) {
-		printf("%s: no problems found\n", file);
+		printf("%s: no problems found%s\n", file,
+		       azure ? "; meets Azure's upload rules" : "");
 	} else {
 		for (size_t i = 0; i < p.n; i++)
 			print_problem(file, p.v[i]);
 	}
-	if (p.bad) {
+	if (p.bad > (size_t)az) {
 		fflush(stdout);
-		tool_err(file, "damaged: %zu problem%s found", p.bad,
-			 p.bad == 1 ? "" : "s");
+		tool_err(file, "damaged: %zu problem%s found", p.bad - az,
+			 p.bad - az == 1 ? "" : "s");
+	} else if (az) {
+		fflush(stdout);
+		tool_err(file, "not ready for Azure: %d rule%s broken", az,
+			 az == 1 ? "" : "s");
 	}
 	rc = p.bad ? EXIT_DAMAGED : EXIT_OK;
 out:

@@ -89,6 +89,10 @@ const char *creator_str(const char *field, char buf[32]);
  * UTF-8 are written as \u00XX so the output always parses. */
 void json_str(FILE *f, const char *s);
 
+/* Azure's upload rules (azure.c): one "azure: ..." line per broken rule
+ * passed to fn; returns how many. */
+int azure_check(const char *file, void (*fn)(void *, const char *), void *arg);
+
 /* Is the buffer all zero bytes? */
 int is_zero(const void *buf, size_t n);
 

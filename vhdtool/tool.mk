@@ -2,7 +2,7 @@
 VHDTOOL_SRCS = vhdtool/main.c vhdtool/util.c vhdtool/cmd_create.c \
 	vhdtool/cmd_info.c vhdtool/cmd_check.c vhdtool/cmd_convert.c \
 	vhdtool/cmd_map.c vhdtool/cmd_merge.c vhdtool/cmd_resize.c \
-	vhdtool/cmd_compact.c vhdtool/progress.c
+	vhdtool/cmd_compact.c vhdtool/progress.c vhdtool/azure.c
 VHDTOOL_OBJS = $(VHDTOOL_SRCS:%.c=$(BUILD)/obj/%.o)
 VHDTOOL = $(BUILD)/vhdtool
 INSTALL_BINS += $(VHDTOOL)
