@@ -21,7 +21,9 @@ static const char merge_help[] =
 	"  -k, --keep               keep CHILD and the intermediate images (they\n"
 	"                           are no longer valid views of their disk)\n"
 	"  -i, --into ANCESTOR      merge into this image of CHILD's chain\n"
-	"  -p, --progress           show progress on standard error\n"
+	"  -p, --progress[=auto|always]\n"
+	"                           show progress on standard error (auto: only\n"
+	"                           on a terminal)\n"
 	"  -h, --help               show this help\n";
 
 static const char sp_usage[] =
@@ -44,32 +46,21 @@ same_file(const char *a, const char *b)
 	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-static void
-show_progress(void *arg, uint64_t done, uint64_t total)
-{
-	int *last = arg;
-	int pm = total ? (int)(done * 1000 / total) : 1000;
-
-	if (pm == *last)
-		return;
-	*last = pm;
-	fprintf(stderr, "\r    (%d.%d/100%%)", pm / 10, pm % 10);
-	fflush(stderr);
-}
-
 int
 cmd_merge(int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "keep",     no_argument,       NULL, 'k' },
 		{ "into",     required_argument, NULL, 'i' },
-		{ "progress", no_argument,       NULL, 'p' },
+		{ "progress", optional_argument, NULL, 'p' },
 		{ "help",     no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *child, *into = NULL;
 	char *chain[64];
-	int n = 0, target = -1, keep = 0, show = 0, last = -1, c, r, rc = EXIT_OK;
+	int n = 0, target = -1, keep = 0, pmode = PROGRESS_OFF, c, r;
+	int rc = EXIT_OK;
+	struct progress pr;
 	struct vhd *v = NULL;
 	struct vhd_info in;
 
@@ -78,7 +69,12 @@ cmd_merge(int argc, char **argv)
 		switch (c) {
 		case 'k': keep = 1; break;
 		case 'i': into = optarg; break;
-		case 'p': show = 1; break;
+		case 'p':
+			if ((pmode = progress_mode(optarg)) < 0)
+				return tool_usage(merge_usage, argv[0],
+					"bad --progress value '%s' (auto or "
+					"always)", optarg);
+			break;
 		case 'h':
 			fputs(merge_usage, stdout);
 			fputs(merge_help, stdout);
@@ -132,9 +128,9 @@ cmd_merge(int argc, char **argv)
 			goto out;
 		}
 	}
-	r = vhd_merge(child, into, show ? show_progress : NULL, &last);
-	if (show)
-		fputc('\n', stderr);
+	progress_init(&pr, pmode, 1);
+	r = vhd_merge(child, into, progress_cb, &pr);
+	progress_end(&pr);
 	if (r < 0) {
 		rc = tool_lib_err(child, r);
 		goto out;
