@@ -1,0 +1,113 @@
+# Locking: an image open for writing (served read-write by vhdnbd, or
+# mounted by vhdfuse) cannot be opened by a second writer -- another
+# vhdnbd, vhdfuse, vhdtool merge / set-parent / check --repair -- which
+# fails at once (under 2 s, exit 1) naming the file and saying it is in
+# use; the parents of a served child are locked against writers too;
+# read-only inspection (info, check, a read-only server) still works, and
+# after the writer goes away everything works again.
+. "$TOP/tests/lib.sh"
+need timeout coreutils
+need fusermount3 fuse3
+need mountpoint util-linux
+[ -x "$VHDNBD" ] || fail "vhdnbd not built: $VHDNBD"
+[ -x "$VHDFUSE" ] || fail "vhdfuse not built: $VHDFUSE"
+
+PIDS=""
+MNTS=""
+cleanup() {
+	rc=$?
+	set +e
+	for m in $MNTS; do mountpoint -q "$m" && { fusermount3 -u "$m" || umount -l "$m"; }; done
+	for p in $PIDS; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	exit $rc
+}
+trap cleanup EXIT
+
+# serve NAME ARGS...: vhdnbd in the background on $T/NAME.sock
+serve() {
+	name=$1; shift
+	rm -f "$T/$name.pid"
+	"$VHDNBD" --pid-file "$T/$name.pid" --unix "$T/$name.sock" "$@" 2>>"$T/$name.log" &
+	PIDS="$PIDS $!"
+	for _ in $(seq 100); do
+		[ -s "$T/$name.pid" ] && return 0
+		sleep 0.05
+	done
+	cat "$T/$name.log" >&2
+	fail "vhdnbd $* did not start"
+}
+unserve() {
+	p=$(cat "$T/$1.pid")
+	kill -TERM "$p"
+	for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.05; done
+	fail "vhdnbd $1 did not stop"
+}
+
+# refused FILE COMMAND...: exit 1 within 2 s, one line naming FILE and
+# saying "in use"; the image is unchanged.
+refused() {
+	file=$1; shift
+	before=$(sha256sum <"$file")
+	start=$(date +%s%N)
+	set +e; timeout 10 "$@" >"$T/out" 2>"$T/err"; rc=$?; set -e
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	[ "$rc" -eq 1 ] || { cat "$T/err" >&2; fail "'$*' exited $rc, want 1 (in use)"; }
+	[ "$ms" -lt 2000 ] || fail "'$*' took $ms ms to fail"
+	grep -q "in use" "$T/err" || fail "'$*': no 'in use' message: $(cat "$T/err")"
+	grep -q "$(basename "$file")" "$T/err" || fail "'$*': message does not name $file: $(cat "$T/err")"
+	[ "$(sha256sum <"$file")" = "$before" ] || fail "'$*' changed $file"
+	echo "refused as expected: $*: $(head -1 "$T/err")"
+}
+
+"$VHDTOOL" create -b 64K base.vhd 32M >/dev/null
+"$VHDTOOL" create --parent base.vhd child.vhd >/dev/null
+"$VHDTOOL" create --parent base.vhd child2.vhd >/dev/null
+touch mnt mnt2
+
+# 1. child served read-write
+serve one child.vhd
+refused child.vhd "$VHDNBD" --unix "$T/two.sock" child.vhd
+refused child.vhd "$VHDFUSE" child.vhd mnt
+refused child.vhd "$VHDTOOL" merge --keep child.vhd
+refused child.vhd "$VHDTOOL" set-parent child.vhd base.vhd
+refused child.vhd "$VHDTOOL" check --repair child.vhd
+# ... and its parent is locked against writers
+refused base.vhd "$VHDNBD" --unix "$T/two.sock" base.vhd
+refused base.vhd "$VHDFUSE" base.vhd mnt
+refused base.vhd "$VHDTOOL" merge --keep child2.vhd
+refused base.vhd "$VHDTOOL" check --repair base.vhd
+# read-only use goes on
+"$VHDTOOL" info child.vhd >/dev/null || fail "info on a served image"
+"$VHDTOOL" info base.vhd >/dev/null || fail "info on a served image's parent"
+"$VHDTOOL" check child.vhd >/dev/null || fail "check on a served image"
+"$VHDTOOL" convert child.vhd c.raw || fail "convert from a served image"
+serve ro --read-only base.vhd
+nbdinfo "nbd+unix:///?socket=$T/ro.sock" >/dev/null || fail "read-only server on the parent"
+unserve ro
+# a second child of the same parent can be served (parents are shared)
+serve sib child2.vhd
+unserve sib
+unserve one
+
+# 2. the same after the writer is gone: everything works again
+serve one child.vhd
+unserve one
+"$VHDTOOL" set-parent child.vhd base.vhd || fail "set-parent after the server stopped"
+"$VHDTOOL" check --repair child.vhd >/dev/null || fail "check --repair after the server stopped"
+
+# 3. mounted read-write by vhdfuse: the servers and tools are refused
+"$VHDFUSE" child.vhd mnt || fail "vhdfuse child.vhd"
+MNTS="$T/mnt"
+refused child.vhd "$VHDNBD" --unix "$T/two.sock" child.vhd
+refused child.vhd "$VHDFUSE" child.vhd "$T/mnt2"
+refused base.vhd "$VHDNBD" --unix "$T/two.sock" base.vhd
+refused child.vhd "$VHDTOOL" merge --keep child.vhd
+"$VHDTOOL" info child.vhd >/dev/null || fail "info on a mounted image"
+fusermount3 -u mnt
+for _ in $(seq 50); do
+	"$VHDTOOL" check --repair child.vhd >/dev/null 2>&1 && break
+	sleep 0.1
+done
+"$VHDTOOL" check --repair child.vhd >/dev/null || fail "lock not released after unmount"
+"$VHDTOOL" merge child.vhd || fail "merge after unmount"
+echo "locking: ok"
