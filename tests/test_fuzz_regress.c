@@ -1,12 +1,13 @@
 /* test_fuzz_regress.c - every input the fuzzers found a bug with, kept in
- * tests/fuzz/regress/{open,locator,nbd}/, replayed on each run, and the
+ * tests/fuzz/regress/{open,modify,locator,nbd}/, replayed on each run, and the
  * fuzzers' seeds after them (so the harnesses also run in the gcc and
  * sanitized builds).
  *
  * An image must open from a memory backend (vhd_io_mem_open +
  * vhd_open_io) or fail cleanly: a negative errno the API documents and a
  * message.  Then the input goes through the fuzz target's whole pipeline
- * (the harness sources are included below), whose property checks fail
+ * (the harness sources are included below; inputs of open/ also go
+ * through fuzz_modify's), whose property checks fail
  * the test here instead of aborting.  The sanitized build (build-san) of
  * this test is what catches memory errors and leaks. */
 #include <stdarg.h>
@@ -37,6 +38,7 @@ fuzz_regress_fail(const char *who, const char *what, int line)
 }
 
 #include "fuzz/fuzz_open.c"
+#include "fuzz/fuzz_modify.c"
 #include "fuzz/fuzz_locator.c"
 #include "fuzz/fuzz_nbd.c"
 
@@ -155,6 +157,14 @@ open_one(const char *name, const uint8_t *d, size_t n)
 		}
 	}
 	fuzz_open_input(d, n);
+	fuzz_modify_input(d, n);
+}
+
+static void
+modify_one(const char *name, const uint8_t *d, size_t n)
+{
+	(void)name;
+	fuzz_modify_input(d, n);
 }
 
 static void
@@ -180,6 +190,13 @@ test_open_inputs(void **state)
 }
 
 static void
+test_modify_inputs(void **state)
+{
+	(void)state;
+	assert_true(each_input("regress", "modify", modify_one) > 0);
+}
+
+static void
 test_locator_inputs(void **state)
 {
 	(void)state;
@@ -200,6 +217,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_inputs),
+		cmocka_unit_test(test_modify_inputs),
 		cmocka_unit_test(test_locator_inputs),
 		cmocka_unit_test(test_nbd_inputs),
 	};

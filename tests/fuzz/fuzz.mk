@@ -16,7 +16,7 @@
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= fuzz_open fuzz_locator fuzz_nbd
+FUZZ_TARGETS ?= fuzz_open fuzz_modify fuzz_locator fuzz_nbd
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS   = -std=c11 -O1 -g -fno-omit-frame-pointer -pthread \
 		-Wall -Wextra -Werror -D_GNU_SOURCE -Ilibvhd -Inbd
@@ -40,7 +40,7 @@ fuzz-lib:
 		CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
 		$(FUZZ_BUILD)/libvhd.a
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIB)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< \
 		$(FUZZ_LIB) -pthread
 

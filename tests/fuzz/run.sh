@@ -29,17 +29,19 @@ for t in "$@"; do
 		corpus=$build/corpus/$t
 		mkdir -p "$corpus"
 	fi
-	dirs="tests/fuzz/seeds/$name"
+	seeds=$name
+	[ "$name" = modify ] && seeds=open    # the same kind of input
+	dirs="tests/fuzz/seeds/$seeds"
 	[ -d "tests/fuzz/regress/$name" ] && dirs="$dirs tests/fuzz/regress/$name"
 	maxlen=65536
-	if [ "$name" = open ]; then
+	if [ "$seeds" = open ]; then
 		maxlen=1048576
 		dirs="$dirs fixtures/valid fixtures/corrupt"
 		[ -d "$SHARED_FIXTURES" ] && [ -z "${FUZZ_SMOKE:-}" ] &&
 			dirs="$dirs $SHARED_FIXTURES"
 	fi
 	dict=
-	[ -f "tests/fuzz/$name.dict" ] && dict="-dict=tests/fuzz/$name.dict"
+	[ -f "tests/fuzz/$seeds.dict" ] && dict="-dict=tests/fuzz/$seeds.dict"
 	log=$build/$t.log
 	echo "fuzz: $t for ${secs}s (log $log)"
 	# shellcheck disable=SC2086
