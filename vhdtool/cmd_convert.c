@@ -312,8 +312,19 @@ stream_read(struct endpoint *s, void *buf, size_t n)
 				 e == Z_ERRNO ? strerror(errno) : m);
 			return -EIO;
 		}
-		if (r == 0)
+		if (r == 0) {
+			/* A truncated gzip stream ends "normally" with
+			 * Z_BUF_ERROR pending. */
+			int e;
+			const char *m = gzerror(s->gz, &e);
+			if (e != Z_OK && e != Z_STREAM_END) {
+				tool_err(s->path, "read error: %s",
+					 e == Z_BUF_ERROR ? "compressed data "
+					 "ends early (truncated?)" : m);
+				return -EIO;
+			}
 			break;
+		}
 		got += (size_t)r;
 	}
 	return (ssize_t)got;
