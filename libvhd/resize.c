@@ -630,7 +630,7 @@ int
 vhd_resize_io(struct vhd_io *io, uint64_t new_size, unsigned flags,
 	      vhd_progress_fn progress, void *arg)
 {
-	struct vhd_io *b;
+	struct vhd_io *b = NULL;      /* mingw gcc: maybe-uninitialized */
 	struct vhd *v;
 	int r;
 
