@@ -66,7 +66,7 @@ vhd_write_header(struct vhd *v)
 /* Finds the footer: trailing 512 bytes, else an old 511-byte footer, else
  * (dynamic and differencing) the copy at offset 0. */
 static int
-find_footer(struct vhd *v, unsigned flags)
+find_footer_pass(struct vhd *v, unsigned flags)
 {
 	struct vhd_problems p1 = { NULL, NULL, 0, "" };
 	struct vhd_problems p = { NULL, NULL, 0, "" };
@@ -119,6 +119,23 @@ found:
 	vhd_footer_decode(raw, &v->ft);
 	v->warnings |= warn;
 	return 0;
+}
+
+/* With VHD_OPEN_IGNORE_CHECKSUM a footer whose checksum is right still
+ * wins: a trailing footer with a bad checksum is garbage as often as not,
+ * and taking it over a good copy at offset 0 would refuse (or misread) an
+ * image a strict open reads fine. */
+static int
+find_footer(struct vhd *v, unsigned flags)
+{
+	int r;
+
+	if (!(flags & VHD_OPEN_IGNORE_CHECKSUM))
+		return find_footer_pass(v, flags);
+	r = find_footer_pass(v, flags & ~VHD_OPEN_IGNORE_CHECKSUM);
+	if (r == -EBADMSG)
+		r = find_footer_pass(v, flags);
+	return r;
 }
 
 static int
