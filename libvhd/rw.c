@@ -218,14 +218,43 @@ write_in_block(struct vhd *v, uint32_t blk, uint64_t data, uint32_t boff,
 	return 0;
 }
 
+/* Where a new block (bitmap, data and the footer behind it) may start at
+ * or after next_free.  A child's locator data lying (partly) past the end
+ * of the file is not counted in next_free, since the open ignores it; but
+ * once the file grows over it, it is inside the file and a block on it
+ * would make the image fail to open: step over such ranges. */
+static uint64_t
+new_block_start(const struct vhd *v)
+{
+	uint64_t from = v->next_free, bstart, end;
+	int moved;
+
+	do {
+		moved = 0;
+		bstart = align_up(from + v->bitmap_size, VHD_DATA_ALIGN) -
+			 v->bitmap_size;
+		end = bstart + v->bitmap_size + v->block_size + 512;
+		for (int i = 0; v->type == VHD_TYPE_DIFF && i < 8; i++) {
+			const struct vhd_locator *l = &v->hdr.loc[i];
+			uint64_t x = vhd_locator_extent(l);
+			if (x == 0 || l->offset > UINT64_MAX - x)
+				continue;
+			if (l->offset < end && bstart < l->offset + x) {
+				from = l->offset + x;
+				moved = 1;
+			}
+		}
+	} while (moved && from < (UINT64_C(1) << 42));
+	return bstart;
+}
+
 /* Allocates block blk holding [boff, boff+len) of buf (buf NULL: zeros).
  * Order: bitmap and data, footer after the block, barrier, BAT entry. */
 static int
 alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 	    size_t len)
 {
-	uint64_t bstart = align_up(v->next_free + v->bitmap_size,
-				   VHD_DATA_ALIGN) - v->bitmap_size;
+	uint64_t bstart = new_block_start(v);
 	uint64_t data = bstart + v->bitmap_size;
 	uint64_t bend = data + v->block_size;
 	int diff = v->type == VHD_TYPE_DIFF;
