@@ -76,8 +76,13 @@ vhd_batmap_load(struct vhd *v)
 	v->batmap.version = get_be32(h + 20);
 	v->batmap.checksum = get_be32(h + 24);
 	uint64_t len = (uint64_t)v->batmap.map_sectors * 512;
-	if (v->batmap.map_off % 512 || v->batmap.map_off > v->file_size ||
-	    len > v->file_size - v->batmap.map_off ||
+	/* blktap puts the map right after its header.  A map anywhere else
+	 * could lie on the footer copy, the dynamic header or the BAT (all
+	 * metadata, allowed to touch each other in vhd_bat_validate), and
+	 * updating its bits would overwrite them: ignore such a batmap. */
+	if (v->batmap.map_off % 512 || v->batmap.map_off < off + 512 ||
+	    v->batmap.map_off > v->footer_off ||
+	    len > v->footer_off - v->batmap.map_off ||
 	    len < (v->bat_entries + 7) / 8 || len > (64u << 20))
 		return 0;   /* not a usable batmap: ignore it */
 	v->batmap.map = malloc(len ? len : 1);

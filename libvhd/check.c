@@ -88,7 +88,8 @@ check_batmap(struct ck *c, struct vhd *v)
 		return;
 	if (!b->present) {
 		ck_fail(c, "'%s': blktap batmap header at offset %llu: the map "
-			"(%u sectors at %llu) is not inside the file", v->path,
+			"(%u sectors at %llu) is not between its header and the "
+			"footer", v->path,
 			(unsigned long long)b->hdr_off, b->map_sectors,
 			(unsigned long long)b->map_off);
 		return;

@@ -154,6 +154,44 @@ test_check_reports_all(void **state)
 	free(d);
 }
 
+/* A blktap batmap whose map lies over other metadata (here the dynamic
+ * header) must not be used: writing its bits would destroy the header and
+ * the image would no longer open. */
+static void
+test_batmap_over_header(void **state)
+{
+	size_t n;
+	uint8_t *d = image(&n);
+	struct vhd_io *io;
+	struct vhd *v;
+	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	uint8_t buf[512];
+
+	(void)state;
+	/* The batmap header goes in the sector after the BAT (free space
+	 * before the first block); its map claims the header's sector. */
+	assert_true(entry(d, 0) * 512ull >= 2560);
+	memset(d + 2048, 0, 512);
+	memcpy(d + 2048, "tdbatmap", 8);
+	put_be64(d + 2048 + 8, 512);
+	put_be32(d + 2048 + 16, 1);
+	put_be32(d + 2048 + 20, 0x00010002);
+	assert_int_equal(vhd_io_mem_open(&io, d, n), 0);
+	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
+	memset(buf, 0x33, sizeof(buf));
+	assert_int_equal(vhd_pwrite(v, buf, sizeof(buf), 5 * BS), 0);
+	size_t n2;
+	const uint8_t *d2 = vhd_io_mem_data(io, &n2);
+	uint8_t *copy = malloc(n2);
+	memcpy(copy, d2, n2);
+	vhd_close(v);
+	assert_memory_equal(copy + 512, "cxsparse", 8);
+	if (try_open(copy, n2) != 0)
+		fail_msg("reopen: %s", vhd_errmsg());
+	free(copy);
+	free(d);
+}
+
 int
 main(void)
 {
@@ -161,6 +199,7 @@ main(void)
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_check_reports_all),
+		cmocka_unit_test(test_batmap_over_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
