@@ -385,6 +385,15 @@ grow_bat_in_place(struct vhd *v, uint32_t n, vhd_progress_fn progress,
 		if (progress)
 			progress(arg, moved, todo);
 	}
+	/* An image without blocks there has its trailing footer where the
+	 * BAT grows: move the footer past it first. */
+	if (v->footer_off < new_end) {
+		if ((r = vhd_write_footer_at(v, v->next_free)) < 0 ||
+		    (r = sync_io(v)) < 0)
+			return r;
+		v->footer_off = v->next_free;
+		v->file_size = v->next_free + 512;
+	}
 	/* The space is free now (no entry points there): the new entries. */
 	uint32_t *nb = realloc(v->bat, (size_t)n * sizeof(uint32_t));
 	if (!nb)

@@ -23,6 +23,8 @@ static long crash_points;
 static long footer_windows;
 
 /* An image in memory: size, block size, data at a few places. */
+static int empty_image;      /* make_image writes no data */
+
 static uint8_t *
 make_image(enum vhd_type type, uint64_t size, uint32_t bs, size_t *len,
 	   uint8_t *model)
@@ -39,7 +41,7 @@ make_image(enum vhd_type type, uint64_t size, uint32_t bs, size_t *len,
 	/* Data in the first block, the middle and the last sector. */
 	uint64_t at[3] = { 0, size / 2 + 1000, size - 512 };
 	uint32_t ln[3] = { 5000, 70000, 512 };
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 3 && !empty_image; i++) {
 		tu_fill(model + at[i], ln[i], &seed);
 		assert_int_equal(vhd_pwrite(v, model + at[i], ln[i], at[i]), 0);
 	}
@@ -190,6 +192,18 @@ test_grow_dynamic_bat_in_place(void **s)
 	(void)s;
 	/* 64 entries -> 1024: the BAT grows over the first blocks. */
 	all_points(VHD_TYPE_DYNAMIC, 4 * MiB, 64 * 1024, 64 * MiB, 0);
+}
+
+static void
+test_grow_dynamic_empty(void **s)
+{
+	(void)s;
+	/* No blocks: the trailing footer sits where the BAT grows (a case
+	 * the fuzzer found). */
+	empty_image = 1;
+	all_points(VHD_TYPE_DYNAMIC, 64 * MiB, 0, 512 * MiB, 0);
+	all_points(VHD_TYPE_DYNAMIC, 4 * MiB, 64 * 1024, 64 * MiB, 0);
+	empty_image = 0;
 }
 
 static void
@@ -397,6 +411,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_sizes),
 		cmocka_unit_test(test_grow_dynamic_bat_in_place),
+		cmocka_unit_test(test_grow_dynamic_empty),
 		cmocka_unit_test(test_grow_dynamic_spare_entries),
 		cmocka_unit_test(test_grow_dynamic_same_sector),
 		cmocka_unit_test(test_shrink_dynamic),
