@@ -12,27 +12,40 @@ bat_bytes(const struct vhd *v)
 int
 vhd_bat_load(struct vhd *v)
 {
-	uint64_t len = bat_bytes(v);
-	uint8_t *raw = malloc(len ? len : 1);
-	int r;
+	uint64_t n = v->bat_entries, chunk = n * 4;
+	uint8_t *raw;
+	int r = 0;
 
-	v->bat = malloc(((size_t)v->bat_entries ? v->bat_entries : 1) *
-			sizeof(uint32_t));
+	/* The header check bounds the table by the file size, which can be
+	 * more than a 32-bit size_t holds: check before multiplying. */
+	if (n > SIZE_MAX / sizeof(uint32_t) / 2)
+		return vhd_err(ENOMEM, "'%s': the BAT (%llu entries) does not fit "
+			       "in memory", v->path, (unsigned long long)n);
+	/* Read in pieces: a large table is not held twice. */
+	if (chunk > (1u << 20))
+		chunk = 1u << 20;
+	raw = malloc(chunk ? (size_t)chunk : 1);
+	v->bat = malloc(n ? (size_t)n * sizeof(uint32_t) : sizeof(uint32_t));
 	if (!raw || !v->bat) {
 		free(raw);
 		return vhd_err(ENOMEM, "'%s': no memory for the BAT", v->path);
 	}
-	r = v->io->ops->pread(v->io, raw, len, v->hdr.table_offset);
-	if (r < 0) {
-		free(raw);
-		return vhd_err(-r, "'%s': cannot read the BAT at %llu: %s",
-			       v->path, (unsigned long long)v->hdr.table_offset,
-			       strerror(-r));
+	for (uint64_t i = 0; i < n && r == 0;) {
+		size_t k = (size_t)((n - i) * 4 < chunk ? (n - i) * 4 : chunk);
+		uint64_t off = v->hdr.table_offset + i * 4;
+		r = v->io->ops->pread(v->io, raw, k, off);
+		if (r < 0) {
+			r = vhd_err(-r, "'%s': cannot read the BAT at %llu: %s",
+				    v->path, (unsigned long long)off,
+				    strerror(-r));
+			break;
+		}
+		for (size_t j = 0; j < k / 4; j++)
+			v->bat[i + j] = get_be32(raw + 4 * j);
+		i += k / 4;
 	}
-	for (uint32_t i = 0; i < v->bat_entries; i++)
-		v->bat[i] = get_be32(raw + 4 * (size_t)i);
 	free(raw);
-	return 0;
+	return r;
 }
 
 /* Writes the 512-byte BAT sector holding entry blk from the memory copy. */
@@ -198,7 +211,9 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
 	struct vhd_problems p = { fn, arg, 0, "" };
 	uint64_t blk_bytes = (uint64_t)v->bitmap_size + v->block_size;
 	uint64_t limit = v->footer_off;  /* blocks end before the footer */
-	size_t n = 0, cap = (size_t)v->bat_entries + 16;
+	/* Grown as allocated entries are found: sized by the BAT, this took
+	 * 24 bytes per entry (12 GiB for a 2040 GiB disk of 4 KiB blocks). */
+	size_t n = 0, cap = 64;
 	struct extent *x = malloc(cap * sizeof(*x));
 	char b1[32], b2[32];
 
