@@ -590,8 +590,22 @@ resize_handle(struct vhd *v, uint64_t ns, unsigned flags,
 		return vhd_err(EBADMSG, "'%s': the trailing footer is missing "
 			       "or old-style; repair the image before resizing",
 			       v->path);
-	if (ns == v->size)
-		return 0;
+	if (ns == v->size) {
+		/* Finish a resize interrupted between its two footer writes:
+		 * the copy at offset 0 still has the old size. */
+		uint8_t copy[512];
+		if (v->type == VHD_TYPE_FIXED)
+			return 0;
+		if ((r = v->io->ops->pread(v->io, copy, 512, 0)) < 0)
+			return vhd_err(-r, "'%s': cannot read: %s", v->path,
+				       strerror(-r));
+		if (memcmp(copy, v->footer_raw, 85) == 0 &&
+		    memcmp(copy + 86, v->footer_raw + 86, 426) == 0)
+			return 0;
+		if ((r = vhd_write_footer_at(v, 0)) < 0)
+			return r;
+		return sync_io(v);
+	}
 	if (v->type == VHD_TYPE_FIXED) {
 		if (ns < v->size && !(flags & VHD_RESIZE_FORCE)) {
 			uint8_t *buf = malloc(COPY_CHUNK);
