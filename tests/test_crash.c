@@ -19,7 +19,16 @@
  * possible (power loss, short writes), vhd_repair restores a clean image;
  * and every byte written before the last completed flush reads back
  * (bytes touched since, or by a failed call, may hold anything).
- * The number of points tried per mode is printed. */
+ * The number of points tried per mode is printed.
+ *
+ * vhd_merge and vhd_set_parent take paths, so they run in a child process
+ * traced with ptrace (no LD_PRELOAD, no hooks in the library): every
+ * write-like system call (pwrite, ftruncate, fallocate, ...) is counted,
+ * and the child is killed with SIGKILL on entry to the nth one (what a
+ * crash of the process leaves: every earlier write, none later), or the
+ * nth one is made to fail with ENOSPC or EIO without running.  After each:
+ * the chain reads as before, check passes (warnings allowed), and running
+ * the operation again completes it.  Linux x86-64 only. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -28,6 +37,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/wait.h>
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#define HAVE_TRACE 1
+#endif
 #include <cmocka.h>
 #include "vhd.h"
 #include "lib_io_fault.h"
@@ -367,6 +384,308 @@ every_point(const char *name)
 	}
 }
 
+
+/* ---- whole operations on files, crashed by ptrace ---- */
+#ifdef HAVE_TRACE
+static int
+write_like(const struct user_regs_struct *r)
+{
+	switch (r->orig_rax) {
+	case SYS_write: case SYS_writev:
+		return r->rdi > 2;      /* not the test's own output */
+	case SYS_pwrite64: case SYS_pwritev: case SYS_pwritev2:
+	case SYS_ftruncate: case SYS_truncate: case SYS_fallocate:
+	case SYS_rename: case SYS_renameat: case SYS_renameat2:
+	case SYS_unlink: case SYS_unlinkat:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Runs fn in a traced child.  kill_at > 0: SIGKILL on entering the
+ * kill_at-th write (*status = -1); fail_at > 0: that write fails with
+ * -err.  Returns the number of writes seen; *status is fn's result. */
+static long
+traced(int (*fn)(void), long kill_at, long fail_at, int err, int *status)
+{
+	pid_t pid = fork();
+	long writes = 0;
+	int ws, in_call = 0, faked = 0, sig = 0;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+		raise(SIGSTOP);
+		int r = fn();
+		_exit(r < 0 ? -r : 0);
+	}
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFSTOPPED(ws));
+	assert_int_equal(ptrace(PTRACE_SETOPTIONS, pid, NULL,
+				(void *)(PTRACE_O_TRACESYSGOOD |
+					 PTRACE_O_EXITKILL)), 0);
+	for (;;) {
+		assert_int_equal(ptrace(PTRACE_SYSCALL, pid, NULL,
+					(void *)(long)sig), 0);
+		sig = 0;
+		assert_int_equal(waitpid(pid, &ws, 0), pid);
+		if (WIFEXITED(ws)) {
+			*status = -WEXITSTATUS(ws);
+			return writes;
+		}
+		if (WIFSIGNALED(ws))
+			fail_msg("traced child died of signal %d",
+				 WTERMSIG(ws));
+		if (WSTOPSIG(ws) != (SIGTRAP | 0x80)) {
+			sig = WSTOPSIG(ws);     /* pass it on */
+			continue;
+		}
+		struct user_regs_struct rg;
+		assert_int_equal(ptrace(PTRACE_GETREGS, pid, NULL, &rg), 0);
+		in_call = !in_call;
+		if (!in_call) {                 /* exit stop */
+			if (faked) {
+				rg.rax = (unsigned long long)-(long long)err;
+				ptrace(PTRACE_SETREGS, pid, NULL, &rg);
+				faked = 0;
+			}
+			continue;
+		}
+		if (!write_like(&rg))
+			continue;
+		writes++;
+		if (writes == kill_at) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &ws, 0);
+			*status = -1;
+			return writes;
+		}
+		if (writes == fail_at) {        /* skip it, fake the error */
+			rg.orig_rax = (unsigned long long)-1;
+			ptrace(PTRACE_SETREGS, pid, NULL, &rg);
+			faked = 1;
+		}
+	}
+}
+#endif
+
+static char base_p[4200], child_p[4200], moved_p[4200];
+static uint8_t *pristine[3];
+static size_t pristine_len[3];
+static uint8_t chain_data[DISK];
+
+static void
+save(int k, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+
+	assert_non_null(f);
+	free(pristine[k]);
+	pristine[k] = malloc(64u << 20);
+	assert_non_null(pristine[k]);
+	pristine_len[k] = fread(pristine[k], 1, 64u << 20, f);
+	fclose(f);
+}
+
+static void
+restore(int k, const char *path)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(pristine[k], 1, pristine_len[k], f),
+			 pristine_len[k]);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* base (some data) <- child (writes over it, partial sectors, zeroes) */
+static void
+make_chain(void)
+{
+	struct vhd_create_opts po = { VHD_TYPE_DYNAMIC, DISK, 32u << 10, 0,
+				      NULL, NULL };
+	struct vhd_create_opts co = { VHD_TYPE_DIFF, 0, BLOCK, 0, base_p,
+				      NULL };
+	struct vhd *v;
+	uint32_t s = 5;
+	static uint8_t buf[300000];
+
+	snprintf(base_p, sizeof(base_p), "%s/base.vhd", tmpdir);
+	snprintf(child_p, sizeof(child_p), "%s/child.vhd", tmpdir);
+	snprintf(moved_p, sizeof(moved_p), "%s/moved.vhd", tmpdir);
+	unlink(base_p);
+	unlink(child_p);
+	assert_int_equal(vhd_create(base_p, &po), 0);
+	assert_int_equal(vhd_open(&v, base_p, VHD_OPEN_RDWR), 0);
+	tu_fill(buf, sizeof(buf), &s);
+	assert_int_equal(vhd_pwrite(v, buf, sizeof(buf), 10000), 0);
+	assert_int_equal(vhd_pwrite(v, buf, 200000, 3000000), 0);
+	vhd_close(v);
+	assert_int_equal(vhd_create(child_p, &co), 0);
+	assert_int_equal(vhd_open(&v, child_p, VHD_OPEN_RDWR), 0);
+	tu_fill(buf, sizeof(buf), &s);
+	assert_int_equal(vhd_pwrite(v, buf, 100001, 200003), 0);
+	assert_int_equal(vhd_pwrite(v, buf + 7, 777, 1), 0);
+	assert_int_equal(vhd_pwrite(v, buf, 150000, 2100000), 0);
+	assert_int_equal(vhd_write_zeroes(v, 3050000, 5000, 0), 0);
+	assert_int_equal(vhd_pwrite(v, buf, 3000, DISK - 3000), 0);
+	assert_int_equal(vhd_pread(v, chain_data, DISK, 0), 0);
+	vhd_close(v);
+	save(0, base_p);
+	save(1, child_p);
+}
+
+static void
+expect_reads(const char *path, const char *what, long n)
+{
+	static uint8_t got[DISK];
+	struct vhd *v;
+
+	if (vhd_open(&v, path, VHD_OPEN_RDONLY) < 0)
+		fail_msg("%s %ld: open '%s': %s", what, n, path, vhd_errmsg());
+	assert_int_equal(vhd_pread(v, got, DISK, 0), 0);
+	if (memcmp(got, chain_data, DISK) != 0)
+		fail_msg("%s %ld: '%s' no longer reads as before", what, n,
+			 path);
+	vhd_close(v);
+}
+
+static void
+expect_clean(const char *path, const char *what, long n, int may_repair)
+{
+	problems = 0;
+	int r = vhd_check(path, 0, on_problem, may_repair ? "q" : NULL);
+	if (r != 0 && may_repair) {
+		if (vhd_repair(path, NULL, NULL) <= 0)
+			fail_msg("%s %ld: check failed, repair fixed nothing",
+				 what, n);
+		repairs++;
+		problems = 0;
+		r = vhd_check(path, 0, on_problem, NULL);
+	}
+	if (r != 0 || problems)
+		fail_msg("%s %ld: check '%s' found %d problems", what, n, path,
+			 r);
+}
+
+static int
+do_merge(void)
+{
+	return vhd_merge(child_p, NULL, NULL, NULL);
+}
+
+static int
+do_setparent(void)
+{
+	return vhd_set_parent(child_p, moved_p, 0);
+}
+
+static void
+test_merge_crash(void **state)
+{
+	(void)state;
+#ifdef HAVE_TRACE
+	int st0;
+	long kills = 0, fails = 0;
+
+	make_chain();
+	long total = traced(do_merge, 0, 0, 0, &st0);
+	assert_int_equal(st0, 0);
+	expect_reads(base_p, "merge", 0);
+	assert_true(total > 3);
+	repairs = 0;
+	for (long n = 1; n <= total; n++) {
+		for (int mode = 0; mode < 3; mode++) {
+			static const int errs[] = { 0, ENOSPC, EIO };
+			const char *what = mode == 0 ? "merge killed at write" :
+					   "merge failing write";
+			restore(0, base_p);
+			restore(1, child_p);
+			traced(do_merge, mode ? 0 : n, mode ? n : 0, errs[mode],
+			       &st0);
+			if (mode && st0 != -errs[mode])
+				fail_msg("%s %ld: merge returned %d, not %s",
+					 what, n, st0, strerror(errs[mode]));
+			expect_reads(child_p, what, n);
+			expect_clean(child_p, what, n, mode != 0);
+			/* running it again completes it */
+			if (vhd_merge(child_p, NULL, NULL, NULL) < 0)
+				fail_msg("%s %ld: merge again: %s", what, n,
+					 vhd_errmsg());
+			expect_reads(base_p, what, n);
+			expect_clean(base_p, what, n, 0);
+			if (mode)
+				fails++;
+			else
+				kills++;
+		}
+	}
+	print_message("merge: %ld writes: %ld kill points, %ld failure points "
+		      "(ENOSPC, EIO; %ld needed repair)\n", total, kills,
+		      fails, repairs);
+#else
+	skip();
+#endif
+}
+
+static void
+test_setparent_crash(void **state)
+{
+	(void)state;
+#ifdef HAVE_TRACE
+	int st0;
+	long kills = 0, fails = 0;
+	struct vhd *v;
+
+	make_chain();
+	restore(0, moved_p);            /* the parent, copied elsewhere */
+	long total = traced(do_setparent, 0, 0, 0, &st0);
+	assert_int_equal(st0, 0);
+	assert_true(total >= 2);
+	save(2, child_p);               /* the result, for comparison */
+	repairs = 0;
+	for (long n = 1; n <= total; n++) {
+		for (int mode = 0; mode < 3; mode++) {
+			static const int errs[] = { 0, ENOSPC, EIO };
+			const char *what = mode == 0 ?
+					   "set-parent killed at write" :
+					   "set-parent failing write";
+			restore(1, child_p);
+			traced(do_setparent, mode ? 0 : n, mode ? n : 0,
+			       errs[mode], &st0);
+			if (mode && st0 != -errs[mode])
+				fail_msg("%s %ld: set-parent returned %d, not "
+					 "%s", what, n, st0,
+					 strerror(errs[mode]));
+			expect_reads(child_p, what, n);
+			expect_clean(child_p, what, n, mode != 0);
+			if (vhd_set_parent(child_p, moved_p, 0) < 0)
+				fail_msg("%s %ld: set-parent again: %s", what,
+					 n, vhd_errmsg());
+			expect_reads(child_p, what, n);
+			assert_int_equal(vhd_open(&v, child_p, VHD_OPEN_RDONLY),
+					 0);
+			const char *pp = vhd_path(vhd_parent(v));
+			if (!strstr(pp, "moved.vhd"))
+				fail_msg("%s %ld: parent is '%s' after a rerun",
+					 what, n, pp);
+			vhd_close(v);
+			expect_clean(child_p, what, n, 0);
+			if (mode)
+				fails++;
+			else
+				kills++;
+		}
+	}
+	print_message("set-parent: %ld writes: %ld kill points, %ld failure "
+		      "points (ENOSPC, EIO; %ld needed repair)\n", total, kills,
+		      fails, repairs);
+#else
+	skip();
+#endif
+}
+
 static void
 test_dynamic(void **state)
 {
@@ -389,11 +708,15 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dynamic),
 		cmocka_unit_test(test_differencing),
+		cmocka_unit_test(test_merge_crash),
+		cmocka_unit_test(test_setparent_crash),
 	};
 	tmpdir = tu_tmpdir();
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	tu_rmrf(tmpdir);
 	free(tmpdir);
 	free(base);
+	for (int k = 0; k < 3; k++)
+		free(pristine[k]);
 	return r;
 }
