@@ -7,8 +7,8 @@
 
 static const char usage[] =
 	"usage: vhdtool create [--type fixed|dynamic] [--block-size SIZE] [--chs-round]\n"
-	"                      FILE SIZE\n"
-	"       vhdtool create --parent PARENT FILE\n";
+	"                      [--json] FILE SIZE\n"
+	"       vhdtool create [--json] --parent PARENT FILE\n";
 
 static const char help[] =
 	"Create a new VHD image FILE (which must not exist).\n\n"
@@ -21,6 +21,8 @@ static const char help[] =
 	"                            geometry (QEMU, old Virtual PC) agree\n"
 	"  -P, --parent PARENT       create a differencing disk on top of PARENT;\n"
 	"                            its size is the parent's\n"
+	"  -j, --json                print {\"file\", \"type\", \"size\", \"block_size\",\n"
+	"                            \"parent\"} as JSON\n"
 	"  -h, --help                show this help\n\n"
 	"SIZE is in bytes, or with a binary suffix K, M, G or T (1G = 1073741824).\n"
 	"It must be a multiple of 512 and at most 2040G (the VHD limit).\n";
@@ -72,19 +74,20 @@ cmd_create(int argc, char **argv)
 		{ "block-size", required_argument, NULL, 'b' },
 		{ "chs-round",  no_argument,       NULL, 'c' },
 		{ "parent",     required_argument, NULL, 'P' },
+		{ "json",       no_argument,       NULL, 'j' },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vhd_create_opts o;
 	const char *file, *size_arg = NULL;
 	uint64_t bs = 0;
-	int c, type_given = 0, r;
+	int c, type_given = 0, json = 0, r;
 	char h1[32], h2[32];
 
 	memset(&o, 0, sizeof(o));
 	o.type = VHD_TYPE_DYNAMIC;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":t:b:cP:h", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":t:b:cP:jh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (parse_type(optarg, &o.type) < 0)
@@ -103,6 +106,9 @@ cmd_create(int argc, char **argv)
 			break;
 		case 'P':
 			o.parent = optarg;
+			break;
+		case 'j':
+			json = 1;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -143,7 +149,27 @@ cmd_create(int argc, char **argv)
 	r = vhd_create(file, &o);
 	if (r < 0)
 		return tool_lib_err(file, r);
-	if (o.parent)
+	if (json) {
+		struct vhd *v;
+		struct vhd_info in;
+		if ((r = vhd_open(&v, file, VHD_OPEN_RDONLY | VHD_OPEN_NO_PARENT |
+				  VHD_OPEN_NOLOCK)) < 0)
+			return tool_lib_err(file, r);
+		r = vhd_get_info(v, &in);
+		vhd_close(v);
+		if (r < 0)
+			return tool_lib_err(file, r);
+		printf("{\"file\": ");
+		json_str(stdout, file);
+		printf(", \"type\": \"%s\", \"size\": %llu, \"block_size\": %u, "
+		       "\"parent\": ", vhd_type_name(in.type),
+		       (unsigned long long)in.virtual_size, in.block_size);
+		if (o.parent)
+			json_str(stdout, o.parent);
+		else
+			fputs("null", stdout);
+		fputs("}\n", stdout);
+	} else if (o.parent)
 		printf("%s: differencing disk on '%s'\n", file, o.parent);
 	else
 		printf("%s: %s disk, %llu bytes (%s)%s%s\n", file,

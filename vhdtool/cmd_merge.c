@@ -9,7 +9,7 @@
 #include "tool.h"
 
 static const char merge_usage[] =
-	"usage: vhdtool merge [--keep] [--into ANCESTOR] [-p] CHILD\n";
+	"usage: vhdtool merge [--keep] [--into ANCESTOR] [--json] [-p] CHILD\n";
 
 static const char merge_help[] =
 	"Write everything the differencing disk CHILD stores into its parent (or,\n"
@@ -21,6 +21,7 @@ static const char merge_help[] =
 	"  -k, --keep               keep CHILD and the intermediate images (they\n"
 	"                           are no longer valid views of their disk)\n"
 	"  -i, --into ANCESTOR      merge into this image of CHILD's chain\n"
+	"  -j, --json               print {\"child\", \"into\", \"removed\": [...]}\n"
 	"  -p, --progress[=auto|always]\n"
 	"                           show progress on standard error (auto: only\n"
 	"                           on a terminal)\n"
@@ -52,6 +53,7 @@ cmd_merge(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "keep",     no_argument,       NULL, 'k' },
 		{ "into",     required_argument, NULL, 'i' },
+		{ "json",     no_argument,       NULL, 'j' },
 		{ "progress", optional_argument, NULL, 'p' },
 		{ "help",     no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -59,16 +61,17 @@ cmd_merge(int argc, char **argv)
 	const char *child, *into = NULL;
 	char *chain[64];
 	int n = 0, target = -1, keep = 0, pmode = PROGRESS_OFF, c, r;
-	int rc = EXIT_OK;
+	int rc = EXIT_OK, json = 0, nrm = 0;
 	struct progress pr;
 	struct vhd *v = NULL;
 	struct vhd_info in;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":ki:ph", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":ki:jph", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': keep = 1; break;
 		case 'i': into = optarg; break;
+		case 'j': json = 1; break;
 		case 'p':
 			if ((pmode = progress_mode(optarg)) < 0)
 				return tool_usage(merge_usage, argv[0],
@@ -135,7 +138,15 @@ cmd_merge(int argc, char **argv)
 		rc = tool_lib_err(child, r);
 		goto out;
 	}
-	printf("merged '%s' into '%s'\n", child, chain[target]);
+	if (json) {
+		printf("{\"child\": ");
+		json_str(stdout, child);
+		printf(", \"into\": ");
+		json_str(stdout, chain[target]);
+		printf(", \"removed\": [");
+	} else {
+		printf("merged '%s' into '%s'\n", child, chain[target]);
+	}
 	if (keep)
 		goto out;
 	/* The child first: should a removal fail, what is left is still a
@@ -147,9 +158,16 @@ cmd_merge(int argc, char **argv)
 			rc = EXIT_ERROR;
 			break;
 		}
-		printf("removed '%s'\n", path);
+		if (json) {
+			printf("%s", nrm++ ? ", " : "");
+			json_str(stdout, path);
+		} else {
+			printf("removed '%s'\n", path);
+		}
 	}
 out:
+	if (json && target >= 0 && r >= 0)
+		printf("]}\n");
 	for (int i = 0; i < n; i++)
 		free(chain[i]);
 	return rc;
