@@ -28,7 +28,7 @@ static const char merge_help[] =
 	"  -h, --help               show this help\n";
 
 static const char sp_usage[] =
-	"usage: vhdtool set-parent [--force] CHILD NEWPARENT\n";
+	"usage: vhdtool set-parent [--force] [--json] CHILD NEWPARENT\n";
 
 static const char sp_help[] =
 	"Point the differencing disk CHILD at NEWPARENT (after moving or copying the\n"
@@ -36,6 +36,7 @@ static const char sp_help[] =
 	"NEWPARENT must have the unique id CHILD records, unless --force.\n\n"
 	"  -f, --force   accept a parent with another unique id (only if it has\n"
 	"                the same content, e.g. a copy made by another tool)\n"
+	"  -j, --json    print {\"child\", \"parent\"} as JSON\n"
 	"  -h, --help    show this help\n";
 
 static int
@@ -178,16 +179,18 @@ cmd_set_parent(int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "force", no_argument, NULL, 'f' },
+		{ "json",  no_argument, NULL, 'j' },
 		{ "help",  no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned flags = 0;
-	int c, r;
+	int c, r, json = 0;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":fh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":fjh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': flags |= VHD_SET_PARENT_FORCE; break;
+		case 'j': json = 1; break;
 		case 'h':
 			fputs(sp_usage, stdout);
 			fputs(sp_help, stdout);
@@ -216,6 +219,15 @@ cmd_set_parent(int argc, char **argv)
 		}
 		return tool_lib_err(argv[optind], r);
 	}
-	printf("'%s' now has parent '%s'\n", argv[optind], argv[optind + 1]);
+	if (json) {
+		printf("{\"child\": ");
+		json_str(stdout, argv[optind]);
+		printf(", \"parent\": ");
+		json_str(stdout, argv[optind + 1]);
+		printf("}\n");
+	} else {
+		printf("'%s' now has parent '%s'\n", argv[optind],
+		       argv[optind + 1]);
+	}
 	return EXIT_OK;
 }
