@@ -53,29 +53,31 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 	uint32_t bs = o->block_size ? o->block_size : VHD_DEFAULT_BLOCK_SIZE;
 	uint8_t *blob = NULL;
 	size_t blob_len = 0;
+	/* Messages name the file, like every other libvhd message. */
+	const char *name = child_path && *child_path ? child_path : "image";
 	int r;
 
 	if (type == VHD_TYPE_NONE)
 		type = o->parent ? VHD_TYPE_DIFF : VHD_TYPE_DYNAMIC;
 	if (type != VHD_TYPE_FIXED && type != VHD_TYPE_DYNAMIC &&
 	    type != VHD_TYPE_DIFF)
-		return vhd_err(EINVAL, "vhd_create: unknown disk type %d",
+		return vhd_err(EINVAL, "'%s': unknown disk type %d", name,
 			       (int)type);
 	if ((type == VHD_TYPE_DIFF) != (o->parent != NULL))
-		return vhd_err(EINVAL, "vhd_create: a differencing disk needs "
-			       "a parent, and only it takes one");
+		return vhd_err(EINVAL, "'%s': a differencing disk needs a "
+			       "parent, and only it takes one", name);
 	if (type != VHD_TYPE_FIXED &&
 	    (bs < 4096 || bs > (256u << 20) || (bs & (bs - 1))))
-		return vhd_err(EINVAL, "vhd_create: block size %u: expected a "
-			       "power of two from 4 KiB to 256 MiB", bs);
+		return vhd_err(EINVAL, "'%s': block size %u: expected a power "
+			       "of two from 4 KiB to 256 MiB", name, bs);
 	memset(&f, 0, sizeof(f));
 	memset(&pf, 0, sizeof(pf));
 	if (type == VHD_TYPE_DIFF) {
 		if ((r = read_parent(o->parent, &pf)) < 0)
 			return r;
 		if (size && size != pf.size)
-			return vhd_err(EINVAL, "vhd_create: a child has its "
-				       "parent's size (%llu), not %llu",
+			return vhd_err(EINVAL, "'%s': a child has its parent's "
+				       "size (%llu), not %llu", name,
 				       (unsigned long long)pf.size,
 				       (unsigned long long)size);
 		size = pf.size;
@@ -86,12 +88,12 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 		if (o->flags & VHD_CREATE_CHS_ROUND)
 			size = vhd_chs_round_up(size);
 		if (size == 0 || size % 512)
-			return vhd_err(EINVAL, "vhd_create: size %llu: expected "
-				       "a positive multiple of 512",
+			return vhd_err(EINVAL, "'%s': size %llu: expected a "
+				       "positive multiple of 512", name,
 				       (unsigned long long)size);
 		if (size > VHD_MAX_DISK_SIZE)
-			return vhd_err(EINVAL, "vhd_create: size %llu exceeds "
-				       "the VHD limit of %llu bytes (2040 GiB)",
+			return vhd_err(EINVAL, "'%s': size %llu exceeds the VHD "
+				       "limit of %llu bytes (2040 GiB)", name,
 				       (unsigned long long)size,
 				       (unsigned long long)VHD_MAX_DISK_SIZE);
 		vhd_chs(size, &f.cylinders, &f.heads, &f.spt);
@@ -109,7 +111,8 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 		memcpy(f.uuid, o->unique_id, 16);
 	} else {
 		if ((r = vhd_random_bytes(f.uuid, 16)) < 0)
-			return vhd_err(-r, "vhd_create: no random bytes");
+			return vhd_err(-r, "'%s': no random bytes for the unique "
+				       "id: %s", name, strerror(-r));
 		f.uuid[6] = (uint8_t)((f.uuid[6] & 0x0f) | 0x40);
 		f.uuid[8] = (uint8_t)((f.uuid[8] & 0x3f) | 0x80);
 	}
@@ -124,6 +127,15 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 	}
 
 	uint64_t entries = (size + bs - 1) / bs;
+	/* Only a child of a parent above 2040 GiB (blktap makes them) gets
+	 * here: its entry count must fit the header's 32-bit field, and its
+	 * blocks the BAT's 32-bit sector offsets. */
+	if (entries > UINT32_MAX / 4)
+		return vhd_err(EINVAL, "'%s': a disk of %llu bytes needs %llu "
+			       "blocks of %u bytes, more than a VHD BAT can "
+			       "address; use a larger block size", name,
+			       (unsigned long long)size,
+			       (unsigned long long)entries, bs);
 	uint64_t bat_off = 1536, bat_len = align_up(entries * 4, 512);
 	uint64_t end = bat_off + bat_len;
 	memset(hdr, 0, sizeof(hdr));
@@ -139,7 +151,8 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 		r = vhd_locators_build(child_path, o->parent, hdr, end, &blob,
 				       &blob_len);
 		if (r < 0)
-			return r;
+			return vhd_err(-r, "'%s': cannot record the parent path "
+				       "'%s': %s", name, o->parent, strerror(-r));
 		end = align_up(end + blob_len, 512);
 	}
 	put_be32(hdr + 36, vhd_checksum(hdr, 1024, 36));

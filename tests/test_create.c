@@ -113,6 +113,91 @@ test_files(void **state)
 	free(dir);
 }
 
+/* Messages name the file like every other libvhd message (the tools strip
+ * the "'FILE': " prefix). */
+static void
+test_messages(void **state)
+{
+	char *dir = tu_tmpdir(), p[4200], want[4300];
+	struct vhd_create_opts o = { VHD_TYPE_DYNAMIC, 1000, 0, 0, NULL, NULL };
+	struct vhd_info in;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/a.vhd", dir);
+	snprintf(want, sizeof(want), "'%s': ", p);
+	assert_int_equal(vhd_create(p, &o), -EINVAL);
+	if (strncmp(vhd_errmsg(), want, strlen(want)) != 0)
+		fail_msg("message does not name the file: %s", vhd_errmsg());
+	o.size = 1 << 20;
+	o.block_size = 3000;
+	assert_int_equal(vhd_create(p, &o), -EINVAL);
+	if (strncmp(vhd_errmsg(), want, strlen(want)) != 0)
+		fail_msg("message does not name the file: %s", vhd_errmsg());
+	assert_int_equal(create_mem(0, 1 << 20, 3000, 0, &in), -EINVAL);
+	if (strncmp(vhd_errmsg(), "'memory': ", 10) != 0)
+		fail_msg("message does not name the backend: %s", vhd_errmsg());
+	tu_rmrf(dir);
+	free(dir);
+}
+
+/* A parent beyond what a child's BAT can cover with the chosen block size
+ * (blktap makes disks above 2040 GiB): refused, not a child whose BAT
+ * entry count wrapped around 32 bits and that does not open. */
+static void
+test_huge_parent(void **state)
+{
+	char *dir = tu_tmpdir(), p[4200], q[4200];
+	struct vhd_create_opts o = { VHD_TYPE_DYNAMIC, 1 << 20, 256u << 20, 0,
+				     NULL, NULL };
+	struct vhd_io *io;
+	struct vhd_footer f;
+	size_t n;
+	uint64_t size = UINT64_C(1) << 46;
+	uint32_t entries = (uint32_t)(size >> 28);
+	size_t bat = (size_t)entries * 4, len = 1536 + bat + 512;
+	uint8_t *d = malloc(len);
+
+	(void)state;
+	assert_non_null(d);
+	assert_int_equal(vhd_io_mem_open(&io, NULL, 0), 0);
+	assert_int_equal(vhd_create_io(io, &o), 0);
+	const uint8_t *src = vhd_io_mem_data(io, &n);
+	memcpy(d, src, 1536);
+	io->ops->close(io);
+	vhd_footer_decode(d, &f);
+	f.cur_size = f.orig_size = size;
+	vhd_footer_encode(&f, d);
+	put_be32(d + 512 + 28, entries);
+	put_be32(d + 512 + 36, vhd_checksum(d + 512, 1024, 36));
+	memset(d + 1536, 0xff, bat);
+	memcpy(d + 1536 + bat, d, 512);
+	snprintf(p, sizeof(p), "%s/huge.vhd", dir);
+	FILE *fp = fopen(p, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(d, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+	free(d);
+
+	struct vhd *v;
+	assert_int_equal(vhd_open(&v, p, 0), 0);      /* a valid parent */
+	vhd_close(v);
+	snprintf(q, sizeof(q), "%s/child.vhd", dir);
+	struct vhd_create_opts c = { VHD_TYPE_DIFF, 0, 4096, 0, p, NULL };
+	int r = vhd_create(q, &c);
+	if (r == 0) {
+		r = vhd_open(&v, q, VHD_OPEN_NO_PARENT);
+		if (r < 0)
+			fail_msg("created a child that does not open: %s",
+				 vhd_errmsg());
+		vhd_close(v);
+	} else {
+		assert_int_equal(r, -EINVAL);
+		assert_non_null(strstr(vhd_errmsg(), q));
+	}
+	tu_rmrf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -120,6 +205,8 @@ main(void)
 		cmocka_unit_test(test_layouts),
 		cmocka_unit_test(test_bad_args),
 		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_huge_parent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
