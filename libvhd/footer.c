@@ -81,14 +81,17 @@ vhd_footer_encode(struct vhd_footer *f, uint8_t raw[512])
 	put_be32(raw + 64, f->checksum);
 }
 
-/* Printable form of a 4- or 8-byte field for messages. */
-static void
-show(char *out, const uint8_t *p, size_t n)
+/* Printable form of a short field (a cookie) for messages: bytes outside
+ * printable ASCII become \xNN, so damage never reaches a terminal raw.
+ * out needs 4 * n + 1 bytes. */
+void
+vhd_show_bytes(char *out, const uint8_t *p, size_t n)
 {
 	size_t j = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (p[i] >= 0x20 && p[i] < 0x7f)
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\' &&
+		    p[i] != '\'')
 			out[j++] = (char)p[i];
 		else
 			j += (size_t)sprintf(out + j, "\\x%02x", p[i]);
@@ -105,7 +108,7 @@ vhd_footer_check(const uint8_t raw[512], const char *name, uint64_t off,
 	char s[40];
 
 	if (memcmp(raw, "conectix", 8) != 0) {
-		show(s, raw, 8);
+		vhd_show_bytes(s, raw, 8);
 		vhd_problem(p, "'%s': footer at offset %llu: cookie: expected "
 			    "'conectix', found '%s'", name,
 			    (unsigned long long)off, s);

@@ -27,9 +27,11 @@ vhd_header_check(const uint8_t raw[1024], const char *name, uint64_t off,
 	unsigned long long o = (unsigned long long)off;
 
 	if (memcmp(raw, "cxsparse", 8) != 0) {
+		char found[33];
+
+		vhd_show_bytes(found, raw, 8);
 		vhd_problem(p, "'%s': dynamic header at offset %llu: cookie: "
-			    "expected 'cxsparse', found '%.8s'", name, o,
-			    (const char *)raw);
+			    "expected 'cxsparse', found '%s'", name, o, found);
 		return p->count - before;
 	}
 	vhd_header_decode(raw, &h);

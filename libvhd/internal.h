@@ -133,6 +133,8 @@ void vhd_footer_encode(struct vhd_footer *f, uint8_t raw[512]);
  * quirks (checksum accepted under VHD_OPEN_IGNORE_CHECKSUM, hidden byte). */
 int vhd_footer_check(const uint8_t raw[512], const char *name, uint64_t off,
 		     unsigned flags, unsigned *warn, struct vhd_problems *p);
+/* Printable form of n bytes (\xNN for the rest); out holds 4 * n + 1. */
+void vhd_show_bytes(char *out, const uint8_t *p, size_t n);
 /* The seconds since 2000-01-01 UTC of a time_t-like value. */
 uint32_t vhd_time_now(void);
 uint32_t vhd_time_from_unix(int64_t t);

@@ -143,6 +143,30 @@ test_open_refuses(void **state)
 	io->ops->close(io);
 }
 
+/* A damaged cookie is shown escaped: no raw bytes reach a terminal. */
+static void
+test_cookie_escaped(void **state)
+{
+	uint8_t h[1024];
+	char msg[1024];
+
+	(void)state;
+	valid(h);
+	memcpy(h, "i\xef\xbf\xbd" "9\x01'\\", 8);
+	assert_int_equal(check(h, 0, NULL, msg, 1), 1);
+	assert_non_null(strstr(msg, "found 'i\\xef\\xbf\\xbd9\\x01\\x27\\x5c'"));
+	for (const char *c = msg; *c; c++)
+		assert_true(*c >= 0x20 && *c < 0x7f);
+	/* The footer's cookie too. */
+	uint8_t f[512];
+	struct vhd_problems p = { NULL, NULL, 0, "" };
+	unsigned w = 0;
+	memset(f, 0, sizeof(f));
+	memcpy(f, "\xffonectix", 8);
+	assert_int_equal(vhd_footer_check(f, "x.vhd", 0, 0, &w, &p), 1);
+	assert_non_null(strstr(p.first, "found '\\xffonectix'"));
+}
+
 int
 main(void)
 {
@@ -150,6 +174,7 @@ main(void)
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_decode),
 		cmocka_unit_test(test_open_refuses),
+		cmocka_unit_test(test_cookie_escaped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
