@@ -138,7 +138,14 @@ repair_io(struct rp *c, struct vhd_io *io)
 	if (r < 0) {
 		if (r != -EBADMSG)
 			return r;
-		say(c, 0, "%s", vhd_errmsg());
+		/* "'path': problem" -> "problem" (say() names the file) */
+		const char *m = vhd_errmsg();
+		size_t pl = strlen(c->path);
+		if (m[0] == '\'' && strncmp(m + 1, c->path, pl) == 0 &&
+		    strncmp(m + 1 + pl, "': ", 3) == 0)
+			m += pl + 4;
+		say(c, 0, "%s (the metadata itself is in doubt: nothing "
+		    "is changed)", m);
 		return 0;
 	}
 	uint64_t end = v->next_free;

@@ -686,6 +686,158 @@ test_setparent_crash(void **state)
 #endif
 }
 
+/* ---- resize and compact (on a backend) under power loss and ENOSPC ----
+ * test_resize.c and test_compact.c crash them in order and fail single
+ * writes; here the disk reorders between barriers, fills up, or tears a
+ * write.  Demanded: the image opens, its first min(old, new) bytes read as
+ * before, its size is the old or the new one, and check passes (after
+ * vhd_repair where a torn footer is possible). */
+enum { OP_GROW, OP_SHRINK, OP_COMPACT };
+
+static uint8_t lc_model[DISK];
+
+/* The data: 20 blocks, blocks 3, 4 and 9 zero (but allocated, below:
+ * compaction reclaims them and moves the later blocks down). */
+static void
+make_lifecycle_model(void)
+{
+	uint32_t s = 3;
+
+	diff = 0;
+	memset(lc_model, 0, DISK);
+	tu_fill(lc_model, 20 * BLOCK, &s);
+	memset(lc_model + 3 * BLOCK, 0, 2 * BLOCK);
+	memset(lc_model + 9 * BLOCK, 0, BLOCK);
+}
+
+static uint8_t *lc_base;
+static size_t lc_len;
+
+static long
+lc_run(int op, enum fault_mode mode, long n, uint32_t rseed)
+{
+	struct vhd_io *mem, *dur = NULL, *fio, *io;
+	struct vhd *v;
+	struct vhd_open_opts oo = { VHD_OPEN_RDONLY, NULL };
+	uint64_t ns = op == OP_GROW ? 64u << 20 : op == OP_SHRINK ? DISK / 2 :
+		      DISK;
+	static uint8_t got[DISK];
+	size_t len;
+	int r;
+
+	assert_int_equal(vhd_io_mem_open(&mem, lc_base, lc_len), 0);
+	if (mode == FAULT_REORDER) {
+		assert_int_equal(vhd_io_mem_open(&dur, lc_base, lc_len), 0);
+		fio = fault_io_wrap_reorder(mem, dur, n, rseed);
+	} else {
+		fio = fault_io_wrap(mem, mode, n);
+	}
+	assert_non_null(fio);
+	if (op == OP_COMPACT)
+		r = vhd_compact_io(fio, 0, NULL, NULL);
+	else
+		r = vhd_resize_io(fio, ns, op == OP_SHRINK ? VHD_RESIZE_FORCE :
+				  0, NULL, NULL);
+	if (mode == FAULT_NONE && r < 0)
+		fail_msg("op %d: %s", op, vhd_errmsg());
+	if ((mode == FAULT_ENOSPC || mode == FAULT_SHORT) &&
+	    fault_io_triggered(fio) && fault_io_trigger_must_fail(fio) &&
+	    r != -ENOSPC)
+		fail_msg("op %d: write %ld failed with ENOSPC but the call "
+			 "returned %d", op, n, r);
+	long writes = fault_io_writes(fio);
+	fio->ops->close(fio);
+	const uint8_t *d = vhd_io_mem_data(dur ? dur : mem, &len);
+
+	/* the bytes, via a file: repair where allowed, then read */
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/lc.vhd", tmpdir);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(d, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	mem->ops->close(mem);
+	if (dur)
+		dur->ops->close(dur);
+	problems = 0;
+	r = vhd_check(path, 0, on_problem, "q");
+	if (r != 0 && mode != FAULT_NONE) {
+		if (vhd_repair(path, NULL, NULL) <= 0)
+			fail_msg("op %d, fault %d at %ld: check failed and "
+				 "repair fixed nothing", op, mode, n);
+		repairs++;
+		problems = 0;
+		r = vhd_check(path, 0, on_problem, NULL);
+	}
+	if (r != 0 || problems)
+		fail_msg("op %d, fault %d at %ld: check found %d problems", op,
+			 mode, n, r);
+	assert_int_equal(vhd_io_file_open(&io, path, 0), 0);
+	if (vhd_open_io(&v, io, &oo) < 0)
+		fail_msg("op %d, fault %d at %ld: open: %s", op, mode, n,
+			 vhd_errmsg());
+	struct vhd_info inf;
+	assert_int_equal(vhd_get_info(v, &inf), 0);
+	if (inf.virtual_size != DISK && inf.virtual_size != ns)
+		fail_msg("op %d, fault %d at %ld: size %llu", op, mode, n,
+			 (unsigned long long)inf.virtual_size);
+	uint64_t keep = ns < DISK ? ns : DISK;
+	assert_int_equal(vhd_pread(v, got, keep, 0), 0);
+	if (memcmp(got, lc_model, keep) != 0)
+		fail_msg("op %d, fault %d at %ld: data changed", op, mode, n);
+	vhd_close(v);
+	unlink(path);
+	return writes;
+}
+
+static void
+test_lifecycle_powerloss(void **state)
+{
+	static const char *opname[] = { "resize grow (BAT moves)",
+					 "resize shrink", "compact" };
+	struct vhd_io *io;
+	(void)state;
+
+	make_lifecycle_model();
+	{
+		struct vhd *v;
+		struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+		struct vhd_create_opts o = { VHD_TYPE_DYNAMIC, DISK, BLOCK, 0,
+					     NULL, NULL };
+		assert_int_equal(vhd_io_mem_open(&io, NULL, 0), 0);
+		assert_int_equal(vhd_create_io(io, &o), 0);
+		struct vhd_io *wrap = fault_io_wrap(io, FAULT_NONE, 0);
+		assert_int_equal(vhd_open_io(&v, wrap, &oo), 0);
+		assert_int_equal(vhd_pwrite(v, lc_model, 20 * BLOCK, 0), 0);
+		assert_int_equal(vhd_write_zeroes(v, 3 * BLOCK, 2 * BLOCK,
+						  VHD_ZERO_NO_HOLE), 0);
+		assert_int_equal(vhd_write_zeroes(v, 9 * BLOCK, BLOCK,
+						  VHD_ZERO_NO_HOLE), 0);
+		vhd_close(v);   /* closes wrap, not io */
+		const uint8_t *d = vhd_io_mem_data(io, &lc_len);
+		lc_base = malloc(lc_len);
+		assert_non_null(lc_base);
+		memcpy(lc_base, d, lc_len);
+		io->ops->close(io);
+	}
+	for (int op = 0; op < 3; op++) {
+		long total = lc_run(op, FAULT_NONE, 0, 0), points = 0;
+		assert_true(total > 0);
+		repairs = 0;
+		for (long n = 1; n <= total; n++) {
+			lc_run(op, FAULT_REORDER, n, (uint32_t)n);
+			lc_run(op, FAULT_REORDER, n, (uint32_t)(n * 7919 + 1));
+			lc_run(op, FAULT_ENOSPC, n, 0);
+			lc_run(op, FAULT_SHORT, n, 0);
+			points += 4;
+		}
+		print_message("%s: %ld writes: %ld points (power loss x2, "
+			      "ENOSPC, short write; %ld needed repair)\n",
+			      opname[op], total, points, repairs);
+	}
+	free(lc_base);
+}
+
 static void
 test_dynamic(void **state)
 {
@@ -710,6 +862,7 @@ main(void)
 		cmocka_unit_test(test_differencing),
 		cmocka_unit_test(test_merge_crash),
 		cmocka_unit_test(test_setparent_crash),
+		cmocka_unit_test(test_lifecycle_powerloss),
 	};
 	tmpdir = tu_tmpdir();
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
