@@ -8,7 +8,14 @@ need fusermount3 fuse3
 
 write_into() {   # IMAGE SRC SEEK_MIB: write SRC at SEEK_MIB MiB into IMAGE's disk
 	: > disk
-	"$VHDFUSE" "$1" disk || fail "vhdfuse $1 failed"
+	# fusermount3 -u returns before the previous vhdfuse has exited and
+	# dropped its lock on a parent: retry while the image is "in use".
+	for i in $(seq 50); do
+		"$VHDFUSE" "$1" disk 2>fuse.err && break
+		grep -q "in use" fuse.err || { cat fuse.err; fail "vhdfuse $1 failed"; }
+		sleep 0.1
+	done
+	mountpoint -q disk || { cat fuse.err; fail "vhdfuse $1 failed"; }
 	dd if="$2" of=disk bs=1M seek="$3" conv=notrunc,fsync status=none
 	fusermount3 -u disk
 }
