@@ -192,6 +192,120 @@ test_batmap_over_header(void **state)
 	free(d);
 }
 
+/* A backend that logs writes and flushes of the memory file it wraps. */
+struct rec {
+	struct vhd_io io;
+	struct vhd_io *in;
+	char log[256][32];
+	int n;
+};
+static void
+rec_add(struct rec *r, const char *what, uint64_t off)
+{
+	if (r->n < 256)
+		snprintf(r->log[r->n++], 32, "%s%llu", what,
+			 (unsigned long long)off);
+}
+static int
+rec_pread(struct vhd_io *io, void *b, size_t n, uint64_t off)
+{
+	struct rec *r = (struct rec *)io;
+	return r->in->ops->pread(r->in, b, n, off);
+}
+static int
+rec_pwrite(struct vhd_io *io, const void *b, size_t n, uint64_t off)
+{
+	struct rec *r = (struct rec *)io;
+	rec_add(r, "W", off);
+	return r->in->ops->pwrite(r->in, b, n, off);
+}
+static int
+rec_flush(struct vhd_io *io)
+{
+	struct rec *r = (struct rec *)io;
+	rec_add(r, "F", 0);
+	return 0;
+}
+static int
+rec_size(struct vhd_io *io, uint64_t *sz)
+{
+	struct rec *r = (struct rec *)io;
+	return r->in->ops->get_size(r->in, sz);
+}
+static int
+rec_trunc(struct vhd_io *io, uint64_t sz)
+{
+	struct rec *r = (struct rec *)io;
+	rec_add(r, "T", sz);
+	return r->in->ops->truncate(r->in, sz);
+}
+static int
+rec_punch(struct vhd_io *io, uint64_t off, uint64_t n)
+{
+	struct rec *r = (struct rec *)io;
+	rec_add(r, "P", off);
+	return r->in->ops->punch(r->in, off, n);
+}
+static void
+rec_close(struct vhd_io *io)
+{
+	(void)io;
+}
+static const struct vhd_io_ops rec_ops = {
+	1, rec_pread, rec_pwrite, rec_flush, rec_size, rec_trunc, rec_punch,
+	rec_close,
+};
+
+static int
+log_find(const struct rec *r, const char *what, int from)
+{
+	for (int i = from; i < r->n; i++)
+		if (strcmp(r->log[i], what) == 0)
+			return i;
+	return -1;
+}
+
+/* Deallocating a block of an image with a blktap batmap: the batmap's
+ * "full" bit is cleared and made durable before the BAT entry, so no crash
+ * leaves a block marked full that the BAT does not hold. */
+static void
+test_batmap_dealloc_order(void **state)
+{
+	size_t n;
+	uint8_t *d = image(&n);
+	static struct rec r;
+	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd *v;
+
+	(void)state;
+	memset(d + 2048, 0, 1024);
+	memcpy(d + 2048, "tdbatmap", 8);
+	put_be64(d + 2048 + 8, 2560);
+	put_be32(d + 2048 + 16, 1);
+	put_be32(d + 2048 + 20, 0x00010002);
+	d[2560] = 0xc0;                         /* blocks 0 and 1 full */
+	put_be32(d + 2048 + 24, vhd_checksum(d + 2560, 512, 512));
+	memset(&r, 0, sizeof(r));
+	r.io.ops = &rec_ops;
+	r.io.name = "rec";
+	assert_int_equal(vhd_io_mem_open(&r.in, d, n), 0);
+	assert_int_equal(vhd_open_io(&v, &r.io, &oo), 0);
+	assert_int_equal(vhd_discard(v, 0, BS), 0);
+	vhd_close(v);
+	int map = log_find(&r, "W2560", 0);
+	int bat = log_find(&r, "W1536", 0);
+	assert_true(map >= 0 && bat > map);
+	int fl = log_find(&r, "F0", map);
+	if (fl < 0 || fl > bat)
+		fail_msg("no barrier between the batmap and the BAT update");
+	size_t n2;
+	const uint8_t *d2 = vhd_io_mem_data(r.in, &n2);
+	assert_int_equal(d2[2560], 0x40);
+	assert_int_equal(get_be32(d2 + 1536), VHD_BAT_UNUSED);
+	r.in->ops->close(r.in);
+	free(d);
+}
+
 int
 main(void)
 {
@@ -200,6 +314,7 @@ main(void)
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_check_reports_all),
 		cmocka_unit_test(test_batmap_over_header),
+		cmocka_unit_test(test_batmap_dealloc_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
