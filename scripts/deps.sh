@@ -30,6 +30,9 @@ fio fio
 mkfs.ext4 e2fsprogs
 e2fsck e2fsprogs
 sfdisk fdisk
+mkfs.xfs xfsprogs
+script bsdutils
+/usr/bin/time time
 openssl openssl
 python3 python3
 clang clang
