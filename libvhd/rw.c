@@ -324,8 +324,10 @@ alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 		goto out;
 	}
 	vhd_bm_new_block(v, blk, diff ? bits : NULL);
-	if (!diff)
-		r = vhd_batmap_set(v, blk, 1);
+	/* blktap's batmap bit ("block full") is left clear: setting it right
+	 * after the BAT write could reach the disk before the BAT entry
+	 * does, leaving a block marked full that the BAT does not hold.  A
+	 * clear bit only means "look at the bitmap". */
 out:
 	free(bits);
 	return r;

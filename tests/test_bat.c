@@ -302,6 +302,28 @@ test_batmap_dealloc_order(void **state)
 	const uint8_t *d2 = vhd_io_mem_data(r.in, &n2);
 	assert_int_equal(d2[2560], 0x40);
 	assert_int_equal(get_be32(d2 + 1536), VHD_BAT_UNUSED);
+
+	/* Allocating: a "full" bit may only be set once the BAT entry it
+	 * describes is durable. */
+	memcpy(d, d2, n2 < n ? n2 : n);
+	r.in->ops->close(r.in);
+	memset(&r, 0, sizeof(r));
+	r.io.ops = &rec_ops;
+	r.io.name = "rec";
+	assert_int_equal(vhd_io_mem_open(&r.in, d, n), 0);
+	assert_int_equal(vhd_open_io(&v, &r.io, &oo), 0);
+	uint8_t buf[4096];
+	memset(buf, 7, sizeof(buf));
+	assert_int_equal(vhd_pwrite(v, buf, sizeof(buf), 5 * BS), 0);
+	vhd_close(v);
+	bat = log_find(&r, "W1536", 0);
+	assert_true(bat >= 0);
+	map = log_find(&r, "W2560", bat);
+	if (map >= 0) {
+		fl = log_find(&r, "F0", bat);
+		if (fl < 0 || fl > map)
+			fail_msg("batmap bit set with no barrier after the BAT");
+	}
 	r.in->ops->close(r.in);
 	free(d);
 }
