@@ -52,6 +52,8 @@ f_pwrite(struct vhd_io *io, const void *buf, size_t n, uint64_t off)
 				continue;
 			return -errno;
 		}
+		if (r == 0)
+			return -EIO;   /* no progress: never loop forever */
 		p += r;
 		n -= (size_t)r;
 		off += (uint64_t)r;

@@ -49,6 +49,8 @@ m_pwrite(struct vhd_io *io, const void *buf, size_t n, uint64_t off)
 	struct io_mem *m = (struct io_mem *)io;
 	int r;
 
+	if (off > SIZE_MAX / 2 || n > SIZE_MAX / 2 - off)
+		return -ENOSPC;     /* off + n would wrap */
 	pthread_mutex_lock(&m->lock);
 	r = m_reserve(m, off + n);
 	if (r == 0) {
