@@ -20,7 +20,10 @@ killed=0
 for delay in 0.01 0.02 0.03 0.04 0.05 0.07 0.1; do
 	cp base.orig base.vhd
 	set +e
-	timeout -s KILL "$delay" "$VHDTOOL" merge --keep top.vhd >/dev/null 2>&1
+	# --foreground: timeout then kills only vhdtool and waits for it; without
+	# it timeout SIGKILLs its own process group, itself included, and may
+	# return while vhdtool still holds its locks.
+	timeout --foreground -s KILL "$delay" "$VHDTOOL" merge --keep top.vhd >/dev/null 2>&1
 	rc=$?
 	set -e
 	[ "$rc" -eq 137 ] && killed=$((killed + 1))
