@@ -37,9 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__linux__) && defined(__x86_64__)
 #include <signal.h>
 #include <sys/wait.h>
-#if defined(__linux__) && defined(__x86_64__)
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
@@ -468,7 +468,6 @@ traced(int (*fn)(void), long kill_at, long fail_at, int err, int *status)
 		}
 	}
 }
-#endif
 
 static char base_p[4200], child_p[4200], moved_p[4200];
 static uint8_t *pristine[3];
@@ -580,6 +579,7 @@ do_setparent(void)
 {
 	return vhd_set_parent(child_p, moved_p, 0);
 }
+#endif /* HAVE_TRACE */
 
 static void
 test_merge_crash(void **state)
@@ -869,7 +869,9 @@ main(void)
 	tu_rmrf(tmpdir);
 	free(tmpdir);
 	free(base);
+#ifdef HAVE_TRACE
 	for (int k = 0; k < 3; k++)
 		free(pristine[k]);
+#endif
 	return r;
 }
