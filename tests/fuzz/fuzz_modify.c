@@ -139,20 +139,24 @@ fm_zeros(const uint8_t *data, size_t size, uint64_t from, uint64_t to,
 }
 
 /* A new size derived from the input: around the old one, a multiple of
- * 512, at most 64 GiB (the capped backend refuses what does not fit). */
+ * 512.  Growth stays under 65536 more blocks (a 256 KiB BAT): a larger
+ * table is valid but only makes every later open slower. */
 static uint64_t
-fm_new_size(uint64_t old, uint64_t *seed)
+fm_new_size(uint64_t old, uint32_t block, uint64_t *seed)
 {
 	uint64_t r = fz_rand(seed), k = (fz_rand(seed) % 4096) * 512;
+	uint64_t most = old + (uint64_t)(block ? block : 4096) * 65536;
+	uint64_t ns;
 
 	switch (r % 6) {
-	case 0: return old + k;
-	case 1: return old > k ? old - k : 512;
-	case 2: return old * 2 <= (UINT64_C(64) << 30) ? old * 2 : old;
-	case 3: return old / 2 & ~(uint64_t)511;
-	case 4: return (fz_rand(seed) % (UINT64_C(64) << 21)) * 512;
-	default: return old + 512;
+	case 0: ns = old + k; break;
+	case 1: ns = old > k ? old - k : 512; break;
+	case 2: ns = old * 2; break;
+	case 3: ns = old / 2 & ~(uint64_t)511; break;
+	case 4: ns = (fz_rand(seed) % (most / 512 + 1)) * 512; break;
+	default: ns = old + 512; break;
 	}
+	return ns <= most ? ns : most & ~(uint64_t)511;
 }
 
 static void
@@ -160,7 +164,8 @@ fm_resize(const uint8_t *data, size_t size, const struct fm_state *st,
 	  uint8_t *buf)
 {
 	uint64_t seed = fz_seed(data, size) ^ 0x7e5;
-	uint64_t old = st->info.virtual_size, ns = fm_new_size(old, &seed);
+	uint64_t old = st->info.virtual_size;
+	uint64_t ns = fm_new_size(old, st->info.block_size, &seed);
 	uint64_t keep = old < ns ? old : ns;
 	unsigned flags = (fz_rand(&seed) & 1) ? VHD_RESIZE_FORCE : 0;
 	struct fm_state before, after;
