@@ -227,25 +227,30 @@ static uint64_t
 new_block_start(const struct vhd *v)
 {
 	uint64_t from = v->next_free, bstart, end;
-	int moved;
 
-	do {
-		moved = 0;
+	/* from only grows and each move passes one locator: at most 8. */
+	for (int pass = 0; pass < 10; pass++) {
+		if (from >= (UINT64_C(1) << 42))
+			return from;    /* past 2 TiB: alloc_block refuses */
 		bstart = align_up(from + v->bitmap_size, VHD_DATA_ALIGN) -
 			 v->bitmap_size;
 		end = bstart + v->bitmap_size + v->block_size + 512;
+		int moved = 0;
 		for (int i = 0; v->type == VHD_TYPE_DIFF && i < 8; i++) {
 			const struct vhd_locator *l = &v->hdr.loc[i];
 			uint64_t x = vhd_locator_extent(l);
 			if (x == 0 || l->offset > UINT64_MAX - x)
 				continue;
-			if (l->offset < end && bstart < l->offset + x) {
+			if (l->offset < end && bstart < l->offset + x &&
+			    l->offset + x > from) {
 				from = l->offset + x;
 				moved = 1;
 			}
 		}
-	} while (moved && from < (UINT64_C(1) << 42));
-	return bstart;
+		if (!moved)
+			return bstart;
+	}
+	return UINT64_MAX;      /* not reached */
 }
 
 /* Allocates block blk holding [boff, boff+len) of buf (buf NULL: zeros).
