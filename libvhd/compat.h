@@ -21,6 +21,13 @@
 #define VHD_FMT_PRINTF printf
 #endif
 
+/* Are "C:\dir\f" and "\\host\share\f" paths of this system (locator.c)? */
+#ifdef _WIN32
+#define VHD_DRIVE_PATHS 1
+#else
+#define VHD_DRIVE_PATHS 0
+#endif
+
 #ifdef _WIN32
 /* POSIX functions the Windows C runtime lacks.  realpath: an absolute
  * path of an existing file, with '/' separators (io_win32.c). */

@@ -346,9 +346,12 @@ add_path(struct cands *c, const char *child_path, const char *path)
 	    (path[0] == '\\' && path[1] == '\\')) {
 		/* Windows absolute (C:\dir\p.vhd) or UNC (\\host\share\p.vhd):
 		 * meaningless here, but the parent often travelled along
-		 * with the child, so look for its name next to the child. */
+		 * with the child, so look for its name next to the child.
+		 * On Windows it is a real path: try it first. */
 		const char *b = base_name(path);
 
+		if (VHD_DRIVE_PATHS)
+			add_cand(c, strdup(path));
 		if (*b)
 			add_cand(c, join(dir, dlen, b));
 		return;
