@@ -94,7 +94,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+T0=$EPOCHREALTIME
 note() { printf '%s\n' "$*" >&2; }
+section() { note "bench: [$(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%3.0fs", b - a }')] $*"; }
 
 # ---- samples -----------------------------------------------------------------
 # Each measurement is a line in $S/KEY.SIDE (SIDE: ours, theirs, or a peer
@@ -182,8 +184,11 @@ jq_err() { $PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["jobs"][
 
 # ---- the image ---------------------------------------------------------------
 cd "$W" || die "cd $W"
+FREE=$(df -Pk . | awk 'NR == 2 { print $4 }')
+[ "$FREE" -gt $((SIZE / 1024 * 6)) ] ||
+	die "$W: $((FREE / 1024)) MiB free; BENCH_SIZE=$MIB MiB needs $((MIB * 6)) MiB"
 note "bench: $MIB MiB image, $REPS rounds, ${RT}s per fio run, scratch $W"
-note "bench: making the images..."
+section "making the images"
 $PY "$TOP/bench/mkimage.py" disk.raw "$SIZE" 4194304 || die "mkimage failed"
 # The shared dynamic VHD: made by qemu-img with force_size=on (creator
 # qem2) so that QEMU sizes it by its current size like we do.
@@ -193,7 +198,7 @@ qemu-img convert -f raw -O vpc -o subformat=dynamic,force_size=on disk.raw disk.
 mkdir -p out
 
 # ---- 1. conversions ----------------------------------------------------------
-note "bench: conversions"
+section conversions
 # conv KEY SRC DST VHDTOOL-ARGS -- QEMU-IMG-ARGS: ours, then qemu-img as
 # it is by default (its output is not synced: cache=unsafe), then
 # qemu-img -t writeback (synced at the end, like ours).
@@ -230,7 +235,7 @@ done
 rm -f out/*
 
 # ---- 2. NBD --------------------------------------------------------------------
-note "bench: NBD (nbdcopy, fio)"
+section "NBD (nbdcopy, fio)"
 SOCK=$W/nbd.sock
 URI="nbd+unix:///?socket=$SOCK"
 nbd_round() { # side
@@ -274,7 +279,7 @@ done
 rm -f srv.img "$SOCK"
 
 # ---- 3. FUSE --------------------------------------------------------------------
-note "bench: FUSE (dd, fio)"
+section "FUSE (dd, fio)"
 MNT=$W/mnt
 : >"$MNT"
 mkdir -p vm
@@ -325,19 +330,23 @@ fuse_seq() {
 	[ -n "$FPID" ] && add "rss-$1" "$2" "$(hwm "$FPID")"
 	fuse_umount "$2"
 }
-fuse_rand() {
-	if ! fuse_mount "$2"; then
-		fail "$1" "$2" "mount failed"; fuse_umount "$2"; return
+fuse_rand() { # KEY SIDE [FIO-ARGS]
+	local key=$1 side=$2
+	shift 2
+	if ! fuse_mount "$side"; then
+		fail "$key" "$side" "mount failed"; fuse_umount "$side"; return
 	fi
-	fio_iops "$1" "$2" read --ioengine=psync --filename="$FILE" --size="$SIZE" --direct=1
-	[ -n "$FPID" ] && add "rss-$1" "$2" "$(hwm "$FPID")"
-	fuse_umount "$2"
+	fio_iops "$key" "$side" read --ioengine=psync --filename="$FILE" --size="$SIZE" --direct=1 "$@"
+	[ -n "$FPID" ] && add "rss-$key" "$side" "$(hwm "$FPID")"
+	fuse_umount "$side"
 }
 for r in $(seq "$REPS"); do
 	fuse_seq fuse-seq ours "$MIB"
 	fuse_seq fuse-seq theirs "$MIB"
 	fuse_rand fuse-rr ours
 	fuse_rand fuse-rr theirs
+	fuse_rand fuse-rr4 ours --numjobs=4 --group_reporting
+	fuse_rand fuse-rr4 theirs --numjobs=4 --group_reporting
 done
 # libvhdi reads a sector per system call: one round, on a prefix.
 VMIB=$((MIB < 256 ? MIB : 256))
@@ -347,7 +356,7 @@ fuse_rand fuse-rr-v ours
 fuse_rand fuse-rr-v vhdimount
 
 # ---- 4. merge --------------------------------------------------------------------
-note "bench: merge"
+section merge
 mkdir -p m
 cp --sparse=always disk.vhd m/parent.vhd
 (cd m && "$VHDTOOL" create --parent parent.vhd child.vhd >>"$LOG" 2>&1) ||
@@ -389,7 +398,7 @@ qemu-img compare -f raw -F vpc m/expect.raw m/parent.vhd >>"$LOG" 2>&1 ||
 rm -f m/parent.vhd m/child.vhd m/expect.raw
 
 # ---- 5. create 2040 GiB ----------------------------------------------------------
-note "bench: create 2040 GiB"
+section "create 2040 GiB"
 for r in $(seq $((REPS + 2))); do
 	rm -f out/*
 	timed create ours "$VHDTOOL" create out/a.vhd 2040G
@@ -399,27 +408,33 @@ done
 rm -f out/*
 
 # ---- 6. 2040 GiB sparse: memory --------------------------------------------------
-note "bench: 2040 GiB sparse image (memory)"
+section "2040 GiB sparse image"
 "$VHDTOOL" create big.vhd 2040G >>"$LOG" 2>&1 || fail big ours create
 start_bg "$VHDNBD" -u "$SOCK" big.vhd
 BPID=$SPID
-if wait_nbd "$URI"; then
-	$PY "$TOP/bench/nbdwrite.py" "$URI" at 4194304 0 1099511627776 -4194304 \
-		>>"$LOG" 2>&1 || fail big ours "writing data"
-	nbdcopy "$URI" null: >>"$LOG" 2>&1 || fail big-serve ours nbdcopy
-	fio_iops big-rr ours read --ioengine=nbd --uri="$URI" --iodepth=16
-	add rss-big-serve ours "$(hwm "$BPID")"
-fi
+wait_nbd "$URI" && $PY "$TOP/bench/nbdwrite.py" "$URI" at 4194304 0 1099511627776 -4194304 \
+	>>"$LOG" 2>&1 || fail big ours "writing data"
 stop_bg "$BPID"
+for r in $(seq "$REPS"); do
+	for side in ours theirs; do
+		rm -f "$SOCK"
+		if [ $side = ours ]; then
+			start_bg "$VHDNBD" -r -u "$SOCK" big.vhd
+		else
+			start_bg qemu-nbd -r -f vpc -k "$SOCK" -t --shared=16 big.vhd
+		fi
+		BPID=$SPID
+		if wait_nbd "$URI"; then
+			nbdcopy "$URI" null: >>"$LOG" 2>&1 || fail big-serve $side nbdcopy
+			fio_iops big-rr $side read --ioengine=nbd --uri="$URI" --iodepth=16
+			add rss-big-serve $side "$(hwm "$BPID")"
+		else
+			fail big-rr $side "server did not start"
+		fi
+		stop_bg "$BPID"
+	done
+done
 rm -f "$SOCK"
-start_bg qemu-nbd -f vpc -k "$SOCK" -t --shared=16 big.vhd
-BPID=$SPID
-if wait_nbd "$URI"; then
-	nbdcopy "$URI" null: >>"$LOG" 2>&1
-	fio_iops big-rr theirs read --ioengine=nbd --uri="$URI" --iodepth=16
-	add rss-big-serve theirs "$(hwm "$BPID")"
-fi
-stop_bg "$BPID"
 if fuse_mount ours big.vhd; then
 	fio_iops big-fuse ours read --ioengine=psync --filename="$FILE" --size="$BIG" --direct=1 \
 		--runtime=2
@@ -500,6 +515,7 @@ row "NBD 4K rand write QD16 (fio), vs nbdkit file (raw)" IOPS info nbd-rw.ours n
 row "FUSE seq read, cold ($M), vhdfuse vs qemu-storage-daemon" MiB/s rate fuse-seq.ours fuse-seq.theirs 1.0
 row "FUSE seq read, first $VMIB MiB, 1 run, vs vhdimount" MiB/s rate fuse-seq-v.ours fuse-seq-v.vhdimount 1.0
 row "FUSE 4K rand read (fio psync O_DIRECT), vs qemu-storage-daemon" IOPS rate fuse-rr.ours fuse-rr.theirs 1.0
+row "FUSE 4K rand read, 4 fio jobs, vs qemu-storage-daemon" IOPS rate fuse-rr4.ours fuse-rr4.theirs 1.0
 row "FUSE 4K rand read (fio psync O_DIRECT), 1 run, vs vhdimount" IOPS rate fuse-rr-v.ours fuse-rr-v.vhdimount 1.0
 row "merge child with 25% of blocks ($MERGED_MIB MiB), vs qemu-img convert of that data" s time merge.ours merge.theirs 1.0
 row "  same, vs qemu-img convert -t writeback (synced like merge)" s time merge.ours merge.synced 1.0
@@ -508,7 +524,7 @@ row "create 2040 GiB dynamic, vs qemu-img create" s time create.ours create.thei
 row "2040 GiB sparse: convert dynamic->raw, vs qemu-img" s time big-dyn-raw.ours big-dyn-raw.theirs 1.0
 row "2040 GiB sparse: convert dynamic->dynamic, vs qemu-img" s time big-dyn-dyn.ours big-dyn-dyn.theirs 1.0
 row "2040 GiB sparse: convert raw->dynamic, vs qemu-img" s time big-raw-dyn.ours big-raw-dyn.theirs 1.0
-row "2040 GiB sparse: NBD 4K rand read, vs qemu-nbd" IOPS rate big-rr.ours big-rr.theirs 1.0
+row "2040 GiB sparse: NBD 4K rand read QD16 (read-only), vs qemu-nbd" IOPS rate big-rr.ours big-rr.theirs 1.0
 row "peak RSS: vhdnbd serving 2040 GiB sparse (qemu-nbd)" MiB rss rss-big-serve.ours rss-big-serve.theirs 64 1024
 row "peak RSS: vhdfuse serving 2040 GiB sparse" MiB rss rss-big-fuse.ours - 64 1024
 row "peak RSS: convert 2040 GiB dynamic->raw (qemu-img)" MiB rss rss-big-dyn-raw.ours rss-big-dyn-raw.theirs 64 1024
@@ -569,7 +585,7 @@ if [ -n "$RESULTS" ]; then
 	echo "  \`nbdkit file\` on the raw file. Each round starts every server on a fresh copy (writes allocate blocks)."
 	echo "- FUSE, read-only mounts over a regular file (vhdimount: its own folder): the image is read"
 	echo "  into the page cache, then mounted afresh, so the FUSE side is cold. \`dd bs=1M\` of the disk;"
-	echo "  \`fio --ioengine=psync --direct=1 --bs=4k\` for ${RT}s. vhdimount (libvhdi, a sector per system call)"
+	echo "  \`fio --ioengine=psync --direct=1 --bs=4k\` for ${RT}s, one job and four. vhdimount (libvhdi, a sector per system call)"
 	echo "  is run once, and its sequential read covers only the first $VMIB MiB (ours measured the same way)."
 	echo "- Merge: a differencing child of the dynamic VHD with every 4th 2 MiB block written ($MERGED_MIB MiB),"
 	echo "  \`vhdtool merge\`. QEMU cannot merge VHD children, so the comparison is \`qemu-img convert -f vpc -O vpc\`"
