@@ -185,6 +185,121 @@ test_threads(void **state)
 	vhd_close(v);
 }
 
+/* Parallel readers and writers on the same blocks of a differencing child:
+ * writers fill whole 4 KiB pages with one byte value (page p belongs to
+ * writer p % 4), discarders zero pages; every page a reader sees must be
+ * whole: the parent's page, zeros, or one value of its owner.  Catches a
+ * BAT entry or bitmap published before the data it describes. */
+#define CH_DISK (1u << 20)
+static uint8_t ch_parent[CH_DISK];
+struct chth {
+	struct vhd *v;
+	int id;
+	int fail;
+};
+
+static void *
+ch_writer(void *arg)
+{
+	struct chth *t = arg;
+	uint8_t page[4096];
+	uint32_t seed = (uint32_t)t->id * 31u + 7;
+
+	for (int i = 0; i < 300 && !t->fail; i++) {
+		uint32_t pg = (tu_rand(&seed) % (CH_DISK / 4096 / 4)) * 4 +
+			      (uint32_t)t->id;
+		int r;
+		if (i % 7 == 6) {
+			r = vhd_discard(t->v, (uint64_t)pg * 4096, 4096);
+		} else {
+			memset(page, t->id * 60 + 1 + i % 50, sizeof(page));
+			r = vhd_pwrite(t->v, page, sizeof(page),
+				       (uint64_t)pg * 4096);
+		}
+		if (r < 0)
+			t->fail = 1;
+	}
+	return NULL;
+}
+
+static void *
+ch_reader(void *arg)
+{
+	struct chth *t = arg;
+	static _Thread_local uint8_t got[65536];
+	uint32_t seed = (uint32_t)t->id * 13u + 5;
+
+	for (int i = 0; i < 300 && !t->fail; i++) {
+		uint32_t off = tu_rand(&seed) % (CH_DISK / 4096 - 16) * 4096;
+		if (vhd_pread(t->v, got, sizeof(got), off) < 0) {
+			t->fail = 1;
+			break;
+		}
+		for (uint32_t k = 0; k < sizeof(got); k += 4096) {
+			uint32_t pg = (off + k) / 4096;
+			const uint8_t *p = got + k;
+			if (memcmp(p, ch_parent + off + k, 4096) == 0)
+				continue;
+			int uniform = 1;
+			for (int j = 1; j < 4096; j++)
+				if (p[j] != p[0])
+					uniform = 0;
+			int owner = p[0] == 0 ||
+				    (p[0] - 1) / 60 == (int)(pg % 4);
+			if (!uniform || !owner) {
+				print_error("page %u: torn or foreign data\n",
+					    pg);
+				t->fail = 1;
+				break;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void
+test_threads_child(void **state)
+{
+	char *dir = tu_tmpdir(), pp[4200];
+	struct vhd_create_opts po = { VHD_TYPE_DYNAMIC, CH_DISK, 32u << 10, 0,
+				      NULL, NULL };
+	struct vhd_create_opts co = { VHD_TYPE_DIFF, 0, 64u << 10, 0, pp,
+				      NULL };
+	struct vhd_open_opts oo = { VHD_OPEN_RDWR, pp };
+	struct vhd_io *io;
+	struct vhd *v;
+	uint32_t seed = 3;
+	pthread_t tid[8];
+	struct chth t[8];
+
+	(void)state;
+	snprintf(pp, sizeof(pp), "%s/parent.vhd", dir);
+	assert_int_equal(vhd_create(pp, &po), 0);
+	assert_int_equal(vhd_open(&v, pp, VHD_OPEN_RDWR), 0);
+	tu_fill(ch_parent, CH_DISK, &seed);
+	memset(ch_parent + 300000, 0, 200000);   /* some of it unallocated */
+	assert_int_equal(vhd_pwrite(v, ch_parent, 300000, 0), 0);
+	assert_int_equal(vhd_pwrite(v, ch_parent + 500000, CH_DISK - 500000,
+				    500000), 0);
+	vhd_close(v);
+	assert_int_equal(vhd_io_mem_open(&io, NULL, 0), 0);
+	io->name = "child.vhd";
+	assert_int_equal(vhd_create_io(io, &co), 0);
+	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
+	for (int i = 0; i < 8; i++) {
+		t[i] = (struct chth){ v, i % 4, 0 };
+		assert_int_equal(pthread_create(&tid[i], NULL, i < 4 ?
+						ch_writer : ch_reader, &t[i]), 0);
+	}
+	for (int i = 0; i < 8; i++)
+		pthread_join(tid[i], NULL);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(t[i].fail, 0);
+	vhd_close(v);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 /* The memory backend refuses a write whose end wraps around 64 bits
  * (it used to reserve the wrapped size and copy far outside its buffer). */
 static void
@@ -212,6 +327,7 @@ main(void)
 		cmocka_unit_test(test_zero_modes),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_mem_wrap),
+		cmocka_unit_test(test_threads_child),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
