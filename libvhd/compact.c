@@ -379,9 +379,11 @@ copy_live(struct vhd *v, struct vhd_io *out, uint8_t *buf)
 	if ((r = extents(v, &x, &n)) < 0)
 		return r;
 	for (size_t i = 0; i < n && r == 0; i++) {
-		for (uint64_t o = x[i].start; o < x[i].end && r == 0;) {
-			size_t k = x[i].end - o < CHUNK ?
-				   (size_t)(x[i].end - o) : CHUNK;
+		/* Locator data past the end of the file (a damaged image the
+		 * open tolerates) has nothing to copy. */
+		uint64_t e = x[i].end < v->file_size ? x[i].end : v->file_size;
+		for (uint64_t o = x[i].start; o < e && r == 0;) {
+			size_t k = e - o < CHUNK ? (size_t)(e - o) : CHUNK;
 			if ((r = rd(v, buf, k, o)) < 0)
 				break;
 			r = out->ops->pwrite(out, buf, k, o);

@@ -280,7 +280,9 @@ other_meta(struct vhd *v, struct span s[10])
 			uint64_t x = vhd_locator_extent(l);
 			if (l->code == VHD_PLAT_NONE || x == 0)
 				continue;
-			s[n++] = (struct span){ l->offset, l->offset + x };
+			uint64_t e = l->offset > UINT64_MAX - x ? UINT64_MAX :
+				     l->offset + x;
+			s[n++] = (struct span){ l->offset, e };
 		}
 	}
 	if (v->batmap.hdr_off) {
@@ -300,12 +302,30 @@ overlaps(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
 	return a0 < b1 && b0 < a1;
 }
 
-/* Where the next block goes: at or after next_free, data 4 KiB aligned. */
+/* The first start at or after from (a block's: data 4 KiB aligned; else
+ * 512-byte aligned) where [start, start + len) overlaps no locator data or
+ * batmap.  next_free leaves out locator data lying past the end of the
+ * file (the open ignores it), but once the file grows over it, it counts:
+ * anything written there would make the image fail to open. */
 static uint64_t
-next_block_start(struct vhd *v)
+clear_of_meta(struct vhd *v, uint64_t from, uint64_t len, int block)
 {
-	return align_up(v->next_free + v->bitmap_size, VHD_DATA_ALIGN) -
-	       v->bitmap_size;
+	struct span s[10];
+	int k = other_meta(v, s), moved;
+	uint64_t start;
+
+	do {
+		moved = 0;
+		start = block ? align_up(from + v->bitmap_size, VHD_DATA_ALIGN) -
+				v->bitmap_size : align_up(from, 512);
+		for (int i = 0; i < k; i++)
+			if (s[i].end > s[i].start &&
+			    overlaps(start, start + len, s[i].start, s[i].end)) {
+				from = s[i].end;
+				moved = 1;
+			}
+	} while (moved && from < UINT64_MAX / 4);
+	return start;
 }
 
 /* Moves block blk to the end of the file: footer behind its new place,
@@ -315,7 +335,7 @@ move_block_to_end(struct vhd *v, uint32_t blk)
 {
 	uint64_t len = (uint64_t)v->bitmap_size + v->block_size;
 	uint64_t src = (uint64_t)v->bat[blk] * 512;
-	uint64_t dst = next_block_start(v);
+	uint64_t dst = clear_of_meta(v, v->next_free, len + 512, 1);
 	int r;
 
 	if ((dst + len) / 512 >= VHD_BAT_UNUSED)
@@ -388,11 +408,13 @@ grow_bat_in_place(struct vhd *v, uint32_t n, vhd_progress_fn progress,
 	/* An image without blocks there has its trailing footer where the
 	 * BAT grows: move the footer past it first. */
 	if (v->footer_off < new_end) {
-		if ((r = vhd_write_footer_at(v, v->next_free)) < 0 ||
+		uint64_t fo = clear_of_meta(v, v->next_free, 512, 0);
+		if ((r = vhd_write_footer_at(v, fo)) < 0 ||
 		    (r = sync_io(v)) < 0)
 			return r;
-		v->footer_off = v->next_free;
-		v->file_size = v->next_free + 512;
+		v->footer_off = fo;
+		v->file_size = fo + 512;
+		v->next_free = fo;
 	}
 	/* The space is free now (no entry points there): the new entries. */
 	uint32_t *nb = realloc(v->bat, (size_t)n * sizeof(uint32_t));
@@ -422,8 +444,6 @@ grow_bat_in_place(struct vhd *v, uint32_t n, vhd_progress_fn progress,
 static int
 grow_bat_to_end(struct vhd *v, uint32_t n)
 {
-	uint64_t off = align_up(v->next_free > v->footer_off ? v->next_free :
-				v->footer_off, 512);
 	size_t bl, ml = 0;
 	uint8_t *b, *map = NULL, mh[512];
 	int r;
@@ -436,10 +456,15 @@ grow_bat_to_end(struct vhd *v, uint32_t n)
 		nb[i] = VHD_BAT_UNUSED;
 	if (!(b = bat_bytes_from(nb, 0, n, &bl)))
 		return vhd_err(ENOMEM, "no memory");
+	if (v->batmap.present)
+		ml = (size_t)align_up(((uint64_t)n + 7) / 8, 512);
+	/* BAT, batmap header and map, footer: clear of locator data. */
+	uint64_t off = clear_of_meta(v, v->next_free > v->footer_off ?
+				     v->next_free : v->footer_off,
+				     bl + (ml ? 512 + ml : 0) + 512, 0);
 	uint64_t end = off + bl;
 	if (v->batmap.present) {
 		/* blktap finds the batmap header right after the BAT. */
-		ml = (size_t)align_up(((uint64_t)n + 7) / 8, 512);
 		map = calloc(1, ml);
 		if (!map) {
 			free(b);

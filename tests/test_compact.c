@@ -287,6 +287,78 @@ test_differencing(void **s)
 	free(dir);
 }
 
+/* Points the child's locator 1 at data 4 KiB past the end of its file
+ * (a truncated file), the header checksum redone. */
+static void
+locator_past_eof(const char *path)
+{
+	static uint8_t d[DISK];
+	FILE *f = fopen(path, "r+b");
+	size_t len;
+	uint32_t sum = 0;
+
+	assert_non_null(f);
+	len = fread(d, 1, sizeof(d), f);
+	uint8_t *h = d + 512, *e = h + 576 + 24;
+	uint64_t o = len + 4096;
+	assert_true(e[0] != 0);
+	for (int i = 0; i < 8; i++)
+		e[16 + i] = (uint8_t)(o >> (56 - 8 * i));
+	memset(h + 36, 0, 4);
+	for (int i = 0; i < 1024; i++)
+		sum += h[i];
+	sum = ~sum;
+	for (int i = 0; i < 4; i++)
+		h[36 + i] = (uint8_t)(sum >> (24 - 8 * i));
+	assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+	assert_int_equal(fwrite(d, 1, len, f), len);
+	fclose(f);
+}
+
+static void
+test_locator_past_eof(void **s)
+{
+	(void)s;
+	char *dir = tu_tmpdir();
+	char parent[4200], child[4200], out[4200];
+	struct vhd_create_opts o;
+	struct vhd *v;
+	static uint8_t disk[DISK], want[DISK];
+	uint32_t seed = 9;
+
+	snprintf(parent, sizeof(parent), "%s/p.vhd", dir);
+	snprintf(child, sizeof(child), "%s/c.vhd", dir);
+	snprintf(out, sizeof(out), "%s/o.vhd", dir);
+	memset(&o, 0, sizeof(o));
+	o.size = DISK;
+	o.block_size = BLOCK;
+	assert_int_equal(vhd_create(parent, &o), 0);
+	memset(&o, 0, sizeof(o));
+	o.parent = parent;
+	o.block_size = BLOCK;
+	assert_int_equal(vhd_create(child, &o), 0);
+	assert_int_equal(vhd_open(&v, child, VHD_OPEN_RDWR), 0);
+	tu_fill(want + 3 * BLOCK, 2 * BLOCK, &seed);
+	assert_int_equal(vhd_pwrite(v, want + 3 * BLOCK, 2 * BLOCK,
+				    3 * BLOCK), 0);
+	vhd_close(v);
+	locator_past_eof(child);
+	/* The open tolerates the locator (the other one finds the
+	 * parent): so must compacting into another file and in place. */
+	if (vhd_compact(child, out, 0, NULL, NULL) < 0)
+		fail_msg("compact -o: %s", vhd_errmsg());
+	assert_int_equal(vhd_compact(child, NULL, 0, NULL, NULL), 0);
+	const char *img[2] = { out, child };
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(vhd_open(&v, img[i], VHD_OPEN_RDONLY), 0);
+		assert_int_equal(vhd_pread(v, disk, DISK, 0), 0);
+		assert_memory_equal(disk, want, DISK);
+		vhd_close(v);
+	}
+	tu_rmrf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -296,6 +368,7 @@ main(void)
 		cmocka_unit_test(test_fixed_refused),
 		cmocka_unit_test(test_into_file),
 		cmocka_unit_test(test_differencing),
+		cmocka_unit_test(test_locator_past_eof),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

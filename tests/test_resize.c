@@ -412,6 +412,174 @@ test_diff_bat_to_end(void **s)
 	free(dir);
 }
 
+/* Big-endian fields of a file's bytes. */
+static uint32_t
+be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t
+be64(const uint8_t *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+static void
+put32(uint8_t *p, uint32_t x)
+{
+	p[0] = (uint8_t)(x >> 24);
+	p[1] = (uint8_t)(x >> 16);
+	p[2] = (uint8_t)(x >> 8);
+	p[3] = (uint8_t)x;
+}
+
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *d = malloc(64 * MiB);
+
+	assert_non_null(f);
+	*len = fread(d, 1, 64 * MiB, f);
+	fclose(f);
+	return d;
+}
+
+static void
+spit(const char *path, const uint8_t *d, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(d, 1, len, f), len);
+	fclose(f);
+}
+
+/* Points the child's locators whose bit is in which at data past the end
+ * of its file, at +at, +at+1024, ... (the header checksum redone). */
+static void
+locators_past_eof(const char *path, unsigned which, uint64_t at)
+{
+	size_t len;
+	uint8_t *d = slurp(path, &len), *h = d + 512;
+	uint32_t sum = 0;
+
+	for (int i = 0; i < 8; i++) {
+		uint8_t *e = h + 576 + 24 * i;
+		if (!be32(e) || !(which & (1u << i)))
+			continue;
+		uint64_t o = len + at + 1024u * (unsigned)i;
+		put32(e + 16, (uint32_t)(o >> 32));
+		put32(e + 20, (uint32_t)o);
+	}
+	put32(h + 36, 0);
+	for (int i = 0; i < 1024; i++)
+		sum += h[i];
+	put32(h + 36, ~sum);
+	spit(path, d, len);
+	free(d);
+}
+
+/* No locator's data overlaps the BAT, a block or the trailing footer. */
+static void
+assert_locators_clear(const char *path)
+{
+	size_t len;
+	uint8_t *d = slurp(path, &len), *h = d + 512;
+	uint64_t bat = be64(h + 16);
+	uint32_t n = be32(h + 28), bs = be32(h + 32);
+	uint64_t blen = bs + ((bs / 512 / 8 + 511) / 512 * 512);
+
+	for (int i = 0; i < 8; i++) {
+		const uint8_t *e = h + 576 + 24 * i;
+		uint32_t sp = be32(e + 4), ln = be32(e + 8);
+		uint64_t lo = be64(e + 16);
+		uint64_t x = sp >= ln ? sp : (uint64_t)sp * 512;
+		if (!be32(e))
+			continue;
+		if (x < ln)
+			x = ln;
+		if (lo < bat + ((uint64_t)n * 4 + 511) / 512 * 512 &&
+		    bat < lo + x)
+			fail_msg("locator %d at %llu overlaps the BAT at %llu", i,
+				 (unsigned long long)lo, (unsigned long long)bat);
+		if (lo < len && len - 512 < lo + x)
+			fail_msg("locator %d at %llu overlaps the footer", i,
+				 (unsigned long long)lo);
+		for (uint32_t k = 0; k < n; k++) {
+			uint32_t s = be32(d + bat + 4 * (uint64_t)k);
+			uint64_t b = (uint64_t)s * 512;
+			if (s != 0xffffffffu && lo < b + blen && b < lo + x)
+				fail_msg("locator %d at %llu overlaps block %u "
+					 "at %llu", i, (unsigned long long)lo, k,
+					 (unsigned long long)b);
+		}
+	}
+	free(d);
+}
+
+/* A differencing child whose locator data lies past the end of its file
+ * (a truncated file; the parent is still found by its name): what the
+ * resize writes past the old end (moved blocks, the BAT, footers) must
+ * not land on that data, or the image no longer opens. */
+static void
+diff_locators_past_eof(unsigned which, uint64_t at, uint64_t ns)
+{
+	char *dir = tu_tmpdir();
+	char parent[4200], child[4200];
+	struct vhd_create_opts o;
+	struct vhd *v;
+	uint64_t size = 8 * MiB;
+	uint8_t *model = calloc(1, ns), *disk = malloc(ns);
+	uint32_t seed = 5;
+
+	snprintf(parent, sizeof(parent), "%s/p.vhd", dir);
+	snprintf(child, sizeof(child), "%s/c.vhd", dir);
+	memset(&o, 0, sizeof(o));
+	o.size = size;
+	o.block_size = 64 * 1024;
+	assert_int_equal(vhd_create(parent, &o), 0);
+	memset(&o, 0, sizeof(o));
+	o.parent = parent;
+	o.block_size = 64 * 1024;
+	assert_int_equal(vhd_create(child, &o), 0);
+	assert_int_equal(vhd_open(&v, child, VHD_OPEN_RDWR), 0);
+	tu_fill(model, 200000, &seed);
+	assert_int_equal(vhd_pwrite(v, model, 200000, 0), 0);
+	vhd_close(v);
+	locators_past_eof(child, which, at);
+
+	if (vhd_resize(child, ns, 0, NULL, NULL) < 0)
+		fail_msg("resize: %s", vhd_errmsg());
+	if (vhd_open(&v, child, VHD_OPEN_RDONLY) < 0)
+		fail_msg("reopen: %s", vhd_errmsg());
+	struct vhd_info in;
+	assert_int_equal(vhd_get_info(v, &in), 0);
+	assert_true(in.virtual_size == ns);
+	assert_int_equal(vhd_pread(v, disk, ns, 0), 0);
+	assert_memory_equal(disk, model, ns);
+	vhd_close(v);
+	assert_locators_clear(child);
+	free(model);
+	free(disk);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+static void
+test_diff_locator_past_eof(void **s)
+{
+	(void)s;
+	/* Every locator past the end: the BAT grows in place and the
+	 * blocks in its way move to where the locator data is. */
+	diff_locators_past_eof(0xff, 8192, 64 * MiB);
+	/* Locator 0 after the BAT (so the BAT goes to the end of the file),
+	 * locator 1 just past the end, where the new BAT goes. */
+	diff_locators_past_eof(0x2, 0, 64 * MiB);
+}
+
 static void
 test_report(void **s)
 {
@@ -434,6 +602,7 @@ main(void)
 		cmocka_unit_test(test_shrink_dynamic_empty_tail),
 		cmocka_unit_test(test_fixed),
 		cmocka_unit_test(test_diff_bat_to_end),
+		cmocka_unit_test(test_diff_locator_past_eof),
 		cmocka_unit_test(test_report),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
