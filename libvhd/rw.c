@@ -341,10 +341,12 @@ zfail:
 	goto out;
 }
 
-/* One block's part of a write; caller holds the exclusive lock. */
+/* One block's part of a write; caller holds the exclusive lock.  filled:
+ * buf holds bytes the caller of vhd_pwrite did not write (a child's page
+ * completed from below). */
 static int
 write_chunk(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
-	    size_t len)
+	    size_t len, int filled)
 {
 	uint32_t e = v->bat[blk];
 	int r;
@@ -358,6 +360,22 @@ write_chunk(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 	if (r < 0)
 		return r;
 	uint32_t s0 = boff / 512, s1 = (uint32_t)((boff + len + 511) / 512);
+	/* Bits about to be set may cover bytes nobody wrote (the filled part
+	 * of a page, the rest of a partial sector): their data must be
+	 * durable before the bits are, or after a power loss they read as
+	 * whatever the file held there instead of what was below.  Bytes
+	 * the caller wrote may be lost until a flush, never others. */
+	if ((filled || boff % 512 || (boff + len) % 512) &&
+	    !(v->flags & VHD_OPEN_UNSAFE_NOSYNC)) {
+		int set;
+		uint32_t run;
+		if ((r = vhd_bm_run(v, blk, s0, s1, &set, &run)) < 0)
+			return r;
+		if ((!set || run < s1 - s0) &&
+		    (r = v->io->ops->flush(v->io)) < 0)
+			return vhd_err(-r, "'%s': cannot sync: %s", v->path,
+				       strerror(-r));
+	}
 	return vhd_bm_set(v, blk, s0, s1 - s0);
 }
 
@@ -387,13 +405,13 @@ write_chunk_diff(struct vhd *v, uint32_t blk, uint32_t boff,
 			size_t whole = len / DIFF_PAGE * DIFF_PAGE;
 			if (whole < k)
 				whole = k;
-			r = write_chunk(v, blk, boff, buf, whole);
+			r = write_chunk(v, blk, boff, buf, whole, 0);
 			k = whole;
 		} else {
 			r = vhd_read_level(v, page, pe - p0, bstart + p0);
 			if (r == 0) {
 				memcpy(page + (boff - p0), buf, k);
-				r = write_chunk(v, blk, p0, page, pe - p0);
+				r = write_chunk(v, blk, p0, page, pe - p0, 1);
 			}
 		}
 		if (r < 0)
@@ -416,7 +434,7 @@ write_slow(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off)
 			len = n;
 		int r = v->type == VHD_TYPE_DIFF ?
 			write_chunk_diff(v, blk, boff, buf, len) :
-			write_chunk(v, blk, boff, buf, len);
+			write_chunk(v, blk, boff, buf, len, 0);
 		if (r < 0)
 			return r;
 		buf += len;
