@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/select.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -30,12 +30,26 @@
 #define DEFAULT_PORT "10809"
 #define MAX_LISTEN 16
 
-static volatile sig_atomic_t stop_signal;
+static _Atomic int stop_signal;
+static int wake_pipe[2] = { -1, -1 };
 
-static void
-on_signal(int sig)
+/* SIGINT, SIGTERM and SIGHUP are blocked in every thread and taken here
+ * synchronously with sigwait(), which then wakes the accept loop through
+ * a pipe: no code runs in signal context, and no race between a signal
+ * and poll() can lose the stop. */
+static void *
+signal_thread(void *arg)
 {
+	const sigset_t *set = arg;
+	int sig = 0;
+
+	while (sigwait(set, &sig) != 0)
+		;
 	stop_signal = sig;
+	if (write(wake_pipe[1], "", 1) < 0) {
+		/* the pipe is ours and empty: cannot fail in practice */
+	}
+	return NULL;
 }
 
 static void
@@ -341,8 +355,9 @@ main(int argc, char **argv)
 	unsigned flags = VHD_OPEN_RDWR, threads = 16;
 	struct server_config cfg = { 0 };
 	int lfds[MAX_LISTEN], nl = 0, c, code = 0;
-	sigset_t block, orig;
-	struct sigaction sa;
+	static sigset_t stopset;
+	pthread_t sigthread;
+	struct pollfd pfd[MAX_LISTEN + 1];
 
 	while ((c = getopt_long(argc, argv, "p:b:u:re:t:vhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -436,19 +451,23 @@ main(int argc, char **argv)
 		set_nonblock(lfds[i], 1);
 	}
 
-	/* Signals are taken only by pselect in this thread; the threads
-	 * started below inherit the blocked mask. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &block, &orig);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	if (pipe(wake_pipe) < 0) {
+		fprintf(stderr, PROG ": pipe: %s\n", strerror(errno));
+		return close_exports(&cfg), 1;
+	}
+	set_cloexec(wake_pipe[0]);
+	set_cloexec(wake_pipe[1]);
+	/* Blocked before any thread starts, so every thread inherits it. */
+	sigemptyset(&stopset);
+	sigaddset(&stopset, SIGINT);
+	sigaddset(&stopset, SIGTERM);
+	sigaddset(&stopset, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stopset, NULL);
+	if (pthread_create(&sigthread, NULL, signal_thread, &stopset) != 0) {
+		fprintf(stderr, PROG ": cannot start the signal thread\n");
+		return close_exports(&cfg), 1;
+	}
+	pthread_detach(sigthread);
 
 	cfg.threads = threads;
 	if (server_init(&cfg) < 0) {
@@ -460,33 +479,25 @@ main(int argc, char **argv)
 			strerror(errno));
 		code = 1;
 		stop_signal = SIGTERM;
+		/* the accept loop below is skipped */
 	}
 
+	pfd[0].fd = wake_pipe[0];
+	pfd[0].events = POLLIN;
+	for (int i = 0; i < nl; i++) {
+		pfd[i + 1].fd = lfds[i];
+		pfd[i + 1].events = POLLIN;
+	}
 	while (!stop_signal) {
-		fd_set rd;
-		int maxfd = -1, r;
-
-		FD_ZERO(&rd);
-		for (int i = 0; i < nl; i++) {
-			if (lfds[i] >= FD_SETSIZE)
-				continue;
-			FD_SET(lfds[i], &rd);
-			if (lfds[i] > maxfd)
-				maxfd = lfds[i];
-		}
-		sigdelset(&orig, SIGINT);
-		sigdelset(&orig, SIGTERM);
-		sigdelset(&orig, SIGHUP);
-		r = pselect(maxfd + 1, &rd, NULL, NULL, NULL, &orig);
-		if (r < 0) {
+		if (poll(pfd, (nfds_t)nl + 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			fprintf(stderr, PROG ": select: %s\n", strerror(errno));
+			fprintf(stderr, PROG ": poll: %s\n", strerror(errno));
 			code = 1;
 			break;
 		}
 		for (int i = 0; i < nl; i++)
-			if (lfds[i] < FD_SETSIZE && FD_ISSET(lfds[i], &rd))
+			if (pfd[i + 1].revents & POLLIN)
 				accept_one(lfds[i]);
 	}
 
