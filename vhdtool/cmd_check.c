@@ -119,10 +119,8 @@ cmd_check(int argc, char **argv)
 			return tool_bad_option(usage, argv, c);
 		}
 	}
-	if (argc - optind != 1)
-		return tool_usage(usage, argv[0], argc - optind < 1 ?
-				  "missing FILE" : "too many arguments");
-	file = argv[optind];
+	if ((rc = tool_one_file(usage, argc, argv, &file)) != EXIT_OK)
+		return rc;
 	r = vhd_probe(file);
 	if (r < 0)
 		return tool_lib_err(file, r);

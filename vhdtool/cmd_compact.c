@@ -51,7 +51,7 @@ cmd_compact(int argc, char **argv)
 	};
 	struct progress pr;
 	const char *file, *out = NULL;
-	int c, r, json = 0, force = 0, pmode = PROGRESS_OFF;
+	int c, r, rc, json = 0, force = 0, pmode = PROGRESS_OFF;
 	uint64_t before, after;
 	struct stat a, b;
 
@@ -75,19 +75,12 @@ cmd_compact(int argc, char **argv)
 			return tool_bad_option(usage, argv, c);
 		}
 	}
-	if (argc - optind != 1)
-		return tool_usage(usage, argv[0], argc - optind < 1 ?
-				  "missing FILE" : "too many arguments");
-	file = argv[optind];
+	if ((rc = tool_one_file(usage, argc, argv, &file)) != EXIT_OK)
+		return rc;
 	if (force && !out)
 		return tool_usage(usage, argv[0], "--force applies to -o only");
-	if ((r = vhd_probe(file)) <= 0) {
-		if (r < 0)
-			return tool_lib_err(file, r);
-		tool_err(file, "not a VHD image (no VHD footer at its end or "
-			 "at offset 0)");
-		return EXIT_DAMAGED;
-	}
+	if ((rc = tool_need_vhd(file)) != EXIT_OK)
+		return rc;
 	if (out && stat(out, &b) == 0) {
 		if (stat(file, &a) == 0 && a.st_dev == b.st_dev &&
 		    a.st_ino == b.st_ino) {

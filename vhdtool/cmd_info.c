@@ -239,18 +239,10 @@ cmd_info(int argc, char **argv)
 			return tool_bad_option(usage, argv, c);
 		}
 	}
-	if (argc - optind != 1)
-		return tool_usage(usage, argv[0], argc - optind < 1 ?
-				  "missing FILE" : "too many arguments");
-	file = argv[optind];
-	r = vhd_probe(file);
-	if (r < 0)
-		return tool_lib_err(file, r);
-	if (r == 0) {
-		tool_err(file, "not a VHD image (no VHD footer at its end or "
-			 "at offset 0)");
-		return EXIT_DAMAGED;
-	}
+	if ((rc = tool_one_file(usage, argc, argv, &file)) != EXIT_OK)
+		return rc;
+	if ((rc = tool_need_vhd(file)) != EXIT_OK)
+		return rc;
 	r = vhd_open_opts(&v, file, &oo);
 	if (r < 0) {
 		/* Describe what can be described: first past bad checksums

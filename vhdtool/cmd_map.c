@@ -84,17 +84,10 @@ cmd_map(int argc, char **argv)
 			return tool_bad_option(usage, argv, c);
 		}
 	}
-	if (argc - optind != 1)
-		return tool_usage(usage, argv[0], argc - optind < 1 ?
-				  "missing FILE" : "too many arguments");
-	file = argv[optind];
-	if ((r = vhd_probe(file)) <= 0) {
-		if (r < 0)
-			return tool_lib_err(file, r);
-		tool_err(file, "not a VHD image (no VHD footer at its end or "
-			 "at offset 0)");
-		return EXIT_DAMAGED;
-	}
+	if ((rc = tool_one_file(usage, argc, argv, &file)) != EXIT_OK)
+		return rc;
+	if ((rc = tool_need_vhd(file)) != EXIT_OK)
+		return rc;
 	if ((r = vhd_open_opts(&v, file, &oo)) < 0)
 		return tool_lib_err(file, r);
 	if ((r = vhd_get_info(v, &in)) < 0) {

@@ -55,7 +55,7 @@ cmd_resize(int argc, char **argv)
 	struct vhd_info in;
 	struct progress pr;
 	unsigned flags = 0;
-	int c, r, json = 0, pmode = PROGRESS_OFF;
+	int c, r, rc, json = 0, pmode = PROGRESS_OFF;
 	uint64_t ns, old;
 	const char *file, *arg;
 
@@ -85,13 +85,8 @@ cmd_resize(int argc, char **argv)
 	arg = argv[optind + 1];
 	if (parse_size(arg[0] == '+' ? arg + 1 : arg, &ns) < 0)
 		return tool_usage(usage, argv[0], "bad size '%s'", arg);
-	if ((r = vhd_probe(file)) <= 0) {
-		if (r < 0)
-			return tool_lib_err(file, r);
-		tool_err(file, "not a VHD image (no VHD footer at its end or "
-			 "at offset 0)");
-		return EXIT_DAMAGED;
-	}
+	if ((rc = tool_need_vhd(file)) != EXIT_OK)
+		return rc;
 	if ((r = get_size(file, &in)) < 0)
 		return tool_lib_err(file, r);
 	old = in.virtual_size;

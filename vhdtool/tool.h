@@ -70,6 +70,12 @@ int tool_msg_err(const char *file, const char *msg, int err);
  * EXIT_USAGE.  why may be NULL. */
 int tool_usage(const char *usage, const char *cmd, const char *why, ...)
 	TOOL_PRINTF(3, 4);
+/* EXIT_OK when file is a VHD image (a footer at its end or a copy at
+ * offset 0); otherwise says why and returns the exit code. */
+int tool_need_vhd(const char *file);
+/* Takes the single FILE operand after the options into *file: EXIT_OK, or
+ * EXIT_USAGE after a usage message. */
+int tool_one_file(const char *usage, int argc, char **argv, const char **file);
 /* Reports a getopt failure ('?' or ':') for argv, returns EXIT_USAGE. */
 int tool_bad_option(const char *usage, char **argv, int ret);
 

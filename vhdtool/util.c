@@ -263,3 +263,28 @@ is_zero(const void *buf, size_t n)
 			return 0;
 	return memcmp(p, p + 16, n - 16) == 0;
 }
+
+int
+tool_need_vhd(const char *file)
+{
+	int r = vhd_probe(file);
+
+	if (r < 0)
+		return tool_lib_err(file, r);
+	if (r == 0) {
+		tool_err(file, "not a VHD image (no VHD footer at its end or "
+			 "at offset 0)");
+		return EXIT_DAMAGED;
+	}
+	return EXIT_OK;
+}
+
+int
+tool_one_file(const char *usage, int argc, char **argv, const char **file)
+{
+	if (argc - optind != 1)
+		return tool_usage(usage, argv[0], argc - optind < 1 ?
+				  "missing FILE" : "too many arguments");
+	*file = argv[optind];
+	return EXIT_OK;
+}
