@@ -2,7 +2,7 @@
 # Runs every test and prints one line per test, then "N passed, N failed".
 #   unit tests:   build/tests/test_*  and the sanitized build-san/tests/test_*
 #   script tests: tests/<area>/*.sh, each run with a scratch directory;
-#                 tests/cli and tests/fixtures run a second time with the
+#                 cli, fixtures, diff and nbd run a second time with the
 #                 sanitized (ASan+UBSan) binaries.
 # TESTS=pattern limits the run to tests whose name contains pattern.
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,7 +48,7 @@ script_pass() {   # build dir, areas...
 	done
 }
 script_pass build cli fixtures diff fuse nbd reliability
-script_pass build-san cli fixtures diff
+script_pass build-san cli fixtures diff nbd
 
 rm -rf "$scratch"
 [ -n "$failed" ] && echo "failed:$failed"
