@@ -221,33 +221,10 @@ on_problem(void *arg, const char *msg)
 	}
 }
 
-/* Known weakness (rw.c): a child writes whole 4 KiB pages, filling the
- * bytes the request does not cover from the parent, and then sets the
- * page's bitmap bits -- without a barrier in between when the block
- * already exists.  After a power loss the bitmap sector can be on disk
- * without the page, so bytes next to an unflushed write, which the user
- * never wrote, read as zeros instead of the parent's data.  Those bytes
- * (in a page holding a byte written since the flush) are tolerated and
- * counted here; CRASH_STRICT=1 makes them fail. */
-static int page_slack;
-static long page_losses;
-
-static int
-page_dirty(uint32_t i)
-{
-	uint32_t p0 = i / 4096 * 4096;
-
-	for (uint32_t k = p0; k < p0 + 4096 && k < DISK; k++)
-		if (st.dirty[k])
-			return 1;
-	return 0;
-}
-
 static void
 compare(struct vhd *v, const char *what, long point)
 {
 	static uint8_t disk[DISK];
-	int lost = 0;
 
 	assert_int_equal(vhd_pread(v, disk, DISK, 0), 0);
 	for (uint32_t i = 0; i < DISK; i++) {
@@ -257,14 +234,9 @@ compare(struct vhd *v, const char *what, long point)
 		}
 		if (st.dirty[i] || st.unknown[i] || disk[i] == st.flushed[i])
 			continue;
-		if (page_slack && page_dirty(i)) {
-			lost = 1;
-			continue;
-		}
 		fail_msg("%s %ld: byte %u: expected %u, found %u", what,
 			 point, i, st.flushed[i], disk[i]);
 	}
-	page_losses += lost;
 }
 
 static long repairs;
@@ -330,7 +302,6 @@ run(enum fault_mode mode, long n, uint32_t rseed)
 	size_t len;
 
 	assert_int_equal(vhd_io_mem_open(&mem, base, base_len), 0);
-	page_slack = diff && mode == FAULT_REORDER && !getenv("CRASH_STRICT");
 	if (mode == FAULT_REORDER) {
 		assert_int_equal(vhd_io_mem_open(&dur, base, base_len), 0);
 		fio = fault_io_wrap_reorder(mem, dur, n, rseed);
@@ -365,7 +336,7 @@ every_point(const char *name)
 	assert_true(total > 20);
 	for (size_t m = 0; m < 5; m++) {
 		long points = 0;
-		repairs = page_losses = 0;
+		repairs = 0;
 		for (long n = 1; n <= total; n++) {
 			run(modes[m], n, (uint32_t)n);
 			points++;
@@ -376,11 +347,6 @@ every_point(const char *name)
 		}
 		print_message("%s: %s: %ld points tried (%ld needed "
 			      "repair)\n", name, mname[m], points, repairs);
-		if (page_losses)
-			print_message("%s: %s: %ld points lost parent bytes "
-				      "next to an unflushed write (see "
-				      "page_slack)\n", name, mname[m],
-				      page_losses);
 	}
 }
 
