@@ -129,8 +129,14 @@ open_export(struct export *e, const char *path, const char *name,
 	r = vhd_open_opts(&e->vhd, path, &o);
 	if (r < 0) {
 		const char *m = vhd_errmsg();
-		fprintf(stderr, PROG ": cannot open '%s': %s\n", path,
-			m && *m ? m : strerror(-r));
+
+		/* The library's message names the file; add it only when not. */
+		if (!m || !*m || strcmp(m, "no error") == 0)
+			fprintf(stderr, PROG ": '%s': %s\n", path, strerror(-r));
+		else if (strstr(m, path))
+			fprintf(stderr, PROG ": %s\n", m);
+		else
+			fprintf(stderr, PROG ": '%s': %s\n", path, m);
 		return r == -EBADMSG ? 3 : 1;
 	}
 	r = vhd_get_info(e->vhd, &in);
