@@ -29,7 +29,7 @@ run "$VHDTOOL" map disk.vhd
 
 step "Check it, and let QEMU judge it: identical to the raw disk"
 run "$VHDTOOL" check disk.vhd
-run qemu-img compare -f raw disk.raw --image-opts \
+run qemu-img compare --image-opts "driver=raw,file.filename=disk.raw" \
 	"driver=vpc,force_size_calc=current_size,file.filename=disk.vhd"
 
 step "A differencing child: writes go to the child, the parent stays as it was"
@@ -58,7 +58,7 @@ step "Merge the child into its parent, then check"
 run "$VHDTOOL" merge child.vhd
 run "$VHDTOOL" check disk.vhd
 
-step "The largest disk the format allows, 2040 GiB, in a few KiB"
+step "The largest disk the format allows, 2040 GiB: the file is little more than its 4 MiB BAT"
 run "$VHDTOOL" create big.vhd 2040G
 run ls -ls big.vhd
 run qemu-img info -f vpc big.vhd
