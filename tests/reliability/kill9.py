@@ -39,6 +39,9 @@ def write_loop(kind, target, log, seed, size):
             if os.pwrite(fd, buf, off) != len(buf):
                 raise OSError("short write")
         flush = lambda: os.fsync(fd)
+    # Connected: tell the script, which only then picks its moment to kill
+    # (under load, starting python can take longer than the kill delay).
+    open(log + ".ready", "w").close()
     n = flushes = 0
     with open(log, "w") as lg:
         try:

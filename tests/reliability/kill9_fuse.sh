@@ -47,8 +47,11 @@ for round in $(seq $ROUNDS); do
 	DMN=$!
 	for _ in $(seq 100); do mountpoint -q mnt && break; sleep 0.02; done
 	mountpoint -q mnt || fail "round $round: vhdfuse did not mount: $(tail -3 fuse.log)"
+	rm -f log.txt.ready
 	"$PY" "$K9" file "$T/mnt" log.txt "$round" $SIZE >writer.out 2>&1 &
 	WR=$!
+	for _ in $(seq 500); do [ -e log.txt.ready ] && break; sleep 0.02; done
+	[ -e log.txt.ready ] || fail "round $round: writer did not connect: $(cat writer.out)"
 	sleep "0.$(printf '%03d' $(( (RANDOM % 600) + 50 )))"
 	kill -KILL "$DMN"
 	set +e; wait "$DMN"; wait "$WR"; wrc=$?; set -e

@@ -36,8 +36,11 @@ for round in $(seq $ROUNDS); do
 	SRV=$!
 	for _ in $(seq 100); do [ -s nbd.pid ] && break; sleep 0.02; done
 	[ -s nbd.pid ] || fail "round $round: vhdnbd did not start: $(tail -3 nbd.log)"
+	rm -f log.txt.ready
 	"$PY" "$K9" nbd "$T/nbd.sock" log.txt "$round" $SIZE >writer.out 2>&1 &
 	WR=$!
+	for _ in $(seq 500); do [ -e log.txt.ready ] && break; sleep 0.02; done
+	[ -e log.txt.ready ] || fail "round $round: writer did not connect: $(cat writer.out)"
 	# a random moment: 50..650 ms into the load
 	sleep "0.$(printf '%03d' $(( (RANDOM % 600) + 50 )))"
 	kill -KILL "$SRV"
