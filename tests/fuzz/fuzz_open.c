@@ -12,7 +12,8 @@
  * (an abort() is reported by libFuzzer like a crash):
  *  - vhd_map returns 0 < run <= len and some status bit;
  *  - a range mapped as zero reads as zeros (fixed and dynamic disks);
- *  - data written reads back, before and after a close and reopen;
+ *  - data written reads back, before and after a close and reopen (also
+ *    for a single sector written at the end of the disk);
  *  - an image vhd_open refuses as damaged is not reported clean by check.
  *
  * Differencing disks are always opened with VHD_OPEN_NO_PARENT: the
@@ -231,6 +232,9 @@ fz_write_pass(const uint8_t *data, size_t size, unsigned flags, uint8_t *buf)
 	if (!out)
 		return;
 
+	/* Triage: FUZZ_OPEN_DUMP=FILE keeps what the write pass produced. */
+	if (getenv("FUZZ_OPEN_DUMP"))
+		(void)fz_write_file(getenv("FUZZ_OPEN_DUMP"), out, out_len);
 	/* What the library wrote must open again and hold the data. */
 	v = NULL;
 	r = fz_open(&v, out, out_len, flags, NULL, NULL);
@@ -245,6 +249,44 @@ fz_write_pass(const uint8_t *data, size_t size, unsigned flags, uint8_t *buf)
 	}
 	fz_map(v, disk, !diff, buf);
 	vhd_close(v);
+	free(out);
+}
+
+/* One sector written at the end of the disk (where a dynamic disk's last
+ * block is most often unallocated, so this allocates), then a reopen
+ * that must find it: a smaller, deterministic cousin of fz_write_pass,
+ * which a bug in block placement cannot hide behind later writes. */
+static void
+fz_last_sector(const uint8_t *data, size_t size, unsigned flags, uint8_t *buf)
+{
+	struct vhd *v = NULL;
+	struct vhd_info info;
+	uint8_t *out = NULL;
+	size_t out_len = 0;
+	uint64_t off;
+	int ok;
+
+	if (fz_open(&v, data, size, flags | VHD_OPEN_RDWR, &out, &out_len) < 0)
+		return;
+	if (vhd_get_info(v, &info) < 0 || info.virtual_size < 512 ||
+	    info.type == VHD_TYPE_DIFF) {
+		vhd_close(v);
+		free(out);
+		return;
+	}
+	off = (info.virtual_size - 512) & ~(uint64_t)511;
+	memset(buf, 0xA5, 512);
+	ok = vhd_pwrite(v, buf, 512, off) == 0;
+	vhd_close(v);
+	if (!out)
+		return;
+	if (ok) {
+		FZ_ASSERT(fz_open(&v, out, out_len, flags, NULL, NULL) == 0,
+			  "image does not reopen after one sector written");
+		FZ_ASSERT(vhd_pread(v, buf, 512, off) == 0 && buf[0] == 0xA5 &&
+			  buf[511] == 0xA5, "the sector written is lost");
+		vhd_close(v);
+	}
 	free(out);
 }
 
@@ -307,6 +349,7 @@ fuzz_open_input(const uint8_t *data, size_t size)
 	FZ_ASSERT(strict < 0 || lenient == 0,
 		  "IGNORE_CHECKSUM refuses what a strict open accepts");
 	fz_write_pass(data, size, strict == 0 ? 0 : VHD_OPEN_IGNORE_CHECKSUM, buf);
+	fz_last_sector(data, size, strict == 0 ? 0 : VHD_OPEN_IGNORE_CHECKSUM, buf);
 	checked = fz_check(data, size);
 	if (strict == -EBADMSG && checked != INT32_MIN)
 		FZ_ASSERT(checked != 0, "check reports clean an image open refuses");
