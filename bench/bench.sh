@@ -114,16 +114,18 @@ maxof() {
 }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", b - a }'; }
 
-# timed KEY SIDE CMD...: run CMD, record its wall time and peak RSS (KiB).
+# timed KEY SIDE CMD...: run CMD, record its wall time, peak RSS (KiB) and
+# CPU time (user + system, s: less disturbed by other load than wall time).
 timed() {
 	local key=$1 side=$2 t0 t1
 	shift 2
 	echo "+ $*" >>"$LOG"
 	t0=$EPOCHREALTIME
-	if /usr/bin/time -f %M -o "$W/rss.out" "$@" >>"$LOG" 2>&1; then
+	if /usr/bin/time -f '%M %U %S' -o "$W/rss.out" "$@" >>"$LOG" 2>&1; then
 		t1=$EPOCHREALTIME
 		add "$key" "$side" "$(elapsed "$t0" "$t1")"
-		add "rss-$key" "$side" "$(tail -1 "$W/rss.out")"
+		add "rss-$key" "$side" "$(tail -1 "$W/rss.out" | awk '{ print $1 }')"
+		add "cpu-$key" "$side" "$(tail -1 "$W/rss.out" | awk '{ print $2 + $3 }')"
 		return 0
 	fi
 	fail "$key" "$side" "$*"
@@ -162,12 +164,17 @@ wait_mount() {
 }
 add_mount() { MOUNTS="$MOUNTS $1"; }
 
-# fio_iops KEY SIDE RW FIO-ARGS...: one fio run, IOPS recorded.
+TICK=$(getconf CLK_TCK)
+ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+# fio_iops KEY SIDE RW FIO-ARGS...: one fio run, IOPS recorded; with
+# CPUPID set, also that server's CPU time per request (us).
+CPUPID=""
 fio_iops() {
-	local key=$1 side=$2 rw=$3 v
+	local key=$1 side=$2 rw=$3 v c0 c1
 	shift 3
 	rm -f "$W/fio.json"
 	echo "+ fio $*" >>"$LOG"
+	c0=$(ticks "$CPUPID")
 	if fio --name=bench --rw="rand$rw" --bs=4k --time_based --runtime="$RT" \
 		--output-format=json --output="$W/fio.json" "$@" >>"$LOG" 2>&1 &&
 		v=$($PY -c 'import json, sys
@@ -176,6 +183,11 @@ if j["total_ios"] == 0 or j.get("error", 0): sys.exit(1)
 print("%.0f" % j["iops"])' "$W/fio.json" "$rw" 2>>"$LOG") &&
 		[ "$(jq_err "$W/fio.json")" = 0 ]; then
 		add "$key" "$side" "$v"
+		c1=$(ticks "$CPUPID")
+		[ -n "$c0" ] && [ -n "$c1" ] && add "cpu-$key" "$side" "$($PY -c 'import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0][sys.argv[2]]
+print("%.2f" % ((float(sys.argv[4]) - float(sys.argv[3])) * 1e6 / int(sys.argv[5]) / j["total_ios"]))' \
+			"$W/fio.json" "$rw" "$c0" "$c1" "$TICK")"
 	else
 		fail "$key" "$side" "fio $rw"
 	fi
@@ -266,8 +278,10 @@ nbd_round() { # side
 	else
 		fail nbd-seq "$side" "nbdcopy"
 	fi
+	CPUPID=$pid
 	fio_iops nbd-rr "$side" read --ioengine=nbd --uri="$URI" --iodepth=16
 	fio_iops nbd-rw "$side" write --ioengine=nbd --uri="$URI" --iodepth=16
+	CPUPID=""
 	add rss-nbd "$side" "$(hwm "$pid")"
 	stop_bg "$pid"
 }
@@ -336,7 +350,9 @@ fuse_rand() { # KEY SIDE [FIO-ARGS]
 	if ! fuse_mount "$side"; then
 		fail "$key" "$side" "mount failed"; fuse_umount "$side"; return
 	fi
+	CPUPID=$FPID
 	fio_iops "$key" "$side" read --ioengine=psync --filename="$FILE" --size="$SIZE" --direct=1 "$@"
+	CPUPID=""
 	[ -n "$FPID" ] && add "rss-$key" "$side" "$(hwm "$FPID")"
 	fuse_umount "$side"
 }
@@ -489,7 +505,7 @@ row() {
 	*) target="-"; verdict="info" ;;
 	esac
 	[ "$o" = nan ] && [ "$verdict" != info ] && verdict=MISS
-	case $unit in IOPS|MiB/s) d=0 ;; MiB) d=1 ;; esac
+	case $unit in IOPS|MiB/s) d=0 ;; MiB|us) d=1 ;; esac
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$metric" "$unit" "$(fmt "$o" $d)" "$(fmt "$t" $d)" \
 		"$ratio" "$target" "$verdict" >>"$ROWS"
 }
@@ -502,6 +518,10 @@ row "convert raw->fixed VHD, vs qemu-img convert" s time conv-raw-fixed.ours con
 row "  same, vs qemu-img convert -t writeback" s time conv-raw-fixed.ours conv-raw-fixed.synced 1.0
 row "convert dynamic->fixed VHD, vs qemu-img convert" s time conv-dyn-fixed.ours conv-dyn-fixed.theirs 1.0
 row "  same, vs qemu-img convert -t writeback" s time conv-dyn-fixed.ours conv-dyn-fixed.synced 1.0
+row "CPU (user+sys) convert raw->dynamic, vs qemu-img convert" s info cpu-conv-raw-dyn.ours cpu-conv-raw-dyn.theirs -
+row "CPU (user+sys) convert dynamic->raw, vs qemu-img convert" s info cpu-conv-dyn-raw.ours cpu-conv-dyn-raw.theirs -
+row "CPU (user+sys) convert raw->fixed, vs qemu-img convert" s info cpu-conv-raw-fixed.ours cpu-conv-raw-fixed.theirs -
+row "CPU (user+sys) convert dynamic->fixed, vs qemu-img convert" s info cpu-conv-dyn-fixed.ours cpu-conv-dyn-fixed.theirs -
 row "convert raw->dynamic VHD, vs cp --sparse=always" s time conv-raw-dyn.ours cp-raw.cp 1.5
 row "  same, vs cp --sparse=always + sync FILE" s time conv-raw-dyn.ours cp-raw.synced 1.5
 row "convert dynamic VHD->raw, vs cp --sparse=always" s time conv-dyn-raw.ours cp-raw.cp 1.5
@@ -512,13 +532,18 @@ row "NBD 4K rand read QD16 (fio), vs qemu-nbd" IOPS rate nbd-rr.ours nbd-rr.thei
 row "NBD 4K rand read QD16 (fio), vs nbdkit file (raw)" IOPS rate nbd-rr.ours nbd-rr.nbdkit 0.9
 row "NBD 4K rand write QD16 (fio), vs qemu-nbd" IOPS rate nbd-rw.ours nbd-rw.theirs 1.0
 row "NBD 4K rand write QD16 (fio), vs nbdkit file (raw)" IOPS info nbd-rw.ours nbd-rw.nbdkit -
+row "server CPU per NBD 4K rand read, vs qemu-nbd" us info cpu-nbd-rr.ours cpu-nbd-rr.theirs -
+row "server CPU per NBD 4K rand read, vs nbdkit" us info cpu-nbd-rr.ours cpu-nbd-rr.nbdkit -
+row "server CPU per NBD 4K rand write, vs qemu-nbd" us info cpu-nbd-rw.ours cpu-nbd-rw.theirs -
 row "FUSE seq read, cold ($M), vhdfuse vs qemu-storage-daemon" MiB/s rate fuse-seq.ours fuse-seq.theirs 1.0
 row "FUSE seq read, first $VMIB MiB, 1 run, vs vhdimount" MiB/s rate fuse-seq-v.ours fuse-seq-v.vhdimount 1.0
 row "FUSE 4K rand read (fio psync O_DIRECT), vs qemu-storage-daemon" IOPS rate fuse-rr.ours fuse-rr.theirs 1.0
 row "FUSE 4K rand read, 4 fio jobs, vs qemu-storage-daemon" IOPS rate fuse-rr4.ours fuse-rr4.theirs 1.0
+row "daemon CPU per FUSE 4K rand read (1 job), vs qemu-storage-daemon" us info cpu-fuse-rr.ours cpu-fuse-rr.theirs -
 row "FUSE 4K rand read (fio psync O_DIRECT), 1 run, vs vhdimount" IOPS rate fuse-rr-v.ours fuse-rr-v.vhdimount 1.0
 row "merge child with 25% of blocks ($MERGED_MIB MiB), vs qemu-img convert of that data" s time merge.ours merge.theirs 1.0
 row "  same, vs qemu-img convert -t writeback (synced like merge)" s time merge.ours merge.synced 1.0
+row "CPU (user+sys) merge, vs qemu-img convert" s info cpu-merge.ours cpu-merge.theirs -
 row "merge throughput (data / time), vs qemu-img convert" MiB/s rate merge-rate.ours merge-rate.theirs 1.0
 row "create 2040 GiB dynamic, vs qemu-img create" s time create.ours create.theirs 1.0
 row "2040 GiB sparse: convert dynamic->raw, vs qemu-img" s time big-dyn-raw.ours big-dyn-raw.theirs 1.0
@@ -593,6 +618,8 @@ if [ -n "$RESULTS" ]; then
 	echo "- 2040 GiB: \`vhdtool create\` vs \`qemu-img create -f vpc -o subformat=dynamic,force_size=on\`; then an"
 	echo "  image with 12 MiB of data (start, 1 TiB, end) served (nbdcopy of the whole disk, fio random read)"
 	echo "  and converted. Peak RSS is GNU time's maximum resident set size for commands, VmHWM for servers."
+	echo "- CPU rows (info): user+system time of a command (GNU time), or of a server process during a fio"
+	echo "  run divided by the requests served (/proc/PID/stat). Less disturbed by other load than wall time."
 	} >"$RESULTS"
 	echo "bench: wrote $RESULTS"
 fi
