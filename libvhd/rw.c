@@ -287,7 +287,10 @@ alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 	 * damaged).  Without a barrier between them the order of these
 	 * writes is not durable anyway; the barrier before the BAT is. */
 	uint64_t old_zero_eof = v->zero_eof;
-	if ((r = vhd_write_footer_at(v, bend)) < 0)
+	/* A block ending before the trailing footer (in space leaked by a
+	 * crash) leaves that footer alone: one right behind the block could
+	 * overlap it when the file size is not a multiple of 512. */
+	if (bend >= v->footer_off && (r = vhd_write_footer_at(v, bend)) < 0)
 		goto out;
 	if (bend + 512 > v->zero_eof)
 		v->zero_eof = bend + 512;

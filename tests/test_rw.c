@@ -315,6 +315,50 @@ test_mem_wrap(void **state)
 	io->ops->close(io);
 }
 
+/* Leaked space before a trailing footer at an odd offset (file size not a
+ * multiple of 512), and no usable copy at 0: a new block placed in the
+ * gap used to get "its" footer right behind it, 512 bytes that overwrote
+ * the start of the old trailing footer, and the image no longer opened
+ * (found by fuzz_open). */
+static void
+test_gap_before_unaligned_footer(void **state)
+{
+	const uint32_t bs = 4096;
+	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, 17 * bs, bs);
+	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd *v;
+	uint8_t b[512], got[512];
+	size_t n;
+
+	(void)state;
+	memset(b, 0x5a, sizeof(b));
+	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
+	assert_int_equal(vhd_pwrite(v, b, 512, 0), 0);
+	const uint8_t *d = vhd_io_mem_data(io, &n);
+	/* The next block: bitmap so that its data is 4 KiB aligned. */
+	uint64_t ft = n - 512;
+	uint64_t bend = (ft + 512 + 4095) / 4096 * 4096 + bs;
+	uint64_t nft = bend + 200;              /* overlapped by bend..+512 */
+	uint8_t *img = calloc(1, nft + 512);
+	memcpy(img, d, ft);
+	memcpy(img + nft, d + ft, 512);
+	memset(img, 'X', 8);                    /* copy at 0 unusable */
+	vhd_close(v);
+	assert_int_equal(vhd_io_mem_open(&io, img, nft + 512), 0);
+	free(img);
+	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
+	assert_int_equal(vhd_pwrite(v, b, 512, 5 * bs), 0);
+	assert_int_equal(vhd_flush(v), 0);
+	struct vhd *w;
+	assert_int_equal(tu_open_copy(&w, v->io, 0), 0);
+	assert_int_equal(vhd_pread(w, got, 512, 5 * bs), 0);
+	assert_memory_equal(got, b, 512);
+	assert_int_equal(vhd_pread(w, got, 512, 0), 0);
+	assert_memory_equal(got, b, 512);
+	vhd_close(w);
+	vhd_close(v);
+}
+
 int
 main(void)
 {
@@ -328,6 +372,7 @@ main(void)
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_mem_wrap),
 		cmocka_unit_test(test_threads_child),
+		cmocka_unit_test(test_gap_before_unaligned_footer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
