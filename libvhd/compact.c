@@ -304,7 +304,9 @@ trim(struct vhd *v)
 			end = x[i].end;
 	free(x);
 	end = align_up(end, 512);
-	if (end >= v->footer_off)
+	/* Less than a footer to gain: the new footer would overlap the old
+	 * one (at an odd offset) until the truncate. */
+	if (end + 512 > v->footer_off)
 		return 0;
 	if ((r = vhd_write_footer_at(v, end)) < 0 || (r = sync_io(v)) < 0)
 		return r;

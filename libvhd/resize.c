@@ -341,7 +341,11 @@ move_block_to_end(struct vhd *v, uint32_t blk)
 	if ((dst + len) / 512 >= VHD_BAT_UNUSED)
 		return vhd_err(ENOSPC, "'%s': no room to move block %u: block "
 			       "offsets are limited to 2 TiB", v->path, blk);
-	if ((r = vhd_write_footer_at(v, dst + len)) < 0)
+	/* Moved into space leaked before the trailing footer, the block
+	 * leaves that footer alone: one behind the block could overlap it
+	 * (a footer at an odd offset). */
+	if (dst + len >= v->footer_off &&
+	    (r = vhd_write_footer_at(v, dst + len)) < 0)
 		return r;
 	if (dst + len > v->footer_off)
 		v->footer_off = dst + len;

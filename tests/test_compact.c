@@ -287,6 +287,50 @@ test_differencing(void **s)
 	free(dir);
 }
 
+/* A packed image with 200 bytes leaked before its trailing footer (an odd
+ * file size) and an unusable copy at 0: trimming must not write a footer
+ * over the start of the old one (a crash before the truncate then left
+ * no footer). */
+static void
+test_trim_unaligned_footer(void **s)
+{
+	(void)s;
+	struct vhd_io *io, *fio;
+	struct vhd *v;
+	static uint8_t disk[DISK];
+	size_t len, n;
+
+	make_base();
+	assert_int_equal(vhd_io_mem_open(&io, base, base_len), 0);
+	assert_int_equal(vhd_compact_io(io, 0, NULL, NULL), 0);
+	const uint8_t *d = vhd_io_mem_data(io, &len);
+	n = len + 200;
+	uint8_t *img = calloc(1, n);
+	memcpy(img, d, len - 512);
+	memcpy(img + n - 512, d + len - 512, 512);
+	memset(img, 'X', 8);
+	io->ops->close(io);
+	long total = -1;
+	for (long k = 0; total < 0 || k <= total; k++) {
+		assert_int_equal(vhd_io_mem_open(&io, img, n), 0);
+		fio = fault_io_wrap(io, k ? FAULT_CRASH : FAULT_NONE, k);
+		int r = vhd_compact_io(fio, 0, NULL, NULL);
+		if (!k) {
+			assert_int_equal(r, 0);
+			total = fault_io_writes(fio);
+		}
+		fio->ops->close(fio);
+		if (tu_open_copy(&v, io, 0) < 0)
+			fail_msg("crash at write %ld: %s", k, vhd_errmsg());
+		assert_int_equal(vhd_pread(v, disk, DISK, 0), 0);
+		assert_memory_equal(disk, model, DISK);
+		vhd_close(v);
+		io->ops->close(io);
+	}
+	free(img);
+	free(base);
+}
+
 /* Points the child's locator 1 at data 4 KiB past the end of its file
  * (a truncated file), the header checksum redone. */
 static void
@@ -369,6 +413,7 @@ main(void)
 		cmocka_unit_test(test_into_file),
 		cmocka_unit_test(test_differencing),
 		cmocka_unit_test(test_locator_past_eof),
+		cmocka_unit_test(test_trim_unaligned_footer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -580,6 +580,75 @@ test_diff_locator_past_eof(void **s)
 	diff_locators_past_eof(0x2, 0, 64 * MiB);
 }
 
+/* base with the trailing footer moved gap bytes further (leaked space
+ * before it) and the copy at 0 made unusable. */
+static uint8_t *
+with_gap(const uint8_t *base, size_t len, uint64_t gap, size_t *n)
+{
+	uint64_t ft = len - 512;
+	uint8_t *img = calloc(1, ft + gap + 512);
+
+	memcpy(img, base, ft);
+	memcpy(img + ft + gap, base + ft, 512);
+	memset(img, 'X', 8);
+	*n = ft + gap + 512;
+	return img;
+}
+
+/* Leaked space before a trailing footer at an odd offset (file size not a
+ * multiple of 512; the copy at 0 unusable): the footer the resize writes
+ * behind a block it moves must not overlap that footer, or a crash before
+ * the final footers leaves an image that does not open. */
+static void
+test_gap_before_unaligned_footer(void **s)
+{
+	(void)s;
+	uint64_t size = 4 * MiB, ns = 64 * MiB;
+	uint8_t *model = malloc(size);
+	size_t len, n;
+	uint8_t *base = make_image(VHD_TYPE_DYNAMIC, size, 64 * 1024, &len,
+				   model);
+	uint8_t *img = with_gap(base, len, 0, &n);
+	struct vhd_io *m;
+
+	/* Where block 0 moves to (leaked space does not change it). */
+	assert_int_equal(vhd_io_mem_open(&m, img, n), 0);
+	free(img);
+	assert_int_equal(vhd_resize_io(m, ns, 0, NULL, NULL), 0);
+	const uint8_t *d = vhd_io_mem_data(m, &n);
+	uint64_t bend = (uint64_t)be32(d + be64(d + 512 + 16)) * 512 +
+			512 + 64 * 1024;
+	m->ops->close(m);
+	/* Its footer would cover the start of the old one. */
+	img = with_gap(base, len, bend + 200 - (len - 512), &n);
+	uint8_t *disk = malloc(size);
+	long total = -1;
+	for (long k = 0; total < 0 || k <= total; k++) {
+		struct vhd_io *fio;
+		struct vhd *v;
+		assert_int_equal(vhd_io_mem_open(&m, img, n), 0);
+		fio = fault_io_wrap(m, k ? FAULT_CRASH : FAULT_NONE, k);
+		int r = vhd_resize_io(fio, ns, 0, NULL, NULL);
+		if (!k) {
+			assert_int_equal(r, 0);
+			total = fault_io_writes(fio);
+		}
+		fio->ops->close(fio);
+		if (tu_open_copy(&v, m, 0) < 0)
+			fail_msg("crash at write %ld: %s", k, vhd_errmsg());
+		assert_int_equal(vhd_pread(v, disk, size, 0), 0);
+		assert_memory_equal(disk, model, size);
+		vhd_close(v);
+		m->ops->close(m);
+		if (k)
+			crash_points++;
+	}
+	free(disk);
+	free(img);
+	free(base);
+	free(model);
+}
+
 static void
 test_report(void **s)
 {
@@ -603,6 +672,7 @@ main(void)
 		cmocka_unit_test(test_fixed),
 		cmocka_unit_test(test_diff_bat_to_end),
 		cmocka_unit_test(test_diff_locator_past_eof),
+		cmocka_unit_test(test_gap_before_unaligned_footer),
 		cmocka_unit_test(test_report),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
