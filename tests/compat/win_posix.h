@@ -184,8 +184,13 @@ win_posix_system(const char *cmd)
 	char a[4200], b[4200];
 
 	if (strncmp(cmd, "rm -rf ", 7) == 0 &&
-	    win_posix_args(cmd + 7, a, NULL, sizeof(a)) == 1)
-		return win_posix_rmrf(a) == 0 ? 0 : 1;
+	    win_posix_args(cmd + 7, a, NULL, sizeof(a)) == 1) {
+		if (win_posix_rmrf(a) == 0)
+			return 0;
+		/* Windows cannot remove the current directory (a test may
+		 * have chdir'ed into it): leave it and retry. */
+		return _chdir("/") == 0 && win_posix_rmrf(a) == 0 ? 0 : 1;
+	}
 	if (strncmp(cmd, "rmdir ", 6) == 0 &&
 	    win_posix_args(cmd + 6, a, NULL, sizeof(a)) == 1)
 		return _rmdir(a) == 0 ? 0 : 1;
