@@ -13,7 +13,6 @@
  * way, so it is not done: each set-parent costs a few KiB of file.
  */
 #include <stdlib.h>
-#include <sys/stat.h>
 #include "internal.h"
 
 static int
@@ -48,11 +47,9 @@ makes_loop(struct vhd *child, const char *new_parent)
 static uint32_t
 parent_mtime(const char *path)
 {
-	struct stat st;
+	uint32_t t = vhd_file_mtime(path);      /* the platform backend's */
 
-	if (stat(path, &st) < 0)
-		return vhd_time_now();
-	return vhd_time_from_unix((int64_t)st.st_mtime);
+	return t ? t : vhd_time_now();
 }
 
 int
