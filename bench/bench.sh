@@ -6,7 +6,7 @@
 #
 # Environment: BENCH_SIZE (image size, K/M/G suffix; default 1G),
 # BENCH_REPS (rounds, default 5), BENCH_RUNTIME (seconds per fio run,
-# default 4), BENCH_DIR (scratch parent, default /var/tmp), BUILD (where
+# default 3), BENCH_DIR (scratch parent, default /var/tmp), BUILD (where
 # our programs are, default build), BENCH_RESULTS (file written, default
 # bench/RESULTS.md; empty: write none).
 #
@@ -26,7 +26,7 @@ VHDNBD=$BUILD/vhdnbd
 VHDFUSE=$BUILD/vhdfuse
 PY=/usr/bin/python3
 REPS=${BENCH_REPS:-5}
-RT=${BENCH_RUNTIME:-4}
+RT=${BENCH_RUNTIME:-3}
 RESULTS=${BENCH_RESULTS-$TOP/bench/RESULTS.md}
 BIG=$((2040 * 1024 * 1024 * 1024))
 
