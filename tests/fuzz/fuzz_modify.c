@@ -268,22 +268,30 @@ fm_repair(const uint8_t *data, size_t size, int opened,
 	if (fz_write_file(fm_shm_path, data, size) < 0)
 		return;
 	r = vhd_repair(fm_shm_path, fm_ignore, NULL);
-	if (r < 0)
+	if (r < 0) {
+		unlink(fm_shm_path);
 		return;
+	}
 	r2 = vhd_repair(fm_shm_path, fm_ignore, NULL);
 	FM_ASSERT(r2 <= 0, "a second repair still found things to fix");
-	if (!opened)
+	if (!opened) {
+		unlink(fm_shm_path);
 		return;
+	}
 	/* The repaired file, back into memory. */
-	if (!(f = fopen(fm_shm_path, "rb")))
+	if (!(f = fopen(fm_shm_path, "rb"))) {
+		unlink(fm_shm_path);
 		return;
+	}
 	if (fseek(f, 0, SEEK_END) < 0 || (long)(n = (size_t)ftell(f)) < 0 ||
 	    fseek(f, 0, SEEK_SET) < 0 || !(out = malloc(n ? n : 1))) {
 		fclose(f);
+		unlink(fm_shm_path);
 		return;
 	}
 	n = fread(out, 1, n, f);
 	fclose(f);
+	unlink(fm_shm_path);    /* now: a crashing input never reaches atexit */
 	if (fm_look(out, n, UINT64_MAX, 22, &after, buf) < 0)
 		FM_ASSERT(0, "repair broke an image that opened");
 	else
