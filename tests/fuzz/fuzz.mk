@@ -25,10 +25,10 @@ FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
 .PHONY: fuzz fuzz-build fuzz-smoke fuzz-lib
 fuzz: fuzz-build
-	@sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	@sh tests/fuzz/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-smoke: fuzz-build
-	@FUZZ_SMOKE=1 sh tests/fuzz/run.sh $(FUZZ_BUILD) 20 $(FUZZ_TARGETS)
+	@FUZZ_SMOKE=1 sh tests/fuzz/run-fuzzers $(FUZZ_BUILD) 20 $(FUZZ_TARGETS)
 
 fuzz-build: fuzz-lib
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
