@@ -123,22 +123,41 @@ build_shim() {  # dir cc ar cflags...
 	$ar rcs "$d/compat/libcmocka.a" "$d/compat/cmocka_shim.o"
 }
 
+# One test binary; a failure leaves $n.failed beside the logs.
+run_one_test() {        # dir runner suffix binary
+	n=$(basename "$4" "$3")
+	ts=$(date +%s)
+	# shellcheck disable=SC2086
+	if SHARED_FIXTURES=$FIX TMPDIR=$TMPDIR_T timeout 900 \
+		$2 "$4" >"$1/$n.log" 2>&1; then
+		echo "($n: $(( $(date +%s) - ts ))s)" >>"$1/$n.log"
+	else
+		echo "exit $? after $(( $(date +%s) - ts ))s" >"$1/$n.failed"
+	fi
+}
+
 # Runs every unit test binary of build dir $1 with the runner prefix $2
-# (empty, qemu-..., wine); sets $ran and $failed.
+# (empty, qemu-..., wine); sets $ran and $failed.  The exhaustive crash
+# test, by far the longest, runs beside the others.
 run_tests() {   # dir runner suffix
 	ran=0
 	failed=""
+	rm -f "$1"/*.failed "$1/failures.log"
 	for t in "$1"/tests/test_*$3; do
 		[ -f "$t" ] || continue
-		n=$(basename "$t" "$3")
 		ran=$((ran + 1))
-		# shellcheck disable=SC2086
-		if ! SHARED_FIXTURES=$FIX TMPDIR=$TMPDIR_T timeout 600 \
-			$2 "$t" >"$1/$n.log" 2>&1; then
-			failed="$failed $n"
-			echo "    $n:" >>"$1/failures.log"
-			tail -15 "$1/$n.log" | sed 's/^/      /' >>"$1/failures.log"
-		fi
+		case $t in
+		*/test_crash$3) run_one_test "$1" "$2" "$3" "$t" & ;;
+		*) run_one_test "$1" "$2" "$3" "$t" ;;
+		esac
+	done
+	wait
+	for f in "$1"/*.failed; do
+		[ -f "$f" ] || continue
+		n=$(basename "$f" .failed)
+		failed="$failed $n"
+		{ echo "    $n: $(cat "$f")"; tail -15 "$1/$n.log" | sed 's/^/      /'; } \
+			>>"$1/failures.log"
 	done
 }
 
@@ -151,7 +170,7 @@ linux_target() {        # name cc runner extra-make-args...
 	name=$1; cc=$2; runner=$3; shift 3
 	d=$PB/$name
 	log=$PB/$name.log
-	rm -f "$d/failures.log"
+	t0=$(date +%s)
 	mkdir -p "$d"
 	if ! need "$cc" "$pkg"; then
 		result FAIL "$name" "compiler $cc not installed (package $pkg)"
@@ -172,7 +191,7 @@ linux_target() {        # name cc runner extra-make-args...
 		result FAIL "$name" "unit tests failed:$failed ($ran run)"
 		show_log "$d/failures.log"
 	else
-		result PASS "$name" "library, vhdtool and $ran unit test binaries${runner:+ under ${runner%% *}}"
+		result PASS "$name" "library, vhdtool and $ran unit test binaries${runner:+ under ${runner%% *}} ($(( $(date +%s) - t0 ))s)"
 	fi
 }
 
@@ -273,6 +292,7 @@ convert_target() {      # name runner
 # LIBVHD_SRCS with io_win32.c for io_file.c.
 mingw_target() {
 	name=mingw64
+	t0=$(date +%s)
 	cc=x86_64-w64-mingw32-gcc
 	d=$PB/$name
 	log=$PB/$name.log
@@ -348,13 +368,12 @@ mingw_target() {
 		result PASS $name "library and $built unit tests cross-built; NOT run: wine does not start ($PB/wine-boot.log)"
 		return
 	fi
-	rm -f "$d/failures.log"
 	run_tests "$d" wine .exe
 	if [ -n "$failed" ]; then
 		result FAIL $name "unit tests failed under wine:$failed ($ran run)"
 		show_log "$d/failures.log"
 	else
-		result PASS $name "library (io_win32.c) and $ran unit test binaries under wine (not run: $WIN_SKIP)"
+		result PASS $name "library (io_win32.c) and $ran unit test binaries under wine, not run: $WIN_SKIP ($(( $(date +%s) - t0 ))s)"
 	fi
 }
 
