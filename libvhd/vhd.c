@@ -460,7 +460,9 @@ vhd_close(struct vhd *v)
 {
 	if (!v)
 		return;
-	if (v->rdwr)
+	/* An UNSAFE_NOSYNC handle is a new output file whose writer decides
+	 * about durability with vhd_flush (convert --sync). */
+	if (v->rdwr && !(v->flags & VHD_OPEN_UNSAFE_NOSYNC))
 		v->io->ops->flush(v->io);
 	vhd_close(v->parent);
 	pthread_rwlock_destroy(&v->lock);

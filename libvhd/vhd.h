@@ -83,8 +83,9 @@ struct vhd_io {
 /* Do not take the advisory lock (tests, read-only inspection). */
 #define VHD_OPEN_NOLOCK          0x0008u
 /* Skip the barrier (fdatasync) between writing a new block and pointing
- * the BAT at it.  For freshly created output files only (convert), where
- * a crash loses the whole output anyway; vhd_flush() still syncs. */
+ * the BAT at it, and the sync in vhd_close().  For freshly created output
+ * files only (convert), where a crash loses the whole output anyway;
+ * vhd_flush() still syncs. */
 #define VHD_OPEN_UNSAFE_NOSYNC   0x0010u
 
 struct vhd_open_opts {

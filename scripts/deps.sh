@@ -34,6 +34,7 @@ mkfs.xfs xfsprogs
 script bsdutils
 /usr/bin/time time
 openssl openssl
+strace strace
 python3 python3
 clang clang
 nbdkit nbdkit

@@ -37,7 +37,10 @@
 #endif
 #include "tool.h"
 
-#define CHUNK   (2u * 1024 * 1024)
+/* 256 KiB: measured faster and steadier than 2 MiB when reading a VHD
+ * source (bench: dynamic to raw 0.50-0.54 s against 0.55-2.19 s, the time
+ * going to page-cache copies of the larger buffer). */
+#define CHUNK   (256u * 1024)
 #define GRANULE 4096u
 #define MIB     (UINT64_C(1) << 20)
 /* Azure: fixed VHDs whose size is a whole number of MiB, at least 20 MiB. */
@@ -78,6 +81,9 @@ static const char help[] =
 	"  -p, --progress[=auto|always]\n"
 	"                            show progress (auto: only on a terminal)\n"
 	"  -f, --force               replace DST if it exists\n"
+	"      --sync                make DST durable (fsync) before exiting;\n"
+	"                            otherwise, like cp and qemu-img, it is left\n"
+	"                            to the kernel's write-back\n"
 	"  -h, --help                show this help\n\n"
 	"On failure or interruption the partial DST is removed.\n"
 	"Exit status: 0 done, 1 error, 2 usage error, 3 damaged source.\n";
@@ -104,6 +110,7 @@ struct endpoint {
 	int std;                /* standard input or output */
 	uint64_t written;       /* stream DST: bytes so far */
 	char *tmp;              /* SRC: a spool file to remove */
+	int sync;               /* DST: durable before exit (--sync) */
 };
 
 /* Read exactly n bytes of a raw file. */
@@ -798,7 +805,9 @@ stream:
 	return EXIT_OK;
 }
 
-/* Size, footer, sync, close. */
+/* Size, footer, sync (with --sync), close.  Like cp and qemu-img, the
+ * output is otherwise left to the kernel's write-back: a new file whose
+ * loss in a crash costs a rerun, not data. */
 static int
 finish_dest(struct endpoint *d, unsigned footer_flags)
 {
@@ -806,7 +815,7 @@ finish_dest(struct endpoint *d, unsigned footer_flags)
 	int r;
 
 	if (d->v) {
-		if ((r = vhd_flush(d->v)) < 0)
+		if (d->sync && (r = vhd_flush(d->v)) < 0)
 			return tool_lib_err(d->path, r);
 		vhd_close(d->v);
 		d->v = NULL;
@@ -837,7 +846,7 @@ finish_dest(struct endpoint *d, unsigned footer_flags)
 	}
 	if (d->std)
 		return EXIT_OK;
-	if (fsync(d->fd) < 0 && errno != EINVAL) {
+	if (d->sync && fsync(d->fd) < 0 && errno != EINVAL) {
 		tool_err(d->path, "cannot sync: %s", strerror(errno));
 		return EXIT_ERROR;
 	}
@@ -948,11 +957,12 @@ cmd_convert(int argc, char **argv)
 		{ "json",            no_argument,       NULL, 'j' },
 		{ "progress",        optional_argument, NULL, 'p' },
 		{ "force",           no_argument,       NULL, 'f' },
+		{ "sync",            no_argument,       NULL, 'S' },
 		{ "help",            no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct endpoint s = { NULL, NULL, -1, 0, 0, 0, NULL, 0, 0, 0, 0, NULL };
-	struct endpoint d = { NULL, NULL, -1, 0, 0, 0, NULL, 0, 0, 0, 0, NULL };
+	struct endpoint s = { NULL, NULL, -1, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0 };
+	struct endpoint d = { NULL, NULL, -1, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0 };
 	struct vhd_create_opts co;
 	struct progress pr;
 	int c, from = -1, to = -1, ignore = 0, pmode = PROGRESS_OFF, force = 0;
@@ -963,7 +973,7 @@ cmd_convert(int argc, char **argv)
 
 	memset(&co, 0, sizeof(co));
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":F:O:t:b:azijpfh", lopts,
+	while ((c = getopt_long(argc, argv, ":F:O:t:b:azijpfSh", lopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'F':
@@ -1011,6 +1021,7 @@ cmd_convert(int argc, char **argv)
 					"always)", optarg);
 			break;
 		case 'f': force = 1; break;
+		case 'S': d.sync = 1; break;
 		case 'h':
 			fputs(usage, stdout);
 			fputs(help, stdout);
