@@ -114,6 +114,24 @@ vhd_batmap_load(struct vhd *v)
 /* Sets or clears the batmap bit of blk (when a batmap exists), rewriting
  * the map sector and the header with its checksum. */
 int
+vhd_batmap_clear_durable(struct vhd *v, uint32_t blk)
+{
+	const struct vhd_batmap *b = &v->batmap;
+	int r;
+
+	if (!b->present || (uint64_t)blk >= (uint64_t)b->map_sectors * 4096 ||
+	    !bit_test(b->map, blk))
+		return 0;
+	if ((r = vhd_batmap_set(v, blk, 0)) < 0)
+		return r;
+	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC) &&
+	    (r = v->io->ops->flush(v->io)) < 0)
+		return vhd_err(-r, "'%s': cannot sync: %s", v->path,
+			       strerror(-r));
+	return 0;
+}
+
+int
 vhd_batmap_set(struct vhd *v, uint32_t blk, int full)
 {
 	struct vhd_batmap *b = &v->batmap;

@@ -184,7 +184,7 @@ drop_empty(struct vhd *v, uint8_t *buf, uint32_t *dropped,
 			return r;
 		if (!r)
 			continue;
-		if ((r = vhd_batmap_set(v, i, 0)) < 0)
+		if ((r = vhd_batmap_clear_durable(v, i)) < 0)
 			return r;
 		v->bat[i] = VHD_BAT_UNUSED;
 		vhd_bm_forget(v, i);

@@ -237,6 +237,10 @@ int vhd_bat_load(struct vhd *v);
 int vhd_bat_write_entry(struct vhd *v, uint32_t blk);
 int vhd_batmap_load(struct vhd *v);
 int vhd_batmap_set(struct vhd *v, uint32_t blk, int full);
+/* Clears blk's "full" bit before its BAT entry may be cleared: when a bit
+ * was set, it is synced (unless UNSAFE_NOSYNC), or a crash could leave a
+ * block marked full that the BAT no longer holds. */
+int vhd_batmap_clear_durable(struct vhd *v, uint32_t blk);
 /* Checks the BAT entries against the file and each other; report is
  * called per problem when non-NULL (else the first problem fails). */
 int vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg);

@@ -551,7 +551,7 @@ shrink_dyn(struct vhd *v, uint64_t ns, unsigned flags)
 	for (uint32_t i = keep; i < v->blocks; i++) {
 		if (v->bat[i] == VHD_BAT_UNUSED)
 			continue;
-		if ((r = vhd_batmap_set(v, i, 0)) < 0)
+		if ((r = vhd_batmap_clear_durable(v, i)) < 0)
 			return r;
 		v->bat[i] = VHD_BAT_UNUSED;
 		vhd_bm_forget(v, i);

@@ -568,18 +568,8 @@ dealloc_block(struct vhd *v, uint32_t blk)
 	uint64_t bstart = (uint64_t)v->bat[blk] * 512;
 	int r;
 
-	/* blktap's batmap says "block full": that bit must be gone for good
-	 * before the BAT entry is, or a crash leaves a block marked full
-	 * that the BAT does not hold (vhd-util check and ours refuse it). */
-	int had_bit = v->batmap.present &&
-		      (uint64_t)blk < (uint64_t)v->batmap.map_sectors * 4096 &&
-		      bit_test(v->batmap.map, blk);
-	if ((r = vhd_batmap_set(v, blk, 0)) < 0)
+	if ((r = vhd_batmap_clear_durable(v, blk)) < 0)
 		return r;
-	if (had_bit && !(v->flags & VHD_OPEN_UNSAFE_NOSYNC) &&
-	    (r = v->io->ops->flush(v->io)) < 0)
-		return vhd_err(-r, "'%s': cannot sync: %s", v->path,
-			       strerror(-r));
 	uint32_t old = v->bat[blk];
 	v->bat[blk] = VHD_BAT_UNUSED;
 	if ((r = vhd_bat_write_entry(v, blk)) < 0) {
