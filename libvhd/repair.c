@@ -162,7 +162,9 @@ repair_io(struct rp *c, struct vhd_io *io)
 		    fs == end ? "missing" : "invalid",
 		    (unsigned long long)end,
 		    fs > end + 512 ? ", and cut off what followed it" : "");
-	} else if (foot > used) {
+	} else if (foot > used && end + 512 <= foot) {
+		/* Only when the new footer does not overlap the old one: a
+		 * crash before the truncate must leave the old one whole. */
 		if ((r = place_footer(c, io, good, end, fs)) < 0)
 			return r;
 		say(c, 1, "%llu bytes leaked between offset %llu and the footer "
