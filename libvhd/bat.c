@@ -124,10 +124,8 @@ vhd_batmap_clear_durable(struct vhd *v, uint32_t blk)
 		return 0;
 	if ((r = vhd_batmap_set(v, blk, 0)) < 0)
 		return r;
-	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC) &&
-	    (r = v->io->ops->flush(v->io)) < 0)
-		return vhd_err(-r, "'%s': cannot sync: %s", v->path,
-			       strerror(-r));
+	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC))
+		return vhd_file_sync(v);
 	return 0;
 }
 

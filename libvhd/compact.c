@@ -30,39 +30,6 @@
 int vhd_borrow_io(struct vhd_io **out, struct vhd_io *inner);   /* resize.c */
 
 static int
-sync_io(struct vhd *v)
-{
-	int r = v->io->ops->flush(v->io);
-
-	if (r < 0)
-		return vhd_err(-r, "'%s': cannot sync: %s", v->path,
-			       strerror(-r));
-	return 0;
-}
-
-static int
-rd(struct vhd *v, void *buf, size_t n, uint64_t off)
-{
-	int r = v->io->ops->pread(v->io, buf, n, off);
-
-	if (r < 0)
-		return vhd_err(-r, "'%s': cannot read at offset %llu: %s",
-			       v->path, (unsigned long long)off, strerror(-r));
-	return 0;
-}
-
-static int
-wr(struct vhd *v, const void *buf, size_t n, uint64_t off)
-{
-	int r = v->io->ops->pwrite(v->io, buf, n, off);
-
-	if (r < 0)
-		return vhd_err(-r, "'%s': cannot write at offset %llu: %s",
-			       v->path, (unsigned long long)off, strerror(-r));
-	return 0;
-}
-
-static int
 all_zero(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -95,7 +62,7 @@ block_empty(struct vhd *v, uint32_t blk, uint8_t *buf)
 			     o < (uint64_t)(sec + run) * 512;) {
 				uint64_t e = (uint64_t)(sec + run) * 512;
 				size_t k = e - o < CHUNK ? (size_t)(e - o) : CHUNK;
-				if ((r = rd(v, buf, k, data + o)) < 0)
+				if ((r = vhd_file_read(v, buf, k, data + o)) < 0)
 					return r;
 				if (!all_zero(buf, k))
 					return 0;
@@ -193,7 +160,7 @@ drop_empty(struct vhd *v, uint8_t *buf, uint32_t *dropped,
 		(*dropped)++;
 		any = 1;
 	}
-	return any ? sync_io(v) : 0;
+	return any ? vhd_file_sync(v) : 0;
 }
 
 /* First start >= pos where a block's data is 4 KiB aligned. */
@@ -212,18 +179,18 @@ move_block(struct vhd *v, uint32_t blk, uint64_t dst, uint8_t *buf)
 
 	for (uint64_t o = 0; o < len;) {
 		size_t k = len - o < CHUNK ? (size_t)(len - o) : CHUNK;
-		if ((r = rd(v, buf, k, src + o)) < 0 ||
-		    (r = wr(v, buf, k, dst + o)) < 0)
+		if ((r = vhd_file_read(v, buf, k, src + o)) < 0 ||
+		    (r = vhd_file_write(v, buf, k, dst + o)) < 0)
 			return r;
 		o += k;
 	}
-	if ((r = sync_io(v)) < 0)
+	if ((r = vhd_file_sync(v)) < 0)
 		return r;
 	v->bat[blk] = (uint32_t)(dst / 512);
 	vhd_bm_forget(v, blk);
 	if ((r = vhd_bat_write_entry(v, blk)) < 0)
 		return r;
-	return sync_io(v);
+	return vhd_file_sync(v);
 }
 
 /* 2. Pack: the last block into the lowest gap, while one fits below it. */
@@ -308,14 +275,14 @@ trim(struct vhd *v)
 	 * one (at an odd offset) until the truncate. */
 	if (end + 512 > v->footer_off)
 		return 0;
-	if ((r = vhd_write_footer_at(v, end)) < 0 || (r = sync_io(v)) < 0)
+	if ((r = vhd_write_footer_at(v, end)) < 0 || (r = vhd_file_sync(v)) < 0)
 		return r;
 	if ((r = v->io->ops->truncate(v->io, end + 512)) < 0)
 		return vhd_err(-r, "'%s': cannot truncate: %s", v->path,
 			       strerror(-r));
 	v->footer_off = end;
 	v->file_size = end + 512;
-	return sync_io(v);
+	return vhd_file_sync(v);
 }
 
 static int
@@ -386,7 +353,7 @@ copy_live(struct vhd *v, struct vhd_io *out, uint8_t *buf)
 		uint64_t e = x[i].end < v->file_size ? x[i].end : v->file_size;
 		for (uint64_t o = x[i].start; o < e && r == 0;) {
 			size_t k = e - o < CHUNK ? (size_t)(e - o) : CHUNK;
-			if ((r = rd(v, buf, k, o)) < 0)
+			if ((r = vhd_file_read(v, buf, k, o)) < 0)
 				break;
 			r = out->ops->pwrite(out, buf, k, o);
 			if (r < 0)

@@ -229,6 +229,11 @@ int vhd_open_internal(struct vhd **out, struct vhd_io *io, const char *path,
 		      unsigned flags, const char *parent_path, int depth);
 int vhd_open_io_lock(struct vhd_io **out, const char *path, int rdwr, int lock);
 int vhd_write_footer_at(struct vhd *v, uint64_t off);
+/* The backend's pread, pwrite and flush on v's own file, a failure
+ * reported as "'FILE': cannot read at offset N: reason" and so on. */
+int vhd_file_read(struct vhd *v, void *buf, size_t n, uint64_t off);
+int vhd_file_write(struct vhd *v, const void *buf, size_t n, uint64_t off);
+int vhd_file_sync(struct vhd *v);
 /* Rewrites the dynamic header (checksum recomputed) at its offset. */
 int vhd_write_header(struct vhd *v);
 

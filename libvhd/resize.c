@@ -116,27 +116,7 @@ vhd_borrow_io(struct vhd_io **out, struct vhd_io *inner)
 }
 
 /* ---- helpers ---- */
-static int
-sync_io(struct vhd *v)
-{
-	int r = v->io->ops->flush(v->io);
 
-	if (r < 0)
-		return vhd_err(-r, "'%s': cannot sync: %s", v->path,
-			       strerror(-r));
-	return 0;
-}
-
-static int
-wr(struct vhd *v, const void *buf, size_t n, uint64_t off)
-{
-	int r = v->io->ops->pwrite(v->io, buf, n, off);
-
-	if (r < 0)
-		return vhd_err(-r, "'%s': cannot write at offset %llu: %s",
-			       v->path, (unsigned long long)off, strerror(-r));
-	return 0;
-}
 
 /* Copies n bytes inside the file from src to dst (the ranges do not
  * overlap). */
@@ -157,7 +137,7 @@ copy_range(struct vhd *v, uint64_t src, uint64_t dst, uint64_t n)
 				    strerror(-r));
 			break;
 		}
-		r = wr(v, buf, k, dst + o);
+		r = vhd_file_write(v, buf, k, dst + o);
 		o += k;
 	}
 	free(buf);
@@ -189,7 +169,7 @@ write_footers(struct vhd *v, uint64_t ns)
 	    (r = vhd_write_footer_at(v, 0)) < 0)
 		return r;
 	v->size = ns;
-	return sync_io(v);
+	return vhd_file_sync(v);
 }
 
 /* ---- fixed disks ---- */
@@ -200,7 +180,7 @@ resize_fixed(struct vhd *v, uint64_t ns)
 	int r;
 
 	footer_set_size(&v->ft, ns);
-	if ((r = vhd_write_footer_at(v, ns)) < 0 || (r = sync_io(v)) < 0)
+	if ((r = vhd_write_footer_at(v, ns)) < 0 || (r = vhd_file_sync(v)) < 0)
 		return r;
 	if (ns > old) {
 		uint64_t z = ns - old < 512 ? ns - old : 512;
@@ -216,7 +196,7 @@ resize_fixed(struct vhd *v, uint64_t ns)
 	}
 	v->size = ns;
 	v->footer_off = ns;
-	return sync_io(v);
+	return vhd_file_sync(v);
 }
 
 /* ---- dynamic and differencing: the data check for shrinking ---- */
@@ -352,12 +332,12 @@ move_block_to_end(struct vhd *v, uint32_t blk)
 	if (dst + len + 512 > v->file_size)
 		v->file_size = dst + len + 512;
 	v->next_free = dst + len;
-	if ((r = copy_range(v, src, dst, len)) < 0 || (r = sync_io(v)) < 0)
+	if ((r = copy_range(v, src, dst, len)) < 0 || (r = vhd_file_sync(v)) < 0)
 		return r;
 	v->bat[blk] = (uint32_t)(dst / 512);
 	if ((r = vhd_bat_write_entry(v, blk)) < 0)
 		return r;
-	return sync_io(v);
+	return vhd_file_sync(v);
 }
 
 /* The BAT entries [first, n) as big-endian bytes, padded to a sector
@@ -414,7 +394,7 @@ grow_bat_in_place(struct vhd *v, uint32_t n, vhd_progress_fn progress,
 	if (v->footer_off < new_end) {
 		uint64_t fo = clear_of_meta(v, v->next_free, 512, 0);
 		if ((r = vhd_write_footer_at(v, fo)) < 0 ||
-		    (r = sync_io(v)) < 0)
+		    (r = vhd_file_sync(v)) < 0)
 			return r;
 		v->footer_off = fo;
 		v->file_size = fo + 512;
@@ -432,15 +412,15 @@ grow_bat_in_place(struct vhd *v, uint32_t n, vhd_progress_fn progress,
 	uint8_t *b = bat_bytes_from(nb, first, n, &bl);
 	if (!b)
 		return vhd_err(ENOMEM, "no memory");
-	r = wr(v, b, bl, v->hdr.table_offset + (uint64_t)first * 4);
+	r = vhd_file_write(v, b, bl, v->hdr.table_offset + (uint64_t)first * 4);
 	free(b);
-	if (r < 0 || (r = sync_io(v)) < 0)
+	if (r < 0 || (r = vhd_file_sync(v)) < 0)
 		return r;
 	put_be32(v->header_raw + 28, n);
 	if ((r = vhd_write_header(v)) < 0)
 		return r;
 	v->bat_entries = n;
-	return sync_io(v);
+	return vhd_file_sync(v);
 }
 
 /* BAT (and blktap batmap) rewritten past the last block; the header
@@ -486,22 +466,22 @@ grow_bat_to_end(struct vhd *v, uint32_t n)
 		put_be32(mh + 24, vhd_checksum(map, ml, ml));
 		end += 512 + ml;
 	}
-	if ((r = vhd_write_footer_at(v, end)) < 0 || (r = wr(v, b, bl, off)) < 0)
+	if ((r = vhd_write_footer_at(v, end)) < 0 || (r = vhd_file_write(v, b, bl, off)) < 0)
 		goto out;
-	if (map && ((r = wr(v, mh, 512, off + bl)) < 0 ||
-		    (r = wr(v, map, ml, off + bl + 512)) < 0))
+	if (map && ((r = vhd_file_write(v, mh, 512, off + bl)) < 0 ||
+		    (r = vhd_file_write(v, map, ml, off + bl + 512)) < 0))
 		goto out;
 	v->footer_off = end;
 	v->file_size = end + 512;
 	v->next_free = end;
-	if ((r = sync_io(v)) < 0)
+	if ((r = vhd_file_sync(v)) < 0)
 		goto out;
 	put_be64(v->header_raw + 16, off);
 	put_be32(v->header_raw + 28, n);
 	if ((r = vhd_write_header(v)) < 0)
 		goto out;
 	v->bat_entries = n;
-	r = sync_io(v);
+	r = vhd_file_sync(v);
 out:
 	free(b);
 	free(map);
@@ -575,7 +555,7 @@ shrink_dyn(struct vhd *v, uint64_t ns, unsigned flags)
 				       v->path, strerror(-r));
 		any = 1;
 	}
-	if (any && (r = sync_io(v)) < 0)
+	if (any && (r = vhd_file_sync(v)) < 0)
 		return r;
 	return write_footers(v, ns);
 }
@@ -633,7 +613,7 @@ resize_handle(struct vhd *v, uint64_t ns, unsigned flags,
 			return 0;
 		if ((r = vhd_write_footer_at(v, 0)) < 0)
 			return r;
-		return sync_io(v);
+		return vhd_file_sync(v);
 	}
 	if (v->type == VHD_TYPE_FIXED) {
 		if (ns < v->size && !(flags & VHD_RESIZE_FORCE)) {

@@ -470,6 +470,39 @@ vhd_close(struct vhd *v)
 	free_handle(v);
 }
 
+int
+vhd_file_read(struct vhd *v, void *buf, size_t n, uint64_t off)
+{
+	int r = v->io->ops->pread(v->io, buf, n, off);
+
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot read at offset %llu: %s",
+			       v->path, (unsigned long long)off, strerror(-r));
+	return 0;
+}
+
+int
+vhd_file_write(struct vhd *v, const void *buf, size_t n, uint64_t off)
+{
+	int r = v->io->ops->pwrite(v->io, buf, n, off);
+
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot write at offset %llu: %s",
+			       v->path, (unsigned long long)off, strerror(-r));
+	return 0;
+}
+
+int
+vhd_file_sync(struct vhd *v)
+{
+	int r = v->io->ops->flush(v->io);
+
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot sync: %s", v->path,
+			       strerror(-r));
+	return 0;
+}
+
 const char *
 vhd_path(struct vhd *v)
 {
