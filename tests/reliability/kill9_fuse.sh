@@ -14,6 +14,7 @@ need mountpoint util-linux
 [ -x "$VHDFUSE" ] || fail "vhdfuse not built: $VHDFUSE"
 PY=/usr/bin/python3
 K9="$TOP/tests/reliability/kill9.py"
+. "$TOP/tests/reliability/kill9-lib.bash"
 SIZE=$((32 << 20))
 ROUNDS=12
 
@@ -47,32 +48,14 @@ for round in $(seq $ROUNDS); do
 	DMN=$!
 	for _ in $(seq 100); do mountpoint -q mnt && break; sleep 0.02; done
 	mountpoint -q mnt || fail "round $round: vhdfuse did not mount: $(tail -3 fuse.log)"
-	rm -f log.txt.ready
-	"$PY" "$K9" file "$T/mnt" log.txt "$round" $SIZE >writer.out 2>&1 &
-	WR=$!
-	for _ in $(seq 500); do [ -e log.txt.ready ] && break; sleep 0.02; done
-	[ -e log.txt.ready ] || fail "round $round: writer did not connect: $(cat writer.out)"
-	sleep "0.$(printf '%03d' $(( (RANDOM % 600) + 50 )))"
+	start_writer "$round" file "$T/mnt"
+	random_moment
 	kill -KILL "$DMN"
 	set +e; wait "$DMN"; wait "$WR"; wrc=$?; set -e
 	DMN="" WR=""
 	detach
-	[ "$wrc" -eq 0 ] || fail "round $round: writer failed: $(cat writer.out)"
-	grep -q "writer stopped" writer.out || fail "round $round: $(cat writer.out)"
+	judge_round "$round" "$wrc"
 	kills=$((kills + 1))
-	"$VHDTOOL" check disk.vhd >check.out 2>&1 ||
-		{ cat check.out >&2; fail "round $round: check failed after kill -9"; }
-	rm -f after.raw
-	"$VHDTOOL" convert -O raw disk.vhd after.raw
-	"$PY" "$K9" verify before.raw after.raw log.txt >verify.out 2>&1 ||
-		{ cat writer.out verify.out >&2; fail "round $round: $(tail -1 verify.out)"; }
-	echo "round $round: $(cat writer.out); $(cat verify.out); $(grep -c warning check.out || true) warnings"
-	mv after.raw before.raw
 done
-"$VHDTOOL" check --repair disk.vhd
-"$VHDTOOL" check disk.vhd >check.out
-grep -q warning check.out && fail "warnings left after --repair: $(cat check.out)"
-rm -f after.raw
-"$VHDTOOL" convert -O raw disk.vhd after.raw
-cmp after.raw before.raw || fail "check --repair changed the disk's data"
+repair_keeps_data
 echo "kill -9 of vhdfuse: $kills rounds, image consistent and flushed data intact each time"
