@@ -1015,10 +1015,9 @@ cmd_convert(int argc, char **argv)
 		case 'I': ignore = 1; break;
 		case 'j': json = 1; break;
 		case 'p':
-			if ((pmode = progress_mode(optarg)) < 0)
-				return tool_usage(usage, argv[0],
-					"bad --progress value '%s' (auto or "
-					"always)", optarg);
+			if ((rc = tool_progress_opt(usage, argv, optarg,
+						     &pmode)) != EXIT_OK)
+				return rc;
 			break;
 		case 'f': force = 1; break;
 		case 'S': d.sync = 1; break;

@@ -74,10 +74,9 @@ cmd_merge(int argc, char **argv)
 		case 'i': into = optarg; break;
 		case 'j': json = 1; break;
 		case 'p':
-			if ((pmode = progress_mode(optarg)) < 0)
-				return tool_usage(merge_usage, argv[0],
-					"bad --progress value '%s' (auto or "
-					"always)", optarg);
+			if ((rc = tool_progress_opt(merge_usage, argv, optarg,
+						     &pmode)) != EXIT_OK)
+				return rc;
 			break;
 		case 'h':
 			fputs(merge_usage, stdout);

@@ -65,10 +65,9 @@ cmd_resize(int argc, char **argv)
 		case 'f': flags |= VHD_RESIZE_FORCE; break;
 		case 'j': json = 1; break;
 		case 'p':
-			if ((pmode = progress_mode(optarg)) < 0)
-				return tool_usage(usage, argv[0],
-					"bad --progress value '%s' (auto or "
-					"always)", optarg);
+			if ((rc = tool_progress_opt(usage, argv, optarg,
+						     &pmode)) != EXIT_OK)
+				return rc;
 			break;
 		case 'h':
 			fputs(usage, stdout);

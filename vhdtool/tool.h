@@ -54,6 +54,9 @@ void progress_update(struct progress *p, uint64_t done, uint64_t total);
 /* A vhd_progress_fn; arg is the struct progress. */
 void progress_cb(void *arg, uint64_t done, uint64_t total);
 void progress_end(struct progress *p);
+/* -p / --progress[=MODE] of a subcommand: sets *mode, or prints the usage
+ * error and returns EXIT_USAGE. */
+int tool_progress_opt(const char *usage, char **argv, const char *arg, int *mode);
 
 /* "vhdtool: FILE: problem" (FILE may be NULL: "vhdtool: problem"). */
 void tool_err(const char *file, const char *fmt, ...)

@@ -288,3 +288,12 @@ tool_one_file(const char *usage, int argc, char **argv, const char **file)
 	*file = argv[optind];
 	return EXIT_OK;
 }
+
+int
+tool_progress_opt(const char *usage, char **argv, const char *arg, int *mode)
+{
+	if ((*mode = progress_mode(arg)) < 0)
+		return tool_usage(usage, argv[0], "bad --progress value '%s' "
+				  "(auto or always)", arg);
+	return EXIT_OK;
+}
