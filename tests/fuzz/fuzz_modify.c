@@ -30,38 +30,11 @@
 #define FM_ASSERT(cond, what) do { if (!(cond)) fm_fail(what, __LINE__); } \
 	while (0)
 
-#ifdef FUZZ_NO_MAIN
-void fuzz_regress_fail(const char *who, const char *what, int line);
-
 static void
 fm_fail(const char *what, int line)
 {
-	fuzz_regress_fail("fuzz_modify", what, line);
+	fz_property_fail("fuzz_modify", "FUZZ_MODIFY_IGNORE", what, line);
 }
-#else
-/* FUZZ_MODIFY_IGNORE works as FUZZ_OPEN_IGNORE does in fuzz_open.c. */
-static void
-fm_fail(const char *what, int line)
-{
-	const char *ign = getenv("FUZZ_MODIFY_IGNORE");
-
-	while (ign && *ign) {
-		size_t n = strcspn(ign, "|");
-		char part[128];
-
-		if (n > 0 && n < sizeof(part)) {
-			memcpy(part, ign, n);
-			part[n] = '\0';
-			if (strstr(what, part))
-				return;
-		}
-		ign += n + (ign[n] == '|');
-	}
-	fprintf(stderr, "fuzz_modify: property violated at line %d: %s (%s)\n",
-		line, what, vhd_errmsg());
-	abort();
-}
-#endif
 
 /* The content of an open image over [0, limit), sampled: a hash of the
  * first and last FM_SPAN bytes and of four ranges placed by seed.  A read

@@ -38,41 +38,11 @@
 #define FZ_ASSERT(cond, what) do { if (!(cond)) fz_fail(what, __LINE__); } \
 	while (0)
 
-#ifdef FUZZ_NO_MAIN
-/* In tests/test_fuzz_regress.c a violated property fails the test case. */
-void fuzz_regress_fail(const char *who, const char *what, int line);
-
 static void
 fz_fail(const char *what, int line)
 {
-	fuzz_regress_fail("fuzz_open", what, line);
+	fz_property_fail("fuzz_open", "FUZZ_OPEN_IGNORE", what, line);
 }
-#else
-/* A property violated aborts, unless FUZZ_OPEN_IGNORE holds a part of
- * its description ('|' between several): a known bug awaiting its fix
- * must not stop the search for the next one. */
-static void
-fz_fail(const char *what, int line)
-{
-	const char *ign = getenv("FUZZ_OPEN_IGNORE");
-
-	while (ign && *ign) {
-		size_t n = strcspn(ign, "|");
-		char part[128];
-
-		if (n > 0 && n < sizeof(part)) {
-			memcpy(part, ign, n);
-			part[n] = '\0';
-			if (strstr(what, part))
-				return;
-		}
-		ign += n + (ign[n] == '|');
-	}
-	fprintf(stderr, "fuzz_open: property violated at line %d: %s (%s)\n",
-		line, what, vhd_errmsg());
-	abort();
-}
-#endif
 
 /* ---- Reading -------------------------------------------------------- */
 
