@@ -70,6 +70,8 @@ usage(FILE *fp, int code)
 "      --ignore-checksum accept images with bad footer/header checksums\n"
 "      --pid-file FILE   write the process id to FILE once listening\n"
 "  -t, --threads N       threads serving each connection (default 16)\n"
+"      --poll-us N       busy-poll a busy connection for up to N microseconds\n"
+"                        before sleeping (default 0: never)\n"
 "  -v, --verbose         log connections to stderr\n"
 "  -h, --help            show this help\n"
 "  -V, --version         show the version\n"
@@ -338,7 +340,7 @@ accept_one(int lfd)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_PID_FILE };
+	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_PID_FILE, OPT_POLL_US };
 	static const struct option longopts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "bind", required_argument, NULL, 'b' },
@@ -351,6 +353,7 @@ main(int argc, char **argv)
 		{ "ignore-checksum", no_argument, NULL, OPT_IGNORE_CHECKSUM },
 		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
 		{ "threads", required_argument, NULL, 't' },
+		{ "poll-us", required_argument, NULL, OPT_POLL_US },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -359,6 +362,7 @@ main(int argc, char **argv)
 	const char *port = NULL, *bind_addr = NULL, *unix_path = NULL;
 	const char *export_name = NULL, *parent = NULL, *pid_file = NULL;
 	unsigned flags = VHD_OPEN_RDWR, threads = 16;
+	long poll_us = 0;
 	struct server_config cfg = { 0 };
 	int lfds[MAX_LISTEN], nl = 0, c, code = 0;
 	static sigset_t stopset;
@@ -388,6 +392,13 @@ main(int argc, char **argv)
 			if (*optarg == '\0' || *end || v < 1 || v > 1024)
 				usage_error("bad thread count", optarg);
 			threads = (unsigned)v;
+			break;
+		}
+		case OPT_POLL_US: {
+			char *end;
+			poll_us = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || poll_us < 0 || poll_us > 10000)
+				usage_error("bad polling time", optarg);
 			break;
 		}
 		case 'v': cfg.verbose = 1; break;
@@ -476,6 +487,7 @@ main(int argc, char **argv)
 	pthread_detach(sigthread);
 
 	cfg.threads = threads;
+	cfg.poll_ns = (uint64_t)poll_us * 1000;
 	if (server_init(&cfg) < 0) {
 		fprintf(stderr, PROG ": cannot start the server\n");
 		return close_exports(&cfg), 1;

@@ -3,13 +3,16 @@
  * the transmission phase (NetworkBlockDevice/nbd doc/proto.md).
  *
  * Threads: each connection has a thread that negotiates, then a few
- * threads (--threads) that take turns reading one request each (under
- * the connection's read lock), serve it and write the reply under the
- * send lock.  Replies may go out of order (proto.md allows it), a slow
- * request does not hold up the others, and no request is handed from
- * one thread to another (the design of nbdkit's server/connections.c).  All connections to an export share one struct vhd,
- * which is thread-safe: a FLUSH on one connection covers writes made on
- * any, which is what NBD_FLAG_CAN_MULTI_CONN promises.
+ * threads (--threads) that take turns reading requests (under the
+ * connection's read lock).  The reader answers a request that needs no
+ * I/O (a read of a hole) itself, collecting such replies into one send,
+ * and gives the lock up to serve any other request, writing its reply
+ * under the send lock.  Replies may go out of order (proto.md allows it),
+ * a slow request does not hold up the others, and no request is handed
+ * from one thread to another (the design of nbdkit's
+ * server/connections.c).  All connections to an export share one struct
+ * vhd, which is thread-safe: a FLUSH on one connection covers writes made
+ * on any, which is what NBD_FLAG_CAN_MULTI_CONN promises.
  *
  * Nothing the client sends is trusted: lengths are bounded before any
  * allocation, offset+length is checked without overflow before any call
@@ -23,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "protocol.h"
@@ -42,6 +46,7 @@
 /* Extents per NBD_CMD_BLOCK_STATUS reply (proto.md lets a server return
  * less than the whole range). */
 #define MAX_EXTENTS       1024u
+#define HOLE_REPLY_SIZE   (NBD_STRUCTURED_REPLY_SIZE + 12)
 #define META_ID_ALLOCATION 1u
 #define META_ALLOCATION   "base:allocation"
 
@@ -54,6 +59,11 @@ struct conn {
 	int meta_alloc;         /* base:allocation selected */
 	uint8_t rbuf[16384];
 	size_t rpos, rlen;
+	uint64_t poll_ns;       /* busy-poll window (under read_lock) */
+	/* Replies of requests answered by the reader, sent together once no
+	 * further request is buffered (under read_lock). */
+	uint8_t obuf[2048];
+	size_t olen;
 	int quit;               /* DISC or EOF seen (under read_lock) */
 	pthread_mutex_t read_lock;      /* one thread reads a request at a time */
 	pthread_mutex_t send_lock;      /* one reply at a time */
@@ -87,6 +97,63 @@ logv(const char *fmt, const char *arg)
 
 /* ---- socket I/O ---------------------------------------------------------- */
 
+static uint64_t
+now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Smallest busy-poll window worth trying. */
+#define POLL_MIN_NS 4000u
+
+/* Adapt the window to how long the last blocking wait took (including
+ * the polling before it), the rule of QEMU's adaptive AioContext polling:
+ * a wait that the window would have covered grows it, a wait longer than
+ * the maximum (an idle client) shrinks it, towards no polling at all. */
+static void
+poll_adapt(struct conn *c, uint64_t waited)
+{
+	uint64_t max = cfg->poll_ns;
+
+	if (waited <= c->poll_ns)
+		return;
+	if (waited > max)
+		c->poll_ns = c->poll_ns / 2 < POLL_MIN_NS ? 0 : c->poll_ns / 2;
+	else if (c->poll_ns < max)
+		c->poll_ns = c->poll_ns ? c->poll_ns * 2 : POLL_MIN_NS;
+	if (c->poll_ns > max)
+		c->poll_ns = max;
+}
+
+/* recv() that first busy-polls for up to c->poll_ns.  A client that keeps
+ * a queue of requests sends the next one within microseconds; sleeping in
+ * recv() instead means it must wake us, a cross-CPU interrupt (a VM exit
+ * under a hypervisor) that costs more than serving a cached read. */
+static ssize_t
+conn_recv(struct conn *c, void *buf, size_t n)
+{
+	uint64_t t0 = 0;
+	ssize_t r;
+
+	if (cfg->poll_ns > 0) {
+		t0 = now_ns();
+		while (c->poll_ns > 0) {
+			r = recv(c->fd, buf, n, MSG_DONTWAIT);
+			if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+				return r;
+			if (now_ns() - t0 >= c->poll_ns)
+				break;
+		}
+	}
+	r = recv(c->fd, buf, n, 0);
+	if (cfg->poll_ns > 0)
+		poll_adapt(c, now_ns() - t0);
+	return r;
+}
+
 /* Read exactly n bytes through the connection's buffer.  0, or -1 on EOF
  * or error. */
 static int
@@ -107,8 +174,8 @@ conn_read(struct conn *c, void *dst, size_t n)
 		}
 		/* Large payloads go straight to their destination. */
 		int direct = n >= sizeof c->rbuf;
-		ssize_t r = recv(c->fd, direct ? (void *)p : (void *)c->rbuf,
-				 direct ? n : sizeof c->rbuf, 0);
+		ssize_t r = conn_recv(c, direct ? (void *)p : (void *)c->rbuf,
+				      direct ? n : sizeof c->rbuf);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -602,27 +669,40 @@ reply_ok(struct conn *c, const struct request *r)
 
 /* ---- transmission: commands ---------------------------------------------------- */
 
+/* Send the replies collected in c->obuf.  Caller holds c->read_lock. */
+static void
+flush_quick(struct conn *c)
+{
+	if (c->olen == 0)
+		return;
+	pthread_mutex_lock(&c->send_lock);
+	conn_send(c, c->obuf, c->olen);
+	pthread_mutex_unlock(&c->send_lock);
+	c->olen = 0;
+}
+
 /* A structured READ of a range that is stored nowhere in the chain is
  * answered with one hole chunk instead of len bytes of zeros (as qemu-nbd
- * does; not under DF, which asks for a single data chunk).  1 if sent. */
+ * does; not under DF, which asks for a single data chunk).  The chunk goes
+ * to c->obuf, so caller holds c->read_lock.  1 if answered. */
 static int
 read_hole(struct conn *c, const struct request *r)
 {
 	uint64_t run;
 	unsigned status;
-	uint8_t h[NBD_STRUCTURED_REPLY_SIZE + 12];
+	uint8_t *h;
 
 	if (!c->structured || (r->flags & NBD_CMD_FLAG_DF) || r->len == 0 ||
 	    vhd_map(c->exp->vhd, r->off, r->len, &run, &status, NULL) < 0 ||
 	    !(status & VHD_MAP_ZERO) || run < r->len)
 		return 0;
+	if (c->olen + HOLE_REPLY_SIZE > sizeof c->obuf)
+		flush_quick(c);
+	h = c->obuf + c->olen;
 	chunk_header(h, r, NBD_REPLY_TYPE_OFFSET_HOLE, 12);
 	nbd_put64(h + 20, r->off);
 	nbd_put32(h + 28, r->len);
-	pthread_mutex_lock(&c->send_lock);
-	struct iovec iov = { .iov_base = h, .iov_len = sizeof h };
-	conn_sendv(c, &iov, 1);
-	pthread_mutex_unlock(&c->send_lock);
+	c->olen += HOLE_REPLY_SIZE;
 	return 1;
 }
 
@@ -632,8 +712,7 @@ do_read(struct conn *c, const struct request *r)
 	uint8_t *buf;
 	int e;
 
-	if (read_hole(c, r))
-		return;
+	/* Hole reads were answered by serve_quick() already. */
 	if (!(buf = malloc(r->len))) {
 		reply_error(c, r, ENOMEM, "out of memory");
 		return;
@@ -848,75 +927,87 @@ handle(struct request *r)
 
 /* ---- connections ----------------------------------------------------------------- */
 
-/* Read the next request (and a WRITE's payload).  Caller holds
- * c->read_lock.  NULL ends the connection: DISC, EOF or a violation. */
-static struct request *
-read_request(struct conn *c)
+/* Read the next request (and a WRITE's payload) into *r.  Caller holds
+ * c->read_lock.  -1 ends the connection: DISC, EOF or a violation. */
+static int
+read_request(struct conn *c, struct request *r)
 {
 	uint8_t h[NBD_REQUEST_SIZE];
-	struct request *r;
 
 	if (conn_read(c, h, sizeof h) < 0)
-		return NULL;
+		return -1;
 	if (nbd_get32(h) != NBD_REQUEST_MAGIC) {
 		logv("vhdnbd: bad request magic%s, closing\n", "");
-		return NULL;
+		return -1;
 	}
-	r = calloc(1, sizeof *r);
-	if (!r)
-		return NULL;
+	memset(r, 0, sizeof *r);
 	r->c = c;
 	r->flags = nbd_get16(h + 4);
 	r->type = nbd_get16(h + 6);
 	memcpy(r->cookie, h + 8, 8);
 	r->off = nbd_get64(h + 16);
 	r->len = nbd_get32(h + 24);
-	if (r->type == NBD_CMD_DISC) {
-		free(r);
-		return NULL;
-	}
+	if (r->type == NBD_CMD_DISC)
+		return -1;
 	if (r->type == NBD_CMD_WRITE) {
 		/* Too large to accept: proto.md lets the server disconnect
 		 * rather than consume the payload. */
 		if (r->len > MAX_PAYLOAD) {
 			logv("vhdnbd: write too large%s, closing\n", "");
-			free(r);
-			return NULL;
+			return -1;
 		}
 		r->data = malloc(r->len ? r->len : 1);
 		if (!r->data || conn_read(c, r->data, r->len) < 0) {
 			free(r->data);
-			free(r);
-			return NULL;
+			r->data = NULL;
+			return -1;
 		}
 	}
-	return r;
+	return 0;
 }
 
-/* The threads of a connection take turns reading one request each, then
- * serve it and reply themselves: no hand-off between threads on the
- * request path, and up to c->nthreads requests in progress at once. */
+/* Answer r at once if that needs no I/O: a READ of a range stored
+ * nowhere.  1 if answered. */
+static int
+serve_quick(struct request *r)
+{
+	const char *msg = NULL;
+
+	return r->type == NBD_CMD_READ && validate(r->c, r, &msg) == 0 &&
+	       read_hole(r->c, r);
+}
+
+/* The threads of a connection take turns reading requests under the read
+ * lock.  The reader answers requests that need no I/O itself and goes on
+ * reading; it gives the lock up to serve any other request, so a slow one
+ * never holds up the rest and up to cfg->threads are served at once,
+ * without handing requests from thread to thread (the design of nbdkit's
+ * server/connections.c).  Hole reads thus cost no thread switch at all. */
 static void *
 conn_worker(void *arg)
 {
 	struct conn *c = arg;
+	struct request r;
 
 	for (;;) {
-		struct request *r = NULL;
+		int got = 0;
 
 		pthread_mutex_lock(&c->read_lock);
-		if (!c->quit && !c->dead) {
-			r = read_request(c);
-			if (!r)
+		while (!got && !c->quit && !c->dead) {
+			if (c->rlen - c->rpos < NBD_REQUEST_SIZE)
+				flush_quick(c);
+			if (read_request(c, &r) < 0)
 				c->quit = 1;
+			else if (!serve_quick(&r))
+				got = 1;
 		}
+		flush_quick(c);
 		pthread_mutex_unlock(&c->read_lock);
-		if (!r)
+		if (!got)
 			return NULL;
 		if (!c->dead)
-			handle(r);
-		free(r->data);
-		free(r);
+			handle(&r);
+		free(r.data);
 	}
 }
 

@@ -22,6 +22,7 @@ struct server_config {
 	struct export *exports; /* exports[0] is also the default export "" */
 	size_t nexports;
 	unsigned threads;       /* threads serving each connection (>= 1) */
+	uint64_t poll_ns;       /* longest busy-poll before a blocking recv */
 	int verbose;
 };
 

@@ -323,6 +323,53 @@ _, err, _, _ = c.cmd(CMD_BS, SIZE, 512)
 check(err == EINVAL, "BLOCK_STATUS past end: %d" % err)
 c.request(CMD_DISC)
 
+# 300 structured reads in one send, then DISC: hole reads are answered by
+# the reading thread in batches, the rest by workers.  Each request gets
+# exactly one reply with its own offset and length: holes as one hole
+# chunk, DF reads and written data as one data chunk, a read past the end
+# as an error; none is lost at DISC.  Runs of more than 64 hole reads
+# fill the reply buffer (2 KiB) mid-batch.
+c = Client()
+c.go(structured=True)
+want, buf = {}, b""
+for i in range(300):
+    off, ln, fl = (SIZE // 2 + i * 8192) & ~511, 512 * (1 + i % 16), 0
+    kind = "hole"
+    if i in (3, 150):
+        fl, kind = F_DF, "data"
+    elif i in (5, 290):
+        off, kind = 8192, "data"            # written above
+    elif i in (7, 230):
+        off, kind = SIZE, "error"
+    want[5000 + i] = (kind, off, ln)
+    buf += struct.pack(">IHHQQI", 0x25609513, fl, CMD_READ, 5000 + i, off, ln)
+buf += struct.pack(">IHHQQI", 0x25609513, 0, CMD_DISC, 9999, 0, 0)
+c.s.sendall(buf)
+got = {}
+try:
+    for i in range(300):
+        cookie, err, data, chunks = c.get_reply()
+        check(cookie not in got, "second reply to %d" % cookie)
+        got[cookie] = (err, data, chunks)
+except Closed:
+    pass
+check(set(got) == set(want), "batched reads: %d of 300 answered" % len(got))
+for cookie, (kind, off, ln) in want.items():
+    if cookie not in got:
+        continue
+    err, data, chunks = got[cookie]
+    if kind == "error":
+        check(err == EINVAL, "batched read past end: %d" % err)
+    elif kind == "hole":
+        check(err == 0 and len(chunks) == 1 and chunks[0][0] == 2 and
+              struct.unpack(">QI", chunks[0][2]) == (off, ln),
+              "batched hole read %d: %r" % (cookie, chunks))
+    else:
+        check(err == 0 and len(chunks) == 1 and chunks[0][0] == 1 and len(data) == ln and
+              struct.unpack(">Q", chunks[0][2][:8])[0] == off,
+              "batched data read %d" % cookie)
+check(c.closed(), "no close after DISC (batched reads)")
+
 # ---- hostile clients ----------------------------------------------------------------
 c = Client()
 c.go()
