@@ -164,26 +164,84 @@ fail:
 		       strerror(-r));
 }
 
-struct extent {
-	uint64_t start, end;
-	uint32_t blk;           /* VHD_BAT_UNUSED for metadata */
-};
-
 static int
-cmp_extent(const void *a, const void *b)
+cmp_ext(const void *a, const void *b)
 {
-	const struct extent *x = a, *y = b;
+	const struct vhd_ext *x = a, *y = b;
 
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
+/* The metadata extents into x (room for META_EXTENTS): footer copy,
+ * header, BAT, batmap, locator data.  With in_file (what the open
+ * validates against), locator data not wholly inside the file is left out,
+ * as the open ignores it, and the batmap counts only when present. */
+#define META_EXTENTS 16
+static size_t
+meta_extents(struct vhd *v, struct vhd_ext *x, int in_file)
+{
+	size_t n = 0;
+
+	x[n++] = (struct vhd_ext){ 0, 512, VHD_BAT_UNUSED };
+	x[n++] = (struct vhd_ext){ v->ft.data_offset, v->ft.data_offset + 1024,
+				   VHD_BAT_UNUSED };
+	x[n++] = (struct vhd_ext){ v->hdr.table_offset,
+				   v->hdr.table_offset + bat_bytes(v),
+				   VHD_BAT_UNUSED };
+	if (in_file ? v->batmap.present : v->batmap.hdr_off != 0)
+		x[n++] = (struct vhd_ext){ v->batmap.hdr_off,
+					   v->batmap.hdr_off + 512,
+					   VHD_BAT_UNUSED };
+	if (v->batmap.present)
+		x[n++] = (struct vhd_ext){ v->batmap.map_off, v->batmap.map_off +
+					   (uint64_t)v->batmap.map_sectors * 512,
+					   VHD_BAT_UNUSED };
+	if (v->type != VHD_TYPE_DIFF)
+		return n;
+	for (int i = 0; i < 8; i++) {
+		const struct vhd_locator *l = &v->hdr.loc[i];
+		uint64_t e = vhd_locator_extent(l);
+		if (l->code == VHD_PLAT_NONE || e == 0)
+			continue;
+		if (in_file && (l->offset > v->file_size ||
+				e > v->file_size - l->offset))
+			continue;
+		x[n++] = (struct vhd_ext){ l->offset, l->offset > UINT64_MAX - e ?
+					   UINT64_MAX : l->offset + e,
+					   VHD_BAT_UNUSED };
+	}
+	return n;
+}
+
 static const char *
-ext_name(const struct extent *e, char *buf, size_t n)
+ext_name(const struct vhd_ext *e, char *buf, size_t n)
 {
 	if (e->blk == VHD_BAT_UNUSED)
 		return "metadata";
 	snprintf(buf, n, "block %u", e->blk);
 	return buf;
+}
+
+int
+vhd_extents(struct vhd *v, struct vhd_ext **out, size_t *count)
+{
+	size_t n, cap = (size_t)v->bat_entries + META_EXTENTS;
+	uint64_t blen = (uint64_t)v->bitmap_size + v->block_size;
+	struct vhd_ext *x = malloc(cap * sizeof(*x));
+
+	if (!x)
+		return vhd_err(ENOMEM, "no memory");
+	n = meta_extents(v, x, 0);
+	for (uint32_t i = 0; i < v->bat_entries; i++) {
+		if (v->bat[i] == VHD_BAT_UNUSED)
+			continue;
+		uint64_t s = (uint64_t)v->bat[i] * 512;
+		x[n++] = (struct vhd_ext){ s, s + blen, i };
+	}
+	qsort(x, n, sizeof(*x), cmp_ext);
+	*out = x;
+	*count = n;
+	return 0;
 }
 
 /* End of the metadata: header, BAT, locator data, batmap. */
@@ -230,42 +288,16 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
 	/* Grown as allocated entries are found: sized by the BAT, this took
 	 * 24 bytes per entry (12 GiB for a 2040 GiB disk of 4 KiB blocks). */
 	size_t n = 0, cap = 64;
-	struct extent *x = malloc(cap * sizeof(*x));
-	char b1[32], b2[32];
+	struct vhd_ext *x = malloc(cap * sizeof(*x));
+	char b1[32];
 
 	if (!x)
 		return vhd_err(ENOMEM, "'%s': no memory", v->path);
-	x[n++] = (struct extent){ 0, 512, VHD_BAT_UNUSED };
-	x[n++] = (struct extent){ v->ft.data_offset, v->ft.data_offset + 1024,
-				  VHD_BAT_UNUSED };
-	x[n++] = (struct extent){ v->hdr.table_offset,
-				  v->hdr.table_offset + bat_bytes(v),
-				  VHD_BAT_UNUSED };
-	if (v->batmap.present) {
-		x[n++] = (struct extent){ v->batmap.hdr_off,
-					  v->batmap.hdr_off + 512,
-					  VHD_BAT_UNUSED };
-		x[n++] = (struct extent){ v->batmap.map_off, v->batmap.map_off +
-					  (uint64_t)v->batmap.map_sectors * 512,
-					  VHD_BAT_UNUSED };
-	}
-	if (v->type == VHD_TYPE_DIFF) {
-		for (int i = 0; i < 8; i++) {
-			const struct vhd_locator *l = &v->hdr.loc[i];
-			uint64_t e = vhd_locator_extent(l);
-			if (l->code == VHD_PLAT_NONE || e == 0 ||
-			    l->offset > v->file_size ||
-			    e > v->file_size - l->offset)
-				continue;
-			x[n++] = (struct extent){ l->offset, l->offset + e,
-						  VHD_BAT_UNUSED };
-		}
-	}
+	n = meta_extents(v, x, 1);
 	uint64_t next = 0;
 	for (size_t i = 0; i < n; i++)
 		if (x[i].end > next)
 			next = x[i].end;
-	size_t meta = n;
 	for (uint32_t i = 0; i < v->bat_entries; i++) {
 		if (v->bat[i] == VHD_BAT_UNUSED)
 			continue;
@@ -288,12 +320,12 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
 				    (unsigned long long)(s + blk_bytes));
 			continue;
 		}
-		x[n++] = (struct extent){ s, s + blk_bytes, i };
+		x[n++] = (struct vhd_ext){ s, s + blk_bytes, i };
 		if (s + blk_bytes > next)
 			next = s + blk_bytes;
 		if (n == cap) {
 			cap *= 2;
-			struct extent *y = realloc(x, cap * sizeof(*x));
+			struct vhd_ext *y = realloc(x, cap * sizeof(*x));
 			if (!y) {
 				free(x);
 				return vhd_err(ENOMEM, "'%s': no memory",
@@ -302,8 +334,7 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
 			x = y;
 		}
 	}
-	(void)meta;
-	qsort(x, n, sizeof(*x), cmp_extent);
+	qsort(x, n, sizeof(*x), cmp_ext);
 	/* Metadata may legitimately touch.  Each bad block is reported
 	 * once: an extent overlapping one already reported is collateral. */
 	size_t far = 0;
@@ -313,9 +344,9 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
 				x[far].blk == VHD_BAT_UNUSED;
 		int bad = 0;
 		if (x[i].start < x[far].end && !both_meta && !far_bad) {
-			const struct extent *b = x[i].blk != VHD_BAT_UNUSED ?
+			const struct vhd_ext *b = x[i].blk != VHD_BAT_UNUSED ?
 						 &x[i] : &x[far];
-			const struct extent *o = b == &x[i] ? &x[far] : &x[i];
+			const struct vhd_ext *o = b == &x[i] ? &x[far] : &x[i];
 			vhd_problem(&p, "'%s': BAT entry %u at offset %llu: "
 				    "expected a block not overlapping others, "
 				    "found %llu..%llu overlapping %s at "
@@ -335,7 +366,6 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
 			far_bad = bad;
 		}
 	}
-	(void)b2;
 	free(x);
 	v->next_free = next;
 	return vhd_problems_result(&p);

@@ -74,67 +74,6 @@ block_empty(struct vhd *v, uint32_t blk, uint8_t *buf)
 	return 1;
 }
 
-struct ext {
-	uint64_t start, end;
-	uint32_t blk;           /* VHD_BAT_UNUSED: metadata */
-};
-
-static int
-cmp_ext(const void *a, const void *b)
-{
-	const struct ext *x = a, *y = b;
-
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-/* Every piece of the file that must stay: footer copy, header, BAT,
- * batmap, locators, blocks.  Sorted by offset. */
-static int
-extents(struct vhd *v, struct ext **out, size_t *count)
-{
-	size_t n = 0, cap = (size_t)v->bat_entries + 16;
-	uint64_t blen = (uint64_t)v->bitmap_size + v->block_size;
-	struct ext *x = malloc(cap * sizeof(*x));
-
-	if (!x)
-		return vhd_err(ENOMEM, "no memory");
-	x[n++] = (struct ext){ 0, 512, VHD_BAT_UNUSED };
-	x[n++] = (struct ext){ v->ft.data_offset, v->ft.data_offset + 1024,
-			       VHD_BAT_UNUSED };
-	x[n++] = (struct ext){ v->hdr.table_offset, v->hdr.table_offset +
-			       align_up((uint64_t)v->bat_entries * 4, 512),
-			       VHD_BAT_UNUSED };
-	if (v->batmap.hdr_off) {
-		x[n++] = (struct ext){ v->batmap.hdr_off, v->batmap.hdr_off + 512,
-				       VHD_BAT_UNUSED };
-		if (v->batmap.present)
-			x[n++] = (struct ext){ v->batmap.map_off,
-				v->batmap.map_off +
-				(uint64_t)v->batmap.map_sectors * 512,
-				VHD_BAT_UNUSED };
-	}
-	if (v->type == VHD_TYPE_DIFF) {
-		for (int i = 0; i < 8; i++) {
-			const struct vhd_locator *l = &v->hdr.loc[i];
-			uint64_t e = vhd_locator_extent(l);
-			if (l->code == VHD_PLAT_NONE || e == 0)
-				continue;
-			x[n++] = (struct ext){ l->offset, l->offset + e,
-					       VHD_BAT_UNUSED };
-		}
-	}
-	for (uint32_t i = 0; i < v->bat_entries; i++) {
-		if (v->bat[i] == VHD_BAT_UNUSED)
-			continue;
-		uint64_t s = (uint64_t)v->bat[i] * 512;
-		x[n++] = (struct ext){ s, s + blen, i };
-	}
-	qsort(x, n, sizeof(*x), cmp_ext);
-	*out = x;
-	*count = n;
-	return 0;
-}
-
 /* 1. Drop the blocks that hold nothing. */
 static int
 drop_empty(struct vhd *v, uint8_t *buf, uint32_t *dropped,
@@ -199,15 +138,15 @@ pack(struct vhd *v, uint8_t *buf, uint32_t *moved, vhd_progress_fn progress,
      void *arg, uint64_t done, uint64_t total)
 {
 	uint64_t blen = (uint64_t)v->bitmap_size + v->block_size;
-	struct ext *x;
+	struct vhd_ext *x;
 	size_t n, i = 0, hi;
 	uint64_t pos = 0;
 	int r;
 
-	if ((r = extents(v, &x, &n)) < 0)
+	if ((r = vhd_extents(v, &x, &n)) < 0)
 		return r;
 	/* Metadata is never moved; keep a short list of it. */
-	struct ext meta[16];
+	struct vhd_ext meta[16];
 	size_t nm = 0;
 	for (size_t k = 0; k < n && nm < 16; k++)
 		if (x[k].blk == VHD_BAT_UNUSED)
@@ -238,7 +177,7 @@ pack(struct vhd *v, uint8_t *buf, uint32_t *moved, vhd_progress_fn progress,
 		}
 		if (i >= hi || x[hi - 1].start <= s)
 			break;
-		struct ext *b = &x[hi - 1];
+		struct vhd_ext *b = &x[hi - 1];
 		if ((r = move_block(v, b->blk, s, buf)) < 0)
 			break;
 		(*moved)++;
@@ -259,12 +198,12 @@ pack(struct vhd *v, uint8_t *buf, uint32_t *moved, vhd_progress_fn progress,
 static int
 trim(struct vhd *v)
 {
-	struct ext *x;
+	struct vhd_ext *x;
 	size_t n;
 	uint64_t end = 0;
 	int r;
 
-	if ((r = extents(v, &x, &n)) < 0)
+	if ((r = vhd_extents(v, &x, &n)) < 0)
 		return r;
 	for (size_t i = 0; i < n; i++)
 		if (x[i].end > end)
@@ -341,11 +280,11 @@ vhd_compact_io(struct vhd_io *io, unsigned flags, vhd_progress_fn progress,
 static int
 copy_live(struct vhd *v, struct vhd_io *out, uint8_t *buf)
 {
-	struct ext *x;
+	struct vhd_ext *x;
 	size_t n;
 	int r;
 
-	if ((r = extents(v, &x, &n)) < 0)
+	if ((r = vhd_extents(v, &x, &n)) < 0)
 		return r;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		/* Locator data past the end of the file (a damaged image the

@@ -27,6 +27,10 @@
 #define VHD_CREATOR_VER 0x00000001u
 /* New blocks' data starts at a multiple of this (as Windows and blktap). */
 #define VHD_DATA_ALIGN  4096u
+/* Room a new differencing disk keeps between its header and its BAT for
+ * parent locator data: the locators, and new ones set-parent writes
+ * before it switches the header over. */
+#define VHD_LOC_RESERVE 16384u
 #define VHD_MAX_CHAIN   32
 
 static inline uint16_t
@@ -250,6 +254,13 @@ int vhd_batmap_clear_durable(struct vhd *v, uint32_t blk);
  * called per problem when non-NULL (else the first problem fails). */
 int vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg);
 uint64_t vhd_meta_end(struct vhd *v);
+/* Every piece of the file that must stay: footer copy, header, BAT,
+ * batmap, locator data, blocks; sorted by start, in a malloc'd array. */
+struct vhd_ext {
+	uint64_t start, end;
+	uint32_t blk;           /* VHD_BAT_UNUSED: metadata */
+};
+int vhd_extents(struct vhd *v, struct vhd_ext **out, size_t *count);
 
 /* bitmap.c */
 int vhd_bm_init(struct vhd *v);
