@@ -137,24 +137,30 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 			       (unsigned long long)size,
 			       (unsigned long long)entries, bs);
 	uint64_t bat_off = 1536, bat_len = align_up(entries * 4, 512);
-	uint64_t end = bat_off + bat_len;
 	memset(hdr, 0, sizeof(hdr));
 	memcpy(hdr, "cxsparse", 8);
 	put_be64(hdr + 8, VHD_NO_OFFSET);
-	put_be64(hdr + 16, bat_off);
 	put_be32(hdr + 24, 0x00010000);
 	put_be32(hdr + 28, (uint32_t)entries);
 	put_be32(hdr + 32, bs);
 	if (type == VHD_TYPE_DIFF) {
 		memcpy(hdr + 40, pf.uuid, 16);
 		put_be32(hdr + 56, vhd_file_mtime(o->parent));
-		r = vhd_locators_build(child_path, o->parent, hdr, end, &blob,
+		r = vhd_locators_build(child_path, o->parent, hdr, 1536, &blob,
 				       &blob_len);
 		if (r < 0)
 			return vhd_err(-r, "'%s': cannot record the parent path "
 				       "'%s': %s", name, o->parent, strerror(-r));
-		end = align_up(end + blob_len, 512);
+		/* Locator data goes between the header and the BAT, as
+		 * Windows puts it: QEMU allocates its first block right after
+		 * the BAT and would overwrite anything there.  The room left
+		 * over lets set-parent write new locators beside the current
+		 * ones (SPEC.md section 11). */
+		bat_off = 1536 + align_up(2 * blob_len > VHD_LOC_RESERVE ?
+					  2 * blob_len : VHD_LOC_RESERVE, 512);
 	}
+	uint64_t end = bat_off + bat_len;
+	put_be64(hdr + 16, bat_off);
 	put_be32(hdr + 36, vhd_checksum(hdr, 1024, 36));
 	if ((r = wr(io, foot, 512, 0)) < 0 ||
 	    (r = wr(io, hdr, 1024, 512)) < 0)
@@ -169,7 +175,7 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 				goto out;
 		}
 	}
-	if (blob_len && (r = wr(io, blob, blob_len, bat_off + bat_len)) < 0)
+	if (blob_len && (r = wr(io, blob, blob_len, 1536)) < 0)
 		goto out;
 	if ((r = wr(io, foot, 512, end)) < 0)
 		goto out;

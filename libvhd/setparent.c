@@ -2,18 +2,43 @@
  * setparent.c - point a differencing disk at another parent
  * (vhd_set_parent), what Hyper-V's Set-VHD -ParentPath does.
  *
- * Crash safety: the new locator data goes to fresh space at the end of
- * the file (after the last block and every other piece of metadata), with
- * the trailing footer moved behind it; only after a barrier is the header
- * rewritten, in one 1024-byte write that switches parent id, timestamp,
- * name and locators together.  A crash before the header write leaves the
- * old header pointing at the old, untouched locator data (the new data is
- * leaked space); a torn header write is caught by the header checksum.
- * Reusing the old locators' space in place could not be made safe this
- * way, so it is not done: each set-parent costs a few KiB of file.
+ * Crash safety: the new locator data goes to space nothing points at:
+ * the room between the header and the BAT that vhd_create leaves beside
+ * the current locators, or else fresh space at the end of the file (after
+ * the last block and every other piece of metadata, with the trailing
+ * footer moved behind it).  Only after a barrier is the header rewritten,
+ * in one 1024-byte write that switches parent id, timestamp, name and
+ * locators together.  A crash before the header write leaves the old
+ * header pointing at the old, untouched locator data; a torn header write
+ * is caught by the header checksum.  The current locators' space is never
+ * rewritten in place: that could not be ordered safely.
  */
 #include <stdlib.h>
 #include "internal.h"
+
+/* A 512-aligned place for len bytes before the BAT that overlaps nothing
+ * the header or BAT points at, or 0.  Space there is never allocated to
+ * blocks, by us or by QEMU (which puts new blocks after the BAT and the
+ * blocks), so locator data there survives other tools' writes. */
+static uint64_t
+room_before_bat(struct vhd *v, uint64_t len)
+{
+	struct vhd_ext *x;
+	size_t n;
+	uint64_t pos = 0;
+
+	if (vhd_extents(v, &x, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (x[i].end <= pos)
+			continue;
+		if (x[i].start >= pos + len)
+			break;
+		pos = align_up(x[i].end, 512);
+	}
+	free(x);
+	return pos + len <= v->hdr.table_offset ? pos : 0;
+}
 
 static int
 same_file(struct vhd_io *a, struct vhd_io *b)
@@ -58,7 +83,7 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 	struct vhd *v = NULL, *p = NULL;
 	uint8_t hdr[1024], *blob = NULL;
 	size_t blob_len = 0;
-	uint64_t data_off, new_footer;
+	uint64_t data_off, new_footer, room = 0;
 	int r;
 
 	if (child == NULL || new_parent == NULL ||
@@ -99,14 +124,21 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 		goto out;
 	}
 
-	/* New locator data: past every block and piece of metadata, and past
-	 * the current trailing footer (which it may overwrite once the new
-	 * footer is in place behind it). */
+	/* New locator data: before the BAT if there is room, else past every
+	 * block and piece of metadata and past the current trailing footer
+	 * (which it may overwrite once the new footer is in place behind it). */
 	data_off = v->next_free > v->footer_off ? v->next_free : v->footer_off;
 	data_off = align_up(data_off, 512);
 	memcpy(hdr, v->header_raw, 1024);
 	r = vhd_locators_build(child, new_parent, hdr, data_off, &blob,
 			       &blob_len);
+	if (r == 0 && (room = room_before_bat(v, blob_len)) != 0) {
+		free(blob);
+		blob = NULL;
+		data_off = room;
+		r = vhd_locators_build(child, new_parent, hdr, data_off, &blob,
+				       &blob_len);
+	}
 	if (r < 0) {
 		r = vhd_err(-r, "'%s': cannot record the parent path '%s'",
 			    child, new_parent);
@@ -117,11 +149,11 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 	put_be32(hdr + 36, 0);
 	put_be32(hdr + 36, vhd_checksum(hdr, 1024, 36));
 
-	/* 1. the footer behind the new data, then the data over the old
-	 * footer's place, 2. barrier, 3. the header, 4. barrier. */
-	new_footer = data_off + blob_len;
-	r = vhd_write_footer_at(v, new_footer);
-	if (r < 0)
+	/* 1. the footer behind the new data (when appending), then the data
+	 * (over the old footer's place), 2. barrier, 3. the header,
+	 * 4. barrier. */
+	new_footer = room ? v->footer_off : data_off + blob_len;
+	if (!room && (r = vhd_write_footer_at(v, new_footer)) < 0)
 		goto out;
 	r = v->io->ops->pwrite(v->io, blob, blob_len, data_off);
 	if (r < 0) {
@@ -133,9 +165,11 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 		r = vhd_err(-r, "'%s': cannot sync", child);
 		goto out;
 	}
-	v->footer_off = new_footer;
-	v->file_size = new_footer + 512;
-	v->next_free = new_footer;
+	if (!room) {
+		v->footer_off = new_footer;
+		v->file_size = new_footer + 512;
+		v->next_free = new_footer;
+	}
 	memcpy(v->header_raw, hdr, 1024);
 	r = vhd_write_header(v);
 	if (r < 0)

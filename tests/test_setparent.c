@@ -155,8 +155,9 @@ test_layout_and_crash_order(void **state)
 	after = slurp(pchild, &na);
 	verify(pchild);
 
-	/* footer: moved to the new end, otherwise unchanged; copy at 0 kept */
-	assert_true(na > nb);
+	/* the new locators fit into the room vhd_create left before the
+	 * BAT: the file keeps its size and footers */
+	assert_int_equal(na, nb);
 	assert_memory_equal(after + na - 512, before + nb - 512, 512);
 	assert_memory_equal(after, before, 512);
 	/* header: checksum right, parent name and id, timestamp = mtime */
@@ -168,7 +169,8 @@ test_layout_and_crash_order(void **state)
 	assert_string_equal(name, "moved base.vhd");
 	assert_int_equal(stat(pcopy, &st), 0);
 	assert_int_equal(be32(hdr + 56), (uint32_t)(st.st_mtime - 946684800));
-	/* new locator data after every block, old locator data untouched */
+	/* new locator data between header and BAT, clear of the old,
+	 * which is untouched */
 	bat = be64(hdr + 16);
 	entries = be32(hdr + 28);
 	bsize = be32(hdr + 32);
@@ -186,16 +188,26 @@ test_layout_and_crash_order(void **state)
 		vhd_locator_decode(hdr + 576 + 24 * i, &l);
 		vhd_locator_decode(before + ho + 576 + 24 * i, &old);
 		if (l.code != VHD_PLAT_NONE) {
-			assert_true(l.offset >= data_end);
-			assert_true(l.offset + vhd_locator_extent(&l) <= na - 512);
+			assert_true(l.offset >= ho + 1024);
+			assert_true(l.offset + vhd_locator_extent(&l) <= bat);
 			if (l.offset < loc_start)
 				loc_start = l.offset;
 		}
-		if (old.code != VHD_PLAT_NONE)
+		if (old.code != VHD_PLAT_NONE) {
+			assert_true(old.offset + vhd_locator_extent(&old) <= bat);
 			assert_memory_equal(after + old.offset, before + old.offset,
 					    old.length);
+			for (int j = 0; j < 8; j++) {
+				vhd_locator_decode(hdr + 576 + 24 * j, &l);
+				if (l.code != VHD_PLAT_NONE)
+					assert_false(l.offset < old.offset +
+						     vhd_locator_extent(&old) &&
+						     old.offset < l.offset +
+						     vhd_locator_extent(&l));
+			}
+		}
 	}
-	assert_true(loc_start >= nb - 512);
+	assert_true(loc_start < bat);
 
 	/* a crash before the header write: the old header over the new
 	 * file still opens on the original parent */
@@ -222,13 +234,16 @@ test_layout_and_crash_order(void **state)
 	free(after);
 	unlink(name);
 
-	/* repeated set-parent keeps working (each appends its locators) */
+	/* repeated set-parent keeps working, the two sets of locators
+	 * taking turns before the BAT */
 	assert_int_equal(rename(pcopy, pbase), 0);
-	assert_int_equal(vhd_set_parent(pchild, pbase, 0), 0);
-	assert_int_equal(vhd_set_parent(pchild, pbase, 0), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(vhd_set_parent(pchild, pbase, 0), 0);
+	assert_int_equal(stat(pchild, &st), 0);
+	assert_int_equal((size_t)st.st_size, na);
 	verify(pchild);
 	assert_int_equal(vhd_check(pchild, 0, NULL, NULL), 0);
-	/* new blocks go after the appended locator data */
+	/* new blocks still go after everything */
 	{
 		struct vhd *v;
 		uint8_t b[4096];
@@ -242,6 +257,70 @@ test_layout_and_crash_order(void **state)
 	verify(pchild);
 	assert_int_equal(vhd_check(pchild, 0, NULL, NULL), 0);
 	rmdir(sub);
+}
+
+/* Paths too long for the room before the BAT: the first long set fits
+ * beside the short one, the second no longer does and is appended after
+ * every block, with the trailing footer moved behind it. */
+static void
+test_long_paths_appended(void **state)
+{
+	char deep[4096], cmd[8500];
+	uint8_t *b1, *b2, *hdr;
+	size_t n1, n2;
+	uint64_t ho, bat, data_end = 0;
+	struct vhd_locator l;
+	size_t k;
+	(void)state;
+
+	k = (size_t)snprintf(deep, sizeof(deep), "%s", dir);
+	while (k < 2800)
+		k += (size_t)snprintf(deep + k, sizeof(deep) - k, "/%0100d", 0);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp '%s' '%s/base.vhd'",
+		 deep, pbase, deep);
+	assert_int_equal(system(cmd), 0);
+	strcat(deep, "/base.vhd");
+
+	assert_int_equal(vhd_set_parent(pchild, deep, 0), 0);
+	b1 = slurp(pchild, &n1);
+	verify(pchild);
+	assert_int_equal(vhd_set_parent(pchild, deep, 0), 0);
+	b2 = slurp(pchild, &n2);
+	verify(pchild);
+	assert_int_equal(vhd_check(pchild, 0, NULL, NULL), 0);
+
+	ho = be64(b2 + 16);
+	hdr = b2 + ho;
+	bat = be64(hdr + 16);
+	for (uint32_t i = 0; i < be32(hdr + 28); i++) {
+		uint32_t e = be32(b2 + bat + 4 * i);
+		uint64_t bs = be32(hdr + 32);
+		uint64_t end = (uint64_t)e * 512 + (bs / 4096 + 511) / 512 * 512 + bs;
+
+		if (e != 0xFFFFFFFFu && end > data_end)
+			data_end = end;
+	}
+	assert_true(n2 > n1);
+	assert_memory_equal(b2 + n2 - 512, b1 + n1 - 512, 512);
+	for (int i = 0; i < 2; i++) {
+		vhd_locator_decode(hdr + 576 + 24 * i, &l);
+		assert_true(l.offset >= data_end && l.offset >= n1 - 512);
+		assert_true(l.offset + vhd_locator_extent(&l) <= n2 - 512);
+		/* the first long set, before the BAT, is untouched */
+		vhd_locator_decode(b1 + ho + 576 + 24 * i, &l);
+		assert_true(l.offset + vhd_locator_extent(&l) <= bat);
+		assert_memory_equal(b2 + l.offset, b1 + l.offset, l.length);
+	}
+	free(b1);
+	free(b2);
+	/* back to the short path: before the BAT again */
+	assert_int_equal(vhd_set_parent(pchild, pbase, 0), 0);
+	b1 = slurp(pchild, &n1);
+	assert_int_equal(n1, n2);
+	vhd_locator_decode(b1 + ho + 576, &l);
+	assert_true(l.offset < bat);
+	free(b1);
+	verify(pchild);
 }
 
 static void
@@ -260,6 +339,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout_and_crash_order),
+		cmocka_unit_test(test_long_paths_appended),
 		cmocka_unit_test(test_bad_arguments),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
