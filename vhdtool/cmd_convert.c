@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,6 +419,147 @@ kernel_copy(struct endpoint *s, struct endpoint *d, uint64_t off,
 	return 0;
 }
 
+/* ---- the writer thread ----
+ * Reading a chunk (a copy out of the page cache, or the library's read of
+ * a VHD) and writing it (zero detection, then a copy into the page cache)
+ * cost about the same, so they run on two threads: the main thread reads
+ * into one of PIPE_BUFS buffers while the writer writes the ones before
+ * it, strictly in order, so the destination sees exactly the writes and
+ * order of a single-threaded copy.  qemu-img convert overlaps its I/O the
+ * same way (several requests in flight). */
+#define PIPE_BUFS 4
+
+struct pipe {
+	struct endpoint *d;
+	char *buf[PIPE_BUFS];
+	size_t len[PIPE_BUFS];
+	uint64_t off[PIPE_BUFS];
+	unsigned head, tail;    /* filled: [tail, head), modulo PIPE_BUFS */
+	int err, stop;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	int running;
+};
+
+static void *
+pipe_writer(void *arg)
+{
+	struct pipe *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (p->tail == p->head && !p->stop)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->tail == p->head)
+			break;
+		unsigned i = p->tail % PIPE_BUFS;
+		pthread_mutex_unlock(&p->lock);
+		int r = p->err ? 0 : put_data(p->d, p->buf[i], p->len[i], p->off[i]);
+		pthread_mutex_lock(&p->lock);
+		if (r < 0 && !p->err)
+			p->err = r;
+		p->tail++;
+		pthread_cond_broadcast(&p->cond);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* The next free buffer, waiting for the writer if all are in use. */
+static char *
+pipe_buffer(struct pipe *p)
+{
+	char *b;
+
+	pthread_mutex_lock(&p->lock);
+	while (p->head - p->tail == PIPE_BUFS)
+		pthread_cond_wait(&p->cond, &p->lock);
+	b = p->buf[p->head % PIPE_BUFS];
+	pthread_mutex_unlock(&p->lock);
+	return b;
+}
+
+/* Queue the buffer pipe_buffer gave for writing; the writer's first
+ * error so far (0 if none). */
+static int
+pipe_push(struct pipe *p, size_t n, uint64_t off)
+{
+	int err;
+
+	pthread_mutex_lock(&p->lock);
+	p->len[p->head % PIPE_BUFS] = n;
+	p->off[p->head % PIPE_BUFS] = off;
+	p->head++;
+	err = p->err;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+/* Wait until everything queued is written; the writer's first error. */
+static int
+pipe_drain(struct pipe *p)
+{
+	int err;
+
+	pthread_mutex_lock(&p->lock);
+	while (p->tail != p->head)
+		pthread_cond_wait(&p->cond, &p->lock);
+	err = p->err;
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+static int
+pipe_start(struct pipe *p, struct endpoint *d)
+{
+	memset(p, 0, sizeof(*p));
+	p->d = d;
+	for (int i = 0; i < PIPE_BUFS; i++) {
+		void *mem;
+		if (posix_memalign(&mem, CHUNK, CHUNK) != 0)
+			return -ENOMEM;
+		p->buf[i] = mem;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	/* Without a thread, pipe_push would wait forever: write inline. */
+	p->running = pthread_create(&p->thread, NULL, pipe_writer, p) == 0;
+	return 0;
+}
+
+/* Drain, stop the writer and free; the writer's first error. */
+static int
+pipe_end(struct pipe *p)
+{
+	int err = 0;
+
+	if (p->running) {
+		err = pipe_drain(p);
+		pthread_mutex_lock(&p->lock);
+		p->stop = 1;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		pthread_join(p->thread, NULL);
+		pthread_mutex_destroy(&p->lock);
+		pthread_cond_destroy(&p->cond);
+	}
+	for (int i = 0; i < PIPE_BUFS; i++)
+		free(p->buf[i]);
+	return err;
+}
+
+/* Write [off, off+n) from the buffer pipe_buffer gave: by the writer
+ * thread, or here if there is none.  0 or the first write error. */
+static int
+pipe_write(struct pipe *p, size_t n, uint64_t off)
+{
+	if (!p->running)
+		return put_data(p->d, p->buf[0], n, off);
+	return pipe_push(p, n, off);
+}
+
 /* Copy every byte of s (random access) to d; reports its own errors. */
 static int
 copy(struct endpoint *s, struct endpoint *d, struct progress *pr)
@@ -425,13 +567,13 @@ copy(struct endpoint *s, struct endpoint *d, struct progress *pr)
 	uint64_t off = 0;
 	int r, kernel = 0;
 	char *buf;
-	void *mem;
+	struct pipe pipe;
 
-	if (posix_memalign(&mem, CHUNK, CHUNK) != 0) {
+	if (pipe_start(&pipe, d) < 0) {
+		pipe_end(&pipe);
 		tool_err(NULL, "out of memory");
 		return EXIT_ERROR;
 	}
-	buf = mem;
 	while (off < s->size) {
 		uint64_t len;
 		if (check_interrupt(d))
@@ -442,7 +584,11 @@ copy(struct endpoint *s, struct endpoint *d, struct progress *pr)
 			goto fail;
 		}
 		if (r == 0 && d->dense) {
-			/* A device is not known to read zeros: write them. */
+			/* A device is not known to read zeros: write them,
+			 * from a buffer the writer no longer holds. */
+			if (pipe.running && (r = pipe_drain(&pipe)) < 0)
+				goto write_fail;
+			buf = pipe.buf[0];
 			memset(buf, 0, CHUNK);
 			for (uint64_t o = off; o < off + len;) {
 				size_t n = CHUNK - (size_t)(o % CHUNK);
@@ -454,6 +600,8 @@ copy(struct endpoint *s, struct endpoint *d, struct progress *pr)
 			}
 		}
 #ifdef FICLONERANGE
+		/* Queued writes may still be going on: they are to other
+		 * ranges of the file. */
 		if (r == 1 && !kernel && s->fd >= 0 && d->fd >= 0 && !d->v &&
 		    !d->stream && !d->dense && try_reflink(s, d, off, len))
 			kernel = 1;
@@ -473,6 +621,7 @@ copy(struct endpoint *s, struct endpoint *d, struct progress *pr)
 			size_t n = CHUNK - (size_t)(o % CHUNK);
 			if (n > off + len - o)
 				n = (size_t)(off + len - o);
+			buf = pipe.running ? pipe_buffer(&pipe) : pipe.buf[0];
 			r = s->v ? vhd_pread(s->v, buf, n, o) :
 				   raw_read(s->fd, buf, n, o);
 			if (r < 0) {
@@ -483,7 +632,7 @@ copy(struct endpoint *s, struct endpoint *d, struct progress *pr)
 						 (unsigned long long)o, strerror(-r));
 				goto fail;
 			}
-			if ((r = put_data(d, buf, n, o)) < 0)
+			if ((r = pipe_write(&pipe, n, o)) < 0)
 				goto write_fail;
 			r = 1;
 			o += n;
@@ -494,12 +643,17 @@ copy(struct endpoint *s, struct endpoint *d, struct progress *pr)
 		off += len;
 		progress_update(pr, off, s->size);
 	}
-	free(buf);
+	if ((r = pipe_end(&pipe)) < 0) {
+		write_fail(d, r);
+		return EXIT_ERROR;
+	}
 	return EXIT_OK;
 write_fail:
+	pipe_end(&pipe);
 	write_fail(d, r);
+	return EXIT_ERROR;
 fail:
-	free(buf);
+	pipe_end(&pipe);
 	return EXIT_ERROR;
 }
 

@@ -51,6 +51,15 @@ grep -q "No space left" err || fail "convert: no 'No space left' message: $(cat 
 [ "$(wc -l <err)" -eq 1 ] || fail "convert: more than one error line: $(cat err)"
 [ ! -e "$SMALL/out.vhd" ] || fail "convert left a partial output"
 echo "convert: $(cat err)"
+# the same to raw and fixed outputs (written by convert's writer thread)
+for to in "-O raw" "-t fixed"; do
+	# shellcheck disable=SC2086
+	set +e; "$VHDTOOL" convert $to src.raw "$SMALL/out.img" 2>err; rc=$?; set -e
+	[ "$rc" -eq 1 ] || fail "convert $to onto a full disk exited $rc, want 1"
+	grep -q "No space left" err || fail "convert $to: no 'No space left' message: $(cat err)"
+	[ "$(wc -l <err)" -eq 1 ] || fail "convert $to: more than one error line: $(cat err)"
+	[ ! -e "$SMALL/out.img" ] || fail "convert $to left a partial output"
+done
 
 # 2. FUSE: a 1 MiB write synced, then a write that cannot fit
 "$VHDTOOL" create -b 64K "$SMALL/f.vhd" 32M >/dev/null
