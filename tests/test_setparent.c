@@ -259,9 +259,12 @@ test_layout_and_crash_order(void **state)
 	rmdir(sub);
 }
 
+#ifndef _WIN32
 /* Paths too long for the room before the BAT: the first long set fits
  * beside the short one, the second no longer does and is appended after
- * every block, with the trailing footer moved behind it. */
+ * every block, with the trailing footer moved behind it.  Not built for
+ * Windows: its paths stop at 260 characters (MAX_PATH) and this needs
+ * about 2,800; the placement logic it tests has no platform code. */
 static void
 test_long_paths_appended(void **state)
 {
@@ -323,6 +326,8 @@ test_long_paths_appended(void **state)
 	verify(pchild);
 }
 
+#endif
+
 static void
 test_bad_arguments(void **state)
 {
@@ -339,7 +344,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout_and_crash_order),
+#ifndef _WIN32
 		cmocka_unit_test(test_long_paths_appended),
+#endif
 		cmocka_unit_test(test_bad_arguments),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
