@@ -956,6 +956,10 @@ read_request(struct conn *c, struct request *r)
 			logv("vhdnbd: write too large%s, closing\n", "");
 			return -1;
 		}
+		/* Replies collected so far should not wait for a payload
+		 * still on its way. */
+		if (c->rlen - c->rpos < r->len)
+			flush_quick(c);
 		r->data = malloc(r->len ? r->len : 1);
 		if (!r->data || conn_read(c, r->data, r->len) < 0) {
 			free(r->data);

@@ -370,6 +370,24 @@ for cookie, (kind, off, ln) in want.items():
               "batched data read %d" % cookie)
 check(c.closed(), "no close after DISC (batched reads)")
 
+# A hole read followed by a WRITE whose payload is late: the read's reply
+# must not wait for the payload.
+c = Client()
+c.go(structured=True)
+c.s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, CMD_READ, 71, SIZE // 2, 4096) +
+            struct.pack(">IHHQQI", 0x25609513, 0, CMD_WRITE, 72, SIZE // 2 + 8192, 4096))
+c.s.settimeout(3)
+try:
+    cookie, err, _, chunks = c.get_reply()
+    check(cookie == 71 and err == 0 and chunks[0][0] == 2, "hole read before late payload")
+except (socket.timeout, TimeoutError):
+    check(False, "hole read reply held back until a WRITE payload arrived")
+c.s.settimeout(10)
+c.s.sendall(b"\x5a" * 4096)
+cookie, err, _, _ = c.get_reply()
+check(cookie == 72 and err == 0, "late-payload write: %d" % err)
+c.request(CMD_DISC)
+
 # ---- hostile clients ----------------------------------------------------------------
 c = Client()
 c.go()
