@@ -77,9 +77,15 @@ vhd_batmap_load(struct vhd *v)
 	uint64_t off = v->hdr.table_offset + bat_bytes(v);
 
 	memset(&v->batmap, 0, sizeof(v->batmap));
-	if (off + 512 > v->file_size)
+	if (off >= v->file_size)
 		return 0;
-	if (v->io->ops->pread(v->io, h, 512, off) < 0)
+	/* A header cut short by the end of the file is not used, but its
+	 * place is recorded: once the file grows (zeros after the cut), a
+	 * later open may take it, so new blocks must keep off it and its map
+	 * (rw.c new_block_start). */
+	size_t got = v->file_size - off < 512 ? (size_t)(v->file_size - off) : 512;
+	memset(h, 0, sizeof(h));
+	if (v->io->ops->pread(v->io, h, got, off) < 0)
 		return 0;
 	if (memcmp(h, "tdbatmap", 8) != 0)
 		return 0;
@@ -88,6 +94,10 @@ vhd_batmap_load(struct vhd *v)
 	v->batmap.map_sectors = get_be32(h + 16);
 	v->batmap.version = get_be32(h + 20);
 	v->batmap.checksum = get_be32(h + 24);
+	if (got < 512) {
+		v->batmap.cut = 1;
+		return 0;
+	}
 	uint64_t len = (uint64_t)v->batmap.map_sectors * 512;
 	/* blktap puts the map right after its header.  A map anywhere else
 	 * could lie on the footer copy, the dynamic header or the BAT (all
@@ -192,7 +202,11 @@ meta_extents(struct vhd *v, struct vhd_ext *x, int in_file)
 		x[n++] = (struct vhd_ext){ v->batmap.hdr_off,
 					   v->batmap.hdr_off + 512,
 					   VHD_BAT_UNUSED };
-	if (v->batmap.present)
+	/* Not in_file: a map the open ignored (it did not fit before the
+	 * footer) counts too, since a later open of a grown file takes it. */
+	if (v->batmap.present || (!in_file && v->batmap.hdr_off &&
+				  v->batmap.map_sectors <= (64u << 20) / 512 &&
+				  v->batmap.map_off <= UINT64_MAX - (64u << 20)))
 		x[n++] = (struct vhd_ext){ v->batmap.map_off, v->batmap.map_off +
 					   (uint64_t)v->batmap.map_sectors * 512,
 					   VHD_BAT_UNUSED };
@@ -242,39 +256,6 @@ vhd_extents(struct vhd *v, struct vhd_ext **out, size_t *count)
 	*out = x;
 	*count = n;
 	return 0;
-}
-
-/* End of the metadata: header, BAT, locator data, batmap. */
-uint64_t
-vhd_meta_end(struct vhd *v)
-{
-	uint64_t end = v->ft.data_offset + 1024;
-	uint64_t e = v->hdr.table_offset + bat_bytes(v);
-
-	if (e > end)
-		end = e;
-	if (v->type == VHD_TYPE_DIFF) {
-		for (int i = 0; i < 8; i++) {
-			const struct vhd_locator *l = &v->hdr.loc[i];
-			uint64_t x = vhd_locator_extent(l);
-			if (l->code == VHD_PLAT_NONE || x == 0)
-				continue;
-			if (l->offset > v->file_size ||
-			    x > v->file_size - l->offset)
-				continue;       /* bogus: skipped */
-			if (l->offset + x > end)
-				end = l->offset + x;
-		}
-	}
-	if (v->batmap.hdr_off) {
-		if (v->batmap.hdr_off + 512 > end)
-			end = v->batmap.hdr_off + 512;
-		uint64_t me = v->batmap.map_off +
-			      (uint64_t)v->batmap.map_sectors * 512;
-		if (v->batmap.map_off && me <= v->file_size && me > end)
-			end = me;
-	}
-	return end;
 }
 
 /* Every allocated block must lie inside the file's data area and overlap

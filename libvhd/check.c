@@ -84,8 +84,8 @@ check_batmap(struct ck *c, struct vhd *v)
 {
 	struct vhd_batmap *b = &v->batmap;
 
-	if (!b->hdr_off)
-		return;
+	if (!b->hdr_off || b->cut)
+		return;         /* none, or cut short by the end: unused */
 	if (!b->present) {
 		ck_fail(c, "'%s': blktap batmap header at offset %llu: the map "
 			"(%u sectors at %llu) is not between its header and the "

@@ -171,6 +171,8 @@ vhd_bitmap_size(uint32_t block_size)
 struct vhd_batmap {
 	int present;
 	uint64_t hdr_off;       /* the "tdbatmap" header */
+	int cut;                /* header cut short by the end of the file:
+				 * unused, kept clear of (a grown file shows it) */
 	uint64_t map_off;
 	uint32_t map_sectors;
 	uint32_t version;
@@ -253,7 +255,6 @@ int vhd_batmap_clear_durable(struct vhd *v, uint32_t blk);
 /* Checks the BAT entries against the file and each other; report is
  * called per problem when non-NULL (else the first problem fails). */
 int vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg);
-uint64_t vhd_meta_end(struct vhd *v);
 /* Every piece of the file that must stay: footer copy, header, BAT,
  * batmap, locator data, blocks; sorted by start, in a malloc'd array. */
 struct vhd_ext {

@@ -268,7 +268,10 @@ other_meta(struct vhd *v, struct span s[10])
 	if (v->batmap.hdr_off) {
 		s[n++] = (struct span){ v->batmap.hdr_off,
 					v->batmap.hdr_off + 512 };
-		if (v->batmap.present)
+		/* Also a map the open ignored: a grown file may take it. */
+		if (v->batmap.present ||
+		    (v->batmap.map_sectors <= (64u << 20) / 512 &&
+		     v->batmap.map_off <= UINT64_MAX - (64u << 20)))
 			s[n++] = (struct span){ v->batmap.map_off,
 				v->batmap.map_off +
 				(uint64_t)v->batmap.map_sectors * 512 };

@@ -218,32 +218,56 @@ write_in_block(struct vhd *v, uint32_t blk, uint64_t data, uint32_t boff,
 	return 0;
 }
 
+/* Metadata that next_free leaves out because it lies (partly) past the end
+ * of the file, where the open ignores it: a child's locator data, and a
+ * blktap batmap whose map does not fit before the footer.  Once the file
+ * grows over it, a later open counts it, and a block there would make the
+ * image fail to open.  Returns how many ranges were stored in s (<= 10). */
+static int
+ignored_meta(const struct vhd *v, uint64_t s[10][2])
+{
+	int n = 0;
+
+	for (int i = 0; v->type == VHD_TYPE_DIFF && i < 8; i++) {
+		const struct vhd_locator *l = &v->hdr.loc[i];
+		uint64_t x = vhd_locator_extent(l);
+		if (x == 0 || l->offset > UINT64_MAX - x)
+			continue;
+		s[n][0] = l->offset;
+		s[n++][1] = l->offset + x;
+	}
+	if (v->batmap.hdr_off && !v->batmap.present) {
+		s[n][0] = v->batmap.hdr_off;
+		s[n++][1] = v->batmap.hdr_off + 512;
+		if (v->batmap.map_sectors <= (64u << 20) / 512 &&
+		    v->batmap.map_off <= UINT64_MAX - (64u << 20)) {
+			s[n][0] = v->batmap.map_off;
+			s[n++][1] = v->batmap.map_off +
+				    (uint64_t)v->batmap.map_sectors * 512;
+		}
+	}
+	return n;
+}
+
 /* Where a new block (bitmap, data and the footer behind it) may start at
- * or after next_free.  A child's locator data lying (partly) past the end
- * of the file is not counted in next_free, since the open ignores it; but
- * once the file grows over it, it is inside the file and a block on it
- * would make the image fail to open: step over such ranges. */
+ * or after next_free, stepping over ignored_meta(). */
 static uint64_t
 new_block_start(const struct vhd *v)
 {
-	uint64_t from = v->next_free, bstart, end;
+	uint64_t from = v->next_free, bstart, end, m[10][2];
+	int k = ignored_meta(v, m);
 
-	/* from only grows and each move passes one locator: at most 8. */
-	for (int pass = 0; pass < 10; pass++) {
+	/* from only grows and each move passes one range: at most 10. */
+	for (int pass = 0; pass < 12; pass++) {
 		if (from >= (UINT64_C(1) << 42))
 			return from;    /* past 2 TiB: alloc_block refuses */
 		bstart = align_up(from + v->bitmap_size, VHD_DATA_ALIGN) -
 			 v->bitmap_size;
 		end = bstart + v->bitmap_size + v->block_size + 512;
 		int moved = 0;
-		for (int i = 0; v->type == VHD_TYPE_DIFF && i < 8; i++) {
-			const struct vhd_locator *l = &v->hdr.loc[i];
-			uint64_t x = vhd_locator_extent(l);
-			if (x == 0 || l->offset > UINT64_MAX - x)
-				continue;
-			if (l->offset < end && bstart < l->offset + x &&
-			    l->offset + x > from) {
-				from = l->offset + x;
+		for (int i = 0; i < k; i++) {
+			if (m[i][0] < end && bstart < m[i][1] && m[i][1] > from) {
+				from = m[i][1];
 				moved = 1;
 			}
 		}
