@@ -166,3 +166,59 @@ tu_sha256_hex(struct tu_sha256 *s, char out[65])
 	for (int i = 0; i < 8; i++)
 		sprintf(out + 8 * i, "%08x", s->h[i]);
 }
+
+uint32_t
+tu_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+uint64_t
+tu_be64(const uint8_t *p)
+{
+	return (uint64_t)tu_be32(p) << 32 | tu_be32(p + 4);
+}
+
+void
+tu_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static _Noreturn void
+tu_die(const char *what, const char *path)
+{
+	fprintf(stderr, "test helper: cannot %s '%s'\n", what, path);
+	abort();
+}
+
+uint8_t *
+tu_slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *p;
+	long len;
+
+	if (!f || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) != 0)
+		tu_die("read", path);
+	p = malloc((size_t)len + 1);
+	if (!p || fread(p, 1, (size_t)len, f) != (size_t)len)
+		tu_die("read", path);
+	fclose(f);
+	*n = (size_t)len;
+	return p;
+}
+
+void
+tu_spill(const char *path, const uint8_t *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0)
+		tu_die("write", path);
+}

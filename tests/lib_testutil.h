@@ -16,6 +16,16 @@ void tu_rmrf(const char *dir);
 void tu_fill(uint8_t *p, size_t n, uint32_t *seed);
 uint32_t tu_rand(uint32_t *seed);
 
+/* Big-endian fields of raw image bytes, decoded by the tests themselves
+ * (not by the library whose output they judge). */
+uint32_t tu_be32(const uint8_t *p);
+uint64_t tu_be64(const uint8_t *p);
+void tu_put_be32(uint8_t *p, uint32_t v);
+/* The whole of a file (malloc'd, its size in *n), and a file written with
+ * exactly n bytes; both abort the test on any failure. */
+uint8_t *tu_slurp(const char *path, size_t *n);
+void tu_spill(const char *path, const uint8_t *p, size_t n);
+
 struct tu_sha256 {
 	uint32_t h[8];
 	uint64_t len;

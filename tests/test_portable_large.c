@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
+#include "lib_testutil.h"
 #include "vhd.h"
 
 #define KiB UINT64_C(1024)
@@ -54,19 +55,6 @@ is_zero(const uint8_t *p, size_t n)
 		if (p[i])
 			return 0;
 	return 1;
-}
-
-static uint32_t
-be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
 }
 
 /* A fresh name in the temporary directory (vhd_create refuses to
@@ -256,7 +244,7 @@ test_fixed_8g(void **state)
 	assert_memory_equal(raw, want, 512);
 	assert_int_equal(io->ops->pread(io, raw, 512, DISK_SIZE), 0);
 	assert_memory_equal(raw, "conectix", 8);
-	assert_int_equal(be64(raw + 48), DISK_SIZE);    /* current size */
+	assert_int_equal(tu_be64(raw + 48), DISK_SIZE);    /* current size */
 	io->ops->close(io);
 	expect_clean();
 }
@@ -287,12 +275,12 @@ test_dynamic_block_past_4g(void **state)
 	assert_int_equal(vhd_io_file_open(&io, img_path, VHD_IO_RDWR), 0);
 	assert_int_equal(io->ops->get_size(io, &fs), 0);
 	assert_int_equal(io->ops->pread(io, foot, 512, fs - 512), 0);
-	hdr_off = be64(foot + 16);
+	hdr_off = tu_be64(foot + 16);
 	assert_int_equal(io->ops->pread(io, hdr, 1024, hdr_off), 0);
 	assert_memory_equal(hdr, "cxsparse", 8);
-	bat_off = be64(hdr + 16);
-	assert_int_equal(be32(hdr + 32), 2 * MiB);
-	assert_true(be32(hdr + 28) > blk);
+	bat_off = tu_be64(hdr + 16);
+	assert_int_equal(tu_be32(hdr + 32), 2 * MiB);
+	assert_true(tu_be32(hdr + 28) > blk);
 
 	memset(ones, 0xFF, sizeof(ones));
 	memset(zero, 0, sizeof(zero));

@@ -22,42 +22,13 @@
 static char *dir;
 static const char *top;
 
-static uint8_t *
-slurp(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *p;
-	long len;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	p = malloc((size_t)len + 1);
-	assert_non_null(p);
-	assert_int_equal(fread(p, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
-	*n = (size_t)len;
-	return p;
-}
-
-static void
-spill(const char *path, const uint8_t *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	assert_int_equal(fclose(f), 0);
-}
-
 static void
 copy_file(const char *from, const char *to)
 {
 	size_t n;
-	uint8_t *p = slurp(from, &n);
+	uint8_t *p = tu_slurp(from, &n);
 
-	spill(to, p, n);
+	tu_spill(to, p, n);
 	free(p);
 }
 
@@ -95,7 +66,7 @@ static int
 files_equal(const char *a, const char *b)
 {
 	size_t na, nb;
-	uint8_t *pa = slurp(a, &na), *pb = slurp(b, &nb);
+	uint8_t *pa = tu_slurp(a, &na), *pb = tu_slurp(b, &nb);
 	int eq = na == nb && memcmp(pa, pb, na) == 0;
 
 	free(pa);
@@ -166,7 +137,7 @@ make_image(const char *p, size_t *n, uint8_t *data, size_t dn)
 	assert_int_equal(vhd_pwrite(v, data, dn, 100000), 0);
 	assert_int_equal(vhd_pwrite(v, data, 1000, 3u << 20), 0);
 	vhd_close(v);
-	return slurp(p, n);
+	return tu_slurp(p, n);
 }
 
 static void
@@ -204,14 +175,14 @@ test_leak(void **state)
 	memcpy(x, img, n - 512);
 	memset(x + n - 512, 0xa5, big - n);
 	memcpy(x + big - 512, img + n - 512, 512);
-	spill(p, x, big);
+	tu_spill(p, x, big);
 	assert_int_equal(vhd_check(p, 0, on_check, &l), 0);
 	assert_int_equal(l.warnings, 1);
 	l = (struct lines){ 0 };
 	assert_int_equal(vhd_repair(p, on_repair, &l), 1);
 	assert_non_null(strstr(l.last, "leaked"));
 	size_t m;
-	uint8_t *after = slurp(p, &m);
+	uint8_t *after = tu_slurp(p, &m);
 	assert_int_equal(m, n);
 	assert_memory_equal(after, img, n);
 	free(after);
@@ -222,12 +193,12 @@ test_leak(void **state)
 
 	/* Leaked space and no trailing footer at all (torn at the end). */
 	memset(x + big - 512, 0, 512);
-	spill(p, x, big - 100);
+	tu_spill(p, x, big - 100);
 	l = (struct lines){ 0 };
 	assert_true(vhd_check(p, 0, on_check, &l) > 0);
 	l = (struct lines){ 0 };
 	assert_int_equal(vhd_repair(p, on_repair, &l), 1);
-	after = slurp(p, &m);
+	after = tu_slurp(p, &m);
 	assert_int_equal(m, n);
 	assert_memory_equal(after, img, n);
 	free(after);
@@ -256,14 +227,14 @@ test_bad_copy(void **state)
 			x[100] ^= 0x40;              /* checksum now wrong */
 		else
 			memset(x, 0, 512);           /* copy gone */
-		spill(p, x, n);
+		tu_spill(p, x, n);
 		l = (struct lines){ 0 };
 		assert_true(vhd_check(p, 0, on_check, &l) > 0);
 		l = (struct lines){ 0 };
 		assert_int_equal(vhd_repair(p, on_repair, &l), 1);
 		assert_non_null(strstr(l.last, "offset 0"));
 		size_t m;
-		uint8_t *after = slurp(p, &m);
+		uint8_t *after = tu_slurp(p, &m);
 		assert_int_equal(m, n);
 		assert_memory_equal(after, img, n);
 		free(after);

@@ -412,73 +412,28 @@ test_diff_bat_to_end(void **s)
 	free(dir);
 }
 
-/* Big-endian fields of a file's bytes. */
-static uint32_t
-be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-static void
-put32(uint8_t *p, uint32_t x)
-{
-	p[0] = (uint8_t)(x >> 24);
-	p[1] = (uint8_t)(x >> 16);
-	p[2] = (uint8_t)(x >> 8);
-	p[3] = (uint8_t)x;
-}
-
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *d = malloc(64 * MiB);
-
-	assert_non_null(f);
-	*len = fread(d, 1, 64 * MiB, f);
-	fclose(f);
-	return d;
-}
-
-static void
-spit(const char *path, const uint8_t *d, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(d, 1, len, f), len);
-	fclose(f);
-}
-
 /* Points the child's locators whose bit is in which at data past the end
  * of its file, at +at, +at+1024, ... (the header checksum redone). */
 static void
 locators_past_eof(const char *path, unsigned which, uint64_t at)
 {
 	size_t len;
-	uint8_t *d = slurp(path, &len), *h = d + 512;
+	uint8_t *d = tu_slurp(path, &len), *h = d + 512;
 	uint32_t sum = 0;
 
 	for (int i = 0; i < 8; i++) {
 		uint8_t *e = h + 576 + 24 * i;
-		if (!be32(e) || !(which & (1u << i)))
+		if (!tu_be32(e) || !(which & (1u << i)))
 			continue;
 		uint64_t o = len + at + 1024u * (unsigned)i;
-		put32(e + 16, (uint32_t)(o >> 32));
-		put32(e + 20, (uint32_t)o);
+		tu_put_be32(e + 16, (uint32_t)(o >> 32));
+		tu_put_be32(e + 20, (uint32_t)o);
 	}
-	put32(h + 36, 0);
+	tu_put_be32(h + 36, 0);
 	for (int i = 0; i < 1024; i++)
 		sum += h[i];
-	put32(h + 36, ~sum);
-	spit(path, d, len);
+	tu_put_be32(h + 36, ~sum);
+	tu_spill(path, d, len);
 	free(d);
 }
 
@@ -487,17 +442,17 @@ static void
 assert_locators_clear(const char *path)
 {
 	size_t len;
-	uint8_t *d = slurp(path, &len), *h = d + 512;
-	uint64_t bat = be64(h + 16);
-	uint32_t n = be32(h + 28), bs = be32(h + 32);
+	uint8_t *d = tu_slurp(path, &len), *h = d + 512;
+	uint64_t bat = tu_be64(h + 16);
+	uint32_t n = tu_be32(h + 28), bs = tu_be32(h + 32);
 	uint64_t blen = bs + ((bs / 512 / 8 + 511) / 512 * 512);
 
 	for (int i = 0; i < 8; i++) {
 		const uint8_t *e = h + 576 + 24 * i;
-		uint32_t sp = be32(e + 4), ln = be32(e + 8);
-		uint64_t lo = be64(e + 16);
+		uint32_t sp = tu_be32(e + 4), ln = tu_be32(e + 8);
+		uint64_t lo = tu_be64(e + 16);
 		uint64_t x = sp >= ln ? sp : (uint64_t)sp * 512;
-		if (!be32(e))
+		if (!tu_be32(e))
 			continue;
 		if (x < ln)
 			x = ln;
@@ -509,7 +464,7 @@ assert_locators_clear(const char *path)
 			fail_msg("locator %d at %llu overlaps the footer", i,
 				 (unsigned long long)lo);
 		for (uint32_t k = 0; k < n; k++) {
-			uint32_t s = be32(d + bat + 4 * (uint64_t)k);
+			uint32_t s = tu_be32(d + bat + 4 * (uint64_t)k);
 			uint64_t b = (uint64_t)s * 512;
 			if (s != 0xffffffffu && lo < b + blen && b < lo + x)
 				fail_msg("locator %d at %llu overlaps block %u "
@@ -616,7 +571,7 @@ test_gap_before_unaligned_footer(void **s)
 	free(img);
 	assert_int_equal(vhd_resize_io(m, ns, 0, NULL, NULL), 0);
 	const uint8_t *d = vhd_io_mem_data(m, &n);
-	uint64_t bend = (uint64_t)be32(d + be64(d + 512 + 16)) * 512 +
+	uint64_t bend = (uint64_t)tu_be32(d + tu_be64(d + 512 + 16)) * 512 +
 			512 + 64 * 1024;
 	m->ops->close(m);
 	/* Its footer would cover the start of the old one. */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "lib_testutil.h"
 #include "locator.h"
 
 #define SIZE (4u * 1024 * 1024)
@@ -19,46 +20,6 @@
 static char dir[64];
 static char pbase[128], pchild[128], pcopy[160];
 static uint8_t *model;
-
-static uint32_t
-be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-static uint8_t *
-slurp(const char *path, size_t *n)
-{
-	struct stat st;
-	uint8_t *b;
-	int fd = open(path, O_RDONLY);
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &st), 0);
-	b = malloc((size_t)st.st_size);
-	assert_non_null(b);
-	assert_int_equal(pread(fd, b, (size_t)st.st_size, 0), st.st_size);
-	close(fd);
-	*n = (size_t)st.st_size;
-	return b;
-}
-
-static void
-spill(const char *path, const uint8_t *b, size_t n)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, b, n), (ssize_t)n);
-	close(fd);
-}
 
 static uint32_t
 sum(const uint8_t *p, size_t n, size_t skip)
@@ -150,9 +111,9 @@ test_layout_and_crash_order(void **state)
 	assert_int_equal(mkdir(sub, 0755), 0);
 	snprintf(pcopy, sizeof(pcopy), "%s/moved base.vhd", sub);
 	assert_int_equal(rename(pbase, pcopy), 0);
-	before = slurp(pchild, &nb);
+	before = tu_slurp(pchild, &nb);
 	assert_int_equal(vhd_set_parent(pchild, pcopy, 0), 0);
-	after = slurp(pchild, &na);
+	after = tu_slurp(pchild, &na);
 	verify(pchild);
 
 	/* the new locators fit into the room vhd_create left before the
@@ -161,22 +122,22 @@ test_layout_and_crash_order(void **state)
 	assert_memory_equal(after + na - 512, before + nb - 512, 512);
 	assert_memory_equal(after, before, 512);
 	/* header: checksum right, parent name and id, timestamp = mtime */
-	ho = be64(after + 16);
+	ho = tu_be64(after + 16);
 	hdr = after + ho;
-	assert_int_equal(be32(hdr + 36), sum(hdr, 1024, 36));
+	assert_int_equal(tu_be32(hdr + 36), sum(hdr, 1024, 36));
 	assert_memory_equal(hdr + 40, before + ho + 40, 16);       /* same id */
 	assert_true(vhd_utf16_to_utf8(hdr + 64, 512, 1, name, sizeof(name)) > 0);
 	assert_string_equal(name, "moved base.vhd");
 	assert_int_equal(stat(pcopy, &st), 0);
-	assert_int_equal(be32(hdr + 56), (uint32_t)(st.st_mtime - 946684800));
+	assert_int_equal(tu_be32(hdr + 56), (uint32_t)(st.st_mtime - 946684800));
 	/* new locator data between header and BAT, clear of the old,
 	 * which is untouched */
-	bat = be64(hdr + 16);
-	entries = be32(hdr + 28);
-	bsize = be32(hdr + 32);
+	bat = tu_be64(hdr + 16);
+	entries = tu_be32(hdr + 28);
+	bsize = tu_be32(hdr + 32);
 	bmsize = (bsize / 512 / 8 + 511) / 512 * 512;
 	for (uint32_t i = 0; i < entries; i++) {
-		uint32_t e = be32(after + bat + 4 * i);
+		uint32_t e = tu_be32(after + bat + 4 * i);
 
 		if (e != 0xFFFFFFFFu && (uint64_t)e * 512 + bmsize + bsize > data_end)
 			data_end = (uint64_t)e * 512 + bmsize + bsize;
@@ -216,7 +177,7 @@ test_layout_and_crash_order(void **state)
 	memcpy(crash, after, na);
 	memcpy(crash + ho, before + ho, 1024);
 	snprintf(name, sizeof(name), "%s/crash.vhd", dir);
-	spill(name, crash, na);
+	tu_spill(name, crash, na);
 	assert_int_equal(rename(pcopy, pbase), 0);
 	verify(name);
 	/* and the finished one opens on the moved parent only */
@@ -285,19 +246,19 @@ test_long_paths_appended(void **state)
 	strcat(deep, "/base.vhd");
 
 	assert_int_equal(vhd_set_parent(pchild, deep, 0), 0);
-	b1 = slurp(pchild, &n1);
+	b1 = tu_slurp(pchild, &n1);
 	verify(pchild);
 	assert_int_equal(vhd_set_parent(pchild, deep, 0), 0);
-	b2 = slurp(pchild, &n2);
+	b2 = tu_slurp(pchild, &n2);
 	verify(pchild);
 	assert_int_equal(vhd_check(pchild, 0, NULL, NULL), 0);
 
-	ho = be64(b2 + 16);
+	ho = tu_be64(b2 + 16);
 	hdr = b2 + ho;
-	bat = be64(hdr + 16);
-	for (uint32_t i = 0; i < be32(hdr + 28); i++) {
-		uint32_t e = be32(b2 + bat + 4 * i);
-		uint64_t bs = be32(hdr + 32);
+	bat = tu_be64(hdr + 16);
+	for (uint32_t i = 0; i < tu_be32(hdr + 28); i++) {
+		uint32_t e = tu_be32(b2 + bat + 4 * i);
+		uint64_t bs = tu_be32(hdr + 32);
 		uint64_t end = (uint64_t)e * 512 + (bs / 4096 + 511) / 512 * 512 + bs;
 
 		if (e != 0xFFFFFFFFu && end > data_end)
@@ -318,7 +279,7 @@ test_long_paths_appended(void **state)
 	free(b2);
 	/* back to the short path: before the BAT again */
 	assert_int_equal(vhd_set_parent(pchild, pbase, 0), 0);
-	b1 = slurp(pchild, &n1);
+	b1 = tu_slurp(pchild, &n1);
 	assert_int_equal(n1, n2);
 	vhd_locator_decode(b1 + ho + 576, &l);
 	assert_true(l.offset < bat);
