@@ -38,6 +38,10 @@ strace strace
 python3 python3
 clang clang
 nbdkit nbdkit
+abidiff abigail-tools
+abidw abigail-tools
+nm binutils
+readelf binutils
 LIST
 [ -z "$missing" ] && exit 0
 missing=$(echo "$missing" | tr ' ' '\n' | sort -u | tr '\n' ' ')
