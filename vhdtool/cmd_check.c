@@ -124,7 +124,9 @@ cmd_check(int argc, char **argv)
 	r = vhd_probe(file);
 	if (r < 0)
 		return tool_lib_err(file, r);
-	if (r == 0) {
+	if (r == 0 && foreign_format_file(file)) {
+		return tool_foreign_err(file, file, foreign_format_file(file));
+	} else if (r == 0) {
 		collect(&p, "not a VHD image: no footer with cookie 'conectix' "
 			"at its end or at offset 0");
 	} else {

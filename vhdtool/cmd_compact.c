@@ -87,6 +87,17 @@ cmd_compact(int argc, char **argv)
 				 "in place)");
 			return EXIT_ERROR;
 		}
+		/* Nor an image of FILE's chain: compacting a differencing
+		 * disk reads its parents. */
+		struct tool_inputs in = { 0 };
+		struct vhd *v;
+		tool_inputs_add(&in, file, -1, "FILE");
+		if (vhd_open(&v, file, VHD_OPEN_RDONLY | VHD_OPEN_NOLOCK) == 0) {
+			tool_inputs_add_chain(&in, v, file);
+			vhd_close(v);
+		}
+		if (tool_check_output(&in, out, -1, out) != EXIT_OK)
+			return EXIT_ERROR;
 		if (!force) {
 			tool_err(out, "already exists (use -f to replace it)");
 			return EXIT_ERROR;
