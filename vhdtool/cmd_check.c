@@ -1,4 +1,5 @@
 /* cmd_check.c - vhdtool check: report every inconsistency; never writes. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@ static const char help[] =
 	"                    least 20 MiB; each broken rule is an \"azure:\" problem\n"
 	"  -h, --help        show this help\n\n"
 	"Exit status: 0 no problems, 3 problems found (or not a VHD image),\n"
-	"1 the file could not be read.\n";
+	"1 the file could not be read or a parent is missing.\n";
 
 struct problems {
 	char **v;
@@ -102,7 +103,7 @@ cmd_check(int argc, char **argv)
 	struct problems p = { NULL, 0, 0, 0 };
 	unsigned flags = 0;
 	const char *file;
-	int c, json = 0, repair = 0, azure = 0, az = 0, r, rc;
+	int c, json = 0, repair = 0, azure = 0, az = 0, missing = 0, r, rc;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":jnrah", lopts, NULL)) != -1) {
@@ -143,6 +144,15 @@ cmd_check(int argc, char **argv)
 			collect(&p, "more problems (out of memory to list them)");
 		if (azure)
 			az = azure_check(file, collect, &p);
+		/* A parent that is not there is not damage in this file: it
+		 * is an error (exit 1), as for every other command. */
+		struct vhd *v;
+		if (p.bad > (size_t)az && !(flags & VHD_CHECK_NO_PARENT) &&
+		    vhd_open(&v, file, VHD_OPEN_RDONLY | VHD_OPEN_NOLOCK |
+			     VHD_OPEN_IGNORE_CHECKSUM) == -ENOENT)
+			missing = 1;
+		else if (p.bad > (size_t)az && !(flags & VHD_CHECK_NO_PARENT))
+			vhd_close(v);
 	}
 	if (json) {
 		printf("{\"file\": ");
@@ -163,7 +173,11 @@ cmd_check(int argc, char **argv)
 		for (size_t i = 0; i < p.n; i++)
 			print_problem(file, p.v[i]);
 	}
-	if (p.bad > (size_t)az) {
+	if (missing && p.bad - az == 1) {
+		fflush(stdout);
+		tool_err(file, "its parent is missing: the chain cannot be read "
+			 "(vhdtool set-parent points it at a moved parent)");
+	} else if (p.bad > (size_t)az) {
 		fflush(stdout);
 		tool_err(file, "damaged: %zu problem%s found", p.bad - az,
 			 p.bad - az == 1 ? "" : "s");
@@ -172,7 +186,8 @@ cmd_check(int argc, char **argv)
 		tool_err(file, "not ready for Azure: %d rule%s broken", az,
 			 az == 1 ? "" : "s");
 	}
-	rc = p.bad ? EXIT_DAMAGED : EXIT_OK;
+	rc = missing && p.bad - az == 1 ? EXIT_ERROR :
+	     p.bad ? EXIT_DAMAGED : EXIT_OK;
 out:
 	for (size_t i = 0; i < p.n; i++)
 		free(p.v[i]);

@@ -24,8 +24,9 @@ static const char help[] =
 	"                     OUT (a new file)\n"
 	"  -f, --force        replace OUT if it exists\n"
 	"  -j, --json         print {\"file\", \"output\", \"size_before\", \"size_after\"}\n"
-	"  -p, --progress[=auto|always]\n"
-	"                     show progress (auto: only on a terminal)\n"
+	"  -p, --progress[=never|auto|always]\n"
+	"                     show progress (auto: only on a terminal;\n"
+	"                     never: none, the default)\n"
 	"  -h, --help         show this help\n\n"
 	"Exit status: 0 done, 1 error (a fixed disk cannot be compacted), 2 usage\n"
 	"error, 3 damaged image.\n";

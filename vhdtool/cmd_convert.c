@@ -79,8 +79,9 @@ static const char help[] =
 	"      --ignore-checksum     read a source whose footer or header checksum\n"
 	"                            is wrong (recovery)\n"
 	"  -j, --json                print what was written as JSON\n"
-	"  -p, --progress[=auto|always]\n"
-	"                            show progress (auto: only on a terminal)\n"
+	"  -p, --progress[=never|auto|always]\n"
+	"                            show progress (auto: only on a terminal;\n"
+	"                            never: none, the default)\n"
 	"  -f, --force               replace DST if it exists\n"
 	"      --sync                make DST durable (fsync) before exiting;\n"
 	"                            otherwise, like cp and qemu-img, it is left\n"
@@ -1221,6 +1222,10 @@ cmd_convert(int argc, char **argv)
 			if (parse_size(optarg, &bs) < 0 || bs > UINT32_MAX)
 				return tool_usage(usage, argv[0],
 					"bad block size '%s'", optarg);
+			if (bs == 0)
+				return tool_usage(usage, argv[0], "block size 0: "
+					"give a power of two from 512K to 256M "
+					"(default 2M)");
 			co.block_size = (uint32_t)bs;
 			break;
 		case 'a': azure = 1; break;

@@ -22,7 +22,7 @@ static const char merge_help[] =
 	"                           are no longer valid views of their disk)\n"
 	"  -i, --into ANCESTOR      merge into this image of CHILD's chain\n"
 	"  -j, --json               print {\"child\", \"into\", \"removed\": [...]}\n"
-	"  -p, --progress[=auto|always]\n"
+	"  -p, --progress[=never|auto|always]\n"
 	"                           show progress on standard error (auto: only\n"
 	"                           on a terminal)\n"
 	"  -h, --help               show this help\n";

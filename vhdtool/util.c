@@ -55,19 +55,23 @@ tool_lib_err(const char *file, int err)
 	return tool_msg_err(file, vhd_errmsg(), err);
 }
 
+/* One line saying what is wrong, one pointing to --help (the usage text
+ * itself is in --help): like GNU tools. */
 int
 tool_usage(const char *usage, const char *cmd, const char *why, ...)
 {
+	(void)usage;
+	fprintf(stderr, "vhdtool: %s: ", cmd);
 	if (why) {
 		va_list ap;
 
-		fprintf(stderr, "vhdtool: %s: ", cmd);
 		va_start(ap, why);
 		vfprintf(stderr, why, ap);
 		va_end(ap);
-		fputc('\n', stderr);
+	} else {
+		fputs("bad arguments", stderr);
 	}
-	fputs(usage, stderr);
+	fputc('\n', stderr);
 	fprintf(stderr, "Try 'vhdtool %s --help' for more information.\n", cmd);
 	return EXIT_USAGE;
 }

@@ -44,6 +44,12 @@ assert c["chain"][1]["unique_id"] == d["unique_id"]
 assert c["parent_unique_id"] == d["unique_id"]
 assert c["parent_name"].endswith("dyn.vhd"), c["parent_name"]
 assert c["parent_missing"] is False
+# Every key in every type (issue 14), null where it does not apply.
+assert set(d) == set(f) == set(c), (set(d) ^ set(f), set(d) ^ set(c))
+assert f["block_size"] is None and f["max_table_entries"] is None, f
+assert f["allocated_blocks"] is None
+assert d["parent_unique_id"] is None and d["parent_timestamp"] is None, d
+assert d["parent_problem"] is None and c["parent_problem"] is None
 PY
 
 # Text output names both sizes.
