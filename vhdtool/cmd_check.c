@@ -71,6 +71,50 @@ print_problem(const char *file, const char *problem)
 		printf("%s: %s%s\n", file, kind, problem);
 }
 
+/* Do a and b say the same thing about different numbers (offsets, BAT
+ * entries, values)? */
+static int
+same_kind(const char *a, const char *b)
+{
+	for (;;) {
+		int da = *a >= '0' && *a <= '9', db = *b >= '0' && *b <= '9';
+		if (da != db)
+			return 0;
+		if (da) {
+			while (*a >= '0' && *a <= '9')
+				a++;
+			while (*b >= '0' && *b <= '9')
+				b++;
+			continue;
+		}
+		if (*a != *b)
+			return 0;
+		if (!*a)
+			return 1;
+		a++;
+		b++;
+	}
+}
+
+/* The first few lines of each run of problems of one kind (one flipped
+ * byte can make every BAT entry wrong), then "... and N more like it". */
+#define SHOW_OF_A_KIND 3
+static void
+print_problems(const char *file, char **v, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && same_kind(v[i], v[j]))
+			j++;
+		for (size_t k = i; k < j && k < i + SHOW_OF_A_KIND; k++)
+			print_problem(file, v[k]);
+		if (j - i > SHOW_OF_A_KIND)
+			printf("%s: ... and %zu more like it\n", file,
+			       j - i - SHOW_OF_A_KIND);
+		i = j;
+	}
+}
+
 /* "repaired: 'FILE': what" -> "FILE: repaired: what" (likewise "not
  * repaired: "); in JSON mode these go to stderr. */
 static void
@@ -146,13 +190,15 @@ cmd_check(int argc, char **argv)
 			az = azure_check(file, collect, &p);
 		/* A parent that is not there is not damage in this file: it
 		 * is an error (exit 1), as for every other command. */
-		struct vhd *v;
-		if (p.bad > (size_t)az && !(flags & VHD_CHECK_NO_PARENT) &&
-		    vhd_open(&v, file, VHD_OPEN_RDONLY | VHD_OPEN_NOLOCK |
-			     VHD_OPEN_IGNORE_CHECKSUM) == -ENOENT)
-			missing = 1;
-		else if (p.bad > (size_t)az && !(flags & VHD_CHECK_NO_PARENT))
-			vhd_close(v);
+		struct vhd *v = NULL;
+		if (p.bad > (size_t)az && !(flags & VHD_CHECK_NO_PARENT)) {
+			r = vhd_open(&v, file, VHD_OPEN_RDONLY | VHD_OPEN_NOLOCK |
+				     VHD_OPEN_IGNORE_CHECKSUM);
+			if (r == -ENOENT)
+				missing = 1;
+			else if (r == 0)
+				vhd_close(v);
+		}
 	}
 	if (json) {
 		printf("{\"file\": ");
@@ -170,8 +216,7 @@ cmd_check(int argc, char **argv)
 		printf("%s: no problems found%s\n", file,
 		       azure ? "; meets Azure's upload rules" : "");
 	} else {
-		for (size_t i = 0; i < p.n; i++)
-			print_problem(file, p.v[i]);
+		print_problems(file, p.v, p.n);
 	}
 	if (missing && p.bad - az == 1) {
 		fflush(stdout);
