@@ -52,4 +52,19 @@ qemu-io -f vpc -c 'write -P 0x33 1M 64k' c.vhd > /dev/null
 same_count c.vhd
 seven c.vhd
 [ "$(vhdi_size c.vhd)" -eq 5242880 ] || fail "vhdiinfo: child size"
+
+# Growing a child past its parent makes an image 7-Zip cannot extract:
+# refused (nothing changed) unless --force, and the message says why.
+"$VHDTOOL" create --parent d.vhd g.vhd > /dev/null
+sum=$(sha256sum g.vhd)
+expect_exit 1 "$VHDTOOL" resize g.vhd 16M 2> err
+grep -q "^vhdtool: g.vhd: growing a differencing disk past its parent's size (6 MiB) .*--force" err ||
+	fail "no reason: $(cat err)"
+[ "$(sha256sum g.vhd)" = "$sum" ] || fail "refused resize changed the child"
+seven g.vhd
+"$VHDTOOL" resize g.vhd 6M > /dev/null || fail "growing up to the parent's size"
+"$VHDTOOL" resize --force g.vhd 16M > /dev/null || fail "--force"
+[ "$(vhdi_size g.vhd)" -eq 16777216 ] || fail "--force: not grown"
+# (why: 7-Zip stops at the parent's end)
+if 7zz e -so g.vhd > /dev/null 2>&1; then fail "7zz reads a child larger than its parent now: drop the refusal?"; fi
 echo ok
