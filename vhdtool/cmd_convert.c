@@ -1126,8 +1126,29 @@ in_place(const char *file, int to, int azure, int json)
 		tool_err(file, "already a raw image (no VHD footer)");
 		return EXIT_ERROR;
 	}
-	if ((r = vhd_raw_to_fixed(file, azure ? VHD_FOOTER_MAX_GEOMETRY : 0)) < 0)
+	/* A size that is not a whole number of sectors: zeros up to the
+	 * next one first (as a copy would), undone if the footer fails. */
+	struct stat st;
+	off_t padded = 0;
+	if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    st.st_size % VHD_SECTOR_SIZE) {
+		padded = (st.st_size / VHD_SECTOR_SIZE + 1) * VHD_SECTOR_SIZE;
+		if (truncate(file, padded) < 0) {
+			tool_err(file, "cannot pad it to %lld bytes: %s",
+				 (long long)padded, strerror(errno));
+			return EXIT_ERROR;
+		}
+	}
+	if ((r = vhd_raw_to_fixed(file, azure ? VHD_FOOTER_MAX_GEOMETRY : 0)) < 0) {
+		if (padded && truncate(file, st.st_size) < 0)
+			tool_err(file, "cannot undo the padding: %s",
+				 strerror(errno));
 		return tool_lib_err(file, r);
+	}
+	if (padded)
+		fprintf(stderr, "vhdtool: %s: size %lld is not a multiple of 512 "
+			"bytes; padded with zeros to %lld\n", file,
+			(long long)st.st_size, (long long)padded);
 	if ((r = vhd_open(&v, file, VHD_OPEN_RDONLY)) < 0)
 		return tool_lib_err(file, r);
 	r = vhd_get_info(v, &in);

@@ -52,6 +52,16 @@ assert d["parent_unique_id"] is None and d["parent_timestamp"] is None, d
 assert d["parent_problem"] is None and c["parent_problem"] is None
 PY
 
+# create --json: block_size null for a fixed disk (it has no blocks).
+"$VHDTOOL" create --json --type fixed cf.vhd 1M > cf.json
+"$VHDTOOL" create --json cd.vhd 1M > cd.json
+python3 -c '
+import json
+f = json.load(open("cf.json")); d = json.load(open("cd.json"))
+assert f["block_size"] is None, f
+assert d["block_size"] == 2097152, d
+assert set(f) == set(d)' || fail "create --json block_size"
+
 # Text output names both sizes.
 "$VHDTOOL" info fix.vhd > info.txt
 grep -q "virtual size: *10485760" info.txt || fail "text: no virtual size"
