@@ -105,9 +105,12 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 			    child);
 		goto out;
 	}
-	if (p->size != v->size) {
+	/* A parent grown (or shrunk) after the child was made still opens,
+	 * as it does for reads: the child reads the parent up to its own
+	 * size, zeros past the parent's end.  Accepted when forced. */
+	if (p->size != v->size && !(flags & VHD_SET_PARENT_FORCE)) {
 		r = vhd_err(EINVAL, "'%s' is %llu bytes but '%s' is %llu bytes: "
-			    "a parent must have the child's size", new_parent,
+			    "a parent should have the child's size", new_parent,
 			    (unsigned long long)p->size, child,
 			    (unsigned long long)v->size);
 		goto out;

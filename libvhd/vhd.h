@@ -279,7 +279,8 @@ typedef void (*vhd_progress_fn)(void *arg, uint64_t done, uint64_t total);
  * same.  Deleting the merged images is the caller's business. */
 VHD_EXPORT int  vhd_merge(const char *child, const char *into,
 			  vhd_progress_fn progress, void *arg);
-#define VHD_SET_PARENT_FORCE 0x1u    /* accept a parent with another unique id */
+#define VHD_SET_PARENT_FORCE 0x1u    /* accept a parent with another unique id
+					or another size */
 /* Point child at new_parent: parent id, timestamp, name and locators. */
 VHD_EXPORT int  vhd_set_parent(const char *child, const char *new_parent,
 			       unsigned flags);

@@ -24,8 +24,8 @@ static int
 usage(FILE *fp, int code)
 {
 	if (code != 0) {
-		fprintf(fp, "Usage: %s [options] IMAGE MOUNTPOINT\n"
-			"Try '%s --help' for more information.\n", prog, prog);
+		/* After the one line that says what is wrong. */
+		fprintf(fp, "Try '%s --help' for more information.\n", prog);
 		return code;
 	}
 	fprintf(fp,
@@ -84,20 +84,20 @@ fsname_opt(const char *image)
 	return o;
 }
 
+/* "vhdfuse: IMAGE: problem", the format of all three tools: the
+ * library's messages start with "'IMAGE': ", which is dropped. */
 static void
 open_error(const char *image, int err)
 {
 	const char *msg = vhd_errmsg();
+	size_t n = strlen(image);
 
-	/* The library's message names the file; add it only when not. */
-	if (msg && *msg && strcmp(msg, "no error") != 0) {
-		if (strstr(msg, image))
-			fprintf(stderr, "%s: %s\n", prog, msg);
-		else
-			fprintf(stderr, "%s: '%s': %s\n", prog, image, msg);
-	} else {
-		fprintf(stderr, "%s: '%s': %s\n", prog, image, strerror(-err));
-	}
+	if (!msg || !*msg || strcmp(msg, "no error") == 0)
+		msg = strerror(-err);
+	if (msg[0] == '\'' && strncmp(msg + 1, image, n) == 0 &&
+	    strncmp(msg + 1 + n, "': ", 3) == 0)
+		msg += n + 4;
+	fprintf(stderr, "%s: %s: %s\n", prog, image, msg);
 }
 
 /* Fill s->files: the disk, then each partition (directory mode only). */
@@ -161,7 +161,8 @@ main(int argc, char **argv)
 	 * window (measured: 4 GB/s against 0.75 GB/s reading a raw file),
 	 * and the disk and partition files cannot show stale pages. */
 	s->direct_io = 1;
-	while ((c = getopt_long(argc, argv, "+rfdo:hV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:rfdo:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': s->readonly = 1; break;
 		case OPT_PARENT: oo.parent_path = optarg; break;
@@ -183,11 +184,25 @@ main(int argc, char **argv)
 			       fuse_version() / 100, fuse_version() % 100);
 			code = 0;
 			goto out_close;
-		default: code = usage(stderr, 2); goto out_close;
+		case ':':
+			fprintf(stderr, "%s: option '%s' needs a value\n", prog,
+				argv[optind - 1]);
+			code = usage(stderr, 2);
+			goto out_close;
+		default:
+			if (optopt && argv[optind - 1][1] != '-')
+				fprintf(stderr, "%s: unknown option '-%c'\n",
+					prog, optopt);
+			else
+				fprintf(stderr, "%s: unknown option '%s'\n",
+					prog, argv[optind - 1]);
+			code = usage(stderr, 2);
+			goto out_close;
 		}
 	}
 	if (argc - optind != 2) {
-		fprintf(stderr, "%s: expected IMAGE and MOUNTPOINT\n", prog);
+		fprintf(stderr, "%s: %s\n", prog, argc - optind < 2 ?
+			"missing IMAGE or MOUNTPOINT" : "too many arguments");
 		code = usage(stderr, 2);
 		goto out_close;
 	}
@@ -197,13 +212,13 @@ main(int argc, char **argv)
 
 	struct stat mst, ist;
 	if (stat(mnt, &mst) < 0) {
-		fprintf(stderr, "%s: '%s': %s\n", prog, mnt, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", prog, mnt, strerror(errno));
 		goto out_close;
 	}
 	if (S_ISREG(mst.st_mode))
 		s->file_mode = 1;
 	else if (!S_ISDIR(mst.st_mode)) {
-		fprintf(stderr, "%s: '%s': not a regular file or directory\n",
+		fprintf(stderr, "%s: %s: not a regular file or directory\n",
 			prog, mnt);
 		goto out_close;
 	}
@@ -222,6 +237,11 @@ main(int argc, char **argv)
 		goto out_close;
 	}
 	s->disk_size = info.virtual_size;
+	/* As info does: the image opened, but not as written. */
+	if (info.warnings & VHD_WARN_FOOTER_FROM_COPY)
+		fprintf(stderr, "%s: %s: warning: trailing footer missing or "
+			"damaged; using the copy at offset 0 (vhdtool check "
+			"--repair restores it)\n", prog, image);
 	if (stat(image, &ist) == 0) {
 		s->atime = ist.st_atim;
 		s->mtime = ist.st_mtim;
@@ -233,7 +253,7 @@ main(int argc, char **argv)
 		pthread_mutex_init(&s->files[i].blocks_lock, NULL);
 	r = build_files(s);
 	if (r < 0) {
-		fprintf(stderr, "%s: '%s': cannot read the partition table: %s\n",
+		fprintf(stderr, "%s: %s: cannot read the partition table: %s\n",
 			prog, image, strerror(-r));
 		goto out_close;
 	}
@@ -257,7 +277,7 @@ main(int argc, char **argv)
 	 * point to unmount it on SIGTERM. */
 	mnt_abs = realpath(mnt, NULL);
 	if (!mnt_abs || fuse_mount(s->fuse, mnt_abs) != 0) {
-		fprintf(stderr, "%s: '%s': cannot mount\n", prog, mnt);
+		fprintf(stderr, "%s: %s: cannot mount\n", prog, mnt);
 		goto out_destroy;
 	}
 	se = fuse_get_session(s->fuse);
@@ -297,7 +317,7 @@ out_close:
 	fuse_opt_free_args(&args);
 	if (s->v) {
 		if (!s->readonly && vhd_flush(s->v) < 0) {
-			fprintf(stderr, "%s: %s\n", prog, vhd_errmsg());
+			open_error(image, -EIO);
 			code = 1;
 		}
 		vhd_close(s->v);

@@ -151,9 +151,17 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf("  \"original_size\": %llu,\n", (unsigned long long)in->original_size);
 	printf("  \"geometry\": {\"cylinders\": %u, \"heads\": %u, \"sectors\": %u},\n",
 	       in->cylinders, in->heads, in->sectors_per_track);
-	printf("  \"block_size\": %u,\n", in->block_size);
-	printf("  \"max_table_entries\": %u,\n", in->max_table_entries);
-	printf("  \"allocated_blocks\": %u,\n", in->allocated_blocks);
+	/* Every key in every type: null where it does not apply (a fixed
+	 * disk has no blocks, a disk without a parent no parent fields). */
+	if (in->type == VHD_TYPE_FIXED) {
+		printf("  \"block_size\": null,\n");
+		printf("  \"max_table_entries\": null,\n");
+		printf("  \"allocated_blocks\": null,\n");
+	} else {
+		printf("  \"block_size\": %u,\n", in->block_size);
+		printf("  \"max_table_entries\": %u,\n", in->max_table_entries);
+		printf("  \"allocated_blocks\": %u,\n", in->allocated_blocks);
+	}
 	printf("  \"allocated_bytes\": %llu,\n", (unsigned long long)in->allocated_bytes);
 	printf("  \"file_size\": %llu,\n", (unsigned long long)in->file_size);
 	printf("  \"unique_id\": \"%s\",\n", uuid_str(in->unique_id, u));
@@ -182,6 +190,8 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 		       vhd_time_str(in->parent_timestamp, t));
 	} else {
 		printf("  \"parent_name\": null,\n");
+		printf("  \"parent_unique_id\": null,\n");
+		printf("  \"parent_timestamp\": null,\n");
 	}
 	printf("  \"parent\": ");
 	if (vhd_parent(v))
@@ -189,11 +199,12 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 	else
 		printf("null");
 	printf(",\n  \"parent_missing\": %s,\n", parent_problem ? "true" : "false");
-	if (parent_problem) {
-		printf("  \"parent_problem\": ");
+	printf("  \"parent_problem\": ");
+	if (parent_problem)
 		json_str(stdout, parent_problem);
-		printf(",\n");
-	}
+	else
+		printf("null");
+	printf(",\n");
 	printf("  \"chain\": [");
 	first = 1;
 	for (struct vhd *p = v; p; p = vhd_parent(p)) {

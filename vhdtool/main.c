@@ -36,7 +36,8 @@ int
 main(int argc, char **argv)
 {
 	if (argc < 2) {
-		usage(stderr);
+		fprintf(stderr, "vhdtool: missing COMMAND\n"
+			"Try 'vhdtool --help' for more information.\n");
 		return EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -60,8 +61,8 @@ main(int argc, char **argv)
 				return cmds[i].run(2, av);
 			}
 		}
-		fprintf(stderr, "vhdtool: unknown command '%s'\n", argv[2]);
-		usage(stderr);
+		fprintf(stderr, "vhdtool: unknown command '%s'\n"
+			"Try 'vhdtool --help' for more information.\n", argv[2]);
 		return EXIT_USAGE;
 	}
 	for (size_t i = 0; i < NCMDS; i++)
@@ -71,6 +72,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "vhdtool: unknown option '%s'\n", argv[1]);
 	else
 		fprintf(stderr, "vhdtool: unknown command '%s'\n", argv[1]);
-	usage(stderr);
+	fprintf(stderr, "Try 'vhdtool --help' for more information.\n");
 	return EXIT_USAGE;
 }

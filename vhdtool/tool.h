@@ -102,6 +102,38 @@ void json_str(FILE *f, const char *s);
  * passed to fn; returns how many. */
 int azure_check(const char *file, void (*fn)(void *, const char *), void *arg);
 
+/* The name of a disk image format other than VHD whose magic starts buf
+ * (n bytes from offset 0: VHDX, qcow2, VMDK, VDI, QED), or NULL. */
+const char *foreign_format(const void *buf, size_t n);
+/* The same for a file (NULL also when it cannot be read). */
+const char *foreign_format_file(const char *path);
+/* Says that file is an image of format fmt, which vhdtool does not read,
+ * and how to convert it (path: its name for qemu-img, NULL for a stream);
+ * returns EXIT_ERROR. */
+int tool_foreign_err(const char *file, const char *path, const char *fmt);
+
+/* The files a command reads (device and inode, so that links, "..",
+ * and bind mounts compare equal), and what each is. */
+#define TOOL_INPUTS_MAX 66
+struct tool_inputs {
+	int n;
+	unsigned long long dev[TOOL_INPUTS_MAX], ino[TOOL_INPUTS_MAX];
+	char what[TOOL_INPUTS_MAX][160];
+};
+/* Adds the file at path (or fd when path is NULL); ignored if it cannot
+ * be stat'ed. */
+void tool_inputs_add(struct tool_inputs *in, const char *path, int fd,
+		     const char *what);
+/* Adds every image of v's chain, v first (described as "the source" /
+ * "FILE"), then its parents. */
+void tool_inputs_add_chain(struct tool_inputs *in, struct vhd *v,
+			   const char *name);
+/* EXIT_OK unless out (or the open fd when out is NULL) is one of the
+ * inputs; then says which and returns EXIT_ERROR.  -f never overrides
+ * this: replacing an input destroys the data being read. */
+int tool_check_output(const struct tool_inputs *in, const char *out, int fd,
+		      const char *name);
+
 /* Is the buffer all zero bytes? */
 int is_zero(const void *buf, size_t n);
 
