@@ -6,7 +6,7 @@
 #include "tool.h"
 
 static const char usage[] =
-	"usage: vhdtool check [--json] [--no-parent] [--repair] [--azure] FILE\n";
+	"usage: vhdtool check [--json] [--no-parent] [--repair] [--azure] [-U] FILE\n";
 
 static const char help[] =
 	"Verify the metadata of the VHD image FILE (and of its parents): footer,\n"
@@ -21,6 +21,9 @@ static const char help[] =
 	"  -a, --azure       also check Azure's upload rules: a fixed VHD, the disk\n"
 	"                    size a whole number of MiB (file = N MiB + 512), at\n"
 	"                    least 20 MiB; each broken rule is an \"azure:\" problem\n"
+	"  -U, --force-share check even while another program writes the image\n"
+	"                    (as qemu-img check -U); what is reported may then be\n"
+	"                    inconsistent.  Not with --repair\n"
 	"  -h, --help        show this help\n\n"
 	"Exit status: 0 no problems, 3 problems found (or not a VHD image),\n"
 	"1 the file could not be read.\n";
@@ -96,6 +99,7 @@ cmd_check(int argc, char **argv)
 		{ "no-parent", no_argument, NULL, 'n' },
 		{ "repair",    no_argument, NULL, 'r' },
 		{ "azure",     no_argument, NULL, 'a' },
+		{ "force-share", no_argument, NULL, 'U' },
 		{ "help",      no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -105,8 +109,10 @@ cmd_check(int argc, char **argv)
 	int c, json = 0, repair = 0, azure = 0, az = 0, r, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jnrah", lopts, NULL)) != -1) {
+	tool_force_share_hint = 1;
+	while ((c = getopt_long(argc, argv, ":jnraUh", lopts, NULL)) != -1) {
 		switch (c) {
+		case 'U': flags |= VHD_CHECK_FORCE_SHARE; break;
 		case 'j': json = 1; break;
 		case 'n': flags |= VHD_CHECK_NO_PARENT; break;
 		case 'r': repair = 1; break;
@@ -121,6 +127,11 @@ cmd_check(int argc, char **argv)
 	}
 	if ((rc = tool_one_file(usage, argc, argv, &file)) != EXIT_OK)
 		return rc;
+	if (repair && (flags & VHD_CHECK_FORCE_SHARE))
+		return tool_usage(usage, argv[0], "--repair writes: it cannot "
+				  "share the image (-U)");
+	if (repair)
+		tool_force_share_hint = 0;
 	r = vhd_probe(file);
 	if (r < 0)
 		return tool_lib_err(file, r);
@@ -161,6 +172,9 @@ cmd_check(int argc, char **argv)
 		for (size_t i = 0; i < p.n; i++)
 			print_problem(file, p.v[i]);
 	}
+	fflush(stdout);
+	if (flags & VHD_CHECK_FORCE_SHARE)
+		tool_force_share_note(file);
 	if (p.bad > (size_t)az) {
 		fflush(stdout);
 		tool_err(file, "damaged: %zu problem%s found", p.bad - az,
