@@ -317,6 +317,37 @@ fd_holds(const char *pid, const char *fdn, long byte, int *write)
 	return found;
 }
 
+/* A process's program name: the base name of argv[0] (comm is cut at
+ * 15 characters: "qemu-storage-da"), else comm. */
+static void
+proc_name(const char *pid, char *name, size_t n)
+{
+	char path[300], buf[256];
+	size_t got = 0;
+	FILE *fp;
+
+	snprintf(name, n, "a program");
+	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+	if ((fp = fopen(path, "re"))) {
+		got = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+	}
+	buf[got] = 0;
+	if (got && buf[0]) {
+		const char *b = strrchr(buf, '/');
+		snprintf(name, n, "%s", b ? b + 1 : buf);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+	if ((fp = fopen(path, "re"))) {
+		if (fgets(buf, sizeof(buf), fp)) {
+			buf[strcspn(buf, "\n")] = 0;
+			snprintf(name, n, "%s", buf);
+		}
+		fclose(fp);
+	}
+}
+
 /* Appends "NAME (pid P)" for a process with an open file on (dev, ino)
  * that holds the lock; the kernel reports OFD locks with pid -1, so the
  * holders are found through /proc/PID/fd and /proc/PID/fdinfo, which
@@ -347,17 +378,11 @@ scan_pid(const char *pid, int self_fd, const struct stat *st, long byte,
 	}
 	closedir(d);
 	if (found) {
-		char comm[64] = "";
-		FILE *fp;
+		char name[64];
 		size_t l = strlen(out);
-		snprintf(path, sizeof(path), "/proc/%s/comm", pid);
-		if ((fp = fopen(path, "re"))) {
-			if (fgets(comm, sizeof(comm), fp))
-				comm[strcspn(comm, "\n")] = 0;
-			fclose(fp);
-		}
+		proc_name(pid, name, sizeof(name));
 		snprintf(out + l, n - l, "%s%s (pid %s)", l ? ", " : "",
-			 comm[0] ? comm : "a program", pid);
+			 name, pid);
 	}
 	return found;
 }
@@ -401,9 +426,9 @@ describe_conflict(int fd, const char *path, long byte, char *msg, size_t n)
 		does = "reading it and keeps writers out";
 	else
 		does = "using it";
-	snprintf(msg, n, "'%s': in use by %s%s, which is %s", path,
+	snprintf(msg, n, "'%s': in use by %s%s, which %s %s", path,
 		 nfound ? who : "another program", more ? " and others" : "",
-		 does);
+		 nfound > 1 || more ? "are" : "is", does);
 }
 
 static void
