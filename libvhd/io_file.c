@@ -167,7 +167,9 @@ static const struct {
 	[VHD_LOCK_PEEK]  = { PERM_READ, 0, 0 },
 };
 
-/* How long an open waits for a conflicting lock, and whom it tells. */
+/* How long an open waits for a conflicting lock, and whom it tells (once
+ * it has waited LOCK_QUIET_MS). */
+#define LOCK_QUIET_MS 200
 static unsigned lock_wait_ms = 5000;
 static void (*lock_waiting)(void *, const char *, unsigned);
 static void *lock_waiting_arg;
@@ -463,11 +465,20 @@ lock_file(struct io_file *f, int mode)
 	int r = try_lock(f->fd, mode, &byte);
 
 	if (r == -EBUSY && lock_wait_ms > 0) {
-		describe_conflict(f->fd, f->path, byte, msg, sizeof(msg));
-		if (lock_waiting)
-			lock_waiting(lock_waiting_arg, msg, lock_wait_ms);
-		deadline = now_ms() + lock_wait_ms;
+		uint64_t start = now_ms();
+		int told = 0;
+		deadline = start + lock_wait_ms;
 		while (r == -EBUSY && now_ms() < deadline) {
+			/* A holder that is closing lets go within a few ms;
+			 * say that we wait only if it takes longer. */
+			if (!told && now_ms() - start >= LOCK_QUIET_MS) {
+				describe_conflict(f->fd, f->path, byte, msg,
+						  sizeof(msg));
+				if (lock_waiting)
+					lock_waiting(lock_waiting_arg, msg,
+						     lock_wait_ms);
+				told = 1;
+			}
 			nap(step);
 			if (step < 100)
 				step *= 2;

@@ -113,7 +113,7 @@ void vhd_close(struct vhd *v);          /* v may be NULL; flushes if RDWR */
  * (SPEC.md "Locking"), so QEMU's tools and ours refuse each other.  An
  * open that finds a conflicting lock retries for up to ms milliseconds
  * (default 5000; 0 fails at once), calling waiting(arg, msg, ms) once
- * when it starts to wait, msg naming the holder ("'a.vhd': in use by
+ * if the lock is still held after 0.2 s, msg naming the holder ("'a.vhd': in use by
  * qemu-nbd (pid 42), which is writing it"); then it fails with -EBUSY
  * and the same message.  Process-wide: set it before opening images. */
 void vhd_set_lock_wait(unsigned ms,

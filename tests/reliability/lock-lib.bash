@@ -71,6 +71,19 @@ qsd_hold() {        # NAME IMAGE ro|rw (qemu-storage-daemon, NBD export)
 	wait_file "$T/$name.pid" "qemu-storage-daemon on $img"
 	HOLDER=$(cat "$T/$name.pid")
 }
+fuse_hold() {       # MOUNTPOINT ARGS... (vhdfuse ARGS MOUNTPOINT, absolute paths)
+	mnt=$(realpath "$1"); shift
+	"$VHDFUSE" "$@" "$mnt" || fail "vhdfuse $* $mnt"
+	MNTS="$MNTS $mnt"
+	HOLDER=$(pgrep -n -f -x ".*vhdfuse.* $mnt") || fail "no vhdfuse daemon for $mnt"
+}
+# fuse_release MOUNTPOINT: unmount, and wait until the daemon ($HOLDER)
+# has gone (fusermount3 -u returns before it has closed the image).
+fuse_release() {
+	fusermount3 -u "$1"
+	for _ in $(seq 200); do kill -0 "$HOLDER" 2>/dev/null || return 0; sleep 0.05; done
+	fail "vhdfuse $HOLDER did not exit after unmount"
+}
 qemu_io_hold() {    # NAME ARGS... (interactive qemu-io -f vpc; stop with qemu_io_stop)
 	name=$1; shift
 	rm -f "$T/$name.fifo"; mkfifo "$T/$name.fifo"

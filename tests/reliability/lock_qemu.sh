@@ -36,12 +36,11 @@ qemu-io -f vpc -r -c 'read -P 0x66 8M 1M' c.vhd | grep -q "read 1048576" ||
 "$VHDTOOL" check c.vhd >/dev/null || fail "check after the server stopped"
 
 # 2. vhdfuse mounts it read-write: the same.
-"$VHDFUSE" --lock-wait 0 c.vhd mnt || fail "vhdfuse c.vhd"
-MNTS="$T/mnt"
+fuse_hold mnt --lock-wait 0 "$T/c.vhd"
 refused c.vhd "$QEMU_BUSY" qemu-io -f vpc -c 'write -P 0x55 8M 1M' c.vhd
 refused c.vhd "$QEMU_BUSY" qemu-img info c.vhd
 refused c.vhd "$QEMU_BUSY" qemu-nbd -f vpc --socket="$T/q.sock" c.vhd
-fusermount3 -u mnt; MNTS=""
+fuse_release mnt
 
 # 3. qemu-nbd serves it read-write: our writers and readers are refused,
 #    and the message names qemu-nbd and its pid.

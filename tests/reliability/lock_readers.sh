@@ -18,10 +18,8 @@ mkdir m
 
 # 1. vhdfuse -r: compact (which moves blocks) is refused, and the disk
 #    still reads what it read (it used to read another block's data).
-"$VHDFUSE" --lock-wait 0 -r d.vhd m || fail "vhdfuse -r"
-MNTS="$T/m"
-FP=$(pgrep -n -f "vhdfuse --lock-wait 0 -r d.vhd")
-R="in use by vhdfuse \(pid $FP\), which is reading it and keeps writers out"
+fuse_hold m --lock-wait 0 -r "$T/d.vhd"
+R="in use by vhdfuse \(pid $HOLDER\), which is reading it and keeps writers out"
 refused d.vhd "$R" "$VHDTOOL" --lock-wait 0 compact d.vhd
 refused d.vhd "$R" "$VHDTOOL" --lock-wait 0 resize d.vhd 16M
 refused d.vhd "$R" "$VHDNBD" --lock-wait 0 --unix "$T/w.sock" d.vhd
@@ -32,7 +30,7 @@ allowed "$VHDTOOL" --lock-wait 0 info d.vhd
 allowed "$VHDTOOL" --lock-wait 0 map d.vhd
 allowed "$VHDTOOL" --lock-wait 0 convert d.vhd copy.raw
 cmp copy.raw data.raw || fail "convert beside vhdfuse -r"
-fusermount3 -u m; MNTS=""
+fuse_release m
 
 # 2. vhdnbd -r and vhdnbd read-write exclude each other, either order.
 vhdnbd_hold ro -r d.vhd
@@ -64,10 +62,10 @@ stop_pid "$HOLDER"
 # 4. The source of convert is locked while convert reads it: a writer
 #    that comes along meanwhile is refused.  (convert blocks on a pipe
 #    that is not read for 3 s.)
-"$VHDTOOL" convert -O raw d.vhd - 2>/dev/null | { sleep 3; cat >stream.raw; } &
+"$VHDTOOL" convert -O raw "$T/d.vhd" - 2>/dev/null | { sleep 3; cat >stream.raw; } &
 CP=$!
 for _ in $(seq 100); do
-	CV=$(pgrep -n -f "vhdtool convert -O raw d.vhd -" || true)
+	CV=$(pgrep -n -f "vhdtool convert -O raw $T/d.vhd -" || true)
 	[ -n "$CV" ] && grep -qs OFDLCK /proc/"$CV"/fdinfo/* && break
 	sleep 0.05
 done

@@ -1,10 +1,11 @@
 # Locking: an image open for writing (served read-write by vhdnbd, or
 # mounted by vhdfuse) cannot be opened by a second writer -- another
 # vhdnbd, vhdfuse, vhdtool merge / set-parent / check --repair -- which
-# fails at once (under 2 s, exit 1) naming the file and saying it is in
-# use; the parents of a served child are locked against writers too;
-# read-only inspection (info, check, a read-only server) still works, and
-# after the writer goes away everything works again.
+# fails (with --lock-wait 0: under 2 s, exit 1) naming the file and saying
+# it is in use; the parents of a served child are locked against writers
+# too; inspection of the served image needs -U, its parent's readers go on,
+# and after the writer goes away everything works again.  (QEMU as the
+# other party: lock_qemu.sh; readers: lock_readers.sh.)
 . "$TOP/tests/lib.sh"
 need timeout coreutils
 need fusermount3 fuse3
@@ -66,21 +67,26 @@ touch mnt mnt2
 
 # 1. child served read-write
 serve one child.vhd
-refused child.vhd "$VHDNBD" --unix "$T/two.sock" child.vhd
-refused child.vhd "$VHDFUSE" child.vhd mnt
-refused child.vhd "$VHDTOOL" merge --keep child.vhd
-refused child.vhd "$VHDTOOL" set-parent child.vhd base.vhd
-refused child.vhd "$VHDTOOL" check --repair child.vhd
+refused child.vhd "$VHDNBD" --lock-wait 0 --unix "$T/two.sock" child.vhd
+refused child.vhd "$VHDFUSE" --lock-wait 0 child.vhd mnt
+refused child.vhd "$VHDTOOL" --lock-wait 0 merge --keep child.vhd
+refused child.vhd "$VHDTOOL" --lock-wait 0 set-parent child.vhd base.vhd
+refused child.vhd "$VHDTOOL" --lock-wait 0 check --repair child.vhd
 # ... and its parent is locked against writers
-refused base.vhd "$VHDNBD" --unix "$T/two.sock" base.vhd
-refused base.vhd "$VHDFUSE" base.vhd mnt
-refused base.vhd "$VHDTOOL" merge --keep child2.vhd
-refused base.vhd "$VHDTOOL" check --repair base.vhd
-# read-only use goes on
-"$VHDTOOL" info child.vhd >/dev/null || fail "info on a served image"
+refused base.vhd "$VHDNBD" --lock-wait 0 --unix "$T/two.sock" base.vhd
+refused base.vhd "$VHDFUSE" --lock-wait 0 base.vhd mnt
+refused base.vhd "$VHDTOOL" --lock-wait 0 merge --keep child2.vhd
+refused base.vhd "$VHDTOOL" --lock-wait 0 check --repair base.vhd
+# consistent readers of the served image are refused too (as qemu-img
+# info is); -U reads it anyway; the parent is only read, so its readers
+# go on
+refused child.vhd "$VHDTOOL" --lock-wait 0 info child.vhd
+refused child.vhd "$VHDTOOL" --lock-wait 0 check child.vhd
+refused child.vhd "$VHDTOOL" --lock-wait 0 convert child.vhd c.raw
+"$VHDTOOL" info -U child.vhd >/dev/null 2>&1 || fail "info -U on a served image"
+"$VHDTOOL" check -U child.vhd >/dev/null 2>&1 || fail "check -U on a served image"
+"$VHDTOOL" convert -U child.vhd c.raw || fail "convert -U from a served image"
 "$VHDTOOL" info base.vhd >/dev/null || fail "info on a served image's parent"
-"$VHDTOOL" check child.vhd >/dev/null || fail "check on a served image"
-"$VHDTOOL" convert child.vhd c.raw || fail "convert from a served image"
 serve ro --read-only base.vhd
 nbdinfo "nbd+unix:///?socket=$T/ro.sock" >/dev/null || fail "read-only server on the parent"
 unserve ro
@@ -98,11 +104,11 @@ unserve one
 # 3. mounted read-write by vhdfuse: the servers and tools are refused
 "$VHDFUSE" child.vhd mnt || fail "vhdfuse child.vhd"
 MNTS="$T/mnt"
-refused child.vhd "$VHDNBD" --unix "$T/two.sock" child.vhd
-refused child.vhd "$VHDFUSE" child.vhd "$T/mnt2"
-refused base.vhd "$VHDNBD" --unix "$T/two.sock" base.vhd
-refused child.vhd "$VHDTOOL" merge --keep child.vhd
-"$VHDTOOL" info child.vhd >/dev/null || fail "info on a mounted image"
+refused child.vhd "$VHDNBD" --lock-wait 0 --unix "$T/two.sock" child.vhd
+refused child.vhd "$VHDFUSE" --lock-wait 0 child.vhd "$T/mnt2"
+refused base.vhd "$VHDNBD" --lock-wait 0 --unix "$T/two.sock" base.vhd
+refused child.vhd "$VHDTOOL" --lock-wait 0 merge --keep child.vhd
+"$VHDTOOL" info -U child.vhd >/dev/null 2>&1 || fail "info -U on a mounted image"
 fusermount3 -u mnt
 for _ in $(seq 50); do
 	"$VHDTOOL" check --repair child.vhd >/dev/null 2>&1 && break
