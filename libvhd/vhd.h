@@ -19,7 +19,8 @@
  * Thread model: one struct vhd may be used by many threads at once
  * (concurrent reads run in parallel; writes and metadata updates are
  * serialised internally).  Different handles on the same file are not
- * coordinated, which is why opening for writing takes a lock.
+ * coordinated, which is why every open takes a lock: QEMU's image locks
+ * (vhd_set_lock_wait below; SPEC.md "Locking").
  */
 #ifndef LIBVHD_VHD_H
 #define LIBVHD_VHD_H
