@@ -237,13 +237,20 @@ try_lock(int fd, int mode, long *byte)
 
 #ifdef F_OFD_SETLK
 	for (int i = 0; i < PERM_NBITS; i++) {
+		long b = LOCK_PERM_BASE + i;
 		r = 0;
 		if (perm & (1u << i))
-			r = ofd(fd, F_OFD_SETLK, F_RDLCK, LOCK_PERM_BASE + i,
-				1, NULL);
-		if (r == 0 && (unshared & (1u << i)))
-			r = ofd(fd, F_OFD_SETLK, F_RDLCK, LOCK_SHARED_BASE + i,
-				1, NULL);
+			r = ofd(fd, F_OFD_SETLK, F_RDLCK, b, 1, NULL);
+		if (r == 0 && (unshared & (1u << i))) {
+			b = LOCK_SHARED_BASE + i;
+			r = ofd(fd, F_OFD_SETLK, F_RDLCK, b, 1, NULL);
+		}
+		/* A write lock there (not QEMU's: some other program's
+		 * whole-file lock) refuses even our shared one. */
+		if (r == -EAGAIN || r == -EACCES) {
+			*byte = b;
+			r = -EBUSY;
+		}
 		if (r < 0)
 			goto fail;
 	}

@@ -287,12 +287,13 @@ take_lock(HANDLE h, int lock, const char *path)
 	snprintf(msg, sizeof(msg), "'%s': in use by %s", path,
 		 lock == VHD_LOCK_WRITE ? "another program" : "a writer");
 	for (;;) {
+		DWORD le;
 		if (LockFileEx(h, fl, 0, 1, 0, &ov))
 			return 0;
-		if (GetLastError() != ERROR_LOCK_VIOLATION)
-			return vhd_err(win_errno(GetLastError()), "'%s': "
-				       "cannot lock: %s", path,
-				       strerror(win_errno(GetLastError())));
+		le = GetLastError();
+		if (le != ERROR_LOCK_VIOLATION)
+			return vhd_err(win_errno(le), "'%s': cannot lock: %s",
+				       path, strerror(win_errno(le)));
 		if (waited >= lock_wait_ms)
 			return vhd_err(EBUSY, "%s", msg);
 		if (waited == 0 && lock_waiting)
