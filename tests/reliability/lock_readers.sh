@@ -89,13 +89,17 @@ refused base.vhd "in use by vhdnbd \(pid $HOLDER\), which is reading it" \
 refused base.vhd "$QEMU_BUSY" qemu-nbd -f vpc --socket="$T/q.sock" base.vhd
 stop_pid "$HOLDER"
 
-# 6. create --parent on a parent that is being written is refused and
-#    leaves no child; on one that is only read it works.
+# 6. create --parent (and set-parent) on a parent that is being written
+#    is refused and leaves no child; on one that is only read it works.
 vhdnbd_hold b base.vhd
 refused base.vhd "base.vhd': in use by vhdnbd \(pid $HOLDER\), which is writing it" \
 	"$VHDTOOL" --lock-wait 0 create --parent base.vhd kid.vhd
 [ ! -e kid.vhd ] || fail "a refused create --parent left kid.vhd"
+# (set-parent likewise records the new parent's id and time)
+refused child.vhd "base.vhd': in use by vhdnbd \(pid $HOLDER\), which is writing it" \
+	"$VHDTOOL" --lock-wait 0 set-parent child.vhd base.vhd
 stop_pid "$HOLDER"
+allowed "$VHDTOOL" --lock-wait 0 set-parent child.vhd base.vhd
 qemu_nbd_hold qb -r base.vhd
 allowed "$VHDTOOL" --lock-wait 0 create --parent base.vhd kid.vhd
 stop_pid "$HOLDER"
