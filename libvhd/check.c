@@ -215,12 +215,12 @@ check_one(const char *path, struct ck *c)
 	return 0;
 }
 
-static int check_locked(const char *path, unsigned flags, struct ck *cp);
+static int check_locked(const char *path, unsigned flags,
+			vhd_report_fn report, void *arg);
 
 int
 vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg)
 {
-	struct ck c = { report, arg, 0, "" };
 	struct vhd_io *lk;
 	int r;
 
@@ -232,15 +232,16 @@ vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg)
 			      VHD_LOCK_PEEK : VHD_LOCK_READ);
 	if (r < 0)
 		return r;
-	r = check_locked(path, flags, &c);
+	r = check_locked(path, flags, report, arg);
 	lk->ops->close(lk);
 	return r;
 }
 
 static int
-check_locked(const char *path, unsigned flags, struct ck *cp)
+check_locked(const char *path, unsigned flags, vhd_report_fn report,
+	     void *arg)
 {
-	struct ck c = *cp;
+	struct ck c = { report, arg, 0, "" };
 	struct vhd *v;
 	unsigned share = (flags & VHD_CHECK_FORCE_SHARE) ?
 			 VHD_OPEN_FORCE_SHARE : 0;

@@ -326,6 +326,18 @@ fd_holds(const char *pid, const char *fdn, long byte, int *write)
 	return found;
 }
 
+/* Copies src into name[n], cut if need be (names are only shown). */
+static void
+copy_cut(char *name, size_t n, const char *src)
+{
+	size_t l = strlen(src);
+
+	if (l >= n)
+		l = n - 1;
+	memcpy(name, src, l);
+	name[l] = 0;
+}
+
 /* A process's program name: the base name of argv[0] (comm is cut at
  * 15 characters: "qemu-storage-da"), else comm. */
 static void
@@ -335,7 +347,7 @@ proc_name(const char *pid, char *name, size_t n)
 	size_t got = 0;
 	FILE *fp;
 
-	snprintf(name, n, "a program");
+	copy_cut(name, n, "a program");
 	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
 	if ((fp = fopen(path, "re"))) {
 		got = fread(buf, 1, sizeof(buf) - 1, fp);
@@ -344,14 +356,14 @@ proc_name(const char *pid, char *name, size_t n)
 	buf[got] = 0;
 	if (got && buf[0]) {
 		const char *b = strrchr(buf, '/');
-		snprintf(name, n, "%s", b ? b + 1 : buf);
+		copy_cut(name, n, b ? b + 1 : buf);
 		return;
 	}
 	snprintf(path, sizeof(path), "/proc/%s/comm", pid);
 	if ((fp = fopen(path, "re"))) {
 		if (fgets(buf, sizeof(buf), fp)) {
 			buf[strcspn(buf, "\n")] = 0;
-			snprintf(name, n, "%s", buf);
+			copy_cut(name, n, buf);
 		}
 		fclose(fp);
 	}
