@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
+#include <sys/sysmacros.h>      /* major, minor */
 #include <sys/vfs.h>
 #endif
 #include "internal.h"
@@ -289,15 +290,22 @@ fail:
 }
 
 /* One holder from a "lock:" line of /proc/PID/fdinfo/FD ("lock:\t1:
- * OFDLCK ADVISORY  READ -1 fe:00:1234 100 101"): does it cover byte (or
- * is it a flock, for byte -1), and is it a write lock? */
+ * OFDLCK ADVISORY  READ -1 fe:00:1234 100 101", the device as the hex
+ * major:minor of the file system): is it on our file, does it cover byte
+ * (or is it a flock, for byte -1), and is it a write lock? */
 static int
-lock_line_matches(const char *line, long byte, int *write)
+lock_line_matches(const char *line, const struct stat *st, long byte,
+		  int *write)
 {
 	char kind[16], type[16], start[24], end[24];
+	unsigned maj, mnr;
+	unsigned long long ino;
 
-	if (sscanf(line, "lock: %*s %15s %*s %15s %*s %*s %23s %23s",
-		   kind, type, start, end) != 4)
+	if (sscanf(line, "lock: %*s %15s %*s %15s %*s %x:%x:%llu %23s %23s",
+		   kind, type, &maj, &mnr, &ino, start, end) != 7)
+		return 0;
+	if (maj != major(st->st_dev) || mnr != minor(st->st_dev) ||
+	    ino != (unsigned long long)st->st_ino)
 		return 0;
 	*write = strcmp(type, "WRITE") == 0;
 	if (byte < 0)
@@ -308,9 +316,10 @@ lock_line_matches(const char *line, long byte, int *write)
 	       (strcmp(end, "EOF") == 0 || atol(end) >= byte);
 }
 
-/* Does open file fdpath (/proc/P/fd/N) hold the lock on byte? */
+/* Does open file N of process P hold a lock of st's file on byte? */
 static int
-fd_holds(const char *pid, const char *fdn, long byte, int *write)
+fd_holds(const char *pid, const char *fdn, const struct stat *st, long byte,
+	 int *write)
 {
 	char path[600], line[256];
 	FILE *fp;
@@ -321,7 +330,7 @@ fd_holds(const char *pid, const char *fdn, long byte, int *write)
 		return 0;
 	while (!found && fgets(line, sizeof(line), fp))
 		if (strncmp(line, "lock:", 5) == 0)
-			found = lock_line_matches(line, byte, write);
+			found = lock_line_matches(line, st, byte, write);
 	fclose(fp);
 	return found;
 }
@@ -369,21 +378,22 @@ proc_name(const char *pid, char *name, size_t n)
 	}
 }
 
-/* Appends "NAME (pid P)" for a process with an open file on (dev, ino)
- * that holds the lock; the kernel reports OFD locks with pid -1, so the
- * holders are found through /proc/PID/fd and /proc/PID/fdinfo, which
- * other users' processes hide from everyone but root. */
+/* Appends "NAME (pid P)" for a process with an open file that holds
+ * the lock on st's file.  The kernel reports OFD locks with pid -1, so
+ * the holders are found in the "lock:" lines of /proc/PID/fdinfo/FD
+ * (hidden from everyone but root for other users' processes).  The lines
+ * name device and inode, so no file is stat'ed: a stat through
+ * /proc/PID/fd of a file on a hung FUSE mount would hang with it. */
 static int
 scan_pid(const char *pid, int self_fd, const struct stat *st, long byte,
 	 char *out, size_t n, int *write)
 {
 	char path[300];
 	struct dirent *e;
-	struct stat fst;
 	DIR *d;
 	int found = 0;
 
-	snprintf(path, sizeof(path), "/proc/%s/fd", pid);
+	snprintf(path, sizeof(path), "/proc/%s/fdinfo", pid);
 	if (!(d = opendir(path)))
 		return 0;
 	while (!found && (e = readdir(d))) {
@@ -391,11 +401,7 @@ scan_pid(const char *pid, int self_fd, const struct stat *st, long byte,
 			continue;
 		if (atol(pid) == (long)getpid() && atoi(e->d_name) == self_fd)
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/fd/%s", pid, e->d_name);
-		if (stat(path, &fst) < 0 || fst.st_dev != st->st_dev ||
-		    fst.st_ino != st->st_ino)
-			continue;
-		found = fd_holds(pid, e->d_name, byte, write);
+		found = fd_holds(pid, e->d_name, st, byte, write);
 	}
 	closedir(d);
 	if (found) {
