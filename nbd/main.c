@@ -69,6 +69,8 @@ usage(FILE *fp, int code)
 "      --parent PATH     parent of a differencing image (overrides locators)\n"
 "      --ignore-checksum accept images with bad footer/header checksums\n"
 "      --pid-file FILE   write the process id to FILE once listening\n"
+"      --lock-wait SECS  wait up to SECS for an image another program has\n"
+"                        locked (default 5; 0 fails at once)\n"
 "  -t, --threads N       threads serving each connection (default 16)\n"
 "      --poll-us N       busy-poll a busy connection for up to N microseconds\n"
 "                        before sleeping (default 0: never)\n"
@@ -105,6 +107,15 @@ name_from_path(const char *path)
 	if (l > 4 && strcasecmp(n + l - 4, ".vhd") == 0)
 		n[l - 4] = '\0';
 	return n;
+}
+
+/* The library starts waiting for a lock another program holds. */
+static void
+lock_waiting(void *arg, const char *msg, unsigned ms)
+{
+	(void)arg;
+	fprintf(stderr, PROG ": %s; waiting up to %g s for it\n", msg,
+		ms / 1000.0);
 }
 
 static char *
@@ -343,7 +354,8 @@ accept_one(int lfd)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_PID_FILE, OPT_POLL_US };
+	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_PID_FILE, OPT_POLL_US,
+	       OPT_LOCK_WAIT };
 	static const struct option longopts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "bind", required_argument, NULL, 'b' },
@@ -355,6 +367,7 @@ main(int argc, char **argv)
 		{ "parent", required_argument, NULL, OPT_PARENT },
 		{ "ignore-checksum", no_argument, NULL, OPT_IGNORE_CHECKSUM },
 		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
+		{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
 		{ "threads", required_argument, NULL, 't' },
 		{ "poll-us", required_argument, NULL, OPT_POLL_US },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -372,6 +385,7 @@ main(int argc, char **argv)
 	pthread_t sigthread;
 	struct pollfd pfd[MAX_LISTEN + 1];
 
+	vhd_set_lock_wait(5000, lock_waiting, NULL);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:b:u:re:t:vhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -390,6 +404,16 @@ main(int argc, char **argv)
 		case OPT_PARENT: parent = optarg; break;
 		case OPT_IGNORE_CHECKSUM: flags |= VHD_OPEN_IGNORE_CHECKSUM; break;
 		case OPT_PID_FILE: pid_file = optarg; break;
+		case OPT_LOCK_WAIT: {
+			char *end;
+			double d = strtod(optarg, &end);
+			if (end == optarg || *end || !(d >= 0 && d <= 3600))
+				usage_error("--lock-wait: expected seconds from "
+					    "0 to 3600", optarg);
+			vhd_set_lock_wait((unsigned)(d * 1000 + 0.5),
+					  lock_waiting, NULL);
+			break;
+		}
 		case 't': {
 			char *end;
 			long v = strtol(optarg, &end, 10);

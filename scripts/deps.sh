@@ -14,6 +14,9 @@ make build-essential
 pkg-config pkg-config
 /usr/include/fuse3/fuse.h libfuse3-dev
 fusermount3 fuse3
+flock util-linux
+setpriv util-linux
+mountpoint util-linux
 /usr/include/zlib.h zlib1g-dev
 /usr/include/uuid/uuid.h uuid-dev
 /usr/include/cmocka.h libcmocka-dev

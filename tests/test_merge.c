@@ -390,5 +390,7 @@ main(void)
 		cmocka_unit_test(test_set_parent_moved),
 		cmocka_unit_test(test_set_parent_refusals),
 	};
+	/* Lock conflicts are asserted: fail them at once, not after 5 s. */
+	vhd_set_lock_wait(0, NULL, NULL);
 	return cmocka_run_group_tests(tests, build_chain, drop_chain);
 }

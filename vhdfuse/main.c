@@ -40,9 +40,13 @@ usage(FILE *fp, int code)
 "      --ignore-checksum  accept footer/header checksum errors\n"
 "      --cache            use the kernel page cache (allows shared mmap;\n"
 "                         default: direct I/O, faster for large transfers)\n"
+"      --lock-wait SECS   wait up to SECS for an image another program has\n"
+"                         locked (default 5; 0 fails at once)\n"
 "  -f, --foreground       stay in the foreground\n"
 "  -d, --debug            print FUSE requests (implies -f)\n"
-"  -o OPT[,OPT...]        FUSE mount options (allow_other, ...)\n"
+"  -o OPT[,OPT...]        FUSE mount options (allow_other, ...); with\n"
+"                         allow_other or allow_root the disk takes the\n"
+"                         image's owner and mode, checked by the kernel\n"
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n"
 "\n"
@@ -82,6 +86,15 @@ fsname_opt(const char *image)
 	}
 	*p = '\0';
 	return o;
+}
+
+/* The library starts waiting for a lock another program holds. */
+static void
+lock_waiting(void *arg, const char *msg, unsigned ms)
+{
+	(void)arg;
+	fprintf(stderr, "%s: %s; waiting up to %g s for it\n", prog, msg,
+		ms / 1000.0);
 }
 
 /* "vhdfuse: IMAGE: problem", the format of all three tools: the
@@ -130,7 +143,8 @@ build_files(struct vf_state *s)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_DIRECT_IO, OPT_CACHE };
+	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_DIRECT_IO, OPT_CACHE,
+	       OPT_LOCK_WAIT };
 	static const struct option longopts[] = {
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "readonly", no_argument, NULL, 'r' },
@@ -138,6 +152,7 @@ main(int argc, char **argv)
 		{ "ignore-checksum", no_argument, NULL, OPT_IGNORE_CHECKSUM },
 		{ "direct-io", no_argument, NULL, OPT_DIRECT_IO },
 		{ "cache", no_argument, NULL, OPT_CACHE },
+		{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
@@ -148,7 +163,7 @@ main(int argc, char **argv)
 	struct vf_state *s = &st;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct vhd_open_opts oo = { .struct_size = sizeof oo };
-	int foreground = 0, debug = 0, c, r, code = 1;
+	int foreground = 0, debug = 0, others = 0, c, r, code = 1;
 	char *mnt_abs = NULL, *fsname = NULL;
 	const char *image = NULL, *mnt = NULL;
 	struct fuse_session *se = NULL;
@@ -161,6 +176,7 @@ main(int argc, char **argv)
 	 * window (measured: 4 GB/s against 0.75 GB/s reading a raw file),
 	 * and the disk and partition files cannot show stale pages. */
 	s->direct_io = 1;
+	vhd_set_lock_wait(5000, lock_waiting, NULL);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:rfdo:hV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -169,6 +185,19 @@ main(int argc, char **argv)
 		case OPT_IGNORE_CHECKSUM: oo.flags |= VHD_OPEN_IGNORE_CHECKSUM; break;
 		case OPT_DIRECT_IO: s->direct_io = 1; break;
 		case OPT_CACHE: s->direct_io = 0; break;
+		case OPT_LOCK_WAIT: {
+			char *end;
+			double d = strtod(optarg, &end);
+			if (end == optarg || *end || !(d >= 0 && d <= 3600)) {
+				fprintf(stderr, "%s: --lock-wait '%s': expected "
+					"seconds from 0 to 3600\n", prog, optarg);
+				code = usage(stderr, 2);
+				goto out_close;
+			}
+			vhd_set_lock_wait((unsigned)(d * 1000 + 0.5),
+					  lock_waiting, NULL);
+			break;
+		}
 		case 'f': foreground = 1; break;
 		case 'd': debug = foreground = 1; break;
 		case 'o':
@@ -177,6 +206,9 @@ main(int argc, char **argv)
 				goto nomem;
 			if (has_opt(optarg, "ro"))
 				s->readonly = 1;
+			if (has_opt(optarg, "allow_other") ||
+			    has_opt(optarg, "allow_root"))
+				others = 1;
 			break;
 		case 'h': code = usage(stdout, 0); goto out_close;
 		case 'V':
@@ -249,6 +281,21 @@ main(int argc, char **argv)
 	}
 	s->uid = getuid();
 	s->gid = getgid();
+	s->mode = s->readonly ? 0444 : 0644;
+	/* Seen by other users: let the kernel check their access against
+	 * the image's own owner and mode (as qemu-storage-daemon's FUSE
+	 * export does), so whoever cannot write the image cannot write the
+	 * disk either.  Without allow_other only the mounter sees it. */
+	if (others) {
+		if (stat(image, &ist) < 0) {
+			fprintf(stderr, "%s: '%s': %s\n", prog, image,
+				strerror(errno));
+			goto out_close;
+		}
+		s->uid = ist.st_uid;
+		s->gid = ist.st_gid;
+		s->mode = ist.st_mode & (s->readonly ? 0444 : 0666);
+	}
 	for (int i = 0; i < VF_MAX_FILES; i++)
 		pthread_mutex_init(&s->files[i].blocks_lock, NULL);
 	r = build_files(s);
@@ -264,6 +311,7 @@ main(int argc, char **argv)
 	    fuse_opt_insert_arg(&args, 1, fsname) < 0 ||
 	    fuse_opt_insert_arg(&args, 1, "-o") < 0 ||
 	    (s->readonly && fuse_opt_add_arg(&args, "-oro") < 0) ||
+	    (others && fuse_opt_add_arg(&args, "-odefault_permissions") < 0) ||
 	    (debug && fuse_opt_add_arg(&args, "-d") < 0))
 		goto nomem;
 

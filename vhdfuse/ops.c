@@ -192,7 +192,7 @@ vf_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	struct vf_file *f = file_of(s, path, fi);
 	if (!f)
 		return -ENOENT;
-	st->st_mode = S_IFREG | (s->readonly ? 0444 : 0644);
+	st->st_mode = S_IFREG | s->mode;
 	st->st_nlink = 1;
 	st->st_size = (off_t)f->size;
 	st->st_blocks = (blkcnt_t)file_blocks(s, f);

@@ -7,7 +7,7 @@
 #include "tool.h"
 
 static const char usage[] =
-	"usage: vhdtool check [--json] [--no-parent] [--repair] [--azure] FILE\n";
+	"usage: vhdtool check [--json] [--no-parent] [--repair] [--azure] [-U] FILE\n";
 
 static const char help[] =
 	"Verify the metadata of the VHD image FILE (and of its parents): footer,\n"
@@ -22,6 +22,9 @@ static const char help[] =
 	"  -a, --azure       also check Azure's upload rules: a fixed VHD, the disk\n"
 	"                    size a whole number of MiB (file = N MiB + 512), at\n"
 	"                    least 20 MiB; each broken rule is an \"azure:\" problem\n"
+	"  -U, --force-share check even while another program writes the image\n"
+	"                    (as qemu-img check -U); what is reported may then be\n"
+	"                    inconsistent.  Not with --repair\n"
 	"  -h, --help        show this help\n\n"
 	"Exit status: 0 no problems, 3 problems found (or not a VHD image),\n"
 	"1 the file could not be read or a parent is missing.\n";
@@ -141,6 +144,7 @@ cmd_check(int argc, char **argv)
 		{ "no-parent", no_argument, NULL, 'n' },
 		{ "repair",    no_argument, NULL, 'r' },
 		{ "azure",     no_argument, NULL, 'a' },
+		{ "force-share", no_argument, NULL, 'U' },
 		{ "help",      no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -150,8 +154,10 @@ cmd_check(int argc, char **argv)
 	int c, json = 0, repair = 0, azure = 0, az = 0, missing = 0, r, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jnrah", lopts, NULL)) != -1) {
+	tool_force_share_hint = 1;
+	while ((c = getopt_long(argc, argv, ":jnraUh", lopts, NULL)) != -1) {
 		switch (c) {
+		case 'U': flags |= VHD_CHECK_FORCE_SHARE; break;
 		case 'j': json = 1; break;
 		case 'n': flags |= VHD_CHECK_NO_PARENT; break;
 		case 'r': repair = 1; break;
@@ -166,6 +172,11 @@ cmd_check(int argc, char **argv)
 	}
 	if ((rc = tool_one_file(usage, argc, argv, &file)) != EXIT_OK)
 		return rc;
+	if (repair && (flags & VHD_CHECK_FORCE_SHARE))
+		return tool_usage(usage, argv[0], "--repair writes: it cannot "
+				  "share the image (-U)");
+	if (repair)
+		tool_force_share_hint = 0;
 	r = vhd_probe(file);
 	if (r < 0)
 		return tool_lib_err(file, r);
@@ -218,6 +229,9 @@ cmd_check(int argc, char **argv)
 	} else {
 		print_problems(file, p.v, p.n);
 	}
+	fflush(stdout);
+	if (flags & VHD_CHECK_FORCE_SHARE)
+		tool_force_share_note(file);
 	if (missing && p.bad - az == 1) {
 		fflush(stdout);
 		tool_err(file, "its parent is missing: the chain cannot be read "

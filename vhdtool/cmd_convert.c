@@ -78,6 +78,9 @@ static const char help[] =
 	"                            image by removing it; no data is copied\n"
 	"      --ignore-checksum     read a source whose footer or header checksum\n"
 	"                            is wrong (recovery)\n"
+	"  -U, --force-share         read a source another program is writing\n"
+	"                            (as qemu-img convert -U); the copy may then\n"
+	"                            be inconsistent\n"
 	"  -j, --json                print what was written as JSON\n"
 	"  -p, --progress[=never|auto|always]\n"
 	"                            show progress (auto: only on a terminal;\n"
@@ -788,6 +791,9 @@ src_lib_err(const struct endpoint *s, int r)
 	return tool_msg_err(s->path, strip_file(vhd_errmsg(), s->file), r);
 }
 
+/* -U: the source is read without keeping writers out (locking). */
+static unsigned force_share;
+
 /* from: -1 by content, 0 raw, 1 VHD. */
 static int
 open_source(struct endpoint *s, int from, int ignore_checksum)
@@ -808,7 +814,7 @@ open_source(struct endpoint *s, int from, int ignore_checksum)
 	}
 	if (r == 1) {
 		struct vhd_info in = { .struct_size = sizeof in };
-		unsigned fl = VHD_OPEN_RDONLY |
+		unsigned fl = VHD_OPEN_RDONLY | force_share |
 			      (ignore_checksum ? VHD_OPEN_IGNORE_CHECKSUM : 0);
 		r = vhd_open(&s->v, s->file, fl);
 		if (r < 0) {
@@ -1190,6 +1196,7 @@ cmd_convert(int argc, char **argv)
 		{ "gzip",            no_argument,       NULL, 'z' },
 		{ "in-place",        no_argument,       NULL, 'i' },
 		{ "ignore-checksum", no_argument,       NULL, 'I' },
+		{ "force-share",     no_argument,       NULL, 'U' },
 		{ "json",            no_argument,       NULL, 'j' },
 		{ "progress",        optional_argument, NULL, 'p' },
 		{ "force",           no_argument,       NULL, 'f' },
@@ -1210,9 +1217,11 @@ cmd_convert(int argc, char **argv)
 	memset(&co, 0, sizeof(co));
 	co.struct_size = sizeof(co);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":F:O:t:b:azijpfSh", lopts,
+	tool_force_share_hint = 1;
+	while ((c = getopt_long(argc, argv, ":F:O:t:b:azijpfSUh", lopts,
 				NULL)) != -1) {
 		switch (c) {
+		case 'U': force_share = VHD_OPEN_FORCE_SHARE; break;
 		case 'F':
 			if (strcmp(optarg, "raw") == 0)
 				from = 0;

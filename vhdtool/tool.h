@@ -27,6 +27,14 @@ struct cmd {
 	const char *summary;
 };
 
+/* --lock-wait SECONDS as milliseconds, or -1 (main.c). */
+int tool_lock_wait_ms(const char *s);
+
+/* info, check and map: an image in use by a writer is refused with a
+ * hint about -U; with -U the output carries a note (util.c). */
+extern int tool_force_share_hint;
+void tool_force_share_note(const char *file);
+
 int cmd_create(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_check(int argc, char **argv);

@@ -40,13 +40,27 @@ strip_file(const char *msg, const char *file)
 
 /* The library's messages usually start by naming the file ("'a.vhd':
  * bad cookie"); print them as "vhdtool: a.vhd: bad cookie". */
+int tool_force_share_hint;
+
 int
 tool_msg_err(const char *file, const char *msg, int err)
 {
 	if (!msg || !*msg || strcmp(msg, "no error") == 0)
 		msg = strerror(err < 0 ? -err : err);
-	tool_err(file, "%s", file ? strip_file(msg, file) : msg);
+	if (err == -EBUSY && tool_force_share_hint)
+		tool_err(file, "%s (-U reads it anyway)",
+			 file ? strip_file(msg, file) : msg);
+	else
+		tool_err(file, "%s", file ? strip_file(msg, file) : msg);
 	return err == -EBADMSG ? EXIT_DAMAGED : EXIT_ERROR;
+}
+
+/* -U, --force-share given: say once what it means. */
+void
+tool_force_share_note(const char *file)
+{
+	tool_err(file, "read with --force-share: if another program was "
+		 "writing it, what is shown may be inconsistent");
 }
 
 int
