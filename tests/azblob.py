@@ -6,6 +6,8 @@ Independent of vhdtool's own client, so the tests judge it from outside:
   azblob.py sas BLOBURL [PERMS]       print BLOBURL with an account SAS
   azblob.py ranges BLOBURL            print "start end" (end exclusive) of
                                       each page range (Get Page Ranges)
+  azblob.py get BLOBURL FILE          the whole blob into FILE (Get Blob)
+  azblob.py pageblob BLOBURL SIZE     create an empty page blob
   azblob.py blockblob BLOBURL         put a small block blob
   azblob.py proxy UPSTREAM PORTFILE COUNTFILE [FAULTS]
       a reverse proxy on 127.0.0.1 (port written to PORTFILE) to UPSTREAM
@@ -116,6 +118,21 @@ def ranges(url):
         print(s, e)
 
 
+def get(url, path):
+    st, _, body = request("GET", url)
+    if st != 200:
+        sys.exit("get: HTTP %d %s" % (st, body[:200]))
+    with open(path, "wb") as f:
+        f.write(body)
+
+
+def pageblob(url, size):
+    st, _, body = request("PUT", url, {"x-ms-blob-type": "PageBlob",
+                                       "x-ms-blob-content-length": size})
+    if st != 201:
+        sys.exit("pageblob: HTTP %d %s" % (st, body[:200]))
+
+
 def blockblob(url):
     st, _, body = request("PUT", url, {"x-ms-blob-type": "BlockBlob"},
                           b"hello")
@@ -183,7 +200,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             if k.lower() not in ("transfer-encoding", "connection",
                                  "content-length", "date", "server"):
                 self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
+        if self.command == "HEAD":
+            self.send_header("Content-Length",
+                             r.getheader("Content-Length") or "0")
+        else:
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -216,6 +237,10 @@ def main():
         print(sas(*args))
     elif cmd == "ranges":
         ranges(*args)
+    elif cmd == "get":
+        get(*args)
+    elif cmd == "pageblob":
+        pageblob(*args)
     elif cmd == "blockblob":
         blockblob(*args)
     elif cmd == "proxy":

@@ -8,7 +8,7 @@
  * the footer goes last, once every page before it is acknowledged, so a
  * blob whose upload was interrupted has no footer and is never taken for
  * a whole disk.  Page blobs read unwritten pages as zeros, so unallocated
- * ranges and all-zero 4 KiB granules are not sent.  --resume first asks
+ * ranges and all-zero 512-byte pages are not sent.  --resume first asks
  * which pages the blob holds (Get Page Ranges) and sends only the others.
  */
 #define _FILE_OFFSET_BITS 64
@@ -21,7 +21,9 @@
 #include "blob.h"
 #include "tool.h"
 
-#define GRANULE 4096u
+/* Zero detection works on whole pages (512 bytes, the page blob's unit),
+ * so the blob's page ranges end up exactly the disk's non-zero sectors. */
+#define GRANULE BLOB_PAGE
 
 static const char usage[] =
 	"usage: vhdtool upload [-f] [--resume] [--connections N] [--from raw|vhd]\n"
