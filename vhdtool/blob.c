@@ -112,7 +112,7 @@ blob_init(struct blob *b, const char *url, char *why, size_t n)
 	const char *acct = getenv("AZURE_STORAGE_ACCOUNT");
 	if (!key || !*key)
 		return set_why(why, n, "no credentials: the URL has no SAS token "
-			       "(?...&sig=...) and AZURE_STORAGE_KEY is not set");
+			       "and AZURE_STORAGE_KEY is not set");
 	if (acct && *acct) {
 		b->account = strdup(acct);
 	} else {
