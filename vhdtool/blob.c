@@ -453,6 +453,7 @@ request(struct blob_conn *c, const char *method, const struct param *qp,
 		if (!again || n >= b->retries) {
 			memset(e, 0, sizeof(*e));
 			e->status = cc == CURLE_OK ? r->status : 0;
+			e->transport = (int)cc;
 			snprintf(e->code, sizeof(e->code), "%s", r->code);
 			if (cc != CURLE_OK)
 				snprintf(e->msg, sizeof(e->msg), "%s",
@@ -702,6 +703,9 @@ blob_report(const struct blob *b, const char *what, const struct blob_err *e)
 			"its permissions and expiry)";
 	else if (e->status == 404 && strcmp(e->code, "ContainerNotFound") == 0)
 		hint = " (the container does not exist: create it first)";
+	else if (e->transport == CURLE_PEER_FAILED_VERIFICATION)
+		hint = " (to trust the server's CA: --ca-file FILE or "
+			"CURL_CA_BUNDLE)";
 	else if (e->status == 0 && !b->reached)
 		hint = " (is the host name right and reachable?)";
 	if (e->status == 404 && strcmp(e->code, "ContainerNotFound") == 0)

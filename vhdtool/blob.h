@@ -46,6 +46,7 @@ struct blob_conn;
  * error code, or a transport error (status 0). */
 struct blob_err {
 	long status;
+	int transport;      /* the CURLcode when status is 0 */
 	char code[64];
 	char msg[256];
 };
