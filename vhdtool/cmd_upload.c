@@ -28,7 +28,8 @@
 static const char usage[] =
 	"usage: vhdtool upload [-f] [--resume] [--connections N] [--from raw|vhd]\n"
 	"                      [--ca-file FILE] [--retries N] [--timeout SECS]\n"
-	"                      [--no-sparse] [-p] SRC URL\n";
+	"                      [--no-sparse] [-p] SRC URL\n"
+	"       vhdtool upload --print-size SRC\n";
 
 static const char help[] =
 	"Send the disk in SRC (a VHD of any type, a differencing chain flattened,\n"
@@ -55,6 +56,8 @@ static const char help[] =
 	"      --timeout SECS    give up a request after SECS without progress\n"
 	"                        (default 60)\n"
 	"      --no-sparse       send every page, zeros too (for comparison)\n"
+	"      --print-size      print the blob size SRC needs in bytes (for az\n"
+	"                        disk create --upload-size-bytes) and exit\n"
 	"  -p, --progress[=auto|always]\n"
 	"                        show progress (auto: only on a terminal)\n"
 	"  -h, --help            show this help\n\n"
@@ -404,6 +407,7 @@ cmd_upload(int argc, char **argv)
 		{ "retries",     required_argument, NULL, 'R' },
 		{ "timeout",     required_argument, NULL, 'T' },
 		{ "no-sparse",   no_argument,       NULL, 'N' },
+		{ "print-size",  no_argument,       NULL, 'S' },
 		{ "progress",    optional_argument, NULL, 'p' },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -412,7 +416,7 @@ cmd_upload(int argc, char **argv)
 	struct blob opt;
 	const char *ca = NULL;
 	int c, force = 0, resume = 0, conns = 4, from = -1;
-	int pmode = PROGRESS_OFF, rc, retries = 8;
+	int pmode = PROGRESS_OFF, rc, retries = 8, print_size = 0;
 	long timeout = 60;
 	char why[256];
 
@@ -428,6 +432,7 @@ cmd_upload(int argc, char **argv)
 		case 'f': force = 1; break;
 		case 'r': resume = 1; break;
 		case 'N': u.sparse = 0; break;
+		case 'S': print_size = 1; break;
 		case 'F':
 			if (strcmp(optarg, "raw") == 0)
 				from = 0;
@@ -454,6 +459,17 @@ cmd_upload(int argc, char **argv)
 		default:
 			return tool_bad_option(usage, argv, c);
 		}
+	}
+	if (print_size) {
+		if (argc - optind != 1)
+			return tool_usage(usage, argv[0], "--print-size takes "
+					  "SRC only");
+		rc = tool_src_open(&u.s, argv[optind], from);
+		if (rc == EXIT_OK)
+			printf("%llu\n", (unsigned long long)
+			       (tool_azure_size(u.s.size) + 512));
+		tool_src_close(&u.s);
+		return rc;
 	}
 	if (argc - optind != 2)
 		return tool_usage(usage, argv[0], argc - optind < 2 ?

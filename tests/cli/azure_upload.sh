@@ -110,6 +110,7 @@ sent_ok "$b0" $(( 2 * mib ))
 printf '5242880 7340032\n' > r.ext
 expect_ranges "$AZ/disks/raw.vhd" r.ext $(( 31 * mib ))
 cp raw.img want.img; truncate -s $(( 31 * mib )) want.img
+[ "$("$VHDTOOL" upload --print-size raw.img)" -eq $(( 31 * mib + 512 )) ] || fail "--print-size"
 judge want.img "$AZ/disks/raw.vhd" raw
 "$VHDTOOL" convert --azure raw.img conv.vhd >/dev/null
 cmp -l blob.vhd conv.vhd > diffs || true
