@@ -12,7 +12,8 @@ Independent of vhdtool's own client, so the tests judge it from outside:
   azblob.py proxy UPSTREAM PORTFILE COUNTFILE [FAULTS]
       a reverse proxy on 127.0.0.1 (port written to PORTFILE) to UPSTREAM
       (host:port, plain HTTP) that counts the request body bytes it
-      forwards (COUNTFILE: "bytes requests") and injects FAULTS, a comma
+      forwards (COUNTFILE: "bytes requests answered", answered: response
+      body bytes) and injects FAULTS, a comma
       list of:  503every=N (every Nth request answered 503 Retry-After: 1),
       dropevery=N (every Nth request with a body: read half of it, then
       close the connection), delay=SECS (before forwarding each request),
@@ -146,16 +147,18 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     n = 0
     nbody = 0
     sent = 0
+    answered = 0
     faults = {}
 
     def log_message(self, *a):
         pass
 
-    def _count(self, nbytes):
+    def _count(self, nbytes, answered=0):
         with Proxy.lock:
             Proxy.sent += nbytes
+            Proxy.answered += answered
             with open(Proxy.countfile + ".tmp", "w") as f:
-                f.write("%d %d\n" % (Proxy.sent, Proxy.n))
+                f.write("%d %d %d\n" % (Proxy.sent, Proxy.n, Proxy.answered))
             os.replace(Proxy.countfile + ".tmp", Proxy.countfile)
 
     def _handle(self):
@@ -208,6 +211,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+            self._count(0, len(data))
         up.close()
 
     do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _handle
@@ -222,7 +226,7 @@ def proxy(upstream, portfile, countfile, faults=""):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
     srv.daemon_threads = True
     with open(countfile, "w") as f:
-        f.write("0 0\n")
+        f.write("0 0 0\n")
     with open(portfile + ".tmp", "w") as f:
         f.write("%d\n" % srv.server_address[1])
     os.replace(portfile + ".tmp", portfile)

@@ -95,6 +95,8 @@ proxy_start() {
 }
 # Body bytes the proxy forwarded so far.
 proxy_bytes() { cut -d' ' -f1 "$PX_COUNT"; }
+# Response body bytes it passed back so far.
+proxy_answered() { cut -d' ' -f3 "$PX_COUNT"; }
 
 # data_extents IMAGE: "start end" of the data extents (vhdtool map), merged.
 data_extents() {

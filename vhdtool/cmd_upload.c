@@ -78,7 +78,8 @@ struct up {
 	struct tool_src s;
 	struct progress pr;
 	uint64_t size;          /* Azure disk size */
-	uint64_t total;         /* bytes to send (for progress) */
+	uint64_t total;         /* data bytes to read (for progress) */
+	uint64_t scanned;       /* of which read and queued */
 	struct blob_range *have;/* --resume: pages already there */
 	size_t nhave;
 	int sparse;
@@ -90,13 +91,6 @@ put_job(struct blob_conn *c, struct blob_job *j, void *arg,
 {
 	(void)arg;
 	return blob_put_pages(c, j->buf, j->len, j->off, e);
-}
-
-static void
-on_progress(void *arg, uint64_t done)
-{
-	struct up *u = arg;
-	progress_update(&u->pr, done, u->total);
 }
 
 /* How many bytes from off on the blob already holds (> 0), or lacks
@@ -203,6 +197,10 @@ send_disk(struct up *u, struct blob_pool *p)
 				if (end > off + len)
 					end = off + len;
 				rc = send_chunk(u, p, buf, o, (size_t)(end - o), d);
+				/* Progress counts the source read; the requests
+				 * trail it by at most two buffers a connection. */
+				u->scanned += end - o;
+				progress_update(&u->pr, u->scanned, u->total);
 				o = end;
 				if (interrupted) {
 					tool_err(u->b.url, "interrupted (vhdtool "
@@ -303,7 +301,7 @@ static int
 upload(struct up *u, int conns, int force, int resume)
 {
 	struct blob_conn *c = blob_conn_new(&u->b);
-	struct blob_progress_hook hook = { on_progress, u };
+	struct blob_progress_hook hook = { NULL, NULL };
 	struct blob_pool *p;
 	struct blob_err e;
 	uint8_t foot[512];
@@ -327,6 +325,8 @@ upload(struct up *u, int conns, int force, int resume)
 	if (rc != EXIT_OK)
 		blob_pool_abort(p);
 	r = blob_pool_finish(p, &e, &eoff);
+	if (rc == EXIT_OK && r == 0)
+		progress_update(&u->pr, u->total, u->total);
 	progress_end(&u->pr);
 	if (rc != EXIT_OK)
 		goto out;
