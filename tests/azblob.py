@@ -16,8 +16,12 @@ Independent of vhdtool's own client, so the tests judge it from outside:
       body bytes) and injects FAULTS, a comma
       list of:  503every=N (every Nth request answered 503 Retry-After: 1),
       dropevery=N (every Nth request with a body: read half of it, then
-      close the connection), delay=SECS (before forwarding each request),
-      after=N (no faults on the first N requests).
+      close the connection), hangevery=N (every Nth request with a body:
+      no answer for hang=SECS, default 10), delay=SECS (before forwarding
+      each request),
+      after=N (no faults on the first N requests).  A Put Page whose
+      Content-MD5 is missing or wrong is answered 400 and noted in
+      COUNTFILE.md5.
 Shared Key uses AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY.
 """
 import base64
@@ -182,6 +186,25 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length else b""
         self._count(len(body))
+        if on and f.get("hangevery") and length and nb % f["hangevery"] == 0:
+            import time
+            time.sleep(f.get("hang", 10))   # no answer: the client times out
+            self.close_connection = True
+            return
+        if "comp=page" in self.path and \
+                self.headers.get("x-ms-page-write") == "update":
+            # Every Put Page must carry the MD5 of its body.
+            want = base64.b64encode(hashlib.md5(body).digest()).decode()
+            if self.headers.get("Content-MD5") != want:
+                msg = b"<Error><Code>Md5Mismatch</Code></Error>"
+                with open(Proxy.countfile + ".md5", "a") as mf:
+                    mf.write(self.path + "\n")
+                self.send_response(400)
+                self.send_header("x-ms-error-code", "Md5Mismatch")
+                self.send_header("Content-Length", str(len(msg)))
+                self.end_headers()
+                self.wfile.write(msg)
+                return
         if on and f.get("503every") and n % f["503every"] == 0:
             msg = b"<?xml version=\"1.0\"?><Error><Code>ServerBusy</Code></Error>"
             self.send_response(503)
@@ -220,7 +243,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
 def proxy(upstream, portfile, countfile, faults=""):
     for item in filter(None, faults.split(",")):
         k, v = item.split("=")
-        Proxy.faults[k] = float(v) if k == "delay" else int(v)
+        Proxy.faults[k] = float(v) if k in ("delay", "hang") else int(v)
     Proxy.upstream = upstream
     Proxy.countfile = countfile
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)

@@ -54,12 +54,22 @@ check_blob drop.vhd
 cmp src.img back.img || fail "download through drops differs"
 kill "$PX_PID"
 
-# 3. Slow answers (0.3 s each), 8 connections.
+# 3. Every 4th request with a body never answered: --timeout 2 gives it
+#    up after 2 s without progress and retries it.
+proxy_start "hangevery=4,hang=30"
+start=$(date +%s)
+"$VHDTOOL" upload --timeout 2 -c 2 src.img "$PX/disks/hang.vhd" > out || fail "upload through hangs"
+[ $(( $(date +%s) - start )) -lt 25 ] || fail "timeouts not detected"
+[ "$(retried out)" -ge 1 ] || fail "hangs not retried: $(cat out)"
+check_blob hang.vhd
+kill "$PX_PID"
+
+# 4. Slow answers (0.3 s each), 8 connections.
 proxy_start "delay=0.3"
 "$VHDTOOL" upload -c 8 src.img "$PX/disks/slow.vhd" > out || fail "upload slow"
 check_blob slow.vhd
 
-# 4. kill -9 in the middle, then --resume.
+# 5. kill -9 in the middle, then --resume.
 "$VHDTOOL" upload -c 1 src.img "$PX/disks/cut.vhd" > out 2>&1 &
 up=$!
 b0=$(proxy_bytes)
@@ -90,4 +100,6 @@ b0=$(proxy_bytes)
 "$VHDTOOL" upload --resume src.img "$PX/disks/cut.vhd" >/dev/null || fail "resume again"
 [ "$(( $(proxy_bytes) - b0 ))" -eq 512 ] || fail "resume of a whole blob sent $(( $(proxy_bytes) - b0 ))"
 check_blob cut.vhd
+# Every Put Page through the proxies carried the right Content-MD5.
+! ls "$T"/px.count.*.md5 >/dev/null 2>&1 || fail "Put Page without a right Content-MD5"
 echo ok
