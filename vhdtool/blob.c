@@ -262,6 +262,45 @@ struct param {
 	const char *name, *value;
 };
 
+/* The Shared Key "Authorization:" header line into hdr (see the top of
+ * this file for the string to sign); all: the x-ms-* headers, sorted. */
+static int
+sign(const struct blob *b, const char *method, size_t blen, const char *md5,
+     const char **all, size_t na, const struct param *qp, size_t nq,
+     char *hdr, size_t hn)
+{
+	struct hmac_sha256_ctx hc;
+	uint8_t mac[SHA256_DIGEST_SIZE];
+	char sig[BASE64_ENCODE_RAW_LENGTH(SHA256_DIGEST_SIZE) + 1];
+	char *sts = NULL;
+	size_t cap;
+	FILE *f = open_memstream(&sts, &cap);
+
+	if (!f)
+		return -1;
+	fprintf(f, "%s\n\n\n", method);
+	if (blen)
+		fprintf(f, "%zu", blen);
+	fprintf(f, "\n%s\n\n\n\n\n\n\n\n", md5 ? md5 : "");
+	for (size_t i = 0; i < na; i++)
+		fprintf(f, "%s\n", all[i]);
+	fprintf(f, "/%s%s", b->account, b->path);
+	/* Parameters sorted by name (callers give them sorted). */
+	for (size_t i = 0; i < nq; i++)
+		fprintf(f, "\n%s:%s", qp[i].name, qp[i].value);
+	if (fclose(f) != 0 || !sts) {
+		free(sts);
+		return -1;
+	}
+	hmac_sha256_set_key(&hc, b->keylen, b->key);
+	hmac_sha256_update(&hc, strlen(sts), (const uint8_t *)sts);
+	hmac_sha256_digest(&hc, sizeof(mac), mac);
+	b64(mac, sizeof(mac), sig);
+	snprintf(hdr, hn, "Authorization: SharedKey %s:%s", b->account, sig);
+	free(sts);
+	return 0;
+}
+
 /*
  * One attempt: method on the blob with the given query parameters and
  * x-ms-* headers ("name:value", lower-case names), an optional body.
@@ -274,7 +313,7 @@ attempt(struct blob_conn *c, const char *method, const struct param *qp,
 {
 	struct blob *b = c->b;
 	struct curl_slist *hl = NULL;
-	char date[64], hdr[512], *sts = NULL, *url = NULL;
+	char date[64], hdr[512], *url = NULL;
 	const char *all[16];
 	size_t na = 0, cap;
 	FILE *f;
@@ -307,34 +346,13 @@ attempt(struct blob_conn *c, const char *method, const struct param *qp,
 	for (size_t i = 0; i < na; i++)
 		hl = curl_slist_append(hl, all[i]);
 	if (b->keylen) {
-		f = open_memstream(&sts, &cap);
-		if (!f) {
+		if (sign(b, method, blen, md5, all, na, qp, nq, hdr,
+			 sizeof(hdr)) < 0) {
 			free(url);
 			curl_slist_free_all(hl);
 			return CURLE_OUT_OF_MEMORY;
 		}
-		fprintf(f, "%s\n\n\n", method);
-		if (blen)
-			fprintf(f, "%zu", blen);
-		fprintf(f, "\n%s\n\n\n\n\n\n\n\n", md5 ? md5 : "");
-		for (size_t i = 0; i < na; i++)
-			fprintf(f, "%s\n", all[i]);
-		fprintf(f, "/%s%s", b->account, b->path);
-		/* Parameters sorted by name (ours are given sorted). */
-		for (size_t i = 0; i < nq; i++)
-			fprintf(f, "\n%s:%s", qp[i].name, qp[i].value);
-		fclose(f);
-		struct hmac_sha256_ctx hc;
-		uint8_t mac[SHA256_DIGEST_SIZE];
-		char sig[BASE64_ENCODE_RAW_LENGTH(SHA256_DIGEST_SIZE) + 1];
-		hmac_sha256_set_key(&hc, b->keylen, b->key);
-		hmac_sha256_update(&hc, strlen(sts), (const uint8_t *)sts);
-		hmac_sha256_digest(&hc, sizeof(mac), mac);
-		b64(mac, sizeof(mac), sig);
-		snprintf(hdr, sizeof(hdr), "Authorization: SharedKey %s:%s",
-			 b->account, sig);
 		hl = curl_slist_append(hl, hdr);
-		free(sts);
 	}
 	if (md5) {
 		snprintf(hdr, sizeof(hdr), "Content-MD5: %s", md5);
@@ -634,7 +652,6 @@ blob_page_ranges(struct blob_conn *c, struct blob_range **out, size_t *n,
 			return -1;
 		}
 		const char *p = r.body ? r.body : "";
-		const char *end = p + r.len;
 		char val[64];
 		marker[0] = '\0';
 		/* <PageList><PageRange><Start>S</Start><End>E</End></PageRange>
@@ -660,7 +677,6 @@ blob_page_ranges(struct blob_conn *c, struct blob_range **out, size_t *n,
 		}
 		p = r.body ? r.body : "";
 		xml_next(&p, "NextMarker", marker, sizeof(marker));
-		(void)end;
 		resp_free(&r);
 	} while (marker[0]);
 	*out = v;
