@@ -3,8 +3,8 @@ VHDTOOL_SRCS = vhdtool/main.c vhdtool/util.c vhdtool/cmd_create.c \
 	vhdtool/cmd_info.c vhdtool/cmd_check.c vhdtool/cmd_convert.c \
 	vhdtool/cmd_map.c vhdtool/cmd_merge.c vhdtool/cmd_resize.c \
 	vhdtool/cmd_compact.c vhdtool/progress.c vhdtool/azure.c \
-	vhdtool/source.c vhdtool/blob.c vhdtool/cmd_upload.c \
-	vhdtool/cmd_download.c
+	vhdtool/source.c vhdtool/blob.c vhdtool/blob_pool.c \
+	vhdtool/cmd_upload.c vhdtool/cmd_download.c
 VHDTOOL_OBJS = $(VHDTOOL_SRCS:%.c=$(BUILD)/obj/%.o)
 VHDTOOL = $(BUILD)/vhdtool
 INSTALL_BINS += $(VHDTOOL)
