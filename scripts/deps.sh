@@ -20,6 +20,10 @@ mountpoint util-linux
 /usr/include/zlib.h zlib1g-dev
 /usr/include/uuid/uuid.h uuid-dev
 /usr/include/cmocka.h libcmocka-dev
+curl-config libcurl4-gnutls-dev
+/usr/include/nettle/hmac.h nettle-dev
+node nodejs
+npm npm
 qemu-img qemu-utils
 qemu-io qemu-utils
 qemu-nbd qemu-utils

@@ -44,6 +44,8 @@ int cmd_merge(int argc, char **argv);
 int cmd_set_parent(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_upload(int argc, char **argv);
+int cmd_download(int argc, char **argv);
 
 /* Progress line (progress.c).  -p / --progress[=auto|always|never]. */
 #define PROGRESS_OFF    0
@@ -141,6 +143,25 @@ void tool_inputs_add_chain(struct tool_inputs *in, struct vhd *v,
  * this: replacing an input destroys the data being read. */
 int tool_check_output(const struct tool_inputs *in, const char *out, int fd,
 		      const char *name);
+
+/* A disk to read (source.c): a VHD (chain flattened) or a raw image. */
+struct tool_src {
+	const char *path;
+	struct vhd *v;          /* VHD, or NULL for raw */
+	int fd;                 /* raw: the file */
+	uint64_t size;          /* disk size */
+};
+/* from: -1 by content, 0 raw, 1 VHD.  EXIT_OK or the exit code after the
+ * message. */
+int tool_src_open(struct tool_src *s, const char *path, int from);
+void tool_src_close(struct tool_src *s);
+/* The extent at off: *len > 0 bytes all data (1) or all zero (0); -errno. */
+int tool_src_extent(struct tool_src *s, uint64_t off, uint64_t *len);
+int tool_src_read(struct tool_src *s, void *buf, size_t n, uint64_t off);
+/* Does the name end in .vhd or .vpc (convert's rule for VHD output)? */
+int tool_name_is_vhd(const char *path);
+/* The disk size convert --azure gives: a whole MiB, at least 20 MiB. */
+uint64_t tool_azure_size(uint64_t size);
 
 /* Is the buffer all zero bytes? */
 int is_zero(const void *buf, size_t n);
