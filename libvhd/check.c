@@ -180,7 +180,8 @@ check_one(const char *path, struct ck *c)
 	/* Structure: open (checksums accepted, BAT problems reported). */
 	struct vhd *v;
 	vhd_set_check_reporter(ck_problem, c);
-	r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_IGNORE_CHECKSUM |
+	r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+		     VHD_OPEN_IGNORE_CHECKSUM |
 		     VHD_OPEN_NO_PARENT | VHD_OPEN_NOLOCK);
 	vhd_set_check_reporter(NULL, NULL);
 	if (r < 0) {
@@ -228,7 +229,8 @@ vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg)
 		return r;
 	if (flags & VHD_CHECK_NO_PARENT)
 		return c.count;
-	r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_IGNORE_CHECKSUM |
+	r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+		     VHD_OPEN_IGNORE_CHECKSUM |
 		     VHD_OPEN_NO_PARENT | VHD_OPEN_NOLOCK);
 	if (r < 0)
 		return c.count;
@@ -236,7 +238,8 @@ vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg)
 	vhd_close(v);
 	if (!diff)
 		return c.count;
-	r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_IGNORE_CHECKSUM |
+	r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+		     VHD_OPEN_IGNORE_CHECKSUM |
 		     VHD_OPEN_NOLOCK);
 	if (r < 0) {
 		ck_problem(&c, vhd_errmsg());

@@ -133,7 +133,8 @@ repair_io(struct rp *c, struct vhd_io *io)
 
 	/* The structure, read strictly: the same footer choice as above, and
 	 * a header whose checksum fails stops here (see the top comment). */
-	r = vhd_open(&v, c->path, VHD_OPEN_RDONLY | VHD_OPEN_NO_PARENT |
+	r = vhd_open(&v, c->path, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+		     VHD_OPEN_NO_PARENT |
 		     VHD_OPEN_NOLOCK);
 	if (r < 0) {
 		if (r != -EBADMSG)

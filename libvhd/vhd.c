@@ -27,6 +27,8 @@ free_handle(struct vhd *v)
 {
 	if (!v)
 		return;
+	if (v->drv && v->drv->free)
+		v->drv->free(v);
 	vhd_bm_free(v);
 	free(v->bat);
 	free(v->batmap.map);
@@ -177,6 +179,85 @@ open_dynamic(struct vhd *v, unsigned flags)
 	return vhd_bm_init(v);
 }
 
+/* The VHD driver's open: the footer, then a fixed disk's size rule or a
+ * dynamic disk's header, BAT and bitmaps. */
+static int
+open_vhd(struct vhd *v, unsigned flags)
+{
+	int r;
+
+	if ((r = find_footer(v, flags)) < 0)
+		return r;
+	v->kind = VHD_KIND_VHD;
+	v->type = v->ft.type;
+	v->size = v->ft.cur_size;
+	if (v->type != VHD_TYPE_FIXED)
+		return open_dynamic(v, flags);
+	if (v->footer_off != v->size)
+		return vhd_err(EBADMSG, "'%s': fixed disk: current size "
+			       "%llu, but the footer is at offset %llu "
+			       "(expected the file to be %llu bytes, found "
+			       "%llu)", v->path,
+			       (unsigned long long)v->size,
+			       (unsigned long long)v->footer_off,
+			       (unsigned long long)v->size + 512,
+			       (unsigned long long)v->file_size);
+	return 0;
+}
+
+/* Everything else is the VHD driver's fallback, so it claims every file
+ * and gives the "not a VHD image" refusal itself. */
+static int
+probe_vhd(struct vhd_io *io, uint64_t file_size)
+{
+	(void)io;
+	(void)file_size;
+	return 1;
+}
+
+static void
+info_vhd(struct vhd *v, struct vhd_info *info)
+{
+	info->cylinders = v->ft.cylinders;
+	info->heads = v->ft.heads;
+	info->sectors_per_track = v->ft.spt;
+	info->chs_size = (uint64_t)v->ft.cylinders * v->ft.heads *
+			 v->ft.spt * 512;
+	info->original_size = v->ft.orig_size;
+	memcpy(info->unique_id, v->ft.uuid, 16);
+	memcpy(info->creator_app, v->ft.creator_app, 4);
+	info->creator_version = v->ft.creator_version;
+	memcpy(info->creator_os, v->ft.creator_os, 4);
+	info->timestamp = v->ft.timestamp;
+	info->features = v->ft.features;
+	info->saved_state = v->ft.saved_state;
+	if (v->type == VHD_TYPE_FIXED) {
+		info->allocated_bytes = v->size;
+	} else {
+		info->block_size = v->block_size;
+		info->max_table_entries = v->bat_entries;
+		for (uint32_t i = 0; i < v->bat_entries; i++)
+			if (v->bat[i] != VHD_BAT_UNUSED)
+				info->allocated_blocks++;
+		info->allocated_bytes = (uint64_t)info->allocated_blocks *
+					v->block_size;
+	}
+	if (v->type == VHD_TYPE_DIFF) {
+		memcpy(info->parent_id, v->hdr.parent_id, 16);
+		info->parent_timestamp = v->hdr.parent_ts;
+		if (vhd_utf16_to_utf8(v->header_raw + 64, 512, 1,
+				      info->parent_name,
+				      sizeof(info->parent_name)) < 0)
+			snprintf(info->parent_name, sizeof(info->parent_name),
+				 "?");
+	}
+}
+
+const struct vhd_driver vhd_drv_vhd = {
+	"VHD", VHD_FORMAT_VHD, probe_vhd, open_vhd, vhd_vhd_read,
+	vhd_vhd_map, info_vhd, NULL,
+};
+
 static int
 is_zero(const uint8_t *p, size_t n)
 {
@@ -213,6 +294,7 @@ open_raw(struct vhd **out, struct vhd_io *io, const char *path, int depth)
 		return vhd_err(ENOMEM, "no memory");
 	}
 	v->io = io;
+	v->drv = &vhd_drv_raw;
 	v->kind = VHD_KIND_RAW;
 	v->depth = depth;
 	if ((r = io->ops->get_size(io, &v->file_size)) < 0) {
@@ -235,8 +317,10 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 	char errmsg[1024] = "", looked[2048] = "";
 	char want[37], got[37];
 	int raw_parent = is_zero(v->hdr.parent_id, 16);
+	/* A VHD's parent is a VHD (or blktap's raw parent): a VHDX there is
+	 * refused by name rather than read under another format's rules. */
 	unsigned pflags = (v->flags & (VHD_OPEN_IGNORE_CHECKSUM |
-				       VHD_OPEN_NOLOCK));
+				       VHD_OPEN_NOLOCK)) | VHD_OPEN_FORMAT_VHD;
 
 	if (v->depth >= VHD_MAX_CHAIN)
 		return vhd_err(EBADMSG, "'%s': the chain is deeper than %d "
@@ -361,25 +445,17 @@ open_level(struct vhd **out, struct vhd_io *io, const char *path,
 		r = vhd_err(-r, "'%s': %s", v->path, strerror(-r));
 		goto fail;
 	}
-	if ((r = find_footer(v, flags)) < 0)
-		goto fail;
-	v->type = v->ft.type;
-	v->size = v->ft.cur_size;
-	if (v->type == VHD_TYPE_FIXED) {
-		if (v->footer_off != v->size) {
-			r = vhd_err(EBADMSG, "'%s': fixed disk: current size "
-				    "%llu, but the footer is at offset %llu "
-				    "(expected the file to be %llu bytes, found "
-				    "%llu)", v->path,
-				    (unsigned long long)v->size,
-				    (unsigned long long)v->footer_off,
-				    (unsigned long long)v->size + 512,
-				    (unsigned long long)v->file_size);
-			goto fail;
-		}
-	} else if ((r = open_dynamic(v, flags)) < 0) {
+	if ((r = vhd_driver_detect(io, v->file_size, &v->drv)) < 0) {
+		r = vhd_err(-r, "'%s': cannot read: %s", v->path, strerror(-r));
 		goto fail;
 	}
+	if (v->drv != &vhd_drv_vhd && (flags & VHD_OPEN_FORMAT_VHD)) {
+		r = vhd_err(ENOTSUP, "'%s': a %s image, where only a VHD can be "
+			    "used", v->path, v->drv->name);
+		goto fail;
+	}
+	if ((r = v->drv->open(v, flags)) < 0)
+		goto fail;
 	if (pthread_rwlock_init(&v->lock, NULL) != 0) {
 		r = vhd_err(ENOMEM, "'%s': cannot create a lock", v->path);
 		goto fail;
@@ -390,7 +466,8 @@ open_level(struct vhd **out, struct vhd_io *io, const char *path,
 		ids->ino[ids->n] = ino;
 		ids->n++;
 	}
-	if (v->type == VHD_TYPE_DIFF && !(flags & VHD_OPEN_NO_PARENT)) {
+	if (v->type == VHD_TYPE_DIFF && v->drv == &vhd_drv_vhd &&
+	    !(flags & VHD_OPEN_NO_PARENT)) {
 		if ((r = open_parent(v, parent_path, ids)) < 0) {
 			pthread_rwlock_destroy(&v->lock);
 			goto fail;
