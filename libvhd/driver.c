@@ -7,6 +7,7 @@
 /* Probed in order; VHD last, as the fallback that names what is wrong
  * with a file that is no image at all. */
 static const struct vhd_driver *const drivers[] = {
+	&vhd_drv_vhdx,
 	&vhd_drv_vhd,
 };
 
@@ -75,3 +76,19 @@ const struct vhd_driver vhd_drv_raw = {
 	"raw", VHD_FORMAT_RAW, raw_probe, raw_open, raw_read, raw_map,
 	raw_info, NULL,
 };
+
+int
+vhd_path_is_vhdx(const char *path)
+{
+	struct vhd_io *io;
+	uint64_t fs;
+	int r;
+
+	if ((r = vhd_io_file_open(&io, path, 0)) < 0)
+		return r;
+	r = io->ops->get_size(io, &fs);
+	if (r == 0)
+		r = vhd_drv_vhdx.probe(io, fs);
+	io->ops->close(io);
+	return r < 0 ? vhd_err(-r, "'%s': %s", path, strerror(-r)) : r;
+}

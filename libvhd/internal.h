@@ -241,6 +241,8 @@ extern const struct vhd_driver vhd_drv_vhd, vhd_drv_vhdx, vhd_drv_raw;
  * is neither). */
 int vhd_driver_detect(struct vhd_io *io, uint64_t file_size,
 		      const struct vhd_driver **out);
+/* 1 if the file at path is a VHDX (by its identifier), 0 if not. */
+int vhd_path_is_vhdx(const char *path);
 /* Internal open flag: refuse any format but VHD (-ENOTSUP), for the
  * operations that know only VHD's layout. */
 #define VHD_OPEN_FORMAT_VHD 0x40000000u

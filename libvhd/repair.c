@@ -199,6 +199,10 @@ vhd_repair(const char *path, vhd_report_fn report, void *arg)
 
 	if (!path)
 		return vhd_err(EINVAL, "vhd_repair: no path");
+	if ((r = vhd_path_is_vhdx(path)) != 0)
+		return r < 0 ? r : vhd_err(ENOTSUP, "'%s': a VHDX image: "
+					   "repair handles VHD images only",
+					   path);
 	/* Exclusive: nobody writes while we move the footer. */
 	if ((r = vhd_io_file_open2(&io, path, VHD_IO_RDWR, 2)) < 0)
 		return r;

@@ -623,8 +623,10 @@ vhd_probe(const char *path)
 		return r;
 	if ((r = io->ops->get_size(io, &fs)) < 0)
 		goto out;
-	if (fs >= 512 && io->ops->pread(io, c, 8, fs - 512) == 0 &&
-	    memcmp(c, "conectix", 8) == 0)
+	if (vhd_drv_vhdx.probe(io, fs) == 1)
+		yes = 1;
+	else if (fs >= 512 && io->ops->pread(io, c, 8, fs - 512) == 0 &&
+		 memcmp(c, "conectix", 8) == 0)
 		yes = 1;
 	else if (fs >= 511 && io->ops->pread(io, c, 8, fs - 511) == 0 &&
 		 memcmp(c, "conectix", 8) == 0)

@@ -247,6 +247,9 @@ struct vhd_info {
 #define VHD_WARN_FOOTER_FROM_COPY 0x04u  /* trailing footer missing/bad */
 #define VHD_WARN_FOOTER_511       0x08u  /* old 511-byte trailing footer */
 #define VHD_WARN_HIDDEN_BYTE      0x10u  /* tapdisk hidden byte, stale sum */
+#define VHD_WARN_LOG_REPLAYED     0x20u  /* VHDX: a log (unclean shutdown)
+					    replayed in memory; the file
+					    itself is unchanged */
 
 VHD_EXPORT int  vhd_get_info(struct vhd *v, struct vhd_info *info);
 VHD_EXPORT const char *vhd_path(struct vhd *v);

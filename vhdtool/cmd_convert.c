@@ -54,8 +54,8 @@ static const char usage[] =
 	"       vhdtool convert --in-place [--to raw|vhd] [--azure] FILE\n";
 
 static const char help[] =
-	"Copy the disk in SRC (a VHD image of any type, or a raw disk image) to a new\n"
-	"file DST.  The source format is detected from its content; a differencing\n"
+	"Copy the disk in SRC (a VHD image of any type, a fixed or dynamic VHDX image,\n"
+	"or a raw disk image) to a new file DST.  The source format is detected from its content; a differencing\n"
 	"source is read through its whole chain (flattened).  The destination is a\n"
 	"VHD if its name ends in .vhd (or .vhd.gz), else raw, unless --to says\n"
 	"otherwise.  Unallocated ranges and all-zero data are not written: VHD\n"
@@ -1040,6 +1040,12 @@ in_place(const char *file, int to, int azure, int json)
 		vhd_close(v);
 		if (r < 0)
 			return tool_lib_err(file, r);
+		if (in.format == VHD_FORMAT_VHDX) {
+			tool_err(file, "a VHDX image: --in-place turns raw "
+				 "into fixed VHD and back; copy a VHDX with "
+				 "vhdtool convert %s NEW", file);
+			return EXIT_ERROR;
+		}
 		if (to == 1 || azure) {
 			if (in.type != VHD_TYPE_FIXED) {
 				tool_err(file, "already a %s VHD; --azure needs "
