@@ -234,6 +234,15 @@ struct vhd_driver {
 		    unsigned *status, int *depth);
 	void (*info)(struct vhd *v, struct vhd_info *info);
 	void (*free)(struct vhd *v);
+	/* Differencing images: the paths where the parent may be (malloc'd,
+	 * in lookup order; the count or -errno), whether p is v's parent (0,
+	 * or -EBADMSG with the reason in why), and the VHD_OPEN_FORMAT_* flag
+	 * a parent is opened with. */
+	int  (*parent_candidates)(struct vhd *v,
+				  char *out[VHD_MAX_PARENT_CANDIDATES]);
+	int  (*parent_check)(struct vhd *v, struct vhd *p, char *why,
+			     size_t n);
+	unsigned parent_flags;
 };
 extern const struct vhd_driver vhd_drv_vhd, vhd_drv_vhdx, vhd_drv_raw;
 /* The driver whose probe claims the file: VHDX by its file type
@@ -246,6 +255,7 @@ int vhd_path_is_vhdx(const char *path);
 /* Internal open flag: refuse any format but VHD (-ENOTSUP), for the
  * operations that know only VHD's layout. */
 #define VHD_OPEN_FORMAT_VHD 0x40000000u
+#define VHD_OPEN_FORMAT_VHDX 0x20000000u
 
 /* ---- the handle ---- */
 enum { VHD_KIND_VHD, VHD_KIND_RAW, VHD_KIND_OTHER };

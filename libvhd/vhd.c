@@ -179,6 +179,30 @@ open_dynamic(struct vhd *v, unsigned flags)
 	return vhd_bm_init(v);
 }
 
+static int
+is_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+static void
+fmt_uuid(char out[37], const uint8_t u[16])
+{
+	static const char hex[] = "0123456789abcdef";
+	int j = 0;
+
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[j++] = '-';
+		out[j++] = hex[u[i] >> 4];
+		out[j++] = hex[u[i] & 15];
+	}
+	out[j] = 0;
+}
+
 /* The VHD driver's open: the footer, then a fixed disk's size rule or a
  * dynamic disk's header, BAT and bitmaps. */
 static int
@@ -253,34 +277,33 @@ info_vhd(struct vhd *v, struct vhd_info *info)
 	}
 }
 
-const struct vhd_driver vhd_drv_vhd = {
-	"VHD", VHD_FORMAT_VHD, probe_vhd, open_vhd, vhd_vhd_read,
-	vhd_vhd_map, info_vhd, NULL,
-};
+static int
+parent_candidates_vhd(struct vhd *v, char *out[VHD_MAX_PARENT_CANDIDATES])
+{
+	return vhd_parent_candidates(v->io, v->file_size, v->header_raw,
+				     v->path, out);
+}
 
 static int
-is_zero(const uint8_t *p, size_t n)
+parent_check_vhd(struct vhd *v, struct vhd *p, char *why, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return 0;
-	return 1;
+	char want[37], got[37];
+
+	if (p->kind != VHD_KIND_VHD ||
+	    memcmp(p->ft.uuid, v->hdr.parent_id, 16) == 0)
+		return 0;
+	fmt_uuid(want, v->hdr.parent_id);
+	fmt_uuid(got, p->ft.uuid);
+	snprintf(why, n, "'%s': parent '%s' has unique id %s, expected %s",
+		 v->path, p->path, got, want);
+	return -EBADMSG;
 }
 
-static void
-fmt_uuid(char out[37], const uint8_t u[16])
-{
-	static const char hex[] = "0123456789abcdef";
-	int j = 0;
-
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[j++] = '-';
-		out[j++] = hex[u[i] >> 4];
-		out[j++] = hex[u[i] & 15];
-	}
-	out[j] = 0;
-}
+const struct vhd_driver vhd_drv_vhd = {
+	"VHD", VHD_FORMAT_VHD, probe_vhd, open_vhd, vhd_vhd_read,
+	vhd_vhd_map, info_vhd, NULL, parent_candidates_vhd, parent_check_vhd,
+	VHD_OPEN_FORMAT_VHD,
+};
 
 /* A raw file as the bottom of a chain (blktap's raw parents). */
 static int
@@ -315,12 +338,13 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 	char *cand[VHD_MAX_PARENT_CANDIDATES];
 	int n, r, err = 0;
 	char errmsg[1024] = "", looked[2048] = "";
-	char want[37], got[37];
-	int raw_parent = is_zero(v->hdr.parent_id, 16);
-	/* A VHD's parent is a VHD (or blktap's raw parent): a VHDX there is
-	 * refused by name rather than read under another format's rules. */
+	int raw_parent = v->drv == &vhd_drv_vhd &&
+			 is_zero(v->hdr.parent_id, 16);
+	/* A parent is of its child's format (a VHD's may be blktap's raw
+	 * parent): another format there is refused by name rather than read
+	 * under another format's rules. */
 	unsigned pflags = (v->flags & (VHD_OPEN_IGNORE_CHECKSUM |
-				       VHD_OPEN_NOLOCK)) | VHD_OPEN_FORMAT_VHD;
+				       VHD_OPEN_NOLOCK)) | v->drv->parent_flags;
 
 	if (v->depth >= VHD_MAX_CHAIN)
 		return vhd_err(EBADMSG, "'%s': the chain is deeper than %d "
@@ -331,12 +355,10 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 			return vhd_err(ENOMEM, "no memory");
 		n = 1;
 	} else {
-		n = vhd_parent_candidates(v->io, v->file_size, v->header_raw,
-					  v->path, cand);
+		n = v->drv->parent_candidates(v, cand);
 		if (n < 0)
 			return n;
 	}
-	fmt_uuid(want, v->hdr.parent_id);
 	for (int i = 0; i < n && !v->parent; i++) {
 		struct vhd_io *io;
 		uint64_t dev, ino;
@@ -399,13 +421,9 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 			}
 			continue;
 		}
-		if (p->kind == VHD_KIND_VHD && !raw_parent &&
-		    memcmp(p->ft.uuid, v->hdr.parent_id, 16) != 0) {
-			fmt_uuid(got, p->ft.uuid);
+		if (!raw_parent && v->drv->parent_check(v, p, errmsg,
+							sizeof(errmsg)) < 0) {
 			err = -EBADMSG;
-			snprintf(errmsg, sizeof(errmsg), "'%s': parent '%s' has "
-				 "unique id %s, expected %s", v->path, cand[i],
-				 got, want);
 			vhd_close(p);
 			continue;
 		}
@@ -449,9 +467,11 @@ open_level(struct vhd **out, struct vhd_io *io, const char *path,
 		r = vhd_err(-r, "'%s': cannot read: %s", v->path, strerror(-r));
 		goto fail;
 	}
-	if (v->drv != &vhd_drv_vhd && (flags & VHD_OPEN_FORMAT_VHD)) {
-		r = vhd_err(ENOTSUP, "'%s': a %s image, where only a VHD can be "
-			    "used", v->path, v->drv->name);
+	if ((v->drv != &vhd_drv_vhd && (flags & VHD_OPEN_FORMAT_VHD)) ||
+	    (v->drv != &vhd_drv_vhdx && (flags & VHD_OPEN_FORMAT_VHDX))) {
+		r = vhd_err(ENOTSUP, "'%s': a %s image, where only a %s can be "
+			    "used", v->path, v->drv->name,
+			    (flags & VHD_OPEN_FORMAT_VHD) ? "VHD" : "VHDX");
 		goto fail;
 	}
 	if ((r = v->drv->open(v, flags)) < 0)
@@ -466,8 +486,7 @@ open_level(struct vhd **out, struct vhd_io *io, const char *path,
 		ids->ino[ids->n] = ino;
 		ids->n++;
 	}
-	if (v->type == VHD_TYPE_DIFF && v->drv == &vhd_drv_vhd &&
-	    !(flags & VHD_OPEN_NO_PARENT)) {
+	if (v->type == VHD_TYPE_DIFF && !(flags & VHD_OPEN_NO_PARENT)) {
 		if ((r = open_parent(v, parent_path, ids)) < 0) {
 			pthread_rwlock_destroy(&v->lock);
 			goto fail;

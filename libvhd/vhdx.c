@@ -305,9 +305,11 @@ read_regions(struct vhd *v, struct vhdx *x)
 	snprintf(first, sizeof(first), "%s", vhd_errmsg());
 	if ((r = vhdx_file_read(v, t, 65536, VHDX_REGION2_OFF)) < 0)
 		goto out;
-	if ((r = region_table_check(v, x, t, VHDX_REGION2_OFF)) == -EBADMSG)
-		r = vhd_err(EBADMSG, "%s; and the copy: %s", first,
-			    vhd_errmsg());
+	if ((r = region_table_check(v, x, t, VHDX_REGION2_OFF)) == -EBADMSG) {
+		char second[1024];
+		snprintf(second, sizeof(second), "%s", vhd_errmsg());
+		r = vhd_err(EBADMSG, "%s; and the copy: %s", first, second);
+	}
 out:
 	free(t);
 	return r;
@@ -321,6 +323,44 @@ struct item {
 	uint32_t len;
 	int found;
 };
+
+static int
+hexdig(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' &&
+	       (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1;
+}
+
+/* "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" to its 16 bytes on disk. */
+static int
+parse_guid(const char *s, uint8_t g[16])
+{
+	static const int order[16] = { 3, 2, 1, 0, 5, 4, 7, 6,
+					8, 9, 10, 11, 12, 13, 14, 15 };
+	uint8_t b[16];
+	int k = 0;
+
+	if (*s++ != '{')
+		return -1;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (*s++ != '-')
+				return -1;
+			continue;
+		}
+		int h = hexdig(s[0]), l = h < 0 ? -1 : hexdig(s[1]);
+		if (l < 0)
+			return -1;
+		b[k++] = (uint8_t)(h << 4 | l);
+		s += 2;
+		i++;
+	}
+	if (s[0] != '}' || s[1] != '\0')
+		return -1;
+	for (int i = 0; i < 16; i++)
+		g[order[i]] = b[i];
+	return 0;
+}
 
 static int
 parent_locator(struct vhd *v, struct vhdx *x, const struct item *it,
@@ -358,15 +398,30 @@ parent_locator(struct vhd *v, struct vhdx *x, const struct item *it,
 		    vhd_utf16_to_utf8(p + vo, vl, 0, val, sizeof(val)) < 0)
 			return bad(v, "metadata: parent locator entry: string",
 				   it->off + 20 + 12 * i, "valid UTF-16", i);
-		/* Hyper-V writes relative_path, volume_path,
-		 * absolute_win32_path and parent_linkage; keep the first
-		 * path found, the relative one preferred. */
-		if (strcmp(key, "relative_path") == 0 ||
-		    (!x->parent_path[0] &&
-		     strcmp(key, "absolute_win32_path") == 0))
-			snprintf(x->parent_path, sizeof(x->parent_path), "%s",
-				 val);
+		static const char *const keys[] = {
+			"relative_path", "volume_path", "absolute_win32_path",
+		};
+		for (int k = 0; k < 3; k++)
+			if (strcmp(key, keys[k]) == 0)
+				snprintf(x->parent_path[k],
+					 sizeof(x->parent_path[k]), "%s", val);
+		if (strcmp(key, "parent_linkage") == 0 ||
+		    strcmp(key, "parent_linkage2") == 0) {
+			if (parse_guid(val, x->linkage[x->nlinkage]) < 0)
+				return vhd_err(EBADMSG, "'%s': metadata: parent "
+					       "locator entry %u at offset %llu: "
+					       "%s: expected a GUID, found '%s'",
+					       v->path, i, (unsigned long long)
+					       (it->off + 20 + 12 * i), key,
+					       val);
+			if (x->nlinkage < 2)
+				x->nlinkage++;
+		}
 	}
+	if (x->nlinkage == 0)
+		return vhd_err(EBADMSG, "'%s': metadata: parent locator at "
+			       "offset %llu: no parent_linkage", v->path,
+			       (unsigned long long)it->off);
 	return 0;
 }
 
@@ -700,10 +755,6 @@ vhdx_open(struct vhd *v, unsigned flags)
 	v->type = x->has_parent ? VHD_TYPE_DIFF : x->leave_allocated ?
 		  VHD_TYPE_FIXED : VHD_TYPE_DYNAMIC;
 	v->block_size = x->block_size;
-	if (x->has_parent && !(flags & VHD_OPEN_NO_PARENT))
-		return vhd_err(ENOTSUP, "'%s': a differencing VHDX (parent "
-			       "'%s'): reading through a VHDX parent is not "
-			       "supported yet", v->path, x->parent_path);
 	return 0;
 }
 
@@ -858,12 +909,46 @@ vhdx_info(struct vhd *v, struct vhd_info *info)
 	}
 	info->allocated_bytes = (uint64_t)info->allocated_blocks *
 				x->block_size;
-	if (x->has_parent)
+	if (x->has_parent) {
 		snprintf(info->parent_name, sizeof(info->parent_name), "%s",
-			 x->parent_path);
+			 x->parent_path[0][0] ? x->parent_path[0] :
+			 x->parent_path[2]);
+		memcpy(info->parent_id, x->linkage[0], 16);
+	}
+}
+
+/* Hyper-V's lookup order (MS-VHDX 2.6.2.6.3): relative_path, volume_path,
+ * absolute_win32_path, each made a path here by the VHD rules. */
+static int
+vhdx_parent_candidates(struct vhd *v, char *out[VHD_MAX_PARENT_CANDIDATES])
+{
+	const struct vhdx *x = X(v);
+	const char *p[3] = { x->parent_path[0], x->parent_path[1],
+			     x->parent_path[2] };
+
+	return vhd_parent_candidates_from(v->path, p, 3, out, 0);
+}
+
+/* The parent's DataWriteGuid must be the child's parent_linkage (or
+ * parent_linkage2). */
+static int
+vhdx_parent_check(struct vhd *v, struct vhd *p, char *why, size_t n)
+{
+	const struct vhdx *x = X(v), *px = X(p);
+	char want[39], got[39];
+
+	for (int i = 0; i < x->nlinkage; i++)
+		if (memcmp(px->data_guid, x->linkage[i], 16) == 0)
+			return 0;
+	fmt_guid(want, x->linkage[0]);
+	fmt_guid(got, px->data_guid);
+	snprintf(why, n, "'%s': parent '%s' has DataWriteGuid %s, expected "
+		 "parent_linkage %s", v->path, p->path, got, want);
+	return -EBADMSG;
 }
 
 const struct vhd_driver vhd_drv_vhdx = {
 	"VHDX", VHD_FORMAT_VHDX, vhdx_probe, vhdx_open, vhdx_read, vhdx_map,
-	vhdx_info, vhdx_free,
+	vhdx_info, vhdx_free, vhdx_parent_candidates, vhdx_parent_check,
+	VHD_OPEN_FORMAT_VHDX,
 };

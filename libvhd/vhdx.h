@@ -61,7 +61,11 @@ struct vhdx {
 	struct vhdx_patch *patch;       /* the replayed log */
 	size_t   npatch;
 	unsigned log_entries;           /* entries replayed */
-	char     parent_path[1024];     /* parent locator, UTF-8 */
+	/* parent locator (UTF-8): relative_path, volume_path,
+	 * absolute_win32_path; parent_linkage(2): the parent's DataWriteGuid */
+	char     parent_path[3][1024];
+	uint8_t  linkage[2][16];
+	int      nlinkage;
 };
 
 uint32_t vhdx_crc32c_update(uint32_t crc, const uint8_t *p, size_t n);

@@ -79,13 +79,15 @@ ms_guid_str(const uint8_t g[16], char out[37])
 
 /* A VHDX has no footer, geometry or creator fields: its own lines. */
 static void
-print_vhdx(const struct vhd_info *in, const char *file, int json)
+print_vhdx(struct vhd *v, const struct vhd_info *in, const char *file,
+	   int json)
 {
-	char h[32], u[37], d[37];
+	char h[32], u[37], d[37], l[37];
 	const char *type = vhd_type_name(in->type);
 
 	ms_guid_str(in->unique_id, u);
 	ms_guid_str(in->disk_id, d);
+	ms_guid_str(in->parent_id, l);
 	if (json) {
 		printf("{\n  \"file\": ");
 		json_str(stdout, file);
@@ -110,6 +112,13 @@ print_vhdx(const struct vhd_info *in, const char *file, int json)
 			json_str(stdout, in->parent_name);
 		else
 			printf("null");
+		if (in->type == VHD_TYPE_DIFF)
+			printf(",\n  \"parent_linkage\": \"%s\"", l);
+		printf(",\n  \"parent\": ");
+		if (vhd_parent(v))
+			json_str(stdout, vhd_path(vhd_parent(v)));
+		else
+			printf("null");
 		printf("\n}\n");
 		return;
 	}
@@ -130,8 +139,12 @@ print_vhdx(const struct vhd_info *in, const char *file, int json)
 	       (unsigned long long)in->file_size, human_size(in->file_size, h));
 	printf("data write guid:   %s\n", u);
 	printf("disk id:           %s  [page 83 data]\n", d);
-	if (in->type == VHD_TYPE_DIFF)
+	if (in->type == VHD_TYPE_DIFF) {
 		printf("parent path:       %s\n", in->parent_name);
+		printf("parent linkage:    %s  [its DataWriteGuid]\n", l);
+		if (vhd_parent(v))
+			printf("parent:            %s\n", vhd_path(vhd_parent(v)));
+	}
 	for (size_t i = 0; i < NWARN; i++)
 		if (in->warnings & warn_text[i].bit)
 			printf("warning:           %s\n", warn_text[i].text);
@@ -360,7 +373,7 @@ cmd_info(int argc, char **argv)
 		goto out;
 	}
 	if (in.format == VHD_FORMAT_VHDX)
-		print_vhdx(&in, file, json);
+		print_vhdx(v, &in, file, json);
 	else if (json)
 		print_json(v, &in, file, parent_problem);
 	else

@@ -7,6 +7,10 @@ specification (v1.0): no VHDX library, only the on-disk layout.
                                     see dirty() for what it changes
   craft.py damage FILE CASE         one damaged field (CASES below)
   craft.py cases                    the names of the damage cases
+  craft.py diff CHILD PARENT        make CHILD (a dynamic VHDX of PARENT's
+                                    size and block size) a differencing
+                                    image of PARENT: see diff()
+  craft.py zero-block FILE N        payload block N: PAYLOAD_BLOCK_ZERO
 """
 import struct
 import sys
@@ -161,6 +165,71 @@ def dirty(img, flushed_past_eof=False):
     seal(img.b, img.hoff, 4096)
 
 
+def diff(img, parent_path):
+    """Turn a dynamic image into a differencing one whose parent is
+    parent_path: HasParent set, a parent locator item (parent_linkage =
+    the parent's DataWriteGuid, relative_path .\\NAME, absolute_win32_path
+    C:\\vms\\NAME), the BAT's sector bitmap entry of chunk 0 pointing at an
+    appended bitmap block.  Block 1 becomes partially present: only its
+    first half's sectors are set in the bitmap (the rest reads from the
+    parent).  Needs 1 MiB blocks and
+    512-byte sectors (chunk ratio 4096)."""
+    par = Image(parent_path)
+    fp = img.items['file_params']
+    bs, flags = struct.unpack_from('<II', img.b, fp)
+    assert bs == MIB
+    struct.pack_into('<I', img.b, fp + 4, flags | 2)
+    # The parent locator item.
+    name = parent_path.rsplit('/', 1)[-1]
+    dwg = uuid.UUID(bytes_le=bytes(par.b[par.hoff + 32:par.hoff + 48]))
+    kv = [('parent_linkage', '{%s}' % dwg),  # lower case: libvhdi reads no other
+          ('relative_path', '.\\' + name),
+          ('absolute_win32_path', 'C:\\vms\\' + name)]
+    blob = bytearray(20 + 12 * len(kv))
+    blob[0:16] = uuid.UUID('B04AEFB7-D19E-4A81-B789-25B8E9445913').bytes_le
+    struct.pack_into('<HH', blob, 16, 0, len(kv))
+    for i, (k, v) in enumerate(kv):
+        kb, vb = k.encode('utf-16-le'), v.encode('utf-16-le')
+        ko = len(blob)
+        blob += kb
+        vo = len(blob)
+        blob += vb
+        struct.pack_into('<IIHH', blob, 20 + 12 * i, ko, vo, len(kb), len(vb))
+    n = struct.unpack_from('<H', img.b, img.meta + 10)[0]
+    end = 64 * 1024
+    for i in range(n):
+        o, ln = struct.unpack_from('<II', img.b, img.meta + 32 + 32 * i + 16)
+        end = max(end, o + ln)
+    off = (end + 4095) // 4096 * 4096
+    img.b[img.meta + off:img.meta + off + len(blob)] = blob
+    e = img.meta + 32 + 32 * n
+    img.b[e:e + 16] = uuid.UUID('A8D35F2D-B30B-454D-ABF7-D3D84834AB0C').bytes_le
+    struct.pack_into('<IIII', img.b, e + 16, off, len(blob), 4, 0)
+    struct.pack_into('<H', img.b, img.meta + 10, n + 1)
+    # The sector bitmap block of chunk 0 (BAT entry 4096), appended.
+    while len(img.b) % MIB:
+        img.b.append(0)
+    sbo = len(img.b)
+    bm = bytearray(MIB)
+    for sec in range(2048, 2048 + 1024):      # block 1, first half
+        bm[sec // 8] |= 1 << (sec % 8)
+    # Fully present blocks have every bit set too, as Hyper-V keeps them
+    # (libvhdi reads a differencing image's sectors by the bitmap alone).
+    for blk in img.present():
+        if blk != 1 and blk < 4096:
+            bm[blk * 256:(blk + 1) * 256] = b'\xff' * 256
+    img.b += bm
+    struct.pack_into('<Q', img.b, img.bat + 8 * 4096, (sbo // MIB) << 20 | 6)
+    e1 = img.bat_entry(1)
+    assert e1 & 7 == 6, 'block 1 must be present'
+    struct.pack_into('<Q', img.b, img.bat + 8, (e1 & ~7) | 7)
+
+
+def zero_block(img, blk):
+    """Set payload block blk (below the chunk ratio) to PAYLOAD_BLOCK_ZERO."""
+    struct.pack_into('<Q', img.b, img.bat + 8 * blk, 2)
+
+
 def both(img, fn):
     for off in (64 * 1024, 128 * 1024):
         fn(off)
@@ -199,6 +268,10 @@ def main():
         sector4k(img)
     elif cmd == 'dirty':
         dirty(img)
+    elif cmd == 'diff':
+        diff(img, sys.argv[3])
+    elif cmd == 'zero-block':
+        zero_block(img, int(sys.argv[3]))
     elif cmd == 'damage':
         CASES[sys.argv[3]](img)
     else:
