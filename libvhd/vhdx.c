@@ -241,14 +241,17 @@ region_table_check(struct vhd *v, struct vhdx *x, const uint8_t *t,
 		if (len == 0 || len % VHDX_MIB)
 			return bad(v, "region table entry: length", eo + 24,
 				   "a non-zero multiple of 1 MiB", len);
-		if (fo > x->eof || len > x->eof - fo)
+		/* Inside the file as it is, not as a replayed log would
+		 * extend it: regions never move, and what is read into
+		 * memory then stays bounded by the file's real size. */
+		if (fo > v->file_size || len > v->file_size - fo)
 			return vhd_err(EBADMSG, "'%s': region table entry %u "
 				       "at offset %llu: the region at %llu (%u "
 				       "bytes) must lie inside the file of %llu "
 				       "bytes", v->path, i,
 				       (unsigned long long)eo,
 				       (unsigned long long)fo, len,
-				       (unsigned long long)x->eof);
+				       (unsigned long long)v->file_size);
 		int isbat = memcmp(e, guid_bat, 16) == 0;
 		if ((isbat ? x->bat_off : x->meta_off) != 0)
 			return vhd_err(EBADMSG, "'%s': region table entry %u "

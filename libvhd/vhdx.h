@@ -13,6 +13,9 @@
 #define VHDX_REGION2_OFF  (256u * 1024)
 #define VHDX_MAX_SIZE     (UINT64_C(64) << 40)      /* 64 TiB */
 #define VHDX_LOG_SECTOR   4096u
+/* No VHDX file reaches this (64 TiB of data plus its metadata): a log
+ * entry writing past it is damaged. */
+#define VHDX_FILE_MAX     (UINT64_C(1) << 47)
 /* A log held in memory for replay is refused above this (Hyper-V and
  * QEMU write 1 MiB logs). */
 #define VHDX_LOG_MAX      (UINT64_C(256) << 20)

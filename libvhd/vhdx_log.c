@@ -131,25 +131,34 @@ apply_entry(struct vhd *v, struct vhdx *x, const uint8_t *L,
 	for (uint32_t i = 0; i < e->ndesc; i++) {
 		const uint8_t *d = h + 64 + 32 * i;
 		uint64_t off = get_le64(d + 16);
-		if (memcmp(d, "zero", 4) == 0) {
-			uint64_t n = get_le64(d + 8);
-			if (off > UINT64_MAX - n)
-				return vhd_err(EBADMSG, "'%s': log entry %llu: "
-					       "zero descriptor %u: range at "
-					       "%llu wraps", v->path,
-					       (unsigned long long)e->seq, i,
-					       (unsigned long long)off);
+		int zero = memcmp(d, "zero", 4) == 0;
+		uint64_t n = zero ? get_le64(d + 8) : VHDX_LOG_SECTOR;
+		if (off > VHDX_FILE_MAX || n > VHDX_FILE_MAX - off)
+			return vhd_err(EBADMSG, "'%s': log entry %llu: "
+				       "descriptor %u: %llu bytes at %llu: "
+				       "expected a range below %llu", v->path,
+				       (unsigned long long)e->seq, i,
+				       (unsigned long long)n,
+				       (unsigned long long)off,
+				       (unsigned long long)VHDX_FILE_MAX);
+		if (zero) {
 			r = add_patch(x, off, n, NULL, NULL, NULL);
 		} else {
 			const uint8_t *s = h + (uint64_t)(ds + ndata++) *
 					   VHDX_LOG_SECTOR;
-			r = add_patch(x, off, VHDX_LOG_SECTOR, d + 8, s, d + 4);
+			r = add_patch(x, off, n, d + 8, s, d + 4);
 		}
 		if (r < 0)
 			return r;
 		if (off + x->patch[x->npatch - 1].len > x->eof)
 			x->eof = off + x->patch[x->npatch - 1].len;
 	}
+	if (e->last > VHDX_FILE_MAX)
+		return vhd_err(EBADMSG, "'%s': log entry %llu: LastFileOffset: "
+			       "expected at most %llu, found %llu", v->path,
+			       (unsigned long long)e->seq,
+			       (unsigned long long)VHDX_FILE_MAX,
+			       (unsigned long long)e->last);
 	if (e->last > x->eof)
 		x->eof = e->last;
 	x->log_entries++;
@@ -166,21 +175,43 @@ vhdx_log_free(struct vhdx *x)
 	x->npatch = 0;
 }
 
-/* The run of valid entries with consecutive sequence numbers starting at
- * slot s; returns its length and sets *last to its last entry. */
-static uint32_t
-follow(const uint8_t *L, struct vhdx *x, uint32_t s, struct entry *run,
-       uint32_t max)
-{
-	uint32_t n = 0, pos = s * VHDX_LOG_SECTOR;
+/* Each slot's entry, validated once: 1 valid (in ent[slot]), 0 not. */
+struct scan {
+	const uint8_t *L;
+	struct vhdx *x;
+	struct entry *ent;
+	int8_t *valid;          /* -1 not yet known */
+	uint8_t *seen;          /* slot already inside a followed run */
+};
 
-	while (n < max && entry_valid(L, x->log_len, pos, x->log_guid,
-				      &run[n])) {
-		if (n > 0 && run[n].seq != run[n - 1].seq + 1)
+static int
+slot_valid(struct scan *sc, uint32_t s)
+{
+	if (sc->valid[s] < 0)
+		sc->valid[s] = (int8_t)entry_valid(sc->L, sc->x->log_len,
+						   s * VHDX_LOG_SECTOR,
+						   sc->x->log_guid, &sc->ent[s]);
+	return sc->valid[s];
+}
+
+/* The run of valid entries with consecutive sequence numbers starting at
+ * slot s, into run[]; returns its length.  Its slots are marked seen: a
+ * run starting inside it is a suffix, ending with the same entry. */
+static uint32_t
+follow(struct scan *sc, uint32_t s, struct entry *run, uint32_t max)
+{
+	uint32_t n = 0, slot = s;
+
+	while (n < max && slot_valid(sc, slot)) {
+		if (n > 0 && sc->ent[slot].seq != run[n - 1].seq + 1)
 			break;
-		pos = (pos + run[n].len) % x->log_len;
+		run[n] = sc->ent[slot];
+		sc->seen[slot] = 1;
+		slot = (uint32_t)(((uint64_t)slot * VHDX_LOG_SECTOR +
+				   run[n].len) % sc->x->log_len /
+				  VHDX_LOG_SECTOR);
 		n++;
-		if (pos == s * VHDX_LOG_SECTOR)
+		if (slot == s)
 			break;
 	}
 	return n;
@@ -190,8 +221,9 @@ int
 vhdx_log_replay(struct vhd *v, struct vhdx *x)
 {
 	static const uint8_t zero16[16];
-	uint32_t slots, best_n = 0, best_start = 0;
+	uint32_t slots, best_n = 0;
 	struct entry *run = NULL, *best = NULL;
+	struct scan sc = { NULL, x, NULL, NULL, NULL };
 	uint8_t *L = NULL;
 	int r = 0;
 
@@ -207,15 +239,22 @@ vhdx_log_replay(struct vhd *v, struct vhdx *x)
 	L = malloc((size_t)x->log_len * 2);
 	run = calloc(slots, sizeof(*run));
 	best = calloc(slots, sizeof(*best));
-	if (!L || !run || !best) {
+	sc.ent = calloc(slots, sizeof(*sc.ent));
+	sc.valid = malloc(slots);
+	sc.seen = calloc(slots, 1);
+	if (!L || !run || !best || !sc.ent || !sc.valid || !sc.seen) {
 		r = vhd_err(ENOMEM, "no memory");
 		goto out;
 	}
 	if ((r = vhd_file_read(v, L, x->log_len, x->log_off)) < 0)
 		goto out;
 	memcpy(L + x->log_len, L, x->log_len);  /* entries may wrap */
+	memset(sc.valid, -1, slots);
+	sc.L = L;
 	for (uint32_t s = 0; s < slots; s++) {
-		uint32_t n = follow(L, x, s, run, slots);
+		if (sc.seen[s])
+			continue;
+		uint32_t n = follow(&sc, s, run, slots);
 		if (n == 0)
 			continue;
 		/* The last entry's tail must be an entry of the run; replay
@@ -229,16 +268,17 @@ vhdx_log_replay(struct vhd *v, struct vhdx *x)
 		if (best_n == 0 || run[n - 1].seq > best[best_n - 1].seq) {
 			memcpy(best, run + t, (n - t) * sizeof(*run));
 			best_n = n - t;
-			best_start = s;
 		}
 	}
-	(void)best_start;
 	for (uint32_t i = 0; i < best_n && r == 0; i++)
 		r = apply_entry(v, x, L, &best[i]);
 out:
 	free(L);
 	free(run);
 	free(best);
+	free(sc.ent);
+	free(sc.valid);
+	free(sc.seen);
 	if (r < 0)
 		vhdx_log_free(x);
 	return r;

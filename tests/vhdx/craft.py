@@ -3,8 +3,9 @@
 specification (v1.0): no VHDX library, only the on-disk layout.
 
   craft.py sector4k FILE            logical and physical sector size 4096
-  craft.py dirty FILE               a log entry to replay (unclean shutdown):
-                                    see dirty() for what it changes
+  craft.py dirty FILE               log entries to replay (unclean shutdown):
+                                    see dirty() for what they change
+  craft.py dirty-wrap FILE          the same, wrapping round the log's end
   craft.py damage FILE CASE         one damaged field (CASES below)
   craft.py cases                    the names of the damage cases
   craft.py diff CHILD PARENT        make CHILD (a dynamic VHDX of PARENT's
@@ -108,15 +109,15 @@ def sector4k(img):
     struct.pack_into('<I', img.b, img.items['pss'], 4096)
 
 
-def log_entry(img, seq, descs, flushed, last, log_guid):
+def log_entry(img, seq, descs, flushed, last, log_guid, tail=0):
     """descs: ('data', file_offset, 4096 bytes) or ('zero', off, len)."""
     nd = len(descs)
     dsec = (nd + 2 + 127) // 128
     data = [d for d in descs if d[0] == 'data']
     length = (dsec + len(data)) * 4096
     e = bytearray(length)
-    struct.pack_into('<4sIIIQII16sQQ', e, 0, b'loge', 0, length, 0, seq, nd,
-                     0, log_guid, flushed, last)
+    struct.pack_into('<4sIIIQII16sQQ', e, 0, b'loge', 0, length, tail, seq,
+                     nd, 0, log_guid, flushed, last)
     k = 0
     for i, d in enumerate(descs):
         o = 64 + 32 * i
@@ -135,10 +136,10 @@ def log_entry(img, seq, descs, flushed, last, log_guid):
     return e
 
 
-def dirty(img, flushed_past_eof=False):
-    """A 1 MiB block of 0x77 appended to the file (unreferenced), then a log
-    entry that (1) rewrites the first 4 KiB of the first present block with a
-    byte ramp, (2) zeroes 8 KiB of the second present block, (3) points the
+def dirty(img, flushed_past_eof=False, wrap=False):
+    """A 1 MiB block of 0x77 appended to the file (unreferenced), then log
+    entries that (1) rewrite the first 4 KiB of the first present block with a
+    byte ramp, (2) zero 8 KiB of the second present block, (3) point the
     first absent block of the BAT's first 4 KiB page at the appended MiB.
     Needs 1 MiB blocks and at least two present blocks."""
     bs = struct.unpack_from('<I', img.b, img.items['file_params'])[0]
@@ -157,10 +158,18 @@ def dirty(img, flushed_past_eof=False):
     struct.pack_into('<Q', page, 8 * absent, (new // MIB) << 20 | 6)
     flushed = len(img.b) + (MIB if flushed_past_eof else 0)
     lg = uuid.uuid4().bytes_le
-    e = log_entry(img, 1, [('data', b0, ramp), ('zero', b1 + 4096, 8192),
-                           ('data', img.bat, bytes(page))],
-                  flushed, len(img.b), lg)
-    img.b[img.log_off:img.log_off + len(e)] = e
+    # Two entries, sequence numbers 5 and 6, both naming the first as the
+    # tail: at the log's start, or (wrap) the first in the last 8 KiB of
+    # the log and the second wrapping round to its start.
+    first = img.log_len - 8192 if wrap else 0
+    e1 = log_entry(img, 5, [('data', b0, ramp), ('zero', b1 + 4096, 8192)],
+                   flushed, len(img.b), lg, tail=first)
+    e2 = log_entry(img, 6, [('data', img.bat, bytes(page))],
+                   flushed, len(img.b), lg, tail=first)
+    assert len(e1) == 8192
+    second = 0 if wrap else 8192
+    img.b[img.log_off + first:img.log_off + first + 8192] = e1
+    img.b[img.log_off + second:img.log_off + second + len(e2)] = e2
     img.b[img.hoff + 48:img.hoff + 64] = lg
     seal(img.b, img.hoff, 4096)
 
@@ -268,6 +277,8 @@ def main():
         sector4k(img)
     elif cmd == 'dirty':
         dirty(img)
+    elif cmd == 'dirty-wrap':
+        dirty(img, wrap=True)
     elif cmd == 'diff':
         diff(img, sys.argv[3])
     elif cmd == 'zero-block':
