@@ -27,6 +27,7 @@ nbdsh libnbd-bin
 /usr/lib/python3/dist-packages/nbd.py python3-libnbd
 vhdimount libvhdi-utils
 7zz 7zip
+losetup mount
 fio fio
 mkfs.ext4 e2fsprogs
 e2fsck e2fsprogs
