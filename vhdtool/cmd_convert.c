@@ -731,6 +731,12 @@ ends_with_vhd(const char *p)
 	return ends_with(p, ".vhd") || ends_with(p, ".vpc");
 }
 
+static int
+ends_with_vhdx(const char *p)
+{
+	return ends_with(p, ".vhdx") || ends_with(p, ".avhdx");
+}
+
 /* Is the file gzip-compressed (magic 1f 8b)? */
 static int
 is_gzip(const char *path)
@@ -757,6 +763,11 @@ open_source(struct endpoint *s, int from, int ignore_checksum)
 	if (r == 0 && from < 0 && ends_with_vhd(s->path)) {
 		/* A damaged VHD must not be copied as if it were a raw disk. */
 		tool_err(s->path, "not a VHD image (no VHD footer at its end or "
+			 "at offset 0); --from raw copies it as a raw disk");
+		return EXIT_DAMAGED;
+	}
+	if (r == 0 && from < 0 && ends_with_vhdx(s->path)) {
+		tool_err(s->path, "not a VHDX image (no 'vhdxfile' identifier "
 			 "at offset 0); --from raw copies it as a raw disk");
 		return EXIT_DAMAGED;
 	}
@@ -1226,6 +1237,12 @@ cmd_convert(int argc, char **argv)
 		snprintf(base, sizeof(base), "%s", d.path);
 		if (gz && ends_with(base, ".gz"))
 			base[strlen(base) - 3] = '\0';
+		if (!d.std && ends_with_vhdx(base)) {
+			tool_err(d.path, "writing VHDX is not supported yet "
+				 "(--to raw or --to vhd writes another format "
+				 "under this name)");
+			return EXIT_ERROR;
+		}
 		to = (co.type || co.block_size || (!d.std && ends_with_vhd(base))) ?
 		     1 : 0;
 	}

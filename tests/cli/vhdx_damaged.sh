@@ -2,7 +2,8 @@
 # metadata, BAT, log) are refused by info, map, check and convert: exit 3,
 # one line on stderr naming the file and the field, no output file, the
 # image's bytes unchanged.  One damaged header or region table alone is
-# tolerated (the other copy is used) and reads as before.
+# tolerated (the other copy is used) and reads as before.  A .vhdx name is
+# no licence to copy noise as raw, nor to write another format.
 . "$TOP/tests/lib.sh"
 need qemu-img qemu-utils
 need qemu-io qemu-utils
@@ -53,6 +54,17 @@ open(sys.argv[1], 'wb').write(b)
 PY
 "$VHDTOOL" convert one.vhdx one.raw
 cmp one.raw base.raw || fail "one damaged copy: reads differently"
+
+# A file named .vhdx that is no VHDX is not copied as a raw disk, and a
+# .vhdx destination is refused (writing VHDX is not supported yet) rather
+# than written in another format under that name.
+head -c 1048576 /dev/urandom > noise.vhdx
+expect_exit 3 "$VHDTOOL" convert noise.vhdx out.raw 2> err.txt
+grep -q "not a VHDX image" err.txt || fail "noise.vhdx: $(cat err.txt)"
+[ ! -e out.raw ] || fail "noise.vhdx: convert left an output file"
+expect_exit 1 "$VHDTOOL" convert base.raw out.vhdx 2> err.txt
+grep -q "writing VHDX is not supported" err.txt || fail "out.vhdx: $(cat err.txt)"
+[ ! -e out.vhdx ] || fail "a .vhdx destination was written"
 
 # Too short for the headers and region tables.
 head -c 200000 base.vhdx > short.vhdx
