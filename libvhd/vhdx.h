@@ -71,6 +71,24 @@ struct vhdx {
 	int      nlinkage;
 };
 
+/* Payload block states (MS-VHDX 2.5.1.1) and the sector bitmap's. */
+enum {
+	PB_NOT_PRESENT = 0, PB_UNDEFINED = 1, PB_ZERO = 2, PB_UNMAPPED = 3,
+	PB_FULLY_PRESENT = 6, PB_PARTIALLY_PRESENT = 7,
+};
+#define SB_PRESENT 6
+#define BAT_STATE(e)  ((unsigned)((e) & 7))
+#define BAT_OFF(e)    (((e) >> 20) * VHDX_MIB)
+
+/* vhdx_meta.c: the open's steps, in order, each validating what it reads
+ * (see vhdx.c for the order and why). */
+int  vhdx_read_headers(struct vhd *v, struct vhdx *x);
+int  vhdx_read_regions(struct vhd *v, struct vhdx *x);
+int  vhdx_read_metadata(struct vhd *v, struct vhdx *x);
+int  vhdx_read_bat(struct vhd *v, struct vhdx *x);
+/* "{XXXXXXXX-XXXX-...}" of a GUID's 16 bytes on disk. */
+void vhdx_fmt_guid(char out[39], const uint8_t g[16]);
+
 uint32_t vhdx_crc32c_update(uint32_t crc, const uint8_t *p, size_t n);
 /* CRC-32C of n bytes with the 4 bytes at skip taken as zero. */
 uint32_t vhdx_crc32c_skip(const uint8_t *p, size_t n, size_t skip);
