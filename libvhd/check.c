@@ -180,7 +180,8 @@ check_one(const char *path, struct ck *c)
 	/* Structure: open (checksums accepted, BAT problems reported). */
 	struct vhd *v;
 	vhd_set_check_reporter(ck_problem, c);
-	r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_IGNORE_CHECKSUM |
+	r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+		     VHD_OPEN_IGNORE_CHECKSUM |
 		     VHD_OPEN_NO_PARENT | VHD_OPEN_NOLOCK);
 	vhd_set_check_reporter(NULL, NULL);
 	if (r < 0) {
@@ -215,6 +216,29 @@ check_one(const char *path, struct ck *c)
 	return 0;
 }
 
+/* A VHDX is validated whole by its open (headers, region tables,
+ * metadata, log, every BAT entry): its refusal is the problem found.  A
+ * differencing VHDX is checked without its parent. */
+static int
+check_vhdx(const char *path, struct ck *c)
+{
+	struct vhd *v;
+	int r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_NO_PARENT |
+			 VHD_OPEN_NOLOCK);
+
+	if (r == -EBADMSG || r == -ENOTSUP) {
+		ck_problem(c, vhd_errmsg());
+		return c->count;
+	}
+	if (r < 0)
+		return r;
+	if (v->warnings & VHD_WARN_LOG_REPLAYED)
+		ck_warn(c, "'%s': the log is not empty (unclean shutdown); "
+			"replayed in memory, the file is unchanged", path);
+	vhd_close(v);
+	return c->count;
+}
+
 static int check_locked(const char *path, unsigned flags,
 			vhd_report_fn report, void *arg);
 
@@ -247,11 +271,14 @@ check_locked(const char *path, unsigned flags, vhd_report_fn report,
 			 VHD_OPEN_FORCE_SHARE : 0;
 	int r;
 
+	if ((r = vhd_path_is_vhdx(path)) != 0)
+		return r < 0 ? r : check_vhdx(path, &c);
 	if ((r = check_one(path, &c)) < 0)
 		return r;
 	if (flags & VHD_CHECK_NO_PARENT)
 		return c.count;
-	r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_IGNORE_CHECKSUM |
+	r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+		     VHD_OPEN_IGNORE_CHECKSUM |
 		     VHD_OPEN_NO_PARENT | VHD_OPEN_NOLOCK);
 	if (r < 0)
 		return c.count;
@@ -267,7 +294,8 @@ check_locked(const char *path, unsigned flags, vhd_report_fn report,
 	}
 	struct vhd_open_opts oo = {
 		.struct_size = sizeof oo,
-		.flags = VHD_OPEN_RDONLY | VHD_OPEN_IGNORE_CHECKSUM | share,
+		.flags = VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+			 VHD_OPEN_IGNORE_CHECKSUM | share,
 	};
 	if ((r = vhd_open_io(&v, io, &oo)) < 0)
 		io->ops->close(io);

@@ -267,7 +267,8 @@ vhd_compact_io(struct vhd_io *io, unsigned flags, vhd_progress_fn progress,
 	if ((r = vhd_borrow_io(&b, io)) < 0)
 		return r;
 	r = vhd_open_internal(&v, b, io->name ? io->name : "image",
-			      VHD_OPEN_RDWR | VHD_OPEN_NO_PARENT, NULL, 0);
+			      VHD_OPEN_RDWR | VHD_OPEN_FORMAT_VHD |
+			      VHD_OPEN_NO_PARENT, NULL, 0);
 	if (r < 0) {
 		b->ops->close(b);
 		return r;
@@ -330,6 +331,7 @@ vhd_compact(const char *path, const char *out, unsigned flags,
 		if ((r = vhd_io_file_open2(&io, path, VHD_IO_RDWR, 2)) < 0)
 			return r;
 		r = vhd_open_internal(&v, io, path, VHD_OPEN_RDWR |
+				      VHD_OPEN_FORMAT_VHD |
 				      VHD_OPEN_NO_PARENT, NULL, 0);
 		if (r < 0) {
 			io->ops->close(io);
@@ -339,7 +341,8 @@ vhd_compact(const char *path, const char *out, unsigned flags,
 		vhd_close(v);
 		return r;
 	}
-	if ((r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_NO_PARENT)) < 0)
+	if ((r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+			  VHD_OPEN_NO_PARENT)) < 0)
 		return r;
 	if (v->type == VHD_TYPE_FIXED) {
 		r = vhd_err(ENOTSUP, "'%s': a fixed disk has no unused blocks "

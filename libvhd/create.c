@@ -27,7 +27,8 @@ static int
 read_parent(const char *path, struct parent_facts *pf)
 {
 	struct vhd *p;
-	int r = vhd_open(&p, path, VHD_OPEN_RDONLY | VHD_OPEN_NO_PARENT |
+	int r = vhd_open(&p, path, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+			 VHD_OPEN_NO_PARENT |
 			 VHD_OPEN_NOLOCK);
 
 	if (r < 0)

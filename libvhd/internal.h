@@ -207,8 +207,58 @@ struct vhd_batmap {
 	uint8_t *map;           /* map_sectors * 512 bytes */
 };
 
+/* ---- image-format drivers (driver.c) ----
+ * The handle dispatches everything that depends on the format through
+ * its driver: open (decode and validate the metadata), read of this
+ * level, the allocation map of this level, the format's part of
+ * vhd_get_info, and freeing the format's state.  The public calls
+ * (vhd_pread, vhd_map, vhd_get_info, vhd_close, ...) do the argument
+ * checks, locking and chain walk once for every format.  Writes, and the
+ * path-based operations (check, repair, resize, compact, merge,
+ * set-parent), are VHD only for now: other formats open read-only and
+ * those operations refuse them (VHD_OPEN_FORMAT_VHD). */
+struct vhd;
+struct vhd_driver {
+	const char *name;               /* "VHD", "VHDX", "raw" */
+	unsigned format;                /* VHD_FORMAT_* */
+	/* Does the file hold this format?  1 yes, 0 no (-errno on I/O). */
+	int  (*probe)(struct vhd_io *io, uint64_t file_size);
+	/* Fills v->type, v->size and the format's state, or -errno. */
+	int  (*open)(struct vhd *v, unsigned flags);
+	/* Reads [off, off+n) at this level, inside the disk; what this
+	 * level does not store comes from vhd_read_level(v->parent) or is
+	 * zeros. */
+	int  (*read)(struct vhd *v, uint8_t *buf, size_t n, uint64_t off);
+	/* One run at this level, off < v->size, len <= v->size - off. */
+	int  (*map)(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
+		    unsigned *status, int *depth);
+	void (*info)(struct vhd *v, struct vhd_info *info);
+	void (*free)(struct vhd *v);
+	/* Differencing images: the paths where the parent may be (malloc'd,
+	 * in lookup order; the count or -errno), whether p is v's parent (0,
+	 * or -EBADMSG with the reason in why), and the VHD_OPEN_FORMAT_* flag
+	 * a parent is opened with. */
+	int  (*parent_candidates)(struct vhd *v,
+				  char *out[VHD_MAX_PARENT_CANDIDATES]);
+	int  (*parent_check)(struct vhd *v, struct vhd *p, char *why,
+			     size_t n);
+	unsigned parent_flags;
+};
+extern const struct vhd_driver vhd_drv_vhd, vhd_drv_vhdx, vhd_drv_raw;
+/* The driver whose probe claims the file: VHDX by its file type
+ * identifier, else VHD (which then gives its own refusal for a file that
+ * is neither). */
+int vhd_driver_detect(struct vhd_io *io, uint64_t file_size,
+		      const struct vhd_driver **out);
+/* 1 if the file at path is a VHDX (by its identifier), 0 if not. */
+int vhd_path_is_vhdx(const char *path);
+/* Internal open flag: refuse any format but VHD (-ENOTSUP), for the
+ * operations that know only VHD's layout. */
+#define VHD_OPEN_FORMAT_VHD 0x40000000u
+#define VHD_OPEN_FORMAT_VHDX 0x20000000u
+
 /* ---- the handle ---- */
-enum { VHD_KIND_VHD, VHD_KIND_RAW };
+enum { VHD_KIND_VHD, VHD_KIND_RAW, VHD_KIND_OTHER };
 enum { BM_UNKNOWN = 0, BM_FULL = 1, BM_PARTIAL = 2 };
 
 struct bm_entry {
@@ -217,6 +267,8 @@ struct bm_entry {
 };
 
 struct vhd {
+	const struct vhd_driver *drv;
+	void *fmt;              /* the driver's state (formats other than VHD) */
 	struct vhd_io *io;
 	char *path;
 	unsigned flags;         /* VHD_OPEN_* */
@@ -320,6 +372,10 @@ bit_clear(uint8_t *map, uint32_t i)
 }
 
 /* rw.c */
+/* VHD's own read and map of one level (the VHD driver's). */
+int vhd_vhd_read(struct vhd *v, uint8_t *buf, size_t n, uint64_t off);
+int vhd_vhd_map(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
+		unsigned *status, int *depth);
 int vhd_read_level(struct vhd *v, uint8_t *buf, size_t n, uint64_t off);
 /* map.c */
 int vhd_map_level(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,

@@ -586,6 +586,26 @@ vhd_parent_candidates(struct vhd_io *io, uint64_t file_size,
 	return c.n;
 }
 
+int
+vhd_parent_candidates_from(const char *child_path, const char *const *paths,
+			   int npaths, char *out[VHD_MAX_PARENT_CANDIDATES],
+			   int n)
+{
+	struct cands c = { out, n, 0 };
+
+	for (int i = 0; i < npaths && !c.err; i++)
+		if (paths[i] && paths[i][0])
+			add_path(&c, child_path, paths[i]);
+	if (c.err) {
+		for (int i = n; i < c.n; i++) {
+			free(out[i]);
+			out[i] = NULL;
+		}
+		return c.err;
+	}
+	return c.n;
+}
+
 /* ---- Building locators for a new child ----------------------------------- */
 
 /* An absolute, lexically clean version of path (which may not exist yet):

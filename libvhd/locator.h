@@ -57,6 +57,13 @@ int vhd_parent_candidates(struct vhd_io *io, uint64_t file_size,
 			  const uint8_t hdr[1024], const char *child_path,
 			  char *out[VHD_MAX_PARENT_CANDIDATES]);
 
+/* Candidates from paths already decoded (UTF-8, Windows or POSIX form),
+ * by the same rules; appended to out[0..n), the new count returned (or
+ * -ENOMEM). */
+int vhd_parent_candidates_from(const char *child_path,
+			       const char *const *paths, int npaths,
+			       char *out[VHD_MAX_PARENT_CANDIDATES], int n);
+
 /* Fill in a child's header (raw, 1024 bytes) for the parent at
  * parent_path: the parent unicode name (UTF-16BE, the parent's file name)
  * and two locators, W2ku (the absolute path) and W2ru (the path relative

@@ -8,7 +8,7 @@ int
 vhd_map_level(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
 	      unsigned *status, int *depth)
 {
-	int d = -1, r;
+	int d = -1;
 
 	if (off >= v->size) {
 		*run = len;
@@ -17,7 +17,21 @@ vhd_map_level(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
 	}
 	if (len > v->size - off)
 		len = v->size - off;
-	if (v->kind == VHD_KIND_RAW || v->type == VHD_TYPE_FIXED) {
+	return v->drv->map(v, off, len, run, status, depth);
+done:
+	if (depth)
+		*depth = d;
+	return 0;
+}
+
+/* The VHD driver's map of one level: off < v->size, len <= v->size - off. */
+int
+vhd_vhd_map(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
+	    unsigned *status, int *depth)
+{
+	int d = -1, r;
+
+	if (v->type == VHD_TYPE_FIXED) {
 		*run = len;
 		*status = VHD_MAP_DATA;
 		d = v->depth;

@@ -184,7 +184,8 @@ vhd_merge(const char *child, const char *into, vhd_progress_fn progress,
 	if (r < 0)
 		return r;
 	m.nlocks = 1;
-	r = vhd_open(&m.chain, child, VHD_OPEN_RDONLY | VHD_OPEN_NOLOCK);
+	r = vhd_open(&m.chain, child, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+		     VHD_OPEN_NOLOCK);
 	if (r < 0)
 		goto fail;
 	if (m.chain->type != VHD_TYPE_DIFF || m.chain->parent == NULL) {
@@ -233,7 +234,7 @@ vhd_merge(const char *child, const char *into, vhd_progress_fn progress,
 			m.nlocks++;
 		}
 	}
-	r = vhd_open(&m.dst, v->path, VHD_OPEN_RDWR);
+	r = vhd_open(&m.dst, v->path, VHD_OPEN_RDWR | VHD_OPEN_FORMAT_VHD);
 	if (r < 0)
 		goto fail;
 	if (memcmp(m.dst->ft.uuid, v->ft.uuid, 16) != 0) {

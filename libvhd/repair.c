@@ -133,7 +133,8 @@ repair_io(struct rp *c, struct vhd_io *io)
 
 	/* The structure, read strictly: the same footer choice as above, and
 	 * a header whose checksum fails stops here (see the top comment). */
-	r = vhd_open(&v, c->path, VHD_OPEN_RDONLY | VHD_OPEN_NO_PARENT |
+	r = vhd_open(&v, c->path, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+		     VHD_OPEN_NO_PARENT |
 		     VHD_OPEN_NOLOCK);
 	if (r < 0) {
 		if (r != -EBADMSG)
@@ -198,6 +199,10 @@ vhd_repair(const char *path, vhd_report_fn report, void *arg)
 
 	if (!path)
 		return vhd_err(EINVAL, "vhd_repair: no path");
+	if ((r = vhd_path_is_vhdx(path)) != 0)
+		return r < 0 ? r : vhd_err(ENOTSUP, "'%s': a VHDX image: "
+					   "repair handles VHD images only",
+					   path);
 	/* Exclusive: nobody writes while we move the footer. */
 	if ((r = vhd_io_file_open2(&io, path, VHD_IO_RDWR, 2)) < 0)
 		return r;

@@ -688,7 +688,8 @@ resize_open(struct vhd **out, struct vhd_io *io, const char *path)
 {
 	/* A differencing disk is opened with its parent: the size rule
 	 * needs it. */
-	return vhd_open_internal(out, io, path, VHD_OPEN_RDWR, NULL, 0);
+	return vhd_open_internal(out, io, path, VHD_OPEN_RDWR |
+				 VHD_OPEN_FORMAT_VHD, NULL, 0);
 }
 
 int
@@ -868,6 +869,7 @@ vhd_fixed_to_raw(const char *path)
 	if ((r = vhd_io_file_open2(&io, path, VHD_IO_RDWR, 2)) < 0)
 		return r;
 	if ((r = vhd_open_internal(&v, io, path, VHD_OPEN_RDWR |
+				   VHD_OPEN_FORMAT_VHD |
 				   VHD_OPEN_NO_PARENT, NULL, 0)) < 0) {
 		io->ops->close(io);
 		return r;

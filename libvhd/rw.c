@@ -63,8 +63,6 @@ read_below(struct vhd *v, uint8_t *buf, size_t n, uint64_t off)
 int
 vhd_read_level(struct vhd *v, uint8_t *buf, size_t n, uint64_t off)
 {
-	int r;
-
 	if (off >= v->size) {     /* a smaller parent: zeros beyond it */
 		memset(buf, 0, n);
 		return 0;
@@ -74,7 +72,16 @@ vhd_read_level(struct vhd *v, uint8_t *buf, size_t n, uint64_t off)
 		memset(buf + keep, 0, n - keep);
 		n = keep;
 	}
-	if (v->kind == VHD_KIND_RAW || v->type == VHD_TYPE_FIXED)
+	return v->drv->read(v, buf, n, off);
+}
+
+/* The VHD driver's read of one level: [off, off+n) lies inside the disk. */
+int
+vhd_vhd_read(struct vhd *v, uint8_t *buf, size_t n, uint64_t off)
+{
+	int r;
+
+	if (v->type == VHD_TYPE_FIXED)
 		return pread_at(v, buf, n, off);
 	while (n > 0) {
 		uint32_t blk = (uint32_t)(off / v->block_size);

@@ -58,7 +58,8 @@ makes_loop(struct vhd *child, const char *new_parent)
 	struct vhd *chain, *v;
 	int loop = 0;
 
-	if (vhd_open(&chain, new_parent, VHD_OPEN_RDONLY | VHD_OPEN_NOLOCK) < 0)
+	if (vhd_open(&chain, new_parent, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+		     VHD_OPEN_NOLOCK) < 0)
 		return 0;
 	for (v = chain; v; v = v->parent)
 		if (same_file(v->io, child->io))
@@ -90,14 +91,16 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 	if (child == NULL || new_parent == NULL ||
 	    (flags & ~VHD_SET_PARENT_FORCE))
 		return vhd_err(EINVAL, "vhd_set_parent: bad arguments");
-	r = vhd_open(&v, child, VHD_OPEN_RDWR | VHD_OPEN_NO_PARENT);
+	r = vhd_open(&v, child, VHD_OPEN_RDWR | VHD_OPEN_FORMAT_VHD |
+		     VHD_OPEN_NO_PARENT);
 	if (r < 0)
 		return r;
 	if (v->type != VHD_TYPE_DIFF) {
 		r = vhd_err(EINVAL, "'%s': not a differencing disk", child);
 		goto out;
 	}
-	r = vhd_open(&p, new_parent, VHD_OPEN_RDONLY | VHD_OPEN_NO_PARENT |
+	r = vhd_open(&p, new_parent, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
+		     VHD_OPEN_NO_PARENT |
 		     VHD_OPEN_NOLOCK);
 	if (r < 0)
 		goto out;

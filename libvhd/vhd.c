@@ -27,6 +27,8 @@ free_handle(struct vhd *v)
 {
 	if (!v)
 		return;
+	if (v->drv && v->drv->free)
+		v->drv->free(v);
 	vhd_bm_free(v);
 	free(v->bat);
 	free(v->batmap.map);
@@ -201,6 +203,108 @@ fmt_uuid(char out[37], const uint8_t u[16])
 	out[j] = 0;
 }
 
+/* The VHD driver's open: the footer, then a fixed disk's size rule or a
+ * dynamic disk's header, BAT and bitmaps. */
+static int
+open_vhd(struct vhd *v, unsigned flags)
+{
+	int r;
+
+	if ((r = find_footer(v, flags)) < 0)
+		return r;
+	v->kind = VHD_KIND_VHD;
+	v->type = v->ft.type;
+	v->size = v->ft.cur_size;
+	if (v->type != VHD_TYPE_FIXED)
+		return open_dynamic(v, flags);
+	if (v->footer_off != v->size)
+		return vhd_err(EBADMSG, "'%s': fixed disk: current size "
+			       "%llu, but the footer is at offset %llu "
+			       "(expected the file to be %llu bytes, found "
+			       "%llu)", v->path,
+			       (unsigned long long)v->size,
+			       (unsigned long long)v->footer_off,
+			       (unsigned long long)v->size + 512,
+			       (unsigned long long)v->file_size);
+	return 0;
+}
+
+/* Everything else is the VHD driver's fallback, so it claims every file
+ * and gives the "not a VHD image" refusal itself. */
+static int
+probe_vhd(struct vhd_io *io, uint64_t file_size)
+{
+	(void)io;
+	(void)file_size;
+	return 1;
+}
+
+static void
+info_vhd(struct vhd *v, struct vhd_info *info)
+{
+	info->cylinders = v->ft.cylinders;
+	info->heads = v->ft.heads;
+	info->sectors_per_track = v->ft.spt;
+	info->chs_size = (uint64_t)v->ft.cylinders * v->ft.heads *
+			 v->ft.spt * 512;
+	info->original_size = v->ft.orig_size;
+	memcpy(info->unique_id, v->ft.uuid, 16);
+	memcpy(info->creator_app, v->ft.creator_app, 4);
+	info->creator_version = v->ft.creator_version;
+	memcpy(info->creator_os, v->ft.creator_os, 4);
+	info->timestamp = v->ft.timestamp;
+	info->features = v->ft.features;
+	info->saved_state = v->ft.saved_state;
+	if (v->type == VHD_TYPE_FIXED) {
+		info->allocated_bytes = v->size;
+	} else {
+		info->block_size = v->block_size;
+		info->max_table_entries = v->bat_entries;
+		for (uint32_t i = 0; i < v->bat_entries; i++)
+			if (v->bat[i] != VHD_BAT_UNUSED)
+				info->allocated_blocks++;
+		info->allocated_bytes = (uint64_t)info->allocated_blocks *
+					v->block_size;
+	}
+	if (v->type == VHD_TYPE_DIFF) {
+		memcpy(info->parent_id, v->hdr.parent_id, 16);
+		info->parent_timestamp = v->hdr.parent_ts;
+		if (vhd_utf16_to_utf8(v->header_raw + 64, 512, 1,
+				      info->parent_name,
+				      sizeof(info->parent_name)) < 0)
+			snprintf(info->parent_name, sizeof(info->parent_name),
+				 "?");
+	}
+}
+
+static int
+parent_candidates_vhd(struct vhd *v, char *out[VHD_MAX_PARENT_CANDIDATES])
+{
+	return vhd_parent_candidates(v->io, v->file_size, v->header_raw,
+				     v->path, out);
+}
+
+static int
+parent_check_vhd(struct vhd *v, struct vhd *p, char *why, size_t n)
+{
+	char want[37], got[37];
+
+	if (p->kind != VHD_KIND_VHD ||
+	    memcmp(p->ft.uuid, v->hdr.parent_id, 16) == 0)
+		return 0;
+	fmt_uuid(want, v->hdr.parent_id);
+	fmt_uuid(got, p->ft.uuid);
+	snprintf(why, n, "'%s': parent '%s' has unique id %s, expected %s",
+		 v->path, p->path, got, want);
+	return -EBADMSG;
+}
+
+const struct vhd_driver vhd_drv_vhd = {
+	"VHD", VHD_FORMAT_VHD, probe_vhd, open_vhd, vhd_vhd_read,
+	vhd_vhd_map, info_vhd, NULL, parent_candidates_vhd, parent_check_vhd,
+	VHD_OPEN_FORMAT_VHD,
+};
+
 /* A raw file as the bottom of a chain (blktap's raw parents). */
 static int
 open_raw(struct vhd **out, struct vhd_io *io, const char *path, int depth)
@@ -213,6 +317,7 @@ open_raw(struct vhd **out, struct vhd_io *io, const char *path, int depth)
 		return vhd_err(ENOMEM, "no memory");
 	}
 	v->io = io;
+	v->drv = &vhd_drv_raw;
 	v->kind = VHD_KIND_RAW;
 	v->depth = depth;
 	if ((r = io->ops->get_size(io, &v->file_size)) < 0) {
@@ -233,11 +338,14 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 	char *cand[VHD_MAX_PARENT_CANDIDATES];
 	int n, r, err = 0;
 	char errmsg[1024] = "", looked[2048] = "";
-	char want[37], got[37];
-	int raw_parent = is_zero(v->hdr.parent_id, 16);
+	int raw_parent = v->drv == &vhd_drv_vhd &&
+			 is_zero(v->hdr.parent_id, 16);
+	/* A parent is of its child's format (a VHD's may be blktap's raw
+	 * parent): another format there is refused by name rather than read
+	 * under another format's rules. */
 	unsigned pflags = (v->flags & (VHD_OPEN_IGNORE_CHECKSUM |
 				       VHD_OPEN_NOLOCK |
-				       VHD_OPEN_FORCE_SHARE));
+				       VHD_OPEN_FORCE_SHARE)) | v->drv->parent_flags;
 	/* Parents are read: a consistent reader's lock keeps their writers
 	 * out for as long as the child is open. */
 	int lock = (pflags & VHD_OPEN_NOLOCK) ? VHD_LOCK_NONE :
@@ -253,12 +361,10 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 			return vhd_err(ENOMEM, "no memory");
 		n = 1;
 	} else {
-		n = vhd_parent_candidates(v->io, v->file_size, v->header_raw,
-					  v->path, cand);
+		n = v->drv->parent_candidates(v, cand);
 		if (n < 0)
 			return n;
 	}
-	fmt_uuid(want, v->hdr.parent_id);
 	for (int i = 0; i < n && !v->parent; i++) {
 		struct vhd_io *io;
 		uint64_t dev, ino;
@@ -331,13 +437,9 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 			}
 			continue;
 		}
-		if (p->kind == VHD_KIND_VHD && !raw_parent &&
-		    memcmp(p->ft.uuid, v->hdr.parent_id, 16) != 0) {
-			fmt_uuid(got, p->ft.uuid);
+		if (!raw_parent && v->drv->parent_check(v, p, errmsg,
+							sizeof(errmsg)) < 0) {
 			err = -EBADMSG;
-			snprintf(errmsg, sizeof(errmsg), "'%s': parent '%s' has "
-				 "unique id %s, expected %s", v->path, cand[i],
-				 got, want);
 			vhd_close(p);
 			continue;
 		}
@@ -377,25 +479,19 @@ open_level(struct vhd **out, struct vhd_io *io, const char *path,
 		r = vhd_err(-r, "'%s': %s", v->path, strerror(-r));
 		goto fail;
 	}
-	if ((r = find_footer(v, flags)) < 0)
-		goto fail;
-	v->type = v->ft.type;
-	v->size = v->ft.cur_size;
-	if (v->type == VHD_TYPE_FIXED) {
-		if (v->footer_off != v->size) {
-			r = vhd_err(EBADMSG, "'%s': fixed disk: current size "
-				    "%llu, but the footer is at offset %llu "
-				    "(expected the file to be %llu bytes, found "
-				    "%llu)", v->path,
-				    (unsigned long long)v->size,
-				    (unsigned long long)v->footer_off,
-				    (unsigned long long)v->size + 512,
-				    (unsigned long long)v->file_size);
-			goto fail;
-		}
-	} else if ((r = open_dynamic(v, flags)) < 0) {
+	if ((r = vhd_driver_detect(io, v->file_size, &v->drv)) < 0) {
+		r = vhd_err(-r, "'%s': cannot read: %s", v->path, strerror(-r));
 		goto fail;
 	}
+	if ((v->drv != &vhd_drv_vhd && (flags & VHD_OPEN_FORMAT_VHD)) ||
+	    (v->drv != &vhd_drv_vhdx && (flags & VHD_OPEN_FORMAT_VHDX))) {
+		r = vhd_err(ENOTSUP, "'%s': a %s image, where only a %s can be "
+			    "used", v->path, v->drv->name,
+			    (flags & VHD_OPEN_FORMAT_VHD) ? "VHD" : "VHDX");
+		goto fail;
+	}
+	if ((r = v->drv->open(v, flags)) < 0)
+		goto fail;
 	if (pthread_rwlock_init(&v->lock, NULL) != 0) {
 		r = vhd_err(ENOMEM, "'%s': cannot create a lock", v->path);
 		goto fail;
@@ -571,8 +667,10 @@ vhd_probe(const char *path)
 		return r;
 	if ((r = io->ops->get_size(io, &fs)) < 0)
 		goto out;
-	if (fs >= 512 && io->ops->pread(io, c, 8, fs - 512) == 0 &&
-	    memcmp(c, "conectix", 8) == 0)
+	if (vhd_drv_vhdx.probe(io, fs) == 1)
+		yes = 1;
+	else if (fs >= 512 && io->ops->pread(io, c, 8, fs - 512) == 0 &&
+		 memcmp(c, "conectix", 8) == 0)
 		yes = 1;
 	else if (fs >= 511 && io->ops->pread(io, c, 8, fs - 511) == 0 &&
 		 memcmp(c, "conectix", 8) == 0)

@@ -72,6 +72,16 @@ enum vhd_type {
 	VHD_TYPE_DIFF = 4,
 };
 
+/* Image formats the library reads (vhd_info.format).  VHDX (Hyper-V's
+ * format, MS-VHDX) is read-only: vhd_open with VHD_OPEN_RDWR and the
+ * path-based operations that change an image refuse it (-ENOTSUP). */
+enum vhd_format {
+	VHD_FORMAT_UNKNOWN = 0,     /* (a library older than the member) */
+	VHD_FORMAT_VHD = 1,
+	VHD_FORMAT_VHDX = 2,
+	VHD_FORMAT_RAW = 3,         /* a raw parent at the bottom of a chain */
+};
+
 struct vhd;                 /* opaque image handle (a chain for children) */
 
 /* ---- I/O backend ------------------------------------------------------ *
@@ -242,12 +252,21 @@ struct vhd_info {
 	uint32_t parent_timestamp;
 	char     parent_name[1024]; /* header parent name, UTF-8 */
 	unsigned warnings;          /* VHD_WARN_* seen while opening */
+	/* Members added after the first release (an older library leaves
+	 * them zero). */
+	enum vhd_format format;
+	uint32_t logical_sector_size;   /* 512 for VHD; VHDX 512 or 4096 */
+	uint32_t physical_sector_size;  /* 512 for VHD; VHDX 512 or 4096 */
+	uint8_t  disk_id[16];           /* VHDX page 83 data (zero for VHD) */
 };
 #define VHD_WARN_FOOTER_CHECKSUM  0x01u  /* accepted with IGNORE_CHECKSUM */
 #define VHD_WARN_HEADER_CHECKSUM  0x02u
 #define VHD_WARN_FOOTER_FROM_COPY 0x04u  /* trailing footer missing/bad */
 #define VHD_WARN_FOOTER_511       0x08u  /* old 511-byte trailing footer */
 #define VHD_WARN_HIDDEN_BYTE      0x10u  /* tapdisk hidden byte, stale sum */
+#define VHD_WARN_LOG_REPLAYED     0x20u  /* VHDX: a log (unclean shutdown)
+					    replayed in memory; the file
+					    itself is unchanged */
 
 VHD_EXPORT int  vhd_get_info(struct vhd *v, struct vhd_info *info);
 VHD_EXPORT const char *vhd_path(struct vhd *v);
@@ -263,8 +282,10 @@ VHD_EXPORT void vhd_chs(uint64_t size, uint16_t *cyl, uint8_t *heads,
 			uint8_t *spt);
 /* Smallest size >= size that is an exact C*H*S*512 capacity. */
 VHD_EXPORT uint64_t vhd_chs_round_up(uint64_t size);
-/* Does the file look like a VHD (footer at the end or a copy at 0)?
- * 1 yes, 0 no (raw), -errno on I/O error. */
+/* Does the file hold an image format the library reads: a VHD (footer at
+ * the end or a copy at 0) or a VHDX (file type identifier 'vhdxfile' at
+ * 0)?  1 yes, 0 no (raw), -errno on I/O error.  vhd_get_info's format
+ * then says which. */
 VHD_EXPORT int  vhd_probe(const char *path);
 
 /* ---- Checking ----------------------------------------------------------- */

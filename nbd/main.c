@@ -126,7 +126,8 @@ describe(const struct vhd_info *in, const char *path, int ro)
 
 	d = malloc(n);
 	if (d)
-		snprintf(d, n, "%s VHD %s%s", vhd_type_name(in->type), path,
+		snprintf(d, n, "%s %s %s%s", vhd_type_name(in->type),
+			 in->format == VHD_FORMAT_VHDX ? "VHDX" : "VHD", path,
 			 ro ? " (read-only)" : "");
 	return d;
 }
@@ -163,6 +164,7 @@ open_export(struct export *e, const char *path, const char *name,
 	e->path = path;
 	e->size = in.virtual_size;
 	e->readonly = !(flags & VHD_OPEN_RDWR);
+	e->min_block = in.logical_sector_size >= 4096 ? 4096 : 1;
 	e->name = name ? strdup(name) : name_from_path(path);
 	e->description = describe(&in, path, e->readonly);
 	if (!e->name || !e->description) {

@@ -329,12 +329,14 @@ send_info_string(struct conn *c, uint32_t opt, uint16_t type, const char *s)
 }
 
 static int
-send_info_block_size(struct conn *c, uint32_t opt)
+send_info_block_size(struct conn *c, uint32_t opt, const struct export *e)
 {
 	uint8_t b[14];
 
 	nbd_put16(b, NBD_INFO_BLOCK_SIZE);
-	nbd_put32(b + 2, 1);            /* any byte offset and length */
+	/* 1: any byte offset and length; a 4K-sector disk says 4096, as a
+	 * real one would (requests below it are still served). */
+	nbd_put32(b + 2, e->min_block > 1 ? e->min_block : 1);
 	nbd_put32(b + 6, PREF_BLOCK);
 	nbd_put32(b + 10, MAX_PAYLOAD);
 	return send_rep(c, opt, NBD_REP_INFO, b, sizeof b);
@@ -379,13 +381,13 @@ opt_info(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
 		want_name |= t == NBD_INFO_NAME;
 		want_desc |= t == NBD_INFO_DESCRIPTION;
 	}
-	/* BLOCK_SIZE is sent unasked: proto.md allows it, and with a
-	 * minimum of 1 it constrains nothing a client would send. */
+	/* BLOCK_SIZE is sent unasked: proto.md allows it, and the server
+	 * serves requests of any alignment whatever minimum it names. */
 	if (send_info_export(c, opt, e) < 0 ||
 	    (want_name && send_info_string(c, opt, NBD_INFO_NAME, e->name) < 0) ||
 	    (want_desc && send_info_string(c, opt, NBD_INFO_DESCRIPTION,
 					   e->description) < 0) ||
-	    send_info_block_size(c, opt) < 0 ||
+	    send_info_block_size(c, opt, e) < 0 ||
 	    send_rep(c, opt, NBD_REP_ACK, NULL, 0) < 0)
 		return -1;
 	if (opt == NBD_OPT_GO) {

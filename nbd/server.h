@@ -16,6 +16,8 @@ struct export {
 	struct vhd *vhd;        /* shared by every connection to it */
 	uint64_t size;
 	int readonly;
+	uint32_t min_block;     /* NBD_INFO_BLOCK_SIZE minimum: 1, or 4096
+				   for a disk of 4 KiB logical sectors */
 };
 
 struct server_config {

@@ -35,6 +35,7 @@ nbdsh libnbd-bin
 vhdimount libvhdi-utils
 vhdiinfo libvhdi-utils
 7zz 7zip
+losetup mount
 fio fio
 mkfs.ext4 e2fsprogs
 e2fsck e2fsprogs

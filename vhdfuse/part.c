@@ -13,7 +13,7 @@
 #include <string.h>
 #include "vhdfuse.h"
 
-#define SECTOR 512u
+#define SECTOR 512u            /* what an MBR, EBR or GPT header occupies */
 #define MAX_LOGICAL 128         /* bound on the EBR chain (loops, junk) */
 #define GPT_MAX_ENTRIES_BYTES (4u * 1024 * 1024)
 
@@ -48,6 +48,7 @@ struct scan {
 	struct vf_part *parts;
 	int max, n;
 	uint64_t disk_size;
+	uint32_t ss;            /* logical sector size: LBAs count these */
 };
 
 /* Record a partition of nsect sectors at sector lba, clipped to the disk;
@@ -55,24 +56,25 @@ struct scan {
 static void
 add(struct scan *sc, int number, uint64_t lba, uint64_t nsect)
 {
-	if (sc->n >= sc->max || nsect == 0 || lba >= sc->disk_size / SECTOR)
+	if (sc->n >= sc->max || nsect == 0 || lba >= sc->disk_size / sc->ss)
 		return;
-	uint64_t start = lba * SECTOR;
+	uint64_t start = lba * sc->ss;
 	uint64_t size = sc->disk_size - start;
-	if (nsect < size / SECTOR)
-		size = nsect * SECTOR;
+	if (nsect < size / sc->ss)
+		size = nsect * sc->ss;
 	sc->parts[sc->n].number = number;
 	sc->parts[sc->n].start = start;
 	sc->parts[sc->n].size = size;
 	sc->n++;
 }
 
+/* The first 512 bytes of logical sector lba (where a table lives). */
 static int
-read_sector(struct vhd *v, uint64_t disk_size, uint64_t lba, uint8_t *buf)
+read_sector(struct vhd *v, const struct scan *sc, uint64_t lba, uint8_t *buf)
 {
-	if (lba >= disk_size / SECTOR)
+	if (lba >= sc->disk_size / sc->ss)
 		return -EINVAL;
-	return vhd_pread(v, buf, SECTOR, lba * SECTOR);
+	return vhd_pread(v, buf, SECTOR, lba * sc->ss);
 }
 
 static int
@@ -90,7 +92,7 @@ scan_logical(struct vhd *v, struct scan *sc, uint64_t base, uint64_t ext_sects,
 	uint64_t rel = 0;       /* this EBR, relative to base */
 
 	for (int i = 0; i < MAX_LOGICAL; i++) {
-		if (read_sector(v, sc->disk_size, base + rel, ebr) < 0)
+		if (read_sector(v, sc, base + rel, ebr) < 0)
 			return 0;       /* chain leaves the disk: stop */
 		if (ebr[510] != 0x55 || ebr[511] != 0xAA)
 			return 0;
@@ -118,9 +120,9 @@ static int
 scan_gpt_at(struct vhd *v, struct scan *sc, uint64_t lba)
 {
 	uint8_t hdr[SECTOR];
-	uint64_t nsect = sc->disk_size / SECTOR;
+	uint64_t nsect = sc->disk_size / sc->ss;
 
-	if (read_sector(v, sc->disk_size, lba, hdr) < 0)
+	if (read_sector(v, sc, lba, hdr) < 0)
 		return 0;
 	if (memcmp(hdr, "EFI PART", 8) != 0)
 		return 0;
@@ -143,12 +145,12 @@ scan_gpt_at(struct vhd *v, struct scan *sc, uint64_t lba)
 	    (uint64_t)nent * esize > GPT_MAX_ENTRIES_BYTES)
 		return 0;
 	size_t bytes = (size_t)nent * esize;
-	if (ent_lba >= nsect || (bytes + SECTOR - 1) / SECTOR > nsect - ent_lba)
+	if (ent_lba >= nsect || (bytes + sc->ss - 1) / sc->ss > nsect - ent_lba)
 		return 0;
 	uint8_t *ents = malloc(bytes);
 	if (!ents)
 		return 0;
-	if (vhd_pread(v, ents, bytes, ent_lba * SECTOR) < 0 ||
+	if (vhd_pread(v, ents, bytes, ent_lba * sc->ss) < 0 ||
 	    crc32(ents, bytes) != ecrc) {
 		free(ents);
 		return 0;
@@ -173,10 +175,15 @@ int
 vf_read_partitions(struct vhd *v, uint64_t disk_size, struct vf_part *parts,
 		   int max)
 {
+	struct vhd_info in = { .struct_size = sizeof in };
 	uint8_t mbr[SECTOR];
-	struct scan sc = { parts, max, 0, disk_size };
+	struct scan sc = { parts, max, 0, disk_size, SECTOR };
 
-	if (disk_size < 2 * SECTOR)
+	/* A disk of 4 KiB logical sectors (a VHDX can be one) counts its
+	 * LBAs in 4 KiB; an older library leaves the member 0. */
+	if (vhd_get_info(v, &in) == 0 && in.logical_sector_size == 4096)
+		sc.ss = 4096;
+	if (disk_size < 2 * (uint64_t)sc.ss)
 		return 0;
 	int r = vhd_pread(v, mbr, SECTOR, 0);
 	if (r < 0)
@@ -195,7 +202,7 @@ vf_read_partitions(struct vhd *v, uint64_t disk_size, struct vf_part *parts,
 			/* Protective MBR: primary GPT, else the backup at the
 			 * last sector. */
 			if (!scan_gpt_at(v, &sc, 1))
-				scan_gpt_at(v, &sc, disk_size / SECTOR - 1);
+				scan_gpt_at(v, &sc, disk_size / sc.ss - 1);
 			return sc.n;
 		}
 	}

@@ -54,8 +54,8 @@ static const char usage[] =
 	"       vhdtool convert --in-place [--to raw|vhd] [--azure] FILE\n";
 
 static const char help[] =
-	"Copy the disk in SRC (a VHD image of any type, or a raw disk image) to a new\n"
-	"file DST.  The source format is detected from its content; a differencing\n"
+	"Copy the disk in SRC (a VHD image of any type, a fixed or dynamic VHDX image,\n"
+	"or a raw disk image) to a new file DST.  The source format is detected from its content; a differencing\n"
 	"source is read through its whole chain (flattened).  The destination is a\n"
 	"VHD if its name ends in .vhd (or .vhd.gz), else raw, unless --to says\n"
 	"otherwise.  Unallocated ranges and all-zero data are not written: VHD\n"
@@ -768,6 +768,12 @@ ends_with_vhd(const char *p)
 	return ends_with(p, ".vhd") || ends_with(p, ".vpc");
 }
 
+static int
+ends_with_vhdx(const char *p)
+{
+	return ends_with(p, ".vhdx") || ends_with(p, ".avhdx");
+}
+
 /* Is the file gzip-compressed (magic 1f 8b)? */
 static int
 is_gzip(const char *path)
@@ -809,6 +815,11 @@ open_source(struct endpoint *s, int from, int ignore_checksum)
 	if (r == 0 && from < 0 && ends_with_vhd(s->path)) {
 		/* A damaged VHD must not be copied as if it were a raw disk. */
 		tool_err(s->path, "not a VHD image (no VHD footer at its end or "
+			 "at offset 0); --from raw copies it as a raw disk");
+		return EXIT_DAMAGED;
+	}
+	if (r == 0 && from < 0 && ends_with_vhdx(s->path)) {
+		tool_err(s->path, "not a VHDX image (no 'vhdxfile' identifier "
 			 "at offset 0); --from raw copies it as a raw disk");
 		return EXIT_DAMAGED;
 	}
@@ -1107,6 +1118,12 @@ in_place(const char *file, int to, int azure, int json)
 		vhd_close(v);
 		if (r < 0)
 			return tool_lib_err(file, r);
+		if (in.format == VHD_FORMAT_VHDX) {
+			tool_err(file, "a VHDX image: --in-place turns raw "
+				 "into fixed VHD and back; copy a VHDX with "
+				 "vhdtool convert %s NEW", file);
+			return EXIT_ERROR;
+		}
 		if (to == 1 || azure) {
 			if (in.type != VHD_TYPE_FIXED) {
 				tool_err(file, "already a %s VHD; --azure needs "
@@ -1315,6 +1332,12 @@ cmd_convert(int argc, char **argv)
 		snprintf(base, sizeof(base), "%s", d.path);
 		if (gz && ends_with(base, ".gz"))
 			base[strlen(base) - 3] = '\0';
+		if (!d.std && ends_with_vhdx(base)) {
+			tool_err(d.path, "writing VHDX is not supported yet "
+				 "(--to raw or --to vhd writes another format "
+				 "under this name)");
+			return EXIT_ERROR;
+		}
 		to = (co.type || co.block_size || (!d.std && ends_with_vhd(base))) ?
 		     1 : 0;
 	}
@@ -1359,7 +1382,10 @@ cmd_convert(int argc, char **argv)
 		int dyn = from != 0 && headlen == 512 &&
 			  vhd_footer_parse((uint8_t *)head, &hi) == 0 &&
 			  hi.type != VHD_TYPE_FIXED;
-		if (dyn || (to == 1 && !d.fixed)) {
+		/* A VHDX is read through its BAT and log: from a file. */
+		int vhdx = from != 0 && headlen >= 8 &&
+			   memcmp(head, "vhdxfile", 8) == 0;
+		if (dyn || vhdx || (to == 1 && !d.fixed)) {
 			rc = spool(&s, head, headlen, from, ignore, &pr);
 			if (rc != EXIT_OK)
 				goto out;

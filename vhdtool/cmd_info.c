@@ -37,6 +37,8 @@ static const struct {
 				     "used the copy at offset 0" },
 	{ VHD_WARN_FOOTER_511, "old 511-byte trailing footer" },
 	{ VHD_WARN_HIDDEN_BYTE, "tapdisk hidden byte set with a stale checksum" },
+	{ VHD_WARN_LOG_REPLAYED, "the VHDX log was not empty (unclean shutdown): "
+				 "replayed in memory, the file is unchanged" },
 };
 #define NWARN (sizeof(warn_text) / sizeof(warn_text[0]))
 
@@ -65,6 +67,90 @@ zero_id(const uint8_t id[16])
 		if (id[i])
 			return 0;
 	return 1;
+}
+
+/* A VHDX GUID as Windows shows it (Data1..3 are little-endian on disk). */
+static const char *
+ms_guid_str(const uint8_t g[16], char out[37])
+{
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x", g[3], g[2], g[1], g[0], g[5], g[4],
+		 g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13], g[14],
+		 g[15]);
+	return out;
+}
+
+/* A VHDX has no footer, geometry or creator fields: its own lines. */
+static void
+print_vhdx(struct vhd *v, const struct vhd_info *in, const char *file,
+	   int json)
+{
+	char h[32], u[37], d[37], l[37];
+	const char *type = vhd_type_name(in->type);
+
+	ms_guid_str(in->unique_id, u);
+	ms_guid_str(in->disk_id, d);
+	ms_guid_str(in->parent_id, l);
+	if (json) {
+		printf("{\n  \"file\": ");
+		json_str(stdout, file);
+		printf(",\n  \"format\": \"vhdx\",\n  \"type\": \"%s\",\n", type);
+		printf("  \"virtual_size\": %llu,\n",
+		       (unsigned long long)in->virtual_size);
+		printf("  \"logical_sector_size\": %u,\n", in->logical_sector_size);
+		printf("  \"physical_sector_size\": %u,\n",
+		       in->physical_sector_size);
+		printf("  \"block_size\": %u,\n", in->block_size);
+		printf("  \"bat_entries\": %u,\n", in->max_table_entries);
+		printf("  \"allocated_blocks\": %u,\n", in->allocated_blocks);
+		printf("  \"allocated_bytes\": %llu,\n",
+		       (unsigned long long)in->allocated_bytes);
+		printf("  \"file_size\": %llu,\n", (unsigned long long)in->file_size);
+		printf("  \"data_write_guid\": \"%s\",\n", u);
+		printf("  \"disk_id\": \"%s\",\n", d);
+		printf("  \"log_replayed\": %s,\n",
+		       in->warnings & VHD_WARN_LOG_REPLAYED ? "true" : "false");
+		printf("  \"parent_path\": ");
+		if (in->type == VHD_TYPE_DIFF)
+			json_str(stdout, in->parent_name);
+		else
+			printf("null");
+		if (in->type == VHD_TYPE_DIFF)
+			printf(",\n  \"parent_linkage\": \"%s\"", l);
+		printf(",\n  \"parent\": ");
+		if (vhd_parent(v))
+			json_str(stdout, vhd_path(vhd_parent(v)));
+		else
+			printf("null");
+		printf("\n}\n");
+		return;
+	}
+	printf("file:              %s\n", file);
+	printf("format:            VHDX\n");
+	printf("type:              %s\n", type);
+	printf("virtual size:      %llu bytes (%s)\n",
+	       (unsigned long long)in->virtual_size, human_size(in->virtual_size, h));
+	printf("sector size:       %u logical, %u physical\n",
+	       in->logical_sector_size, in->physical_sector_size);
+	printf("block size:        %u bytes (%s)\n", in->block_size,
+	       human_size(in->block_size, h));
+	printf("allocated blocks:  %u\n", in->allocated_blocks);
+	printf("allocated bytes:   %llu (%s)\n",
+	       (unsigned long long)in->allocated_bytes,
+	       human_size(in->allocated_bytes, h));
+	printf("file size:         %llu bytes (%s)\n",
+	       (unsigned long long)in->file_size, human_size(in->file_size, h));
+	printf("data write guid:   %s\n", u);
+	printf("disk id:           %s  [page 83 data]\n", d);
+	if (in->type == VHD_TYPE_DIFF) {
+		printf("parent path:       %s\n", in->parent_name);
+		printf("parent linkage:    %s  [its DataWriteGuid]\n", l);
+		if (vhd_parent(v))
+			printf("parent:            %s\n", vhd_path(vhd_parent(v)));
+	}
+	for (size_t i = 0; i < NWARN; i++)
+		if (in->warnings & warn_text[i].bit)
+			printf("warning:           %s\n", warn_text[i].text);
 }
 
 static void
@@ -306,7 +392,9 @@ cmd_info(int argc, char **argv)
 		rc = tool_lib_err(file, r);
 		goto out;
 	}
-	if (json)
+	if (in.format == VHD_FORMAT_VHDX)
+		print_vhdx(v, &in, file, json);
+	else if (json)
 		print_json(v, &in, file, parent_problem);
 	else
 		print_text(v, &in, file, parent_problem);

@@ -327,12 +327,10 @@ foreign_format(const void *buf, size_t n)
 {
 	const unsigned char *p = buf;
 
-	/* Magic numbers: VHDX "vhdxfile" (its file type identifier at 0),
+	/* Magic numbers (VHDX, "vhdxfile" at 0, is read by the library):
 	 * qcow and qcow2 "QFI\xfb", QED "QED\0", VMDK sparse extent "KDMV"
 	 * (hosted) or "COWD" (ESX), a VMDK text descriptor, VDI 0xbeda107f
 	 * (little-endian) at offset 64. */
-	if (n >= 8 && memcmp(p, "vhdxfile", 8) == 0)
-		return "VHDX";
 	if (n >= 4 && memcmp(p, "QFI\xfb", 4) == 0)
 		return "qcow2";
 	if (n >= 4 && memcmp(p, "QED\0", 4) == 0)

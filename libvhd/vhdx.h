@@ -1,0 +1,105 @@
+/* vhdx.h - what the VHDX driver's files share (vhdx.c, vhdx_log.c,
+ * crc32c.c).  MS-VHDX v1.0; all integers little-endian; GUIDs in
+ * Microsoft's mixed-endian byte order. */
+#ifndef LIBVHD_VHDX_H
+#define LIBVHD_VHDX_H
+
+#include "internal.h"
+
+#define VHDX_MIB          (UINT64_C(1) << 20)
+#define VHDX_HEADER1_OFF  (64u * 1024)
+#define VHDX_HEADER2_OFF  (128u * 1024)
+#define VHDX_REGION1_OFF  (192u * 1024)
+#define VHDX_REGION2_OFF  (256u * 1024)
+#define VHDX_MAX_SIZE     (UINT64_C(64) << 40)      /* 64 TiB */
+#define VHDX_LOG_SECTOR   4096u
+/* No VHDX file reaches this (64 TiB of data plus its metadata): a log
+ * entry writing past it is damaged. */
+#define VHDX_FILE_MAX     (UINT64_C(1) << 47)
+/* A log held in memory for replay is refused above this (Hyper-V and
+ * QEMU write 1 MiB logs). */
+#define VHDX_LOG_MAX      (UINT64_C(256) << 20)
+
+static inline uint16_t
+get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
+}
+
+static inline uint32_t
+get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t
+get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+/* A range of the file the replayed log rewrites (data NULL: zeros),
+ * applied in log order over what the file holds. */
+struct vhdx_patch {
+	uint64_t off, len;
+	uint8_t *data;
+};
+
+struct vhdx {
+	uint8_t  log_guid[16], data_guid[16], file_guid[16], disk_id[16];
+	uint64_t seq;
+	int      header;                /* 1 or 2: the current header */
+	uint64_t log_off;
+	uint32_t log_len;
+	uint64_t bat_off, meta_off;
+	uint32_t bat_len, meta_len;
+	uint32_t block_size, lss, pss;
+	int      leave_allocated, has_parent;
+	uint64_t chunk_ratio;
+	uint64_t blocks;                /* payload blocks */
+	uint64_t bat_entries;
+	uint64_t *bat;
+	uint64_t eof;                   /* the file's size after replay */
+	struct vhdx_patch *patch;       /* the replayed log */
+	size_t   npatch;
+	unsigned log_entries;           /* entries replayed */
+	/* parent locator (UTF-8): relative_path, volume_path,
+	 * absolute_win32_path; parent_linkage(2): the parent's DataWriteGuid */
+	char     parent_path[3][1024];
+	uint8_t  linkage[2][16];
+	int      nlinkage;
+};
+
+/* Payload block states (MS-VHDX 2.5.1.1) and the sector bitmap's. */
+enum {
+	PB_NOT_PRESENT = 0, PB_UNDEFINED = 1, PB_ZERO = 2, PB_UNMAPPED = 3,
+	PB_FULLY_PRESENT = 6, PB_PARTIALLY_PRESENT = 7,
+};
+#define SB_PRESENT 6
+#define BAT_STATE(e)  ((unsigned)((e) & 7))
+#define BAT_OFF(e)    (((e) >> 20) * VHDX_MIB)
+
+/* vhdx_meta.c: the open's steps, in order, each validating what it reads
+ * (see vhdx.c for the order and why). */
+int  vhdx_read_headers(struct vhd *v, struct vhdx *x);
+int  vhdx_read_regions(struct vhd *v, struct vhdx *x);
+int  vhdx_read_metadata(struct vhd *v, struct vhdx *x);
+int  vhdx_read_bat(struct vhd *v, struct vhdx *x);
+/* "{XXXXXXXX-XXXX-...}" of a GUID's 16 bytes on disk. */
+void vhdx_fmt_guid(char out[39], const uint8_t g[16]);
+
+uint32_t vhdx_crc32c_update(uint32_t crc, const uint8_t *p, size_t n);
+/* CRC-32C of n bytes with the 4 bytes at skip taken as zero. */
+uint32_t vhdx_crc32c_skip(const uint8_t *p, size_t n, size_t skip);
+
+/* Reads the file as the replayed log leaves it (zeros between the file's
+ * end and x->eof); "'FILE': cannot read ..." on failure. */
+int  vhdx_file_read(struct vhd *v, void *buf, size_t n, uint64_t off);
+/* Finds the log's active sequence (MS-VHDX 2.3.3) and records its writes
+ * as patches, touching nothing in the file.  0 when there is nothing to
+ * replay too; -EBADMSG naming the problem. */
+int  vhdx_log_replay(struct vhd *v, struct vhdx *x);
+void vhdx_log_free(struct vhdx *x);
+
+#endif

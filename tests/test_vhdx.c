@@ -1,0 +1,241 @@
+/*
+ * test_vhdx.c - the VHDX driver through the public calls, on the fuzz
+ * seed tests/fuzz/seeds/open/vhdx-log.vhdx (a 4 MiB VHDX written by
+ * make-seeds.py from the specification: an 8 MiB disk of 1 MiB blocks,
+ * 512-byte logical and 4096-byte physical sectors, a log entry to replay)
+ * held in a memory backend, one field changed per case.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <cmocka.h>
+#include "vhdx.h"
+#include "lib_testutil.h"
+
+#define MIB (1u << 20)
+
+static uint8_t *seed;
+static size_t seed_len;
+
+static int
+load_seed(void **state)
+{
+	const char *top = getenv("TOP");
+	char path[4096];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/tests/fuzz/seeds/open/vhdx-log.vhdx",
+		 top ? top : ".");
+	seed = tu_slurp(path, &seed_len);
+	return seed && seed_len == 4 * MIB ? 0 : -1;
+}
+
+static int
+free_seed(void **state)
+{
+	(void)state;
+	free(seed);
+	return 0;
+}
+
+/* Opens a copy of img[0..n) read-only; returns vhd_open_io's result. */
+static int
+open_mem(struct vhd **v, const uint8_t *img, size_t n, struct vhd_io **io)
+{
+	struct vhd_open_opts o = { sizeof o, VHD_OPEN_RDONLY, NULL };
+	int r;
+
+	assert_int_equal(vhd_io_mem_open(io, img, n), 0);
+	r = vhd_open_io(v, *io, &o);
+	if (r < 0)
+		(*io)->ops->close(*io);
+	return r;
+}
+
+static void
+put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> 8 * i);
+}
+
+/* Recomputes the CRC-32C at off + 4 of the n-byte structure at off. */
+static void
+reseal(uint8_t *img, size_t off, size_t n)
+{
+	put_le32(img + off + 4, vhdx_crc32c_skip(img + off, n, 4));
+}
+
+static void
+test_crc32c_vector(void **state)
+{
+	(void)state;
+	/* The check value of CRC-32C (RFC 3720, iSCSI). */
+	assert_int_equal(vhdx_crc32c_update(0, (const uint8_t *)"123456789",
+					    9), 0xE3069283u);
+}
+
+static void
+test_seed_reads(void **state)
+{
+	struct vhd_info in = { .struct_size = sizeof in };
+	struct vhd_io *io;
+	struct vhd *v;
+	uint8_t *buf = malloc(8 * MIB);
+	uint64_t run;
+	unsigned st;
+	size_t n;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_int_equal(open_mem(&v, seed, seed_len, &io), 0);
+	assert_int_equal(vhd_get_info(v, &in), 0);
+	assert_int_equal(in.format, VHD_FORMAT_VHDX);
+	assert_int_equal(in.type, VHD_TYPE_DYNAMIC);
+	assert_int_equal(in.virtual_size, 8 * MIB);
+	assert_int_equal(in.block_size, MIB);
+	assert_int_equal(in.logical_sector_size, 512);
+	assert_int_equal(in.physical_sector_size, 4096);
+	assert_int_equal(in.disk_id[0], 0x42);
+	assert_true(in.warnings & VHD_WARN_LOG_REPLAYED);
+	memset(buf, 0xee, 8 * MIB);
+	assert_int_equal(vhd_pread(v, buf, 8 * MIB, 0), 0);
+	for (size_t i = 0; i < 8 * MIB; i++)
+		if (buf[i])
+			fail_msg("byte %zu is %u", i, buf[i]);
+	assert_int_equal(vhd_map(v, 0, 8 * MIB, &run, &st, NULL), 0);
+	assert_int_equal(run, 8 * MIB);
+	assert_int_equal(st, VHD_MAP_ZERO);
+	assert_int_equal(vhd_pread(v, buf, 1, 8 * MIB), -EINVAL);
+	/* The replay happened in memory: the backend's bytes are the seed. */
+	assert_memory_equal(vhd_io_mem_data(io, &n), seed, seed_len);
+	vhd_close(v);
+	free(buf);
+}
+
+static void
+test_rdwr_refused(void **state)
+{
+	struct vhd_open_opts o = { sizeof o, VHD_OPEN_RDWR, NULL };
+	struct vhd_io *io;
+	struct vhd *v;
+
+	(void)state;
+	assert_int_equal(vhd_io_mem_open(&io, seed, seed_len), 0);
+	assert_int_equal(vhd_open_io(&v, io, &o), -ENOTSUP);
+	assert_non_null(strstr(vhd_errmsg(), "writing VHDX is not supported"));
+	io->ops->close(io);
+}
+
+/* One damaged header is tolerated, both are refused, naming both. */
+static void
+test_headers(void **state)
+{
+	uint8_t *img = malloc(seed_len);
+	struct vhd_io *io;
+	struct vhd *v;
+
+	(void)state;
+	assert_non_null(img);
+	memcpy(img, seed, seed_len);
+	img[64 * 1024 + 200] ^= 1;              /* header 1: checksum fails */
+	assert_int_equal(open_mem(&v, img, seed_len, &io), 0);
+	vhd_close(v);
+	img[128 * 1024 + 66] = 2;               /* header 2: version 2 */
+	reseal(img, 128 * 1024, 4096);
+	assert_int_equal(open_mem(&v, img, seed_len, &io), -EBADMSG);
+	assert_non_null(strstr(vhd_errmsg(), "header 1 at offset 65536: "
+			       "checksum"));
+	assert_non_null(strstr(vhd_errmsg(), "header 2: version at offset "
+			       "131138: expected 1, found 2"));
+	free(img);
+}
+
+/* Metadata fields out of range, each refused with the value found. */
+static void
+test_metadata(void **state)
+{
+	static const struct {
+		size_t off;             /* in the seed's metadata region */
+		uint32_t value;
+		const char *msg;
+	} cases[] = {
+		{ 64 * 1024, 3 * MIB, "block size at offset 3211264: expected "
+		  "a power of two from 1 MiB to 256 MiB, found 3145728" },
+		{ 64 * 1024, 512 * MIB, "found 536870912" },
+		{ 64 * 1024 + 4, 4, "reserved flags" },
+		{ 64 * 1024 + 4096 * 3, 1024, "logical sector size" },
+		{ 64 * 1024 + 4096 * 4, 0, "physical sector size" },
+		{ 64 * 1024 + 4096, 1000, "virtual disk size" },
+	};
+	uint8_t *img = malloc(seed_len);
+
+	(void)state;
+	assert_non_null(img);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vhd_io *io;
+		struct vhd *v;
+
+		memcpy(img, seed, seed_len);
+		put_le32(img + 3 * MIB + cases[i].off, cases[i].value);
+		assert_int_equal(open_mem(&v, img, seed_len, &io), -EBADMSG);
+		if (!strstr(vhd_errmsg(), cases[i].msg))
+			fail_msg("case %zu: %s", i, vhd_errmsg());
+	}
+	free(img);
+}
+
+/* A log entry whose checksum fails is not part of any sequence: nothing
+ * is replayed, and the image still opens. */
+static void
+test_log_entry_checksum(void **state)
+{
+	struct vhd_info in = { .struct_size = sizeof in };
+	uint8_t *img = malloc(seed_len);
+	struct vhd_io *io;
+	struct vhd *v;
+
+	(void)state;
+	assert_non_null(img);
+	memcpy(img, seed, seed_len);
+	img[MIB + 4096 + 100] ^= 1;             /* its data sector */
+	assert_int_equal(open_mem(&v, img, seed_len, &io), 0);
+	assert_int_equal(vhd_get_info(v, &in), 0);
+	assert_false(in.warnings & VHD_WARN_LOG_REPLAYED);
+	vhd_close(v);
+	free(img);
+}
+
+/* Every truncation of the seed is refused as damaged (the regions end at
+ * 4 MiB), never anything else, never a crash. */
+static void
+test_truncations(void **state)
+{
+	(void)state;
+	for (size_t n = 0; n < seed_len; n += 4096 * 7) {
+		struct vhd_io *io;
+		struct vhd *v;
+		int r = open_mem(&v, seed, n, &io);
+
+		if (r != -EBADMSG)
+			fail_msg("%zu bytes: %d (%s)", n, r, vhd_errmsg());
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32c_vector),
+		cmocka_unit_test(test_seed_reads),
+		cmocka_unit_test(test_rdwr_refused),
+		cmocka_unit_test(test_headers),
+		cmocka_unit_test(test_metadata),
+		cmocka_unit_test(test_log_entry_checksum),
+		cmocka_unit_test(test_truncations),
+	};
+
+	return cmocka_run_group_tests(tests, load_seed, free_seed);
+}
