@@ -1,8 +1,5 @@
 /* io_file.c - the POSIX file backend: pread/pwrite loops, fdatasync,
  * hole punching and advisory locking with flock(). */
-/* 64-bit off_t on 32-bit glibc: without it pread/pwrite/ftruncate take a
- * 32-bit offset and every image or offset past 2 GiB breaks. */
-#define _FILE_OFFSET_BITS 64
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
