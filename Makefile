@@ -17,6 +17,18 @@ OPT     ?= -O2 -g
 WARN    ?= -Wall -Wextra -Werror
 CFLAGS  ?=
 CPPFLAGS += -D_GNU_SOURCE -Ilibvhd
+# Large files in every translation unit (library, tools, tests, fuzz
+# targets) and, on glibc, a 64-bit time_t: on 32-bit targets (i686, armhf)
+# off_t and time_t are otherwise 32 bits, stat() fails with EOVERFLOW past
+# 2 GiB, readdir() with EOVERFLOW on ext4's 64-bit cookies under qemu-user,
+# and timestamps stop at 2038.  No-ops on 64-bit targets.  'override' keeps
+# them when CPPFLAGS is set on the command line (make portability does).
+CC_MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
+LFS_CPPFLAGS = -D_FILE_OFFSET_BITS=64
+ifneq ($(filter %-gnu %-gnueabi %-gnueabihf,$(CC_MACHINE)),)
+LFS_CPPFLAGS += -D_TIME_BITS=64
+endif
+override CPPFLAGS += $(LFS_CPPFLAGS)
 ALL_CFLAGS = -std=c11 $(OPT) $(WARN) -fPIC -pthread $(CFLAGS)
 LDLIBS  += -pthread
 

@@ -32,14 +32,16 @@ vhd_struct_in(void *dst, size_t known, size_t min, const void *src,
 	size_t n = size_member(src);
 
 	if (n < min)
-		return vhd_err(EINVAL, "struct %s: size member is %zu, "
-			       "not sizeof(struct %s) (at least %zu)",
-			       what, n, what, min);
+		return vhd_err(EINVAL, "struct %s: struct_size is %llu, "
+			       "not sizeof(struct %s) (at least %llu)", what,
+			       (unsigned long long)n, what,
+			       (unsigned long long)min);
 	for (size_t i = known; i < n; i++)
 		if (((const unsigned char *)src)[i] != 0)
 			return vhd_err(EINVAL, "struct %s: members past byte "
-				       "%zu are set, which libvhd %s does "
-				       "not know", what, known,
+				       "%llu are set, which libvhd %s does "
+				       "not know", what,
+				       (unsigned long long)known,
 				       VHD_VERSION_STRING);
 	memset(dst, 0, known);
 	memcpy(dst, src, n < known ? n : known);
@@ -52,9 +54,10 @@ vhd_struct_out_ok(const void *dst, size_t min, const char *what)
 	size_t n = size_member(dst);
 
 	if (n < min)
-		return vhd_err(EINVAL, "struct %s: size member is %zu, "
-			       "not sizeof(struct %s) (at least %zu)",
-			       what, n, what, min);
+		return vhd_err(EINVAL, "struct %s: struct_size is %llu, "
+			       "not sizeof(struct %s) (at least %llu)", what,
+			       (unsigned long long)n, what,
+			       (unsigned long long)min);
 	return 0;
 }
 

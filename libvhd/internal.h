@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include "largefile.h"
 #include "vhd.h"
 #include "vhd_test.h"
 #include "locator.h"

@@ -1,10 +1,7 @@
 /* io_file.c - the POSIX file backend: pread/pwrite loops, fdatasync,
  * hole punching, and the image locks: QEMU's protocol of OFD byte-range
  * locks, plus flock() for older versions of our own tools (SPEC.md,
- * "Locking"). */
-/* 64-bit off_t on 32-bit glibc: without it pread/pwrite/ftruncate take a
- * 32-bit offset and every image or offset past 2 GiB breaks. */
-#define _FILE_OFFSET_BITS 64
+ * "Locking").  64-bit off_t comes from the build (largefile.h). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE     /* F_OFD_SETLK, F_OFD_GETLK */
 #endif

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "largefile.h"
 #include "vhd.h"
 
 struct export {

@@ -4,16 +4,24 @@
 #
 #   x86_64-gcc    native gcc, real cmocka
 #   x86_64-clang  native clang, real cmocka
-#   i686          gcc-i686-linux-gnu (32-bit: size_t and long are 32 bits)
+#   i686          gcc-i686-linux-gnu (32-bit: size_t and long are 32 bits),
+#                 natively where the kernel runs it, else under qemu-i386
+#   armhf         gcc-arm-linux-gnueabihf under qemu-arm (32-bit ARM, the
+#                 Raspberry Pi OS target)
 #   s390x         gcc-s390x-linux-gnu under qemu-s390x (big-endian)
 #   *-convert     every shared fixture converted to raw and to dynamic VHD
 #                 by that target's vhdtool gives the same bytes as x86_64
+#   *-large       the 32-bit targets' vhdtool on files over 4 GiB
+#                 (tests/port/large_files.sh)
 #   mingw64       x86_64-w64-mingw32-gcc with io_win32.c instead of
 #                 io_file.c; tests run under wine when wine works
 #
 # The cross targets have no cmocka: tests/compat/ has a minimal stand-in.
 # Objects go to $PORT_BUILD (default build-port/<target>).  Prints one line
 # per target and ends with "N passed, N failed"; exits 1 if any failed.
+# PORT_QEMU_USER=1 runs the 32-bit targets under qemu-user even where the
+# kernel runs them natively: only then do 64-bit kernel interfaces (ext4's
+# directory cookies, file sizes) meet the 32-bit program unfiltered.
 # `make portability` runs this; a few minutes in all.
 set -u
 cd "$(dirname "$0")/.."
@@ -49,6 +57,9 @@ port_deps() {
 clang clang
 i686-linux-gnu-gcc gcc-i686-linux-gnu
 /usr/i686-linux-gnu/include/stdio.h libc6-dev-i386-cross
+arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf
+/usr/arm-linux-gnueabihf/include/stdio.h libc6-dev-armhf-cross
+qemu-arm qemu-user
 s390x-linux-gnu-gcc gcc-s390x-linux-gnu
 /usr/s390x-linux-gnu/include/stdio.h libc6-dev-s390x-cross
 qemu-s390x qemu-user
@@ -205,7 +216,8 @@ cross_target() {        # name cc runner debian-arch debian-triplet
 		return
 	fi
 	if command -v "$cc" >/dev/null 2>&1 &&
-	   ! build_shim "$d" "$cc" "$ar" >"$PB/$name-shim.log" 2>&1; then
+	   ! build_shim "$d" "$cc" "$ar" -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=64 \
+		>"$PB/$name-shim.log" 2>&1; then
 		result FAIL "$name" "cmocka stand-in does not build: $PB/$name-shim.log"
 		return
 	fi
@@ -288,6 +300,26 @@ convert_target() {      # name runner
 	fi
 }
 
+# A 32-bit target's vhdtool on files over 4 GiB (sparse, a few MiB on disk).
+large_target() {        # target runner
+	name=$1-large; runner=$2
+	tool=$PB/$1/vhdtool
+	w=$TMPDIR_T/$name
+	if [ ! -x "$tool" ]; then
+		result FAIL "$name" "vhdtool missing ($1 build failed)"
+		return
+	fi
+	rm -rf "$w"; mkdir -p "$w"
+	if RUN=$runner VHDTOOL=$tool sh tests/port/large_files.sh "$w" \
+		>"$PB/$name.log" 2>&1; then
+		result PASS "$name" "$(tail -1 "$PB/$name.log")${runner:+ (under ${runner%% *})}"
+	else
+		result FAIL "$name" "files over 4 GiB: $PB/$name.log"
+		show_log "$PB/$name.log"
+	fi
+	rm -rf "$w"
+}
+
 # Windows: no Makefile (no .so, other backend); the library is
 # LIBVHD_SRCS with io_win32.c for io_file.c.
 mingw_target() {
@@ -303,7 +335,7 @@ mingw_target() {
 		return
 	fi
 	: >"$log"
-	cf="-std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -D__USE_MINGW_ANSI_STDIO=1 -Ilibvhd"
+	cf="-std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -D__USE_MINGW_ANSI_STDIO=1 -D_FILE_OFFSET_BITS=64 -Ilibvhd"
 	objs=""
 	for s in $(echo "$LIBVHD_SRCS" | tr ' ' '\n' | grep -v 'io_file\.c$') libvhd/io_win32.c; do
 		o=$d/obj/$(basename "$s" .c).o
@@ -377,16 +409,21 @@ mingw_target() {
 	fi
 }
 
-# i686 binaries run natively where the kernel has 32-bit support, else
-# under qemu-i386.
-runner_i686=""
-if command -v i686-linux-gnu-gcc >/dev/null 2>&1; then
+# 32-bit binaries run natively where the kernel runs them (i686 on x86_64,
+# armhf on some arm64 kernels), else, or with PORT_QEMU_USER=1, under
+# qemu-user.
+runner32() {    # cc qemu
 	printf 'int main(void){return 0;}\n' >"$TMPDIR_T/t.c"
-	if i686-linux-gnu-gcc -static -o "$TMPDIR_T/t32" "$TMPDIR_T/t.c" 2>/dev/null &&
-	   ! "$TMPDIR_T/t32" 2>/dev/null; then
-		runner_i686=qemu-i386
+	if [ "${PORT_QEMU_USER:-0}" != 1 ] && command -v "$1" >/dev/null 2>&1 &&
+	   "$1" -static -o "$TMPDIR_T/t32" "$TMPDIR_T/t.c" 2>/dev/null &&
+	   "$TMPDIR_T/t32" 2>/dev/null; then
+		echo ""
+	else
+		echo "$2"
 	fi
-fi
+}
+runner_i686=$(runner32 i686-linux-gnu-gcc qemu-i386)
+runner_armhf=$(runner32 arm-linux-gnueabihf-gcc qemu-arm)
 
 # The conversions compare with the x86_64 vhdtool: build it first.  Then
 # the targets run side by side (most of the time is tests under emulation
@@ -399,13 +436,18 @@ mkdir -p "$RES"
 (pkg=clang; linux_target x86_64-clang clang "") >"$RES/2" 2>&1 &
 (pkg=gcc-i686-linux-gnu
  cross_target i686 i686-linux-gnu-gcc "$runner_i686" i386 i386-linux-gnu
- convert_target i686 "$runner_i686") >"$RES/3" 2>&1 &
+ convert_target i686 "$runner_i686"
+ large_target i686 "$runner_i686") >"$RES/3" 2>&1 &
+(pkg=gcc-arm-linux-gnueabihf
+ cross_target armhf arm-linux-gnueabihf-gcc "$runner_armhf" armhf arm-linux-gnueabihf
+ convert_target armhf "$runner_armhf"
+ large_target armhf "$runner_armhf") >"$RES/6" 2>&1 &
 (pkg=gcc-s390x-linux-gnu
  cross_target s390x s390x-linux-gnu-gcc qemu-s390x s390x s390x-linux-gnu
  convert_target s390x qemu-s390x) >"$RES/4" 2>&1 &
 mingw_target >"$RES/5" 2>&1 &
 wait
-cat "$RES"/1 "$RES"/2 "$RES"/3 "$RES"/4 "$RES"/5
+cat "$RES"/1 "$RES"/2 "$RES"/3 "$RES"/6 "$RES"/4 "$RES"/5
 pass=$(cat "$RES"/* | grep -c '^PASS ')
 fail=$(cat "$RES"/* | grep -c '^FAIL ')
 echo "$pass passed, $fail failed"

@@ -3,6 +3,7 @@
 #define LIB_TESTUTIL_H
 #include <stddef.h>
 #include <stdint.h>
+#include "largefile.h"
 #include "vhd.h"
 #include "vhd_test.h"
 

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include <fuse.h>
+#include "largefile.h"
 #include "vhd.h"
 
 #define VF_MAX_FILES 256        /* the disk plus up to 255 partitions */

@@ -19,7 +19,6 @@
  * VHD source or destination needs random access: a stream is then first
  * copied (sparse) to a temporary file.
  */
-#define _FILE_OFFSET_BITS 64
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

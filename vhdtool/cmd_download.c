@@ -7,7 +7,6 @@
  * its footer (a fixed VHD footer whose size is the blob's size less 512)
  * and its page list.  On any later failure the partial DST is removed.
  */
-#define _FILE_OFFSET_BITS 64
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

@@ -11,7 +11,6 @@
  * ranges and all-zero 512-byte pages are not sent.  --resume first asks
  * which pages the blob holds (Get Page Ranges) and sends only the others.
  */
-#define _FILE_OFFSET_BITS 64
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>

@@ -3,7 +3,6 @@
  * image, detected as convert detects it, read extent by extent so that
  * unallocated ranges (vhd_map) and holes (SEEK_DATA/SEEK_HOLE) are never
  * read. */
-#define _FILE_OFFSET_BITS 64
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include "largefile.h"
 #include "vhd.h"
 
 /* Exit codes (see vhdtool(1) "EXIT STATUS"). */

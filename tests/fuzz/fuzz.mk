@@ -19,7 +19,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= fuzz_open fuzz_modify fuzz_locator fuzz_nbd
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS   = -std=c11 -O1 -g -fno-omit-frame-pointer -pthread \
-		-Wall -Wextra -Werror -D_GNU_SOURCE -Ilibvhd -Inbd
+		-Wall -Wextra -Werror -D_GNU_SOURCE $(LFS_CPPFLAGS) -Ilibvhd -Inbd
 FUZZ_LIB      = $(FUZZ_BUILD)/libmsvhd.a
 FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "largefile.h"
 #include "vhd.h"
 #include "vhd_test.h"
 
