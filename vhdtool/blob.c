@@ -61,6 +61,30 @@ blob_global_init(void)
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
 }
 
+int
+blob_open_url(struct blob *b, const char *url, const struct blob *opt,
+	      const char *cmd)
+{
+	const char *ca = opt->ca_file ? opt->ca_file : getenv("CURL_CA_BUNDLE");
+	char why[256];
+
+	if (blob_init(b, url, why, sizeof(why)) < 0) {
+		/* Never echo the URL itself: it may hold a signature. */
+		tool_err(NULL, "%s: %s", cmd, why);
+		blob_free(b);
+		return EXIT_ERROR;
+	}
+	b->ca_file = ca && *ca ? ca : NULL;
+	b->retries = opt->retries;
+	b->timeout = opt->timeout;
+	if (blob_global_init() < 0) {
+		tool_err(NULL, "cannot start libcurl");
+		blob_free(b);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
 /* ---- URL and credentials ---- */
 
 static int
