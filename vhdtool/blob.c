@@ -567,6 +567,14 @@ blob_create_page(struct blob_conn *c, uint64_t size, struct blob_err *e)
 	return rc;
 }
 
+/* The header naming the n bytes at off (n > 0). */
+static void
+range_header(char range[80], uint64_t off, uint64_t n)
+{
+	snprintf(range, 80, "x-ms-range:bytes=%llu-%llu",
+		 (unsigned long long)off, (unsigned long long)(off + n - 1));
+}
+
 int
 blob_put_pages(struct blob_conn *c, const void *buf, size_t n, uint64_t off,
 	       struct blob_err *e)
@@ -583,8 +591,7 @@ blob_put_pages(struct blob_conn *c, const void *buf, size_t n, uint64_t off,
 	md5_update(&mc, n, buf);
 	md5_digest(&mc, sizeof(d), d);
 	b64(d, sizeof(d), md5s);
-	snprintf(range, sizeof(range), "x-ms-range:bytes=%llu-%llu",
-		 (unsigned long long)off, (unsigned long long)(off + n - 1));
+	range_header(range, off, n);
 	xh[0] = "x-ms-page-write:update";
 	xh[1] = range;
 	rc = request(c, "PUT", qp, 1, xh, 2, buf, n, md5s, &r, e);
@@ -602,8 +609,7 @@ blob_clear_pages(struct blob_conn *c, uint64_t off, uint64_t n,
 	struct resp r = { 0 };
 	int rc;
 
-	snprintf(range, sizeof(range), "x-ms-range:bytes=%llu-%llu",
-		 (unsigned long long)off, (unsigned long long)(off + n - 1));
+	range_header(range, off, n);
 	xh[0] = "x-ms-page-write:clear";
 	xh[1] = range;
 	rc = request(c, "PUT", qp, 1, xh, 2, NULL, 0, NULL, &r, e);
@@ -716,8 +722,7 @@ blob_read(struct blob_conn *c, void *buf, size_t n, uint64_t off,
 	struct resp r = { 0 };
 	int rc;
 
-	snprintf(range, sizeof(range), "x-ms-range:bytes=%llu-%llu",
-		 (unsigned long long)off, (unsigned long long)(off + n - 1));
+	range_header(range, off, n);
 	xh[0] = range;
 	r.out = buf;
 	r.outlen = n;
