@@ -390,6 +390,15 @@ enum { VHD_LOCK_NONE = 0, VHD_LOCK_READ = 1, VHD_LOCK_WRITE = 2,
        VHD_LOCK_PEEK = 3 };
 int vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,
 		      int lock);
+/* How long a file backend's open waits for a conflicting lock, and whom
+ * it tells (vhd_set_lock_wait, in vhd.c; read by io_file.c and
+ * io_win32.c). */
+struct vhd_lock_wait {
+	unsigned ms;
+	void (*waiting)(void *arg, const char *msg, unsigned ms);
+	void *arg;
+};
+extern struct vhd_lock_wait vhd_lock_wait;
 /* Lock a file backend opened without a lock (after checking who it is). */
 int vhd_io_file_lock(struct vhd_io *io, int lock);
 /* Identity of a file backend (0 if not a file). */

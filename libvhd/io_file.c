@@ -165,21 +165,9 @@ static const struct {
 	[VHD_LOCK_PEEK]  = { PERM_READ, 0, 0 },
 };
 
-/* How long an open waits for a conflicting lock, and whom it tells (once
- * it has waited LOCK_QUIET_MS). */
+/* How long an open waits for a conflicting lock, and whom it tells, is
+ * vhd_lock_wait (vhd.c); it tells once it has waited LOCK_QUIET_MS. */
 #define LOCK_QUIET_MS 200
-static unsigned lock_wait_ms = 5000;
-static void (*lock_waiting)(void *, const char *, unsigned);
-static void *lock_waiting_arg;
-
-void
-vhd_set_lock_wait(unsigned ms, void (*waiting)(void *arg, const char *msg,
-					       unsigned ms), void *arg)
-{
-	lock_wait_ms = ms;
-	lock_waiting = waiting;
-	lock_waiting_arg = arg;
-}
 
 #ifdef F_OFD_SETLK
 static int
@@ -473,8 +461,8 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Takes lock mode on f, waiting up to lock_wait_ms for a holder to let
- * go (a program that is closing the image: fusermount3 -u returns before
+/* Takes lock mode on f, waiting up to vhd_lock_wait.ms for a holder to
+ * let go (a program that is closing the image: fusermount3 -u returns before
  * vhdfuse has closed it).  Between attempts we hold nothing, so two
  * waiters never keep each other out. */
 static int
@@ -486,19 +474,20 @@ lock_file(struct io_file *f, int mode)
 	unsigned step = 10;
 	int r = try_lock(f->fd, mode, &byte);
 
-	if (r == -EBUSY && lock_wait_ms > 0) {
+	if (r == -EBUSY && vhd_lock_wait.ms > 0) {
 		uint64_t start = now_ms();
 		int told = 0;
-		deadline = start + lock_wait_ms;
+		deadline = start + vhd_lock_wait.ms;
 		while (r == -EBUSY && now_ms() < deadline) {
 			/* A holder that is closing lets go within a few ms;
 			 * say that we wait only if it takes longer. */
 			if (!told && now_ms() - start >= LOCK_QUIET_MS) {
 				describe_conflict(f->fd, f->path, byte, msg,
 						  sizeof(msg));
-				if (lock_waiting)
-					lock_waiting(lock_waiting_arg, msg,
-						     lock_wait_ms);
+				if (vhd_lock_wait.waiting)
+					vhd_lock_wait.waiting(vhd_lock_wait.arg,
+							      msg,
+							      vhd_lock_wait.ms);
 				told = 1;
 			}
 			nap(step);

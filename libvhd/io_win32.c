@@ -256,23 +256,10 @@ static const struct vhd_io_ops win32_ops = {
 	.close = w_close,
 };
 
-/* How long an open waits for a conflicting lock (vhd_set_lock_wait). */
-static unsigned lock_wait_ms = 5000;
-static void (*lock_waiting)(void *, const char *, unsigned);
-static void *lock_waiting_arg;
-
-void
-vhd_set_lock_wait(unsigned ms, void (*waiting)(void *arg, const char *msg,
-					       unsigned ms), void *arg)
-{
-	lock_wait_ms = ms;
-	lock_waiting = waiting;
-	lock_waiting_arg = arg;
-}
-
 /* VHD_LOCK_READ shared, VHD_LOCK_WRITE exclusive; VHD_LOCK_PEEK shares
  * everything, so it takes no lock here (QEMU's byte protocol is POSIX
- * only).  Waits as io_file.c does, without naming the holder. */
+ * only).  Waits as io_file.c does (vhd_lock_wait, set by
+ * vhd_set_lock_wait), without naming the holder. */
 static int
 take_lock(HANDLE h, int lock, const char *path)
 {
@@ -294,10 +281,11 @@ take_lock(HANDLE h, int lock, const char *path)
 		if (le != ERROR_LOCK_VIOLATION)
 			return vhd_err(win_errno(le), "'%s': cannot lock: %s",
 				       path, strerror(win_errno(le)));
-		if (waited >= lock_wait_ms)
+		if (waited >= vhd_lock_wait.ms)
 			return vhd_err(EBUSY, "%s", msg);
-		if (waited == 0 && lock_waiting)
-			lock_waiting(lock_waiting_arg, msg, lock_wait_ms);
+		if (waited == 0 && vhd_lock_wait.waiting)
+			vhd_lock_wait.waiting(vhd_lock_wait.arg, msg,
+					      vhd_lock_wait.ms);
 		Sleep(50);
 		waited += 50;
 	}

@@ -577,6 +577,17 @@ vhd_open_opts(struct vhd **out, const char *path,
 	return r;
 }
 
+struct vhd_lock_wait vhd_lock_wait = { 5000, NULL, NULL };
+
+void
+vhd_set_lock_wait(unsigned ms, void (*waiting)(void *arg, const char *msg,
+					       unsigned ms), void *arg)
+{
+	vhd_lock_wait.ms = ms;
+	vhd_lock_wait.waiting = waiting;
+	vhd_lock_wait.arg = arg;
+}
+
 int
 vhd_open(struct vhd **out, const char *path, unsigned flags)
 {

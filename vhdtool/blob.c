@@ -61,6 +61,30 @@ blob_global_init(void)
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
 }
 
+int
+blob_open_url(struct blob *b, const char *url, const struct blob *opt,
+	      const char *cmd)
+{
+	const char *ca = opt->ca_file ? opt->ca_file : getenv("CURL_CA_BUNDLE");
+	char why[256];
+
+	if (blob_init(b, url, why, sizeof(why)) < 0) {
+		/* Never echo the URL itself: it may hold a signature. */
+		tool_err(NULL, "%s: %s", cmd, why);
+		blob_free(b);
+		return EXIT_ERROR;
+	}
+	b->ca_file = ca && *ca ? ca : NULL;
+	b->retries = opt->retries;
+	b->timeout = opt->timeout;
+	if (blob_global_init() < 0) {
+		tool_err(NULL, "cannot start libcurl");
+		blob_free(b);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
 /* ---- URL and credentials ---- */
 
 static int
@@ -543,6 +567,14 @@ blob_create_page(struct blob_conn *c, uint64_t size, struct blob_err *e)
 	return rc;
 }
 
+/* The header naming the n bytes at off (n > 0). */
+static void
+range_header(char range[80], uint64_t off, uint64_t n)
+{
+	snprintf(range, 80, "x-ms-range:bytes=%llu-%llu",
+		 (unsigned long long)off, (unsigned long long)(off + n - 1));
+}
+
 int
 blob_put_pages(struct blob_conn *c, const void *buf, size_t n, uint64_t off,
 	       struct blob_err *e)
@@ -559,8 +591,7 @@ blob_put_pages(struct blob_conn *c, const void *buf, size_t n, uint64_t off,
 	md5_update(&mc, n, buf);
 	md5_digest(&mc, sizeof(d), d);
 	b64(d, sizeof(d), md5s);
-	snprintf(range, sizeof(range), "x-ms-range:bytes=%llu-%llu",
-		 (unsigned long long)off, (unsigned long long)(off + n - 1));
+	range_header(range, off, n);
 	xh[0] = "x-ms-page-write:update";
 	xh[1] = range;
 	rc = request(c, "PUT", qp, 1, xh, 2, buf, n, md5s, &r, e);
@@ -578,8 +609,7 @@ blob_clear_pages(struct blob_conn *c, uint64_t off, uint64_t n,
 	struct resp r = { 0 };
 	int rc;
 
-	snprintf(range, sizeof(range), "x-ms-range:bytes=%llu-%llu",
-		 (unsigned long long)off, (unsigned long long)(off + n - 1));
+	range_header(range, off, n);
 	xh[0] = "x-ms-page-write:clear";
 	xh[1] = range;
 	rc = request(c, "PUT", qp, 1, xh, 2, NULL, 0, NULL, &r, e);
@@ -692,8 +722,7 @@ blob_read(struct blob_conn *c, void *buf, size_t n, uint64_t off,
 	struct resp r = { 0 };
 	int rc;
 
-	snprintf(range, sizeof(range), "x-ms-range:bytes=%llu-%llu",
-		 (unsigned long long)off, (unsigned long long)(off + n - 1));
+	range_header(range, off, n);
 	xh[0] = range;
 	r.out = buf;
 	r.outlen = n;

@@ -95,6 +95,13 @@ int blob_common_opt(const char *usage, char **argv, int c, const char *arg,
 /* Global set-up of libcurl (call once, before threads). */
 int blob_global_init(void);
 
+/* The blob at url, with the options blob_common_opt put in opt (its CA
+ * file, else $CURL_CA_BUNDLE), and libcurl set up.  EXIT_OK, or
+ * EXIT_ERROR after one line "vhdtool: CMD: why" that never echoes the URL
+ * (it may hold a signature), b freed. */
+int blob_open_url(struct blob *b, const char *url, const struct blob *opt,
+		  const char *cmd);
+
 /* A pool of worker threads, each with its own connection, running fn on
  * the jobs queued; buffers of BLOB_MAX_PUT bytes circulate between the
  * queue and the caller. */

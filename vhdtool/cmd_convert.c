@@ -43,8 +43,6 @@
 #define CHUNK   (256u * 1024)
 #define GRANULE 4096u
 #define MIB     (UINT64_C(1) << 20)
-/* Azure: fixed VHDs whose size is a whole number of MiB, at least 20 MiB. */
-#define AZURE_MIN (20 * MIB)
 
 static const char usage[] =
 	"usage: vhdtool convert [--from raw|vhd] [--to raw|vhd] [--type fixed|dynamic]\n"
@@ -118,27 +116,6 @@ struct endpoint {
 	const char *file;       /* SRC: the file to open (path, or the spool) */
 };
 
-/* Read exactly n bytes of a raw file. */
-static int
-raw_read(int fd, void *buf, size_t n, uint64_t off)
-{
-	char *p = buf;
-
-	while (n) {
-		ssize_t r = pread(fd, p, n, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -EIO;    /* the file shrank under us */
-		p += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 static int
 raw_write(int fd, const void *buf, size_t n, uint64_t off)
 {
@@ -162,35 +139,10 @@ raw_write(int fd, const void *buf, size_t n, uint64_t off)
 static int
 next_extent(struct endpoint *s, uint64_t off, uint64_t *len)
 {
-	uint64_t left = s->size - off;
+	struct tool_src t = { .path = s->path, .file = s->file, .v = s->v,
+			      .fd = s->fd, .size = s->size };
 
-	if (s->v) {
-		uint64_t run = 0;
-		unsigned status = 0;
-		int r = vhd_map(s->v, off, left, &run, &status, NULL);
-		if (r < 0)
-			return r;
-		if (run == 0 || run > left)
-			run = left;
-		*len = run;
-		return (status & VHD_MAP_DATA) ? 1 : 0;
-	}
-	/* Raw: ask the filesystem for holes; without support, all data. */
-	off_t d = lseek(s->fd, (off_t)off, SEEK_DATA);
-	if (d < 0) {
-		*len = left;
-		return errno == ENXIO ? 0 : 1;
-	}
-	if ((uint64_t)d > off) {
-		*len = (uint64_t)d - off < left ? (uint64_t)d - off : left;
-		return 0;
-	}
-	off_t h = lseek(s->fd, (off_t)off, SEEK_HOLE);
-	if (h < 0 || (uint64_t)h <= off || (uint64_t)h - off > left)
-		*len = left;
-	else
-		*len = (uint64_t)h - off;
-	return 1;
+	return tool_src_extent(&t, off, len);
 }
 
 static int
@@ -201,40 +153,21 @@ dst_write(struct endpoint *d, const void *buf, size_t n, uint64_t off)
 	return raw_write(d->fd, buf, n, off);
 }
 
+static int
+dst_write_run(void *d, const char *buf, size_t n, uint64_t off)
+{
+	return dst_write(d, buf, n, off);
+}
+
 /* Write the non-zero granules of buf (which holds [off, off+n)). */
 static int
 write_sparse(struct endpoint *d, const char *buf, size_t n, uint64_t off)
 {
-	size_t i = 0;
-
 	if (d->dense)
 		return dst_write(d, buf, n, off);
-	while (i < n) {
-		/* Granules are aligned to absolute offsets. */
-		size_t g = GRANULE - (size_t)((off + i) % GRANULE);
-		if (g > n - i)
-			g = n - i;
-		if (is_zero(buf + i, g)) {
-			i += g;
-			continue;
-		}
-		size_t start = i;
-		i += g;
-		while (i < n) {
-			g = n - i < GRANULE ? n - i : GRANULE;
-			if (is_zero(buf + i, g))
-				break;
-			i += g;
-		}
-		int r = dst_write(d, buf + start, i - start, off + start);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return tool_nonzero_runs(buf, n, off, GRANULE, dst_write_run, d);
 }
 
-
-static uint64_t azure_size(uint64_t n);
 
 /* A VHD destination needs a disk size that is a positive multiple of 512
  * and at most 2040 GiB.  A raw source of another size is padded with
@@ -257,7 +190,7 @@ check_source_size(struct endpoint *s, int to, int azure)
 		fprintf(stderr, "vhdtool: %s: size %llu is not a whole number of "
 			"MiB; padded with zeros to %llu, as Azure requires\n",
 			s->path, (unsigned long long)s->size,
-			(unsigned long long)azure_size(s->size));
+			(unsigned long long)tool_azure_size(s->size));
 	} else if (s->size % VHD_SECTOR_SIZE && !azure) {
 		uint64_t to_size = (s->size / VHD_SECTOR_SIZE + 1) * VHD_SECTOR_SIZE;
 		if (to_size > VHD_MAX_DISK_SIZE) {
@@ -272,20 +205,13 @@ check_source_size(struct endpoint *s, int to, int azure)
 	return EXIT_OK;
 }
 
-static uint64_t
-azure_size(uint64_t n)
-{
-	n = (n + MIB - 1) / MIB * MIB;
-	return n < AZURE_MIN ? AZURE_MIN : n;
-}
-
 /* The disk size of the destination: a VHD's is a whole number of sectors
  * (zeros pad a raw source), --azure's a whole number of MiB. */
 static uint64_t
 dest_size(const struct endpoint *s, int to, int azure)
 {
 	if (azure)
-		return azure_size(s->size);
+		return tool_azure_size(s->size);
 	if (to == 1)
 		return (s->size + VHD_SECTOR_SIZE - 1) / VHD_SECTOR_SIZE *
 		       VHD_SECTOR_SIZE;
@@ -659,7 +585,7 @@ copy(struct endpoint *s, struct endpoint *d, struct progress *pr)
 				n = (size_t)(off + len - o);
 			buf = pipe.running ? pipe_buffer(&pipe) : pipe.buf[0];
 			r = s->v ? vhd_pread(s->v, buf, n, o) :
-				   raw_read(s->fd, buf, n, o);
+				   tool_pread_full(s->fd, buf, n, o);
 			if (r < 0) {
 				if (s->v)
 					tool_lib_err(s->path, r);
@@ -761,18 +687,6 @@ ends_with(const char *p, const char *suffix)
 	return n >= k && strcasecmp(p + n - k, suffix) == 0;
 }
 
-static int
-ends_with_vhd(const char *p)
-{
-	return ends_with(p, ".vhd") || ends_with(p, ".vpc");
-}
-
-static int
-ends_with_vhdx(const char *p)
-{
-	return ends_with(p, ".vhdx") || ends_with(p, ".avhdx");
-}
-
 /* Is the file gzip-compressed (magic 1f 8b)? */
 static int
 is_gzip(const char *path)
@@ -788,97 +702,35 @@ is_gzip(const char *path)
 	return r;
 }
 
-/* A failed library call about the source, named as the user gave it
- * (not the spool file standard input went to). */
-static int
-src_lib_err(const struct endpoint *s, int r)
-{
-	return tool_msg_err(s->path, strip_file(vhd_errmsg(), s->file), r);
-}
-
 /* -U: the source is read without keeping writers out (locking). */
 static unsigned force_share;
 
-/* from: -1 by content, 0 raw, 1 VHD. */
+/* from: -1 by content, 0 raw, 1 VHD (source.c); a character device
+ * without a size is refused here, as convert would copy it forever. */
 static int
 open_source(struct endpoint *s, int from, int ignore_checksum)
 {
-	int r = from >= 0 ? from : vhd_probe(s->file);
-	const char *fmt;
-
-	if (r < 0)
-		return src_lib_err(s, r);
-	if (r == 0 && from < 0 && (fmt = foreign_format_file(s->file)))
-		return tool_foreign_err(s->path, s->std || s->tmp ? NULL :
-					s->path, fmt);
-	if (r == 0 && from < 0 && ends_with_vhd(s->path)) {
-		/* A damaged VHD must not be copied as if it were a raw disk. */
-		tool_err(s->path, "not a VHD image (no VHD footer at its end or "
-			 "at offset 0); --from raw copies it as a raw disk");
-		return EXIT_DAMAGED;
-	}
-	if (r == 0 && from < 0 && ends_with_vhdx(s->path)) {
-		tool_err(s->path, "not a VHDX image (no 'vhdxfile' identifier "
-			 "at offset 0); --from raw copies it as a raw disk");
-		return EXIT_DAMAGED;
-	}
-	if (r == 1) {
-		struct vhd_info in = { .struct_size = sizeof in };
-		unsigned fl = VHD_OPEN_RDONLY | force_share |
-			      (ignore_checksum ? VHD_OPEN_IGNORE_CHECKSUM : 0);
-		r = vhd_open(&s->v, s->file, fl);
-		if (r < 0) {
-			if (r == -EBADMSG && !ignore_checksum &&
-			    strstr(vhd_errmsg(), "checksum")) {
-				char *m = strdup(strip_file(vhd_errmsg(), s->file));
-				size_t n = m ? strlen(m) + 64 : 0;
-				char *h = m ? malloc(n) : NULL;
-				int rc;
-				if (h)
-					snprintf(h, n, "%s (--ignore-checksum "
-						 "reads it anyway)", m);
-				rc = tool_msg_err(s->path, h ? h : m, r);
-				free(h);
-				free(m);
-				return rc;
-			}
-			return src_lib_err(s, r);
-		}
-		if ((r = vhd_get_info(s->v, &in)) < 0)
-			return src_lib_err(s, r);
-		s->size = in.virtual_size;
-		if (in.type == VHD_TYPE_FIXED) {
-			/* Its data is the file's first size bytes: a raw
-			 * view for copy_file_range. */
-			s->fd = open(s->file, O_RDONLY | O_CLOEXEC);
-		}
-		return EXIT_OK;
-	}
+	struct tool_src t = { .path = s->path, .file = s->file };
+	unsigned fl = force_share |
+		      (ignore_checksum ? VHD_OPEN_IGNORE_CHECKSUM : 0);
 	struct stat st;
-	s->fd = open(s->file, O_RDONLY | O_CLOEXEC);
-	if (s->fd < 0 || fstat(s->fd, &st) < 0) {
-		tool_err(s->path, "cannot open: %s", strerror(errno));
+	int rc;
+
+	rc = tool_src_open_file(&t, from, fl, TOOL_SRC_FOREIGN |
+				TOOL_SRC_RAW_VIEW | TOOL_SRC_CHECKSUM_HINT);
+	s->v = t.v;
+	s->fd = t.fd;
+	s->size = t.size;
+	if (rc == EXIT_OK && !s->v && s->size == 0 &&
+	    fstat(s->fd, &st) == 0 && S_ISCHR(st.st_mode)) {
+		/* /dev/zero, /dev/urandom: no end to copy up to. */
+		tool_err(s->path, "is a character device with no size "
+			 "(it never ends); give a file, a block device "
+			 "or a stream of known length (e.g. head -c "
+			 "SIZE %s | vhdtool convert - DST)", s->path);
 		return EXIT_ERROR;
 	}
-	if (S_ISREG(st.st_mode)) {
-		s->size = (uint64_t)st.st_size;
-	} else {
-		off_t end = lseek(s->fd, 0, SEEK_END);
-		if (end < 0) {
-			tool_err(s->path, "cannot find its size: %s", strerror(errno));
-			return EXIT_ERROR;
-		}
-		s->size = (uint64_t)end;
-		if (end == 0 && S_ISCHR(st.st_mode)) {
-			/* /dev/zero, /dev/urandom: no end to copy up to. */
-			tool_err(s->path, "is a character device with no size "
-				 "(it never ends); give a file, a block device "
-				 "or a stream of known length (e.g. head -c "
-				 "SIZE %s | vhdtool convert - DST)", s->path);
-			return EXIT_ERROR;
-		}
-	}
-	return EXIT_OK;
+	return rc;
 }
 
 /* Opens a stream source (standard input or a .gz file). */
@@ -1180,11 +1032,12 @@ in_place(const char *file, int to, int azure, int json)
 	size = in.virtual_size;
 	what = "a fixed VHD";
 azure_grow:
-	if (azure && azure_size(size) != size) {
+	if (azure && tool_azure_size(size) != size) {
 		/* Grown with zeros to a whole MiB: a fixed resize. */
-		if ((r = vhd_resize(file, azure_size(size), 0, NULL, NULL)) < 0)
+		r = vhd_resize(file, tool_azure_size(size), 0, NULL, NULL);
+		if (r < 0)
 			return tool_lib_err(file, r);
-		size = azure_size(size);
+		size = tool_azure_size(size);
 	}
 done:
 	if (json) {
@@ -1331,14 +1184,14 @@ cmd_convert(int argc, char **argv)
 		snprintf(base, sizeof(base), "%s", d.path);
 		if (gz && ends_with(base, ".gz"))
 			base[strlen(base) - 3] = '\0';
-		if (!d.std && ends_with_vhdx(base)) {
+		if (!d.std && tool_name_is_vhdx(base)) {
 			tool_err(d.path, "writing VHDX is not supported yet "
 				 "(--to raw or --to vhd writes another format "
 				 "under this name)");
 			return EXIT_ERROR;
 		}
-		to = (co.type || co.block_size || (!d.std && ends_with_vhd(base))) ?
-		     1 : 0;
+		to = co.type || co.block_size ||
+		     (!d.std && tool_name_is_vhd(base));
 	}
 	if (to == 0 && (co.type || co.block_size))
 		return tool_usage(usage, argv[0],

@@ -68,38 +68,22 @@ struct down {
 	char werr[300];         /* a local write error */
 };
 
+static int
+write_run(void *arg, const char *buf, size_t n, uint64_t off)
+{
+	struct down *d = arg;
+
+	if (d->v)
+		return vhd_pwrite(d->v, buf, n, off);
+	ssize_t w = pwrite(d->fd, buf, n, (off_t)off);
+	return w == (ssize_t)n ? 0 : w < 0 ? -errno : -EIO;
+}
+
 /* Write the non-zero granules of buf, [off, off+n). */
 static int
 write_data(struct down *d, const char *buf, size_t n, uint64_t off)
 {
-	size_t i = 0;
-
-	while (i < n) {
-		size_t g = GRANULE - (size_t)((off + i) % GRANULE);
-		if (g > n - i)
-			g = n - i;
-		if (is_zero(buf + i, g)) {
-			i += g;
-			continue;
-		}
-		size_t start = i;
-		for (i += g; i < n; i += g) {
-			g = n - i < GRANULE ? n - i : GRANULE;
-			if (is_zero(buf + i, g))
-				break;
-		}
-		int r;
-		if (d->v) {
-			r = vhd_pwrite(d->v, buf + start, i - start, off + start);
-		} else {
-			ssize_t w = pwrite(d->fd, buf + start, i - start,
-					   (off_t)(off + start));
-			r = w == (ssize_t)(i - start) ? 0 : w < 0 ? -errno : -EIO;
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return tool_nonzero_runs(buf, n, off, GRANULE, write_run, d);
 }
 
 static int
@@ -338,9 +322,7 @@ cmd_download(int argc, char **argv)
 	};
 	struct down d;
 	struct blob opt;
-	const char *ca;
 	int c, force = 0, conns = 4, to = -1, pmode = PROGRESS_OFF, rc;
-	char why[256];
 
 	memset(&d, 0, sizeof(d));
 	memset(&opt, 0, sizeof(opt));
@@ -388,20 +370,9 @@ cmd_download(int argc, char **argv)
 		tool_err(d.path, "already exists (use -f to replace it)");
 		return EXIT_ERROR;
 	}
-	if (blob_init(&d.b, argv[optind], why, sizeof(why)) < 0) {
-		tool_err(NULL, "download: %s", why);
-		blob_free(&d.b);
-		return EXIT_ERROR;
-	}
-	ca = opt.ca_file ? opt.ca_file : getenv("CURL_CA_BUNDLE");
-	d.b.ca_file = ca && *ca ? ca : NULL;
-	d.b.retries = opt.retries;
-	d.b.timeout = opt.timeout;
-	if (blob_global_init() < 0) {
-		tool_err(NULL, "cannot start libcurl");
-		blob_free(&d.b);
-		return EXIT_ERROR;
-	}
+	rc = blob_open_url(&d.b, argv[optind], &opt, "download");
+	if (rc != EXIT_OK)
+		return rc;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);

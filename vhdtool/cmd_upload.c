@@ -135,11 +135,25 @@ queue_run(struct up *u, struct blob_pool *p, const char *buf, uint64_t base,
 	return 0;
 }
 
+struct queue_to {
+	struct up *u;
+	struct blob_pool *p;
+};
+
+static int
+queue_nonzero(void *arg, const char *buf, size_t n, uint64_t off)
+{
+	struct queue_to *q = arg;
+
+	return queue_run(q->u, q->p, buf, off, off, n);
+}
+
 /* Read [off, off+n) (n <= BLOB_MAX_PUT) and queue its non-zero granules. */
 static int
 send_chunk(struct up *u, struct blob_pool *p, char *buf, uint64_t off,
 	   size_t n, int data)
 {
+	struct queue_to q = { u, p };
 	int r;
 
 	if (data) {
@@ -150,25 +164,8 @@ send_chunk(struct up *u, struct blob_pool *p, char *buf, uint64_t off,
 	}
 	if (!u->sparse)
 		return queue_run(u, p, buf, off, off, n) < 0 ? EXIT_ERROR : EXIT_OK;
-	size_t i = 0;
-	while (i < n) {
-		size_t g = GRANULE - (size_t)((off + i) % GRANULE);
-		if (g > n - i)
-			g = n - i;
-		if (is_zero(buf + i, g)) {
-			i += g;
-			continue;
-		}
-		size_t start = i;
-		for (i += g; i < n; i += g) {
-			g = n - i < GRANULE ? n - i : GRANULE;
-			if (is_zero(buf + i, g))
-				break;
-		}
-		if (queue_run(u, p, buf, off, off + start, i - start) < 0)
-			return EXIT_ERROR;
-	}
-	return EXIT_OK;
+	return tool_nonzero_runs(buf, n, off, GRANULE, queue_nonzero, &q) < 0 ?
+	       EXIT_ERROR : EXIT_OK;
 }
 
 /* Every extent of the source, in order. */
@@ -413,11 +410,9 @@ cmd_upload(int argc, char **argv)
 	};
 	struct up u;
 	struct blob opt;
-	const char *ca = NULL;
 	int c, force = 0, resume = 0, conns = 4, from = -1;
 	int pmode = PROGRESS_OFF, rc, retries = 8, print_size = 0;
 	long timeout = 60;
-	char why[256];
 
 	memset(&u, 0, sizeof(u));
 	memset(&opt, 0, sizeof(opt));
@@ -476,16 +471,9 @@ cmd_upload(int argc, char **argv)
 	if (force && resume)
 		return tool_usage(usage, argv[0], "-f and --resume contradict "
 				  "each other");
-	ca = opt.ca_file ? opt.ca_file : getenv("CURL_CA_BUNDLE");
-	if (blob_init(&u.b, argv[optind + 1], why, sizeof(why)) < 0) {
-		/* Never echo the URL itself: it may hold a signature. */
-		tool_err(NULL, "upload: %s", why);
-		blob_free(&u.b);
-		return EXIT_ERROR;
-	}
-	u.b.ca_file = ca && *ca ? ca : NULL;
-	u.b.retries = opt.retries;
-	u.b.timeout = opt.timeout;
+	rc = blob_open_url(&u.b, argv[optind + 1], &opt, "upload");
+	if (rc != EXIT_OK)
+		return rc;
 	if ((rc = tool_src_open(&u.s, argv[optind], from)) != EXIT_OK)
 		goto out;
 	if (u.s.size > VHD_MAX_DISK_SIZE) {
@@ -495,11 +483,6 @@ cmd_upload(int argc, char **argv)
 		goto out;
 	}
 	u.size = tool_azure_size(u.s.size);
-	if (blob_global_init() < 0) {
-		tool_err(NULL, "cannot start libcurl");
-		rc = EXIT_ERROR;
-		goto out;
-	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);

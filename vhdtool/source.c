@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -22,6 +23,14 @@ tool_name_is_vhd(const char *p)
 			  strcasecmp(p + n - 4, ".vpc") == 0);
 }
 
+int
+tool_name_is_vhdx(const char *p)
+{
+	size_t n = strlen(p);
+	return (n >= 5 && strcasecmp(p + n - 5, ".vhdx") == 0) ||
+	       (n >= 6 && strcasecmp(p + n - 6, ".avhdx") == 0);
+}
+
 uint64_t
 tool_azure_size(uint64_t n)
 {
@@ -29,34 +38,82 @@ tool_azure_size(uint64_t n)
 	return n < 20 * MIB ? 20 * MIB : n;
 }
 
-int
-tool_src_open(struct tool_src *s, const char *path, int from)
+/* A failed library call about the source, named as the user gave it
+ * (not the spool file it may have gone to). */
+static int
+src_lib_err(const struct tool_src *s, int r)
 {
-	int r = from >= 0 ? from : vhd_probe(path);
+	return tool_msg_err(s->path, strip_file(vhd_errmsg(), s->file), r);
+}
+
+/* A bad checksum, with the option that reads the image anyway. */
+static int
+checksum_err(const struct tool_src *s, int r)
+{
+	char *m = strdup(strip_file(vhd_errmsg(), s->file));
+	size_t n = m ? strlen(m) + 64 : 0;
+	char *h = m ? malloc(n) : NULL;
+	int rc;
+
+	if (h)
+		snprintf(h, n, "%s (--ignore-checksum reads it anyway)", m);
+	rc = tool_msg_err(s->path, h ? h : m, r);
+	free(h);
+	free(m);
+	return rc;
+}
+
+int
+tool_src_open_file(struct tool_src *s, int from, unsigned vhd_flags,
+		   unsigned how)
+{
+	int r = from >= 0 ? from : vhd_probe(s->file);
+	const char *fmt;
 	struct stat st;
 
-	memset(s, 0, sizeof(*s));
-	s->path = path;
+	s->v = NULL;
 	s->fd = -1;
+	s->size = 0;
 	if (r < 0)
-		return tool_lib_err(path, r);
-	if (r == 0 && from < 0 && tool_name_is_vhd(path)) {
-		tool_err(path, "not a VHD image (no VHD footer at its end or "
+		return src_lib_err(s, r);
+	if (r == 0 && from < 0 && (how & TOOL_SRC_FOREIGN) &&
+	    (fmt = foreign_format_file(s->file)))
+		return tool_foreign_err(s->path, s->file == s->path ?
+					s->path : NULL, fmt);
+	if (r == 0 && from < 0 && tool_name_is_vhd(s->path)) {
+		/* A damaged VHD must not be read as if it were a raw disk. */
+		tool_err(s->path, "not a VHD image (no VHD footer at its end "
+			 "or at offset 0); --from raw reads it as a raw disk");
+		return EXIT_DAMAGED;
+	}
+	if (r == 0 && from < 0 && tool_name_is_vhdx(s->path)) {
+		tool_err(s->path, "not a VHDX image (no 'vhdxfile' identifier "
 			 "at offset 0); --from raw reads it as a raw disk");
 		return EXIT_DAMAGED;
 	}
 	if (r == 1) {
 		struct vhd_info in = { .struct_size = sizeof in };
-		if ((r = vhd_open(&s->v, path, VHD_OPEN_RDONLY)) < 0)
-			return tool_lib_err(path, r);
+		r = vhd_open(&s->v, s->file, VHD_OPEN_RDONLY | vhd_flags);
+		if (r < 0) {
+			if (r == -EBADMSG && (how & TOOL_SRC_CHECKSUM_HINT) &&
+			    !(vhd_flags & VHD_OPEN_IGNORE_CHECKSUM) &&
+			    strstr(vhd_errmsg(), "checksum"))
+				return checksum_err(s, r);
+			return src_lib_err(s, r);
+		}
 		if ((r = vhd_get_info(s->v, &in)) < 0)
-			return tool_lib_err(path, r);
+			return src_lib_err(s, r);
 		s->size = in.virtual_size;
+		if ((how & TOOL_SRC_RAW_VIEW) && in.type == VHD_TYPE_FIXED) {
+			/* Its data is the file's first size bytes: a raw
+			 * view for copy_file_range. */
+			s->fd = open(s->file, O_RDONLY | O_CLOEXEC);
+		}
 		return EXIT_OK;
 	}
-	s->fd = open(path, O_RDONLY | O_CLOEXEC);
+	s->fd = open(s->file, O_RDONLY | O_CLOEXEC);
 	if (s->fd < 0 || fstat(s->fd, &st) < 0) {
-		tool_err(path, "cannot open: %s", strerror(errno));
+		tool_err(s->path, "cannot open: %s", strerror(errno));
 		return EXIT_ERROR;
 	}
 	if (S_ISREG(st.st_mode)) {
@@ -64,11 +121,23 @@ tool_src_open(struct tool_src *s, const char *path, int from)
 	} else {
 		off_t end = lseek(s->fd, 0, SEEK_END);
 		if (end < 0) {
-			tool_err(path, "cannot find its size: %s", strerror(errno));
+			tool_err(s->path, "cannot find its size: %s",
+				 strerror(errno));
 			return EXIT_ERROR;
 		}
 		s->size = (uint64_t)end;
 	}
+	return EXIT_OK;
+}
+
+int
+tool_src_open(struct tool_src *s, const char *path, int from)
+{
+	int rc;
+
+	s->path = s->file = path;
+	if ((rc = tool_src_open_file(s, from, 0, TOOL_SRC_FOREIGN)) != EXIT_OK || s->v)
+		return rc;
 	if (s->size % VHD_SECTOR_SIZE) {
 		tool_err(path, "size %llu is not a multiple of 512 bytes (pad "
 			 "it, e.g. truncate -s %llu)",
@@ -114,6 +183,7 @@ tool_src_extent(struct tool_src *s, uint64_t off, uint64_t *len)
 		*len = run;
 		return (status & VHD_MAP_DATA) ? 1 : 0;
 	}
+	/* Raw: ask the filesystem for holes; without support, all data. */
 	off_t d = lseek(s->fd, (off_t)off, SEEK_DATA);
 	if (d < 0) {
 		*len = left;
@@ -134,18 +204,24 @@ tool_src_extent(struct tool_src *s, uint64_t off, uint64_t *len)
 int
 tool_src_read(struct tool_src *s, void *buf, size_t n, uint64_t off)
 {
-	char *p = buf;
-
 	if (s->v)
 		return vhd_pread(s->v, buf, n, off);
+	return tool_pread_full(s->fd, buf, n, off);
+}
+
+int
+tool_pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+	char *p = buf;
+
 	while (n) {
-		ssize_t r = pread(s->fd, p, n, (off_t)off);
+		ssize_t r = pread(fd, p, n, (off_t)off);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return -errno;
 		if (r == 0)
-			return -EIO;
+			return -EIO;    /* the file shrank under us */
 		p += r;
 		n -= (size_t)r;
 		off += (uint64_t)r;

@@ -424,3 +424,32 @@ tool_check_output(const struct tool_inputs *in, const char *out, int fd,
 	}
 	return EXIT_OK;
 }
+
+int
+tool_nonzero_runs(const char *buf, size_t n, uint64_t off, size_t granule,
+		  int (*fn)(void *arg, const char *p, size_t len, uint64_t at),
+		  void *arg)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		/* Granules are aligned to absolute offsets. */
+		size_t g = granule - (size_t)((off + i) % granule);
+		if (g > n - i)
+			g = n - i;
+		if (is_zero(buf + i, g)) {
+			i += g;
+			continue;
+		}
+		size_t start = i;
+		for (i += g; i < n; i += g) {
+			g = n - i < granule ? n - i : granule;
+			if (is_zero(buf + i, g))
+				break;
+		}
+		int r = fn(arg, buf + start, i - start, off + start);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

@@ -29,6 +29,11 @@ for f in qcow2:qcow2 vmdk:VMDK vdi:VDI qed:QED; do
 		[ "$rc" -ne 0 ] || fail "$cmd accepted $fmt"
 		grep -q "is a $name image" out err || fail "$cmd $fmt: $(cat out err)"
 	done
+	# upload names the format before it sends anything (port 9: nothing
+	# listens there, so an attempt to connect would fail differently).
+	expect_exit 1 "$VHDTOOL" upload "w.$fmt" \
+		"http://127.0.0.1:9/devstoreaccount1/c/b.vhd?sv=2020-10-02&sig=x" 2>err
+	grep -q "^vhdtool: w.$fmt: is a $name image" err || fail "upload $fmt: $(cat err)"
 	# --from raw forces a raw copy: the file's bytes, padded to a sector.
 	"$VHDTOOL" convert --from raw "w.$fmt" w.vhd > /dev/null 2>err
 	"$VHDTOOL" convert w.vhd back.raw > /dev/null
