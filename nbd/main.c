@@ -791,6 +791,7 @@ main(int argc, char **argv)
 	if (unix_path)
 		unlink_unix(unix_path);
 	server_shutdown();
+	log_limited_flush(&rl_refused, "refused connections");
 	for (size_t i = 0; i < cfg.nexports; i++) {
 		struct export *e = &cfg.exports[i];
 		if (!e->readonly && vhd_flush(e->vhd) < 0) {

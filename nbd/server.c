@@ -211,6 +211,18 @@ log_limited(struct ratelimit *rl, const char *fmt, ...)
 		fprintf(stderr, "vhdnbd: %s\n", line);
 }
 
+/* Report the lines held back since the last one (at exit). */
+void
+log_limited_flush(struct ratelimit *rl, const char *what)
+{
+	pthread_mutex_lock(&rl->lock);
+	if (rl->held)
+		fprintf(stderr, "vhdnbd: %u more line%s about %s held back\n",
+			rl->held, rl->held == 1 ? "" : "s", what);
+	rl->held = 0;
+	pthread_mutex_unlock(&rl->lock);
+}
+
 /* ---- socket I/O -------------------------------------------------------------
  * Every byte of a connection goes through io_recv() and io_send(); both
  * never block (the socket is O_NONBLOCK) and return what recv()/sendmsg()
@@ -1919,6 +1931,9 @@ server_shutdown(void)
 		pthread_cond_wait(&c_cond, &c_lock);
 	pthread_mutex_unlock(&c_lock);
 
+	log_limited_flush(&rl_conns, "too many connections");
+	log_limited_flush(&rl_timeout, "handshake timeouts");
+	log_limited_flush(&rl_errors, "errors");
 	if (write(quitfd, &one, sizeof one) < 0) {
 		/* cannot fail */
 	}

@@ -50,5 +50,6 @@ struct ratelimit {
 #define RATELIMIT_INIT { PTHREAD_MUTEX_INITIALIZER, 0, 0 }
 void log_limited(struct ratelimit *rl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+void log_limited_flush(struct ratelimit *rl, const char *what);
 
 #endif
