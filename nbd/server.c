@@ -123,6 +123,7 @@ struct conn {
 	uint8_t rbuf[16384];
 	size_t rpos, rlen;
 	uint64_t poll_ns;       /* busy-poll window */
+	uint64_t wait_t0;       /* start of the last wait for a request */
 	uint8_t obuf[2048];     /* replies of hole reads, sent together */
 	size_t olen;
 	int quit;               /* DISC, EOF or a violation seen */
@@ -1389,12 +1390,14 @@ recv_nb(struct conn *c, void *buf, size_t n)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
-		if (c->poll_ns == 0)
+		if (cfg->poll_ns == 0)
 			return -2;
 		if (t0 == 0)
 			t0 = now_ns();
-		else if (now_ns() - t0 >= c->poll_ns) {
-			poll_adapt(c, UINT64_MAX);
+		if (c->poll_ns == 0 || now_ns() - t0 >= c->poll_ns) {
+			/* Waiting: serve_read() adapts the window to how
+			 * long it took. */
+			c->wait_t0 = t0;
 			return -2;
 		}
 	}
@@ -1637,8 +1640,10 @@ serve_read(struct conn *c)
 {
 	struct request r;
 
-	if (cfg->poll_ns > 0 && c->poll_ns == 0)
-		poll_adapt(c, 0);
+	if (c->wait_t0) {
+		poll_adapt(c, now_ns() - c->wait_t0);
+		c->wait_t0 = 0;
+	}
 	for (;;) {
 		int k;
 
