@@ -525,7 +525,9 @@ accept_one(int lfd)
 			return;
 		}
 	}
-	set_nonblock(fd, 1);
+	/* Blocking: server.c asks for non-blocking calls (MSG_DONTWAIT)
+	 * where it wants them, and bounds the others with SO_RCVTIMEO. */
+	set_nonblock(fd, 0);
 	if (tcp)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	server_connection(fd, tcp);

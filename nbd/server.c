@@ -45,6 +45,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -160,6 +161,7 @@ static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn *q_head, *q_tail;
 static pthread_t *workers;
 static unsigned nworkers;
+static _Atomic unsigned g_idle_workers;        /* in epoll_wait() */
 
 /* The budget of queued reply data and request buffers. */
 static _Atomic uint64_t g_charged;
@@ -225,15 +227,21 @@ log_limited_flush(struct ratelimit *rl, const char *what)
 }
 
 /* ---- socket I/O -------------------------------------------------------------
- * Every byte of a connection goes through io_recv() and io_send(); both
- * never block (the socket is O_NONBLOCK) and return what recv()/sendmsg()
- * would, with errno EAGAIN when nothing can move now.  conn_buffered()
- * says whether bytes are held in user space, out of epoll's sight. */
+ * Every byte of a connection goes through io_recv() and io_send(), which
+ * return what recv()/sendmsg() would, with errno EAGAIN when nothing can
+ * move now.  io_send() never blocks; io_recv() blocks only when asked to
+ * linger, and then for at most LINGER_US (SO_RCVTIMEO of the socket).
+ * conn_buffered() says whether bytes are held in user space, out of
+ * epoll's sight. */
+
+/* How long the reader of a busy connection waits for its next request
+ * before leaving it to epoll (only while other workers are idle). */
+#define LINGER_US 1000
 
 static ssize_t
-io_recv(struct conn *c, void *buf, size_t n)
+io_recv(struct conn *c, void *buf, size_t n, int linger)
 {
-	return recv(c->fd, buf, n, MSG_DONTWAIT);
+	return recv(c->fd, buf, n, linger ? 0 : MSG_DONTWAIT);
 }
 
 static ssize_t
@@ -291,7 +299,7 @@ conn_read(struct conn *c, void *dst, size_t n)
 			n -= k;
 			continue;
 		}
-		ssize_t r = io_recv(c, c->rbuf, sizeof c->rbuf);
+		ssize_t r = io_recv(c, c->rbuf, sizeof c->rbuf, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -1351,6 +1359,8 @@ handle(struct request *r)
 
 /* ---- transmission: reading requests ----------------------------------------------- */
 
+static void flush_quick(struct conn *c);
+
 /* Smallest busy-poll window worth trying. */
 #define POLL_MIN_NS 4000u
 
@@ -1373,17 +1383,23 @@ poll_adapt(struct conn *c, uint64_t waited)
 		c->poll_ns = max;
 }
 
-/* Non-blocking read for the holder of the read role: > 0 bytes, 0 EOF,
- * -1 error, -2 nothing now.  With --poll-us it first busy-polls for up
- * to c->poll_ns: a client that keeps a queue of requests sends the next
- * one within microseconds, and waking a worker costs more than that. */
+/* Read for the holder of the read role: > 0 bytes, 0 EOF, -1 error, -2
+ * nothing now.  Replies collected so far go out first.  While other
+ * workers wait for work, it lingers up to LINGER_US in recv(): a client
+ * that keeps a queue of requests sends the next one within microseconds,
+ * and that saves a trip through epoll.  With --poll-us it busy-polls for
+ * up to c->poll_ns instead of sleeping. */
 static ssize_t
 recv_nb(struct conn *c, void *buf, size_t n)
 {
 	uint64_t t0 = 0;
+	int linger;
 
+	flush_quick(c);
+	linger = cfg->poll_ns == 0 && atomic_load(&g_idle_workers) > 0 &&
+		 !atomic_load(&g_stopping);
 	for (;;) {
-		ssize_t r = io_recv(c, buf, n);
+		ssize_t r = io_recv(c, buf, n, linger);
 		if (r >= 0)
 			return r;
 		if (errno == EINTR)
@@ -1578,6 +1594,10 @@ arm_read(struct conn *c)
 	/* Set before the call: the event may fire, and the next holder arm
 	 * again, before epoll_ctl() even returns. */
 	c->in_epoll = 1;
+	/* The read role changes hands through the kernel; this pairs with
+	 * the lock in role_taken() so that thread checkers see the order. */
+	pthread_mutex_lock(&c->lock);
+	pthread_mutex_unlock(&c->lock);
 	if (epoll_ctl(epfd, op, c->fd, &ev) < 0) {
 		log_limited(&rl_errors, "cannot watch a client socket: %s",
 			    strerror(errno));
@@ -1630,6 +1650,14 @@ request_done(struct conn *c, struct request *r)
 	pthread_mutex_unlock(&c->lock);
 	if (left == 0)
 		conn_destroy(c);
+}
+
+/* The read role arrived through epoll: see arm_read(). */
+static void
+role_taken(struct conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* The holder of the read role reads requests, answers those that need no
@@ -1717,8 +1745,11 @@ worker(void *arg)
 	for (;;) {
 		struct epoll_event ev;
 		struct evtag *t;
-		int n = epoll_wait(epfd, &ev, 1, -1);
+		int n;
 
+		atomic_fetch_add(&g_idle_workers, 1);
+		n = epoll_wait(epfd, &ev, 1, -1);
+		atomic_fetch_sub(&g_idle_workers, 1);
 		if (n <= 0)
 			continue;
 		t = ev.data.ptr;
@@ -1726,16 +1757,25 @@ worker(void *arg)
 		case EV_QUIT:
 			return NULL;
 		case EV_QUEUE: {
-			uint64_t v;
+			/* Edge-triggered: one worker per wake-up; it wakes the
+			 * next while the queue holds more. */
+			uint64_t v, one = 1;
 			struct conn *c;
-			if (read(qfd, &v, sizeof v) != sizeof v)
-				break;
+			if (read(qfd, &v, sizeof v) < 0) {
+				/* nothing: another worker took the count */
+			}
 			c = dequeue();
+			pthread_mutex_lock(&q_lock);
+			if (q_head && write(qfd, &one, sizeof one) < 0) {
+				/* cannot fail */
+			}
+			pthread_mutex_unlock(&q_lock);
 			if (c)
 				serve_read(c);
 			break;
 		}
 		case EV_READ:
+			role_taken(t->c);
 			serve_read(t->c);
 			break;
 		case EV_WRITE:
@@ -1764,7 +1804,12 @@ conn_thread(void *arg)
 		conn_destroy(c);
 		return NULL;
 	}
-	/* Transmission: no thread of its own from here on. */
+	/* Transmission: no thread of its own from here on.  A lingering
+	 * recv() waits LINGER_US at most. */
+	{
+		struct timeval tv = { .tv_sec = 0, .tv_usec = LINGER_US };
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	}
 	c->refs = 1;            /* the read role */
 	pass_read_role(c);
 	return NULL;
@@ -1866,13 +1911,15 @@ server_init(const struct server_config *config)
 
 	cfg = config;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	qfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+	qfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	quitfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (epfd < 0 || qfd < 0 || quitfd < 0)
 		return -errno;
+	ev.events = EPOLLIN | EPOLLET;
 	ev.data.ptr = &qtag;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, qfd, &ev) < 0)
 		return -errno;
+	ev.events = EPOLLIN;
 	ev.data.ptr = &quittag;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, quitfd, &ev) < 0)
 		return -errno;
