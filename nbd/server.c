@@ -1833,18 +1833,15 @@ evict_oldest_handshake(void)
 	return 0;
 }
 
-void
-server_connection(int fd, int is_tcp)
+/* A connection about to negotiate (not yet listed).  NULL if out of
+ * memory. */
+static struct conn *
+conn_new(int fd, int is_tcp)
 {
-	struct conn *c;
-	pthread_t t;
-	pthread_attr_t a;
+	struct conn *c = calloc(1, sizeof *c);
 
-	c = calloc(1, sizeof *c);
-	if (!c) {
-		close(fd);
-		return;
-	}
+	if (!c)
+		return NULL;
 	c->fd = fd;
 	c->wfd = -1;
 	c->is_tcp = is_tcp;
@@ -1855,6 +1852,20 @@ server_connection(int fd, int is_tcp)
 	c->accepted_ns = now_ns();
 	c->deadline_ns = c->accepted_ns + (uint64_t)cfg->handshake_s * 1000000000u;
 	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+void
+server_connection(int fd, int is_tcp)
+{
+	struct conn *c = conn_new(fd, is_tcp);
+	pthread_t t;
+	pthread_attr_t a;
+
+	if (!c) {
+		close(fd);
+		return;
+	}
 
 	pthread_mutex_lock(&c_lock);
 	if (c_stopping) {
@@ -1910,6 +1921,12 @@ server_init(const struct server_config *config)
 	pthread_attr_t a;
 
 	cfg = config;
+	/* Fresh state (the fuzz target starts a server per input). */
+	c_stopping = 0;
+	atomic_store(&g_stopping, 0);
+	atomic_store(&g_charged, 0);
+	nworkers = 0;
+	q_head = q_tail = NULL;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	qfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	quitfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
