@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -31,6 +33,16 @@
 #define MAX_LISTEN 16
 
 static _Atomic int stop_signal;
+static struct ratelimit rl_refused = RATELIMIT_INIT;
+
+/* --allow: the client addresses that may connect over TCP (none given:
+ * any).  IPv4 addresses are kept as IPv4-mapped IPv6 ones. */
+struct allow {
+	uint8_t addr[16];
+	unsigned prefix;        /* bits of addr that must match, 0..128 */
+};
+static struct allow *allows;
+static size_t nallows;
 static int wake_pipe[2] = { -1, -1 };
 
 /* SIGINT, SIGTERM and SIGHUP are blocked in every thread and taken here
@@ -71,7 +83,16 @@ usage(FILE *fp, int code)
 "      --pid-file FILE   write the process id to FILE once listening\n"
 "      --lock-wait SECS  wait up to SECS for an image another program has\n"
 "                        locked (default 5; 0 fails at once)\n"
-"  -t, --threads N       threads serving each connection (default 16)\n"
+"  -t, --threads N       worker threads shared by all connections (default 16)\n"
+"      --allow ADDR[/PREFIX]  accept TCP clients from ADDR (IPv4 or IPv6; a\n"
+"                        network with /PREFIX) only; repeatable\n"
+"      --description TEXT  export description sent to clients (default: the\n"
+"                        image type and file name)\n"
+"      --handshake-timeout S  drop clients that have not negotiated within S\n"
+"                        seconds (default 10)\n"
+"      --max-connections N  connections at once (default 4096)\n"
+"      --max-queued SIZE reply data held for slow clients, all together\n"
+"                        (default 256M; K, M, G suffixes)\n"
 "      --poll-us N       busy-poll a busy connection for up to N microseconds\n"
 "                        before sleeping (default 0: never)\n"
 "  -v, --verbose         log connections to stderr\n"
@@ -118,18 +139,153 @@ lock_waiting(void *arg, const char *msg, unsigned ms)
 		ms / 1000.0);
 }
 
+/* What clients are told about an export: never a server path (the
+ * directories are nobody's business), the file's base name at most. */
 static char *
 describe(const struct vhd_info *in, const char *path, int ro)
 {
+	const char *b = strrchr(path, '/');
 	char *d;
-	size_t n = strlen(path) + 96;
+	size_t n;
 
+	b = b ? b + 1 : path;
+	n = strlen(b) + 96;
 	d = malloc(n);
 	if (d)
 		snprintf(d, n, "%s %s %s%s", vhd_type_name(in->type),
-			 in->format == VHD_FORMAT_VHDX ? "VHDX" : "VHD", path,
+			 in->format == VHD_FORMAT_VHDX ? "VHDX" : "VHD", b,
 			 ro ? " (read-only)" : "");
 	return d;
+}
+
+/* ADDR or ADDR/PREFIX, IPv4 or IPv6.  0, or -1 if malformed. */
+static int
+parse_allow(const char *arg, struct allow *a)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	struct in_addr v4;
+	unsigned max;
+	long p;
+
+	if (strlen(arg) >= sizeof buf)
+		return -1;
+	strcpy(buf, arg);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash++ = '\0';
+	memset(a->addr, 0, sizeof a->addr);
+	if (inet_pton(AF_INET, buf, &v4) == 1) {
+		a->addr[10] = a->addr[11] = 0xff;
+		memcpy(a->addr + 12, &v4, 4);
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, a->addr) == 1) {
+		max = 128;
+	} else {
+		return -1;
+	}
+	p = max;
+	if (slash) {
+		p = strtol(slash, &end, 10);
+		if (*slash == '\0' || *end || p < 0 || p > (long)max)
+			return -1;
+	}
+	a->prefix = (unsigned)p + (max == 32 ? 96 : 0);
+	return 0;
+}
+
+/* May this TCP client connect?  Unix-socket clients always may. */
+static int
+allowed(const struct sockaddr_storage *ss, char *text, size_t tl)
+{
+	uint8_t x[16] = { 0 };
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+		x[10] = x[11] = 0xff;
+		memcpy(x + 12, &s4->sin_addr, 4);
+		inet_ntop(AF_INET, &s4->sin_addr, text, (socklen_t)tl);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+		memcpy(x, &s6->sin6_addr, 16);
+		inet_ntop(AF_INET6, &s6->sin6_addr, text, (socklen_t)tl);
+	} else {
+		return 1;
+	}
+	if (nallows == 0)
+		return 1;
+	for (size_t i = 0; i < nallows; i++) {
+		unsigned bits = allows[i].prefix, full = bits / 8, rest = bits % 8;
+		if (memcmp(x, allows[i].addr, full) != 0)
+			continue;
+		if (rest && ((x[full] ^ allows[i].addr[full]) &
+			     (uint8_t)(0xff00u >> rest)))
+			continue;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+		const uint8_t *a = s6->sin6_addr.s6_addr;
+		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+		if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
+			return 1;
+		return memcmp(a, mapped, 12) == 0 && a[12] == 127;
+	}
+	return 1;       /* a Unix socket: only local users reach it */
+}
+
+/* Warn at start about what anyone on the network could do: write the
+ * images.  One place to add further conditions (TLS, --allow). */
+static void
+warn_exposure(const struct server_config *cfg, const int *lfds, int nl)
+{
+	int rw = 0;
+
+	for (size_t i = 0; i < cfg->nexports; i++)
+		rw |= !cfg->exports[i].readonly;
+	if (!rw)
+		return;
+	for (int i = 0; i < nl; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		char host[INET6_ADDRSTRLEN] = "?";
+
+		if (getsockname(lfds[i], (struct sockaddr *)&ss, &sl) < 0 ||
+		    is_loopback(&ss))
+			continue;
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+				  host, sizeof host);
+		else
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+				  host, sizeof host);
+		fprintf(stderr, PROG ": warning: serving read-write without TLS on "
+			"%s, a non-loopback address: any client that can reach it "
+			"can read and write the image%s (see SECURITY in vhdnbd(1))\n",
+			host, cfg->nexports > 1 ? "s" : "");
+		return;
+	}
+}
+
+/* Room for many connections (two descriptors each, for a slow client). */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 static int
@@ -206,6 +362,11 @@ set_nonblock(int fd, int on)
 		fcntl(fd, F_SETFL, on ? f | O_NONBLOCK : f & ~O_NONBLOCK);
 }
 
+/* The socket file we made, so that exit removes it only if it is still
+ * ours (another server may have taken the path over meanwhile). */
+static dev_t unix_dev;
+static ino_t unix_ino;
+
 static int
 listen_unix(const char *path)
 {
@@ -218,19 +379,42 @@ listen_unix(const char *path)
 		return -1;
 	}
 	strcpy(a.sun_path, path);
-	/* Replace a stale socket, never any other kind of file. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+	/* Replace a stale socket, never a live one, never any other kind
+	 * of file: a server that answers keeps its path. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		int t = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int live = t >= 0 && connect(t, (struct sockaddr *)&a, sizeof a) == 0;
+		if (t >= 0)
+			close(t);
+		if (live) {
+			fprintf(stderr, PROG ": cannot listen on '%s': %s "
+				"(a server answers there)\n", path, strerror(EADDRINUSE));
+			return -1;
+		}
 		unlink(path);
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-	    listen(fd, SOMAXCONN) < 0) {
-		fprintf(stderr, PROG ": %s: cannot listen: %s\n", path,
+	    listen(fd, SOMAXCONN) < 0 || lstat(path, &st) < 0) {
+		fprintf(stderr, PROG ": cannot listen on '%s': %s\n", path,
 			strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
+	unix_dev = st.st_dev;
+	unix_ino = st.st_ino;
 	return fd;
+}
+
+static void
+unlink_unix(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == unix_dev && st.st_ino == unix_ino)
+		unlink(path);
 }
 
 /* Every address of bind:port (all of IPv4 and IPv6 when bind is NULL). */
@@ -346,8 +530,20 @@ accept_one(int lfd)
 		return;
 	}
 	set_cloexec(fd);
-	set_nonblock(fd, 0);
 	tcp = ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
+	if (tcp) {
+		char host[INET6_ADDRSTRLEN] = "?";
+		if (!allowed(&ss, host, sizeof host)) {
+			/* Before any byte of the handshake. */
+			log_limited(&rl_refused, "refused a connection from %s "
+				    "(not in --allow)", host);
+			close(fd);
+			return;
+		}
+	}
+	/* Blocking: server.c asks for non-blocking calls (MSG_DONTWAIT)
+	 * where it wants them, and bounds the others with SO_RCVTIMEO. */
+	set_nonblock(fd, 0);
 	if (tcp)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	server_connection(fd, tcp);
@@ -357,7 +553,8 @@ int
 main(int argc, char **argv)
 {
 	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_PID_FILE, OPT_POLL_US,
-	       OPT_LOCK_WAIT };
+	       OPT_LOCK_WAIT, OPT_ALLOW, OPT_DESCRIPTION, OPT_HANDSHAKE_TIMEOUT,
+	       OPT_MAX_CONNECTIONS, OPT_MAX_QUEUED };
 	static const struct option longopts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "bind", required_argument, NULL, 'b' },
@@ -372,6 +569,11 @@ main(int argc, char **argv)
 		{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
 		{ "threads", required_argument, NULL, 't' },
 		{ "poll-us", required_argument, NULL, OPT_POLL_US },
+		{ "allow", required_argument, NULL, OPT_ALLOW },
+		{ "description", required_argument, NULL, OPT_DESCRIPTION },
+		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
+		{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+		{ "max-queued", required_argument, NULL, OPT_MAX_QUEUED },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -379,6 +581,9 @@ main(int argc, char **argv)
 	};
 	const char *port = NULL, *bind_addr = NULL, *unix_path = NULL;
 	const char *export_name = NULL, *parent = NULL, *pid_file = NULL;
+	const char *description = NULL;
+	unsigned handshake_s = 10, max_connections = 4096;
+	uint64_t max_queued = 256u << 20;
 	unsigned flags = VHD_OPEN_RDWR, threads = 16;
 	long poll_us = 0;
 	struct server_config cfg = { 0 };
@@ -431,6 +636,52 @@ main(int argc, char **argv)
 				usage_error("bad polling time", optarg);
 			break;
 		}
+		case OPT_ALLOW: {
+			struct allow *n = realloc(allows, (nallows + 1) * sizeof *n);
+			if (!n) {
+				fprintf(stderr, PROG ": out of memory\n");
+				return 1;
+			}
+			allows = n;
+			if (parse_allow(optarg, &allows[nallows]) < 0)
+				usage_error("bad --allow address", optarg);
+			nallows++;
+			break;
+		}
+		case OPT_DESCRIPTION:
+			if (strlen(optarg) > 4096)
+				usage_error("description too long", NULL);
+			description = optarg;
+			break;
+		case OPT_HANDSHAKE_TIMEOUT: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || v < 1 || v > 3600)
+				usage_error("bad handshake timeout", optarg);
+			handshake_s = (unsigned)v;
+			break;
+		}
+		case OPT_MAX_CONNECTIONS: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || v < 1 || v > 1000000)
+				usage_error("bad connection count", optarg);
+			max_connections = (unsigned)v;
+			break;
+		}
+		case OPT_MAX_QUEUED: {
+			char *end;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			unsigned sh = 0;
+			if (*end == 'K' || *end == 'k') sh = 10, end++;
+			else if (*end == 'M' || *end == 'm') sh = 20, end++;
+			else if (*end == 'G' || *end == 'g') sh = 30, end++;
+			if (*optarg < '0' || *optarg > '9' || *end || v == 0 ||
+			    v > (UINT64_C(1) << 40) >> sh)
+				usage_error("bad size", optarg);
+			max_queued = (uint64_t)v << sh;
+			break;
+		}
 		case 'v': cfg.verbose = 1; break;
 		case 'h': usage(stdout, 0); break;
 		case 'V':
@@ -456,6 +707,8 @@ main(int argc, char **argv)
 		usage_error("--parent needs a single image", NULL);
 	if (export_name && (strlen(export_name) == 0 || strlen(export_name) > 4096))
 		usage_error("bad export name", export_name);
+	if (cfg.nexports > 1 && description)
+		usage_error("--description needs a single image", NULL);
 
 	/* A client that vanishes must not kill the server. */
 	signal(SIGPIPE, SIG_IGN);
@@ -470,6 +723,14 @@ main(int argc, char **argv)
 		int r = open_export(e, argv[optind + i], export_name, parent, flags);
 		if (r)
 			return close_exports(&cfg), r;
+		if (description) {
+			free(e->description);
+			e->description = strdup(description);
+			if (!e->description) {
+				fprintf(stderr, PROG ": out of memory\n");
+				return close_exports(&cfg), 1;
+			}
+		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg.exports[j].name, e->name) == 0) {
 				fprintf(stderr, PROG ": '%s' and '%s' have the same "
@@ -523,7 +784,12 @@ main(int argc, char **argv)
 	}
 	pthread_detach(sigthread);
 
+	warn_exposure(&cfg, lfds, nl);
+	raise_fd_limit();
 	cfg.threads = threads;
+	cfg.handshake_s = handshake_s;
+	cfg.max_connections = max_connections;
+	cfg.max_queued = max_queued;
 	cfg.poll_ns = (uint64_t)poll_us * 1000;
 	if (server_init(&cfg) < 0) {
 		fprintf(stderr, PROG ": cannot start the server\n");
@@ -561,8 +827,9 @@ main(int argc, char **argv)
 	for (int i = 0; i < nl; i++)
 		close(lfds[i]);
 	if (unix_path)
-		unlink(unix_path);
+		unlink_unix(unix_path);
 	server_shutdown();
+	log_limited_flush(&rl_refused, "refused connections");
 	for (size_t i = 0; i < cfg.nexports; i++) {
 		struct export *e = &cfg.exports[i];
 		if (!e->readonly && vhd_flush(e->vhd) < 0) {

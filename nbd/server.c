@@ -2,29 +2,50 @@
  * server.c - the NBD protocol for vhdnbd: fixed newstyle negotiation and
  * the transmission phase (NetworkBlockDevice/nbd doc/proto.md).
  *
- * Threads: each connection has a thread that negotiates, then a few
- * threads (--threads) that take turns reading requests (under the
- * connection's read lock).  The reader answers a request that needs no
- * I/O (a read of a hole) itself, collecting such replies into one send,
- * and gives the lock up to serve any other request, writing its reply
- * under the send lock.  Replies may go out of order (proto.md allows it),
- * a slow request does not hold up the others, and no request is handed
- * from one thread to another (the design of nbdkit's
- * server/connections.c).  All connections to an export share one struct
- * vhd, which is thread-safe: a FLUSH on one connection covers writes made
- * on any, which is what NBD_FLAG_CAN_MULTI_CONN promises.
+ * Threads.  A new connection gets a short-lived thread that negotiates,
+ * with a deadline (--handshake-timeout); connections still negotiating
+ * are capped, and when the cap is reached the oldest of them is dropped,
+ * so a flood of silent connections cannot lock clients out.  Once
+ * negotiated, a connection costs no thread: its socket (non-blocking) is
+ * watched by one epoll set that a fixed pool of workers (--threads) waits
+ * on.  A worker woken for a connection reads requests (the "read role":
+ * one holder at a time, passed on with EPOLLONESHOT), answers those that
+ * need no I/O (a read of a hole) at once, and hands the read role on
+ * before serving any other request, so requests of one connection are
+ * served in parallel and replies may go out of order (proto.md allows
+ * it).  No request is handed from thread to thread.
+ *
+ * Replies are sent without blocking; what the socket does not take is
+ * queued on the connection and sent when it becomes writable again (a
+ * dup of the socket, watched for EPOLLOUT).  Queued reply data and the
+ * buffers of requests in progress count against one budget for the whole
+ * server (--max-queued): past it, a connection that still has data of
+ * its own counted is no longer read from (it is "parked") until its
+ * client drains its replies.  A client that never reads thus holds at
+ * most its share, never a worker.
+ *
+ * All connections to an export share one struct vhd, which is
+ * thread-safe: a FLUSH on one connection covers writes made on any, which
+ * is what NBD_FLAG_CAN_MULTI_CONN promises.
  *
  * Nothing the client sends is trusted: lengths are bounded before any
  * allocation, offset+length is checked without overflow before any call
  * into the library, and protocol violations end only that connection.
+ * Messages sent to clients never carry a server path.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,33 +62,36 @@
  * disconnect (proto.md allows one for denial of service). */
 #define MAX_OPTION        65536u
 #define MAX_OPTION_SKIP   (16u * 1024 * 1024)
-#define MAX_CONNECTIONS   4096u
-#define THREAD_STACK      (1024u * 1024)
+/* Connections negotiating at once; a new one past this drops the oldest. */
+#define MAX_HANDSHAKES    256u
+#define HANDSHAKE_STACK   (256u * 1024)
+#define WORKER_STACK      (1024u * 1024)
+/* SIGTERM: how long replies may take to drain before clients are dropped. */
+#define SHUTDOWN_GRACE_S  4
 /* Extents per NBD_CMD_BLOCK_STATUS reply (proto.md lets a server return
  * less than the whole range). */
 #define MAX_EXTENTS       1024u
 #define HOLE_REPLY_SIZE   (NBD_STRUCTURED_REPLY_SIZE + 12)
 #define META_ID_ALLOCATION 1u
+#define META_ID_DEPTH      2u
 #define META_ALLOCATION   "base:allocation"
+#define META_DEPTH        "qemu:allocation-depth"
 
-struct conn {
-	int fd;
-	_Atomic int dead;       /* a send failed: the client is gone */
-	int no_zeroes, structured;
-	const struct export *exp;
-	const struct export *meta_exp;  /* export named in SET_META_CONTEXT */
-	int meta_alloc;         /* base:allocation selected */
-	uint8_t rbuf[16384];
-	size_t rpos, rlen;
-	uint64_t poll_ns;       /* busy-poll window (under read_lock) */
-	/* Replies of requests answered by the reader, sent together once no
-	 * further request is buffered (under read_lock). */
-	uint8_t obuf[2048];
-	size_t olen;
-	int quit;               /* DISC or EOF seen (under read_lock) */
-	pthread_mutex_t read_lock;      /* one thread reads a request at a time */
-	pthread_mutex_t send_lock;      /* one reply at a time */
-	struct conn *prev, *next;
+/* What an epoll event is about: the read or the write side of a
+ * connection (two registrations: the socket and a dup of it). */
+enum { EV_READ, EV_WRITE, EV_QUEUE, EV_QUIT };
+struct evtag {
+	int kind;
+	struct conn *c;
+};
+
+/* Reply bytes the socket did not take yet. */
+struct outbuf {
+	struct outbuf *next;
+	const uint8_t *p;
+	size_t len;             /* bytes left to send from p */
+	void *own;              /* freed once sent (may be NULL) */
+	size_t charge;          /* bytes counted against the budget */
 };
 
 struct request {
@@ -77,16 +101,73 @@ struct request {
 	uint64_t off;
 	uint32_t len;
 	uint8_t *data;          /* WRITE payload */
+	size_t charge;          /* reserved against the budget */
+};
+
+struct conn {
+	int fd;
+	int wfd;                /* dup of fd, watched for EPOLLOUT (or -1) */
+	int is_tcp;
+	_Atomic int dead;       /* a send failed or the client was dropped */
+	int no_zeroes, structured;
+	int negotiating;        /* in the handshake (under c_lock) */
+	uint64_t accepted_ns;   /* when accepted */
+	uint64_t deadline_ns;   /* end of the handshake */
+	const struct export *exp;
+	const struct export *meta_exp;  /* export named in SET_META_CONTEXT */
+	int meta_alloc;         /* base:allocation selected */
+	int meta_depth;         /* qemu:allocation-depth selected */
+	struct evtag rtag, wtag;
+	int in_epoll;           /* fd registered */
+
+	/* Read role state: only the holder of the read role touches these. */
+	uint8_t rbuf[16384];
+	size_t rpos, rlen;
+	uint64_t poll_ns;       /* busy-poll window */
+	uint64_t wait_t0;       /* start of the last wait for a request */
+	uint8_t obuf[2048];     /* replies of hole reads, sent together */
+	size_t olen;
+	int quit;               /* DISC, EOF or a violation seen */
+	int in_payload;         /* reading the payload of cur */
+	size_t have;            /* payload bytes of cur read so far */
+	struct request cur;     /* a WRITE whose payload is on its way */
+
+	/* Under lock. */
+	pthread_mutex_t lock;
+	unsigned refs;          /* read role + requests in progress + armed write side */
+	int parked;             /* read role held back by the budget */
+	int warmed;             /* wfd armed for EPOLLOUT */
+	struct outbuf *oq, **oq_tail;
+	size_t charged;         /* bytes of this connection in the budget */
+
+	struct conn *prev, *next;       /* all connections (under c_lock) */
+	struct conn *qnext;             /* ready queue (under q_lock) */
 };
 
 static const struct server_config *cfg;
 
-/* Live connections, so shutdown can end them. */
+/* Live connections, so shutdown can end them and the cap can be kept. */
 static pthread_mutex_t c_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t c_cond = PTHREAD_COND_INITIALIZER;
 static struct conn *c_list;
-static unsigned c_count;
+static unsigned c_count, c_handshakes;
 static int c_stopping;
+static _Atomic int g_stopping;
+
+/* The worker pool. */
+static int epfd = -1, qfd = -1, quitfd = -1;
+static struct evtag qtag = { EV_QUEUE, NULL }, quittag = { EV_QUIT, NULL };
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn *q_head, *q_tail;
+static pthread_t *workers;
+static unsigned nworkers;
+static _Atomic unsigned g_idle_workers;        /* in epoll_wait() */
+
+/* The budget of queued reply data and request buffers. */
+static _Atomic uint64_t g_charged;
+
+static struct ratelimit rl_conns = RATELIMIT_INIT, rl_timeout = RATELIMIT_INIT,
+	rl_errors = RATELIMIT_INIT;
 
 static void
 logv(const char *fmt, const char *arg)
@@ -94,8 +175,6 @@ logv(const char *fmt, const char *arg)
 	if (cfg->verbose)
 		fprintf(stderr, fmt, arg);
 }
-
-/* ---- socket I/O ---------------------------------------------------------- */
 
 static uint64_t
 now_ns(void)
@@ -106,56 +185,104 @@ now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Smallest busy-poll window worth trying. */
-#define POLL_MIN_NS 4000u
-
-/* Adapt the window to how long the last blocking wait took (including
- * the polling before it), the rule of QEMU's adaptive AioContext polling:
- * a wait that the window would have covered grows it, a wait longer than
- * the maximum (an idle client) shrinks it, towards no polling at all. */
-static void
-poll_adapt(struct conn *c, uint64_t waited)
+/* At most one line per second of each kind; the lines held back are
+ * counted in the next one. */
+void
+log_limited(struct ratelimit *rl, const char *fmt, ...)
 {
-	uint64_t max = cfg->poll_ns;
+	char line[512];
+	time_t now = time(NULL);
+	va_list ap;
+	unsigned held;
 
-	if (waited <= c->poll_ns)
+	pthread_mutex_lock(&rl->lock);
+	if (rl->last == now) {
+		rl->held++;
+		pthread_mutex_unlock(&rl->lock);
 		return;
-	if (waited > max)
-		c->poll_ns = c->poll_ns / 2 < POLL_MIN_NS ? 0 : c->poll_ns / 2;
-	else if (c->poll_ns < max)
-		c->poll_ns = c->poll_ns ? c->poll_ns * 2 : POLL_MIN_NS;
-	if (c->poll_ns > max)
-		c->poll_ns = max;
-}
-
-/* recv() that first busy-polls for up to c->poll_ns.  A client that keeps
- * a queue of requests sends the next one within microseconds; sleeping in
- * recv() instead means it must wake us, a cross-CPU interrupt (a VM exit
- * under a hypervisor) that costs more than serving a cached read. */
-static ssize_t
-conn_recv(struct conn *c, void *buf, size_t n)
-{
-	uint64_t t0 = 0;
-	ssize_t r;
-
-	if (cfg->poll_ns > 0) {
-		t0 = now_ns();
-		while (c->poll_ns > 0) {
-			r = recv(c->fd, buf, n, MSG_DONTWAIT);
-			if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-				return r;
-			if (now_ns() - t0 >= c->poll_ns)
-				break;
-		}
 	}
-	r = recv(c->fd, buf, n, 0);
-	if (cfg->poll_ns > 0)
-		poll_adapt(c, now_ns() - t0);
-	return r;
+	rl->last = now;
+	held = rl->held;
+	rl->held = 0;
+	pthread_mutex_unlock(&rl->lock);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (held)
+		fprintf(stderr, "vhdnbd: %s (and %u more like it)\n", line, held);
+	else
+		fprintf(stderr, "vhdnbd: %s\n", line);
 }
 
-/* Read exactly n bytes through the connection's buffer.  0, or -1 on EOF
- * or error. */
+/* Report the lines held back since the last one (at exit). */
+void
+log_limited_flush(struct ratelimit *rl, const char *what)
+{
+	pthread_mutex_lock(&rl->lock);
+	if (rl->held)
+		fprintf(stderr, "vhdnbd: %u more line%s about %s held back\n",
+			rl->held, rl->held == 1 ? "" : "s", what);
+	rl->held = 0;
+	pthread_mutex_unlock(&rl->lock);
+}
+
+/* ---- socket I/O -------------------------------------------------------------
+ * Every byte of a connection goes through io_recv() and io_send(), which
+ * return what recv()/sendmsg() would, with errno EAGAIN when nothing can
+ * move now.  io_send() never blocks; io_recv() blocks only when asked to
+ * linger, and then for at most LINGER_US (SO_RCVTIMEO of the socket).
+ * conn_buffered() says whether bytes are held in user space, out of
+ * epoll's sight. */
+
+/* How long the reader of a busy connection waits for its next request
+ * before leaving it to epoll (only while other workers are idle). */
+#define LINGER_US 1000
+
+static ssize_t
+io_recv(struct conn *c, void *buf, size_t n, int linger)
+{
+	return recv(c->fd, buf, n, linger ? 0 : MSG_DONTWAIT);
+}
+
+static ssize_t
+io_send(struct conn *c, const struct iovec *iov, int iovcnt)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	return sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static int
+conn_buffered(const struct conn *c)
+{
+	return c->rpos < c->rlen;
+}
+
+/* Wait until fd is ready for ev or the handshake deadline passes.
+ * 0, or -1 on timeout. */
+static int
+wait_deadline(struct conn *c, short ev)
+{
+	for (;;) {
+		uint64_t now = now_ns();
+		struct pollfd p = { .fd = c->fd, .events = ev };
+		int r;
+
+		if (now >= c->deadline_ns || c->dead) {
+			if (!c->dead)
+				log_limited(&rl_timeout, "a client did not negotiate "
+					    "within %u s: dropped", cfg->handshake_s);
+			return -1;
+		}
+		r = poll(&p, 1, (int)((c->deadline_ns - now) / 1000000u) + 1);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Handshake reads: exactly n bytes through the connection's buffer, by
+ * the deadline.  0, or -1 on EOF, error or timeout. */
 static int
 conn_read(struct conn *c, void *dst, size_t n)
 {
@@ -172,21 +299,18 @@ conn_read(struct conn *c, void *dst, size_t n)
 			n -= k;
 			continue;
 		}
-		/* Large payloads go straight to their destination. */
-		int direct = n >= sizeof c->rbuf;
-		ssize_t r = conn_recv(c, direct ? (void *)p : (void *)c->rbuf,
-				      direct ? n : sizeof c->rbuf);
+		ssize_t r = io_recv(c, c->rbuf, sizeof c->rbuf, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_deadline(c, POLLIN) < 0)
+				return -1;
+			continue;
+		}
 		if (r <= 0)
 			return -1;
-		if (direct) {
-			p += r;
-			n -= (size_t)r;
-		} else {
-			c->rpos = 0;
-			c->rlen = (size_t)r;
-		}
+		c->rpos = 0;
+		c->rlen = (size_t)r;
 	}
 	return 0;
 }
@@ -205,35 +329,40 @@ conn_skip(struct conn *c, uint64_t n)
 	return 0;
 }
 
-/* Send every byte of iov (MSG_NOSIGNAL: a vanished client is an error,
- * not a signal).  0, or -1 after marking the connection dead. */
+/* Skip the first done bytes of iov[0..*iovcnt). */
+static struct iovec *
+iov_advance(struct iovec *iov, int *iovcnt, size_t done)
+{
+	while (*iovcnt > 0 && done >= iov->iov_len) {
+		done -= iov->iov_len;
+		iov++;
+		(*iovcnt)--;
+	}
+	if (*iovcnt > 0) {
+		iov->iov_base = (uint8_t *)iov->iov_base + done;
+		iov->iov_len -= done;
+	}
+	return iov;
+}
+
+/* Handshake sends: every byte of iov by the deadline.  0, or -1. */
 static int
 conn_sendv(struct conn *c, struct iovec *iov, int iovcnt)
 {
-	while (iovcnt > 0 && !c->dead) {
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
-		ssize_t r = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+	while (iovcnt > 0) {
+		ssize_t r = io_send(c, iov, iovcnt);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_deadline(c, POLLOUT) < 0)
+				return -1;
+			continue;
+		}
 		if (r < 0)
-			break;
-		size_t done = (size_t)r;
-		while (iovcnt > 0 && done >= iov->iov_len) {
-			done -= iov->iov_len;
-			iov++;
-			iovcnt--;
-		}
-		if (iovcnt > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + done;
-			iov->iov_len -= done;
-		}
+			return -1;
+		iov = iov_advance(iov, &iovcnt, (size_t)r);
 	}
-	if (iovcnt == 0)
-		return 0;
-	/* Wake the reader so the connection ends. */
-	c->dead = 1;
-	shutdown(c->fd, SHUT_RDWR);
-	return -1;
+	return 0;
 }
 
 static int
@@ -241,6 +370,229 @@ conn_send(struct conn *c, const void *buf, size_t n)
 {
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
 	return conn_sendv(c, &iov, 1);
+}
+
+/* ---- replies without blocking, the budget, the ready queue ------------------- */
+
+/* Hand a connection's read role to the pool: a worker takes it at once,
+ * without waiting for epoll (its bytes are in user space already, or it
+ * was parked). */
+static void
+enqueue(struct conn *c)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&q_lock);
+	c->qnext = NULL;
+	if (q_tail)
+		q_tail->qnext = c;
+	else
+		q_head = c;
+	q_tail = c;
+	pthread_mutex_unlock(&q_lock);
+	if (write(qfd, &one, sizeof one) < 0) {
+		/* cannot fail: the counter is far from its maximum */
+	}
+}
+
+static struct conn *
+dequeue(void)
+{
+	struct conn *c;
+
+	pthread_mutex_lock(&q_lock);
+	c = q_head;
+	if (c) {
+		q_head = c->qnext;
+		if (!q_head)
+			q_tail = NULL;
+	}
+	pthread_mutex_unlock(&q_lock);
+	return c;
+}
+
+/* Budget accounting; under c->lock. */
+static void
+charge_locked(struct conn *c, size_t n)
+{
+	c->charged += n;
+	atomic_fetch_add(&g_charged, (uint64_t)n);
+}
+
+static void
+uncharge_locked(struct conn *c, size_t n)
+{
+	c->charged -= n;
+	atomic_fetch_sub(&g_charged, (uint64_t)n);
+}
+
+static int
+over_budget_locked(const struct conn *c)
+{
+	return c->charged > 0 && atomic_load(&g_charged) > cfg->max_queued;
+}
+
+/* A parked read role goes back to the pool once its connection has
+ * nothing counted, the budget has room again, or the connection died. */
+static void
+maybe_unpark_locked(struct conn *c)
+{
+	if (c->parked && (c->dead || !over_budget_locked(c))) {
+		c->parked = 0;
+		enqueue(c);
+	}
+}
+
+static void
+drop_queue_locked(struct conn *c)
+{
+	while (c->oq) {
+		struct outbuf *b = c->oq;
+		c->oq = b->next;
+		uncharge_locked(c, b->len);
+		free(b->own);
+		free(b);
+	}
+	c->oq_tail = &c->oq;
+}
+
+/* The client is gone, or is being dropped: wake both sides so they end. */
+static void
+mark_dead_locked(struct conn *c)
+{
+	if (!c->dead) {
+		c->dead = 1;
+		shutdown(c->fd, SHUT_RDWR);
+	}
+	drop_queue_locked(c);
+	maybe_unpark_locked(c);
+}
+
+static void
+arm_write_locked(struct conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLONESHOT, .data.ptr = &c->wtag };
+	int op = EPOLL_CTL_MOD;
+
+	if (c->warmed || c->dead)
+		return;
+	if (c->wfd < 0) {
+		c->wfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+		op = EPOLL_CTL_ADD;
+	}
+	if (c->wfd < 0 || epoll_ctl(epfd, op, c->wfd, &ev) < 0) {
+		log_limited(&rl_errors, "cannot watch a client socket: %s",
+			    strerror(errno));
+		mark_dead_locked(c);
+		return;
+	}
+	c->warmed = 1;
+	c->refs++;
+}
+
+/* Queue what is left of iov; the last element points into give (if not
+ * NULL), which the queue then owns. */
+static void
+queue_locked(struct conn *c, struct iovec *iov, int iovcnt, void *give)
+{
+	for (int i = 0; i < iovcnt; i++) {
+		struct outbuf *b;
+		int owned = give && i == iovcnt - 1;
+
+		if (iov[i].iov_len == 0) {
+			if (owned)
+				free(give);
+			continue;
+		}
+		b = malloc(sizeof *b + (owned ? 0 : iov[i].iov_len));
+		if (!b) {
+			mark_dead_locked(c);
+			if (owned)
+				free(give);
+			return;
+		}
+		b->next = NULL;
+		b->len = iov[i].iov_len;
+		if (owned) {
+			b->p = iov[i].iov_base;
+			b->own = give;
+		} else {
+			memcpy(b + 1, iov[i].iov_base, b->len);
+			b->p = (const uint8_t *)(b + 1);
+			b->own = NULL;
+		}
+		*c->oq_tail = b;
+		c->oq_tail = &b->next;
+		charge_locked(c, b->len);
+	}
+	arm_write_locked(c);
+}
+
+/* Send what the queue holds until the socket is full. */
+static void
+drain_locked(struct conn *c)
+{
+	while (c->oq && !c->dead) {
+		struct outbuf *b = c->oq;
+		struct iovec iov = { .iov_base = (void *)b->p, .iov_len = b->len };
+		ssize_t r = io_send(c, &iov, 1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r < 0) {
+			mark_dead_locked(c);
+			return;
+		}
+		b->p += r;
+		b->len -= (size_t)r;
+		uncharge_locked(c, (size_t)r);
+		if (b->len == 0) {
+			c->oq = b->next;
+			if (!c->oq)
+				c->oq_tail = &c->oq;
+			free(b->own);
+			free(b);
+		}
+	}
+}
+
+/* Send a reply in the transmission phase, never blocking: what the
+ * socket does not take now is queued in order behind earlier replies.
+ * give (may be NULL) is a malloc'd buffer that the last element of iov
+ * points into; it is freed once sent.  0, or -1 if the client is gone. */
+static int
+conn_reply(struct conn *c, struct iovec *iov, int iovcnt, void *give)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->dead) {
+		r = -1;
+		goto out;
+	}
+	while (!c->oq && iovcnt > 0) {
+		ssize_t n = io_send(c, iov, iovcnt);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0) {
+			mark_dead_locked(c);
+			r = -1;
+			goto out;
+		}
+		iov = iov_advance(iov, &iovcnt, (size_t)n);
+	}
+	if (iovcnt > 0) {
+		queue_locked(c, iov, iovcnt, give);
+		give = NULL;
+	}
+out:
+	pthread_mutex_unlock(&c->lock);
+	free(give);
+	return r;
 }
 
 /* ---- negotiation ----------------------------------------------------------- */
@@ -349,7 +701,7 @@ select_export(struct conn *c, const struct export *e)
 {
 	c->exp = e;
 	if (c->meta_exp != e)
-		c->meta_alloc = 0;
+		c->meta_alloc = c->meta_depth = 0;
 	logv("vhdnbd: client chose export '%s'\n", e->name);
 }
 
@@ -421,25 +773,33 @@ opt_list(struct conn *c, uint32_t opt, uint32_t len)
 }
 
 static int
-send_meta_context(struct conn *c, uint32_t opt, uint32_t id)
+send_meta_context(struct conn *c, uint32_t opt, uint32_t id, const char *name)
 {
-	uint8_t b[4 + sizeof META_ALLOCATION - 1];
+	uint8_t b[4 + 64];
+	size_t n = strlen(name);
 
 	nbd_put32(b, id);
-	memcpy(b + 4, META_ALLOCATION, sizeof META_ALLOCATION - 1);
-	return send_rep(c, opt, NBD_REP_META_CONTEXT, b, sizeof b);
+	memcpy(b + 4, name, n);
+	return send_rep(c, opt, NBD_REP_META_CONTEXT, b, 4 + n);
+}
+
+static int
+query_is(const char *q, uint32_t ql, const char *name)
+{
+	return ql == strlen(name) && memcmp(q, name, ql) == 0;
 }
 
 /* NBD_OPT_LIST_META_CONTEXT and NBD_OPT_SET_META_CONTEXT.  Data: export
  * name (32-bit length first), 32-bit query count, queries (each with a
- * 32-bit length).  We know one context, base:allocation. */
+ * 32-bit length).  We know base:allocation and, as qemu-nbd has it,
+ * qemu:allocation-depth (which image of the chain holds each extent). */
 static int
 opt_meta(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
 {
 	int list = opt == NBD_OPT_LIST_META_CONTEXT;
 	uint32_t namelen, nq, pos;
 	const struct export *e;
-	int match = 0;
+	int alloc = 0, depth = 0;
 
 	if (!c->structured)
 		return send_rep_err(c, opt, NBD_REP_ERR_INVALID,
@@ -462,12 +822,11 @@ opt_meta(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
 			return send_rep_err(c, opt, NBD_REP_ERR_INVALID,
 					    "bad query length");
 		const char *q = (const char *)d + pos;
-		if (ql == sizeof META_ALLOCATION - 1 &&
-		    memcmp(q, META_ALLOCATION, ql) == 0)
-			match = 1;
+		alloc |= query_is(q, ql, META_ALLOCATION);
+		depth |= query_is(q, ql, META_DEPTH);
 		/* A bare namespace lists all its contexts (LIST only). */
-		if (list && ql == 5 && memcmp(q, "base:", 5) == 0)
-			match = 1;
+		alloc |= list && query_is(q, ql, "base:");
+		depth |= list && query_is(q, ql, "qemu:");
 		pos += ql;
 	}
 	if (pos != len)
@@ -476,12 +835,17 @@ opt_meta(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
 	if (!e)
 		return send_rep_err(c, opt, NBD_REP_ERR_UNKNOWN, "no such export");
 	if (list && nq == 0)
-		match = 1;
+		alloc = depth = 1;
 	if (!list) {
 		c->meta_exp = e;
-		c->meta_alloc = match;
+		c->meta_alloc = alloc;
+		c->meta_depth = depth;
 	}
-	if (match && send_meta_context(c, opt, list ? 0 : META_ID_ALLOCATION) < 0)
+	if (alloc && send_meta_context(c, opt, list ? 0 : META_ID_ALLOCATION,
+				       META_ALLOCATION) < 0)
+		return -1;
+	if (depth && send_meta_context(c, opt, list ? 0 : META_ID_DEPTH,
+				       META_DEPTH) < 0)
 		return -1;
 	return send_rep(c, opt, NBD_REP_ACK, NULL, 0);
 }
@@ -571,6 +935,12 @@ negotiate(struct conn *c)
 						 "unexpected data");
 				break;
 			}
+			/* As qemu-nbd: once is enough, a repeat is an error. */
+			if (c->structured) {
+				r = send_rep_err(c, opt, NBD_REP_ERR_INVALID,
+						 "structured replies already negotiated");
+				break;
+			}
 			c->structured = 1;
 			r = send_rep(c, opt, NBD_REP_ACK, NULL, 0);
 			break;
@@ -608,28 +978,54 @@ nbd_errno(int err)
 	}
 }
 
-/* Caller holds c->send_lock. */
+/* What a client is told about an error: never a server path (the
+ * library's own messages name files), so a fixed text per error. */
+static const char *
+err_text(int err)
+{
+	switch (err) {
+	case EPERM: case EROFS: case EACCES:  return "operation not permitted";
+	case ENOMEM:                          return "out of memory";
+	case EINVAL:                          return "invalid argument";
+	case ENOSPC: case EDQUOT: case EFBIG: return "no space left on the image";
+	case EOVERFLOW:                       return "value too large";
+	case ENOTSUP:                         return "operation not supported";
+	case ESHUTDOWN:                       return "server shutting down";
+	default:                              return "input/output error";
+	}
+}
+
+/* A failed library call: the full message goes to the log (rate
+ * limited), the client gets err_text(). */
+static void
+log_io_error(const struct conn *c, int err)
+{
+	log_limited(&rl_errors, "export '%s': %s", c->exp->name,
+		    vhd_errmsg() ? vhd_errmsg() : strerror(err));
+}
+
 static int
 send_simple(struct conn *c, const struct request *r, uint32_t err,
-	    const void *data, size_t n)
+	    void *give, size_t n)
 {
 	uint8_t h[NBD_SIMPLE_REPLY_SIZE];
 	struct iovec iov[2] = {
 		{ .iov_base = h, .iov_len = sizeof h },
-		{ .iov_base = (void *)data, .iov_len = n },
+		{ .iov_base = give, .iov_len = n },
 	};
 
 	nbd_put32(h, NBD_SIMPLE_REPLY_MAGIC);
 	nbd_put32(h + 4, err);
 	memcpy(h + 8, r->cookie, 8);
-	return conn_sendv(c, iov, n ? 2 : 1);
+	return conn_reply(c, iov, n ? 2 : 1, give);
 }
 
 static void
-chunk_header(uint8_t *h, const struct request *r, uint16_t type, uint32_t len)
+chunk_header(uint8_t *h, const struct request *r, uint16_t flags,
+	     uint16_t type, uint32_t len)
 {
 	nbd_put32(h, NBD_STRUCTURED_REPLY_MAGIC);
-	nbd_put16(h + 4, NBD_REPLY_FLAG_DONE);
+	nbd_put16(h + 4, flags);
 	nbd_put16(h + 6, type);
 	memcpy(h + 8, r->cookie, 8);
 	nbd_put32(h + 16, len);
@@ -638,7 +1034,6 @@ chunk_header(uint8_t *h, const struct request *r, uint16_t type, uint32_t len)
 static void
 reply_error(struct conn *c, const struct request *r, int err, const char *msg)
 {
-	pthread_mutex_lock(&c->send_lock);
 	if (c->structured) {
 		/* proto.md: errors preferably as chunks, with a message; a
 		 * READ must never get a simple reply. */
@@ -646,47 +1041,45 @@ reply_error(struct conn *c, const struct request *r, int err, const char *msg)
 		size_t ml = strlen(msg);
 		if (ml > 1024)
 			ml = 1024;
-		chunk_header(h, r, NBD_REPLY_TYPE_ERROR, (uint32_t)(6 + ml));
+		chunk_header(h, r, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR,
+			     (uint32_t)(6 + ml));
 		nbd_put32(h + 20, nbd_errno(err));
 		nbd_put16(h + 24, (uint16_t)ml);
 		struct iovec iov[2] = {
 			{ .iov_base = h, .iov_len = sizeof h },
 			{ .iov_base = (void *)msg, .iov_len = ml },
 		};
-		conn_sendv(c, iov, ml ? 2 : 1);
+		conn_reply(c, iov, ml ? 2 : 1, NULL);
 	} else {
 		/* A failed READ gets no payload (proto.md). */
 		send_simple(c, r, nbd_errno(err), NULL, 0);
 	}
-	pthread_mutex_unlock(&c->send_lock);
 }
 
 static void
 reply_ok(struct conn *c, const struct request *r)
 {
-	pthread_mutex_lock(&c->send_lock);
 	send_simple(c, r, 0, NULL, 0);
-	pthread_mutex_unlock(&c->send_lock);
 }
 
 /* ---- transmission: commands ---------------------------------------------------- */
 
-/* Send the replies collected in c->obuf.  Caller holds c->read_lock. */
+/* Send the replies collected in c->obuf.  Caller holds the read role. */
 static void
 flush_quick(struct conn *c)
 {
+	struct iovec iov = { .iov_base = c->obuf, .iov_len = c->olen };
+
 	if (c->olen == 0)
 		return;
-	pthread_mutex_lock(&c->send_lock);
-	conn_send(c, c->obuf, c->olen);
-	pthread_mutex_unlock(&c->send_lock);
+	conn_reply(c, &iov, 1, NULL);
 	c->olen = 0;
 }
 
 /* A structured READ of a range that is stored nowhere in the chain is
  * answered with one hole chunk instead of len bytes of zeros (as qemu-nbd
  * does; not under DF, which asks for a single data chunk).  The chunk goes
- * to c->obuf, so caller holds c->read_lock.  1 if answered. */
+ * to c->obuf, so caller holds the read role.  1 if answered. */
 static int
 read_hole(struct conn *c, const struct request *r)
 {
@@ -701,7 +1094,7 @@ read_hole(struct conn *c, const struct request *r)
 	if (c->olen + HOLE_REPLY_SIZE > sizeof c->obuf)
 		flush_quick(c);
 	h = c->obuf + c->olen;
-	chunk_header(h, r, NBD_REPLY_TYPE_OFFSET_HOLE, 12);
+	chunk_header(h, r, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_HOLE, 12);
 	nbd_put64(h + 20, r->off);
 	nbd_put32(h + 28, r->len);
 	c->olen += HOLE_REPLY_SIZE;
@@ -721,11 +1114,12 @@ do_read(struct conn *c, const struct request *r)
 	}
 	e = vhd_pread(c->exp->vhd, buf, r->len, r->off);
 	if (e < 0) {
-		reply_error(c, r, -e, vhd_errmsg());
+		log_io_error(c, -e);
+		reply_error(c, r, -e, err_text(-e));
 		free(buf);
 		return;
 	}
-	pthread_mutex_lock(&c->send_lock);
+	/* The buffer goes with the reply (queued if the client is slow). */
 	if (c->structured) {
 		/* One data chunk, so NBD_CMD_FLAG_DF is always honoured. */
 		uint8_t h[NBD_STRUCTURED_REPLY_SIZE + 8];
@@ -733,14 +1127,13 @@ do_read(struct conn *c, const struct request *r)
 			{ .iov_base = h, .iov_len = sizeof h },
 			{ .iov_base = buf, .iov_len = r->len },
 		};
-		chunk_header(h, r, NBD_REPLY_TYPE_OFFSET_DATA, 8 + r->len);
+		chunk_header(h, r, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA,
+			     8 + r->len);
 		nbd_put64(h + 20, r->off);
-		conn_sendv(c, iov, 2);
+		conn_reply(c, iov, 2, buf);
 	} else {
 		send_simple(c, r, 0, buf, r->len);
 	}
-	pthread_mutex_unlock(&c->send_lock);
-	free(buf);
 }
 
 static unsigned
@@ -753,38 +1146,44 @@ alloc_flags(unsigned status)
 	return 0;       /* unknown: 0 is always a safe answer */
 }
 
-static void
-do_block_status(struct conn *c, const struct request *r)
+/* Value of an extent in a context: base:allocation flags, or for
+ * qemu:allocation-depth the level of the chain that holds it (1 = the
+ * top image, 2 = its parent, ..., 0 = no image). */
+static uint32_t
+extent_value(uint32_t ctx, unsigned status, int depth)
 {
-	unsigned max = (r->flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : MAX_EXTENTS;
-	uint8_t *b = malloc(NBD_STRUCTURED_REPLY_SIZE + 4 + 8 * (size_t)max);
-	uint64_t pos = r->off, end = r->off + r->len;
-	unsigned n = 0, last = 0, calls = 0;
-	uint32_t lastlen = 0;
-	uint8_t *d;
+	if (ctx == META_ID_DEPTH)
+		return (status & VHD_MAP_DATA) && depth >= 0 ? (uint32_t)depth + 1 : 0;
+	return alloc_flags(status);
+}
 
-	if (!b) {
-		reply_error(c, r, ENOMEM, "out of memory");
-		return;
-	}
-	d = b + NBD_STRUCTURED_REPLY_SIZE + 4;
+/* Fill d with up to max extents of context ctx from r->off.  Number of
+ * extents, or -errno when not even one could be mapped. */
+static int
+map_extents(struct conn *c, const struct request *r, uint32_t ctx,
+	    uint8_t *d, unsigned max)
+{
+	uint64_t pos = r->off, end = r->off + r->len;
+	unsigned n = 0, calls = 0;
+	uint32_t last = 0, lastlen = 0;
+
 	while (pos < end && calls++ < 65536) {
 		uint64_t run = 0;
-		unsigned st = 0, f;
-		int e = vhd_map(c->exp->vhd, pos, end - pos, &run, &st, NULL);
+		unsigned st = 0;
+		int depth = -1;
+		uint32_t f;
+		int e = vhd_map(c->exp->vhd, pos, end - pos, &run, &st,
+				ctx == META_ID_DEPTH ? &depth : NULL);
 		if (e < 0) {
-			if (n == 0) {
-				reply_error(c, r, -e, vhd_errmsg());
-				free(b);
-				return;
-			}
+			if (n == 0)
+				return e;
 			break;
 		}
 		if (run == 0)
 			break;
 		if (run > end - pos)
 			run = end - pos;
-		f = alloc_flags(st);
+		f = extent_value(ctx, st, depth);
 		if (n > 0 && f == last) {
 			lastlen += (uint32_t)run;      /* sum <= r->len < 2^32 */
 			nbd_put32(d + 8 * (n - 1), lastlen);
@@ -799,16 +1198,48 @@ do_block_status(struct conn *c, const struct request *r)
 		}
 		pos += run;
 	}
-	if (n == 0) {
-		reply_error(c, r, EIO, "block status: no extent");
-		free(b);
+	return n ? (int)n : -EIO;
+}
+
+/* One chunk per selected context, the last one flagged DONE. */
+static void
+do_block_status(struct conn *c, const struct request *r)
+{
+	unsigned max = (r->flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : MAX_EXTENTS;
+	size_t csize = NBD_STRUCTURED_REPLY_SIZE + 4 + 8 * (size_t)max;
+	uint32_t ctx[2];
+	unsigned nctx = 0;
+	size_t used = 0;
+	uint8_t *b;
+	struct iovec iov[2];
+
+	if (c->meta_alloc)
+		ctx[nctx++] = META_ID_ALLOCATION;
+	if (c->meta_depth)
+		ctx[nctx++] = META_ID_DEPTH;
+	b = malloc(csize * nctx);
+	if (!b) {
+		reply_error(c, r, ENOMEM, err_text(ENOMEM));
 		return;
 	}
-	chunk_header(b, r, NBD_REPLY_TYPE_BLOCK_STATUS, 4 + 8 * n);
-	nbd_put32(b + NBD_STRUCTURED_REPLY_SIZE, META_ID_ALLOCATION);
-	pthread_mutex_lock(&c->send_lock);
-	conn_send(c, b, NBD_STRUCTURED_REPLY_SIZE + 4 + 8 * (size_t)n);
-	pthread_mutex_unlock(&c->send_lock);
+	for (unsigned i = 0; i < nctx; i++) {
+		uint8_t *h = b + csize * i;
+		int n = map_extents(c, r, ctx[i], h + NBD_STRUCTURED_REPLY_SIZE + 4, max);
+		if (n < 0) {
+			log_io_error(c, -n);
+			reply_error(c, r, -n, err_text(-n));
+			free(b);
+			return;
+		}
+		chunk_header(h, r, i + 1 == nctx ? NBD_REPLY_FLAG_DONE : 0,
+			     NBD_REPLY_TYPE_BLOCK_STATUS, 4 + 8 * (uint32_t)n);
+		nbd_put32(h + NBD_STRUCTURED_REPLY_SIZE, ctx[i]);
+		iov[i].iov_base = h;
+		iov[i].iov_len = NBD_STRUCTURED_REPLY_SIZE + 4 + 8 * (size_t)n;
+		used += iov[i].iov_len;
+	}
+	(void)used;
+	conn_reply(c, iov, (int)nctx, NULL);
 	free(b);
 }
 
@@ -866,7 +1297,7 @@ validate(const struct conn *c, const struct request *r, const char **msg)
 		*msg = "read larger than the maximum block size";
 		return EOVERFLOW;
 	}
-	if (r->type == NBD_CMD_BLOCK_STATUS && !c->meta_alloc) {
+	if (r->type == NBD_CMD_BLOCK_STATUS && !c->meta_alloc && !c->meta_depth) {
 		*msg = "no metadata context selected";
 		return EINVAL;
 	}
@@ -921,55 +1352,183 @@ handle(struct request *r)
 	if (e >= 0 && (r->flags & NBD_CMD_FLAG_FUA) && r->type != NBD_CMD_FLUSH &&
 	    !c->exp->readonly)
 		e = vhd_flush(v);
-	if (e < 0)
-		reply_error(c, r, -e, vhd_errmsg());
-	else
+	if (e < 0) {
+		log_io_error(c, -e);
+		reply_error(c, r, -e, err_text(-e));
+	} else
 		reply_ok(c, r);
 }
 
-/* ---- connections ----------------------------------------------------------------- */
+/* ---- transmission: reading requests ----------------------------------------------- */
 
-/* Read the next request (and a WRITE's payload) into *r.  Caller holds
- * c->read_lock.  -1 ends the connection: DISC, EOF or a violation. */
-static int
-read_request(struct conn *c, struct request *r)
+static void flush_quick(struct conn *c);
+
+/* Smallest busy-poll window worth trying. */
+#define POLL_MIN_NS 4000u
+
+/* Adapt the window to how long the last wait for a request took, the
+ * rule of QEMU's adaptive AioContext polling: a wait that the window
+ * would have covered grows it, a wait longer than the maximum (an idle
+ * client) shrinks it, towards no polling at all. */
+static void
+poll_adapt(struct conn *c, uint64_t waited)
 {
-	uint8_t h[NBD_REQUEST_SIZE];
+	uint64_t max = cfg->poll_ns;
 
-	if (conn_read(c, h, sizeof h) < 0)
-		return -1;
-	if (nbd_get32(h) != NBD_REQUEST_MAGIC) {
-		logv("vhdnbd: bad request magic%s, closing\n", "");
-		return -1;
+	if (waited <= c->poll_ns)
+		return;
+	if (waited > max)
+		c->poll_ns = c->poll_ns / 2 < POLL_MIN_NS ? 0 : c->poll_ns / 2;
+	else if (c->poll_ns < max)
+		c->poll_ns = c->poll_ns ? c->poll_ns * 2 : POLL_MIN_NS;
+	if (c->poll_ns > max)
+		c->poll_ns = max;
+}
+
+/* Read for the holder of the read role: > 0 bytes, 0 EOF, -1 error, -2
+ * nothing now.  Replies collected so far go out first.  While other
+ * workers wait for work, it lingers up to LINGER_US in recv(): a client
+ * that keeps a queue of requests sends the next one within microseconds,
+ * and that saves a trip through epoll.  With --poll-us it busy-polls for
+ * up to c->poll_ns instead of sleeping. */
+static ssize_t
+recv_nb(struct conn *c, void *buf, size_t n)
+{
+	uint64_t t0 = 0;
+	int linger;
+
+	flush_quick(c);
+	linger = cfg->poll_ns == 0 && atomic_load(&g_idle_workers) > 0 &&
+		 !atomic_load(&g_stopping);
+	for (;;) {
+		ssize_t r = io_recv(c, buf, n, linger);
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (cfg->poll_ns == 0)
+			return -2;
+		if (t0 == 0)
+			t0 = now_ns();
+		if (c->poll_ns == 0 || now_ns() - t0 >= c->poll_ns) {
+			/* Waiting: serve_read() adapts the window to how
+			 * long it took. */
+			c->wait_t0 = t0;
+			return -2;
+		}
 	}
-	memset(r, 0, sizeof *r);
-	r->c = c;
-	r->flags = nbd_get16(h + 4);
-	r->type = nbd_get16(h + 6);
-	memcpy(r->cookie, h + 8, 8);
-	r->off = nbd_get64(h + 16);
-	r->len = nbd_get32(h + 24);
-	if (r->type == NBD_CMD_DISC)
-		return -1;
-	if (r->type == NBD_CMD_WRITE) {
+}
+
+/* Make at least need bytes available in rbuf.  1, 0 (not yet), -1 EOF or
+ * error. */
+static int
+fill(struct conn *c, size_t need)
+{
+	while (c->rlen - c->rpos < need) {
+		ssize_t r;
+
+		if (c->rpos > 0) {
+			memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+			c->rlen -= c->rpos;
+			c->rpos = 0;
+		}
+		r = recv_nb(c, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen);
+		if (r == -2)
+			return 0;
+		if (r <= 0)
+			return -1;
+		c->rlen += (size_t)r;
+	}
+	return 1;
+}
+
+/* The next request (with a WRITE's payload), read without blocking: a
+ * partial one stays in c->rbuf / c->cur until the rest arrives.  1: a
+ * whole request in *r; 0: not yet; -1: end the connection (DISC, EOF,
+ * error or a violation). */
+static int
+next_request(struct conn *c, struct request *r)
+{
+	struct request *q = &c->cur;
+
+	if (!c->in_payload) {
+		const uint8_t *h;
+		int k = fill(c, NBD_REQUEST_SIZE);
+
+		if (k <= 0)
+			return k < 0 ? -1 : 0;
+		h = c->rbuf + c->rpos;
+		c->rpos += NBD_REQUEST_SIZE;
+		if (nbd_get32(h) != NBD_REQUEST_MAGIC) {
+			logv("vhdnbd: bad request magic%s, closing\n", "");
+			return -1;
+		}
+		memset(q, 0, sizeof *q);
+		q->c = c;
+		q->flags = nbd_get16(h + 4);
+		q->type = nbd_get16(h + 6);
+		memcpy(q->cookie, h + 8, 8);
+		q->off = nbd_get64(h + 16);
+		q->len = nbd_get32(h + 24);
+		if (q->type == NBD_CMD_DISC)
+			return -1;
+		if (q->type != NBD_CMD_WRITE) {
+			*r = *q;
+			return 1;
+		}
 		/* Too large to accept: proto.md lets the server disconnect
 		 * rather than consume the payload. */
-		if (r->len > MAX_PAYLOAD) {
+		if (q->len > MAX_PAYLOAD) {
 			logv("vhdnbd: write too large%s, closing\n", "");
 			return -1;
 		}
-		/* Replies collected so far should not wait for a payload
-		 * still on its way. */
-		if (c->rlen - c->rpos < r->len)
-			flush_quick(c);
-		r->data = malloc(r->len ? r->len : 1);
-		if (!r->data || conn_read(c, r->data, r->len) < 0) {
-			free(r->data);
-			r->data = NULL;
+		q->data = malloc(q->len ? q->len : 1);
+		if (!q->data)
 			return -1;
-		}
+		pthread_mutex_lock(&c->lock);
+		charge_locked(c, q->len);
+		pthread_mutex_unlock(&c->lock);
+		q->charge = q->len;
+		c->in_payload = 1;
+		c->have = 0;
 	}
-	return 0;
+	while (c->have < q->len) {
+		size_t need = q->len - c->have;
+		ssize_t n;
+
+		if (c->rpos < c->rlen) {
+			size_t k = c->rlen - c->rpos;
+			if (k > need)
+				k = need;
+			memcpy(q->data + c->have, c->rbuf + c->rpos, k);
+			c->rpos += k;
+			c->have += k;
+			continue;
+		}
+		/* Large payloads go straight to their destination. */
+		if (need >= sizeof c->rbuf) {
+			n = recv_nb(c, q->data + c->have, need);
+			if (n > 0)
+				c->have += (size_t)n;
+		} else {
+			n = recv_nb(c, c->rbuf, sizeof c->rbuf);
+			if (n > 0) {
+				c->rpos = 0;
+				c->rlen = (size_t)n;
+			}
+		}
+		if (n == -2)
+			return 0;
+		if (n <= 0)
+			return -1;
+	}
+	c->in_payload = 0;
+	*r = *q;
+	q->data = NULL;
+	q->charge = 0;
+	return 1;
 }
 
 /* Answer r at once if that needs no I/O: a READ of a range stored
@@ -983,65 +1542,11 @@ serve_quick(struct request *r)
 	       read_hole(r->c, r);
 }
 
-/* The threads of a connection take turns reading requests under the read
- * lock.  The reader answers requests that need no I/O itself and goes on
- * reading; it gives the lock up to serve any other request, so a slow one
- * never holds up the rest and up to cfg->threads are served at once,
- * without handing requests from thread to thread (the design of nbdkit's
- * server/connections.c).  Hole reads thus cost no thread switch at all. */
-static void *
-conn_worker(void *arg)
+/* ---- connections ------------------------------------------------------------------- */
+
+static void
+conn_destroy(struct conn *c)
 {
-	struct conn *c = arg;
-	struct request r;
-
-	for (;;) {
-		int got = 0;
-
-		pthread_mutex_lock(&c->read_lock);
-		while (!got && !c->quit && !c->dead) {
-			if (c->rlen - c->rpos < NBD_REQUEST_SIZE)
-				flush_quick(c);
-			if (read_request(c, &r) < 0)
-				c->quit = 1;
-			else if (!serve_quick(&r))
-				got = 1;
-		}
-		flush_quick(c);
-		pthread_mutex_unlock(&c->read_lock);
-		if (!got)
-			return NULL;
-		if (!c->dead)
-			handle(&r);
-		free(r.data);
-	}
-}
-
-static void *
-conn_thread(void *arg)
-{
-	struct conn *c = arg;
-	pthread_t *t = NULL;
-	unsigned n = 0;
-
-	if (negotiate(c) == 0) {
-		pthread_attr_t a;
-
-		pthread_attr_init(&a);
-		pthread_attr_setstacksize(&a, THREAD_STACK);
-		t = calloc(cfg->threads, sizeof *t);
-		for (unsigned i = 1; t && i < cfg->threads; i++)
-			if (pthread_create(&t[n], &a, conn_worker, c) == 0)
-				n++;
-		pthread_attr_destroy(&a);
-		conn_worker(c);
-		/* Every request read before DISC (or EOF) is answered
-		 * before the socket closes. */
-		for (unsigned i = 0; i < n; i++)
-			pthread_join(t[i], NULL);
-		free(t);
-	}
-
 	pthread_mutex_lock(&c_lock);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -1050,92 +1555,463 @@ conn_thread(void *arg)
 	if (c->next)
 		c->next->prev = c->prev;
 	c_count--;
-	/* Closed under c_lock so server_shutdown never sees a stale fd. */
+	/* Closed under c_lock so nothing sees a stale fd. */
+	if (c->in_epoll)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->wfd >= 0) {
+		epoll_ctl(epfd, EPOLL_CTL_DEL, c->wfd, NULL);
+		close(c->wfd);
+	}
 	close(c->fd);
 	pthread_cond_broadcast(&c_cond);
 	pthread_mutex_unlock(&c_lock);
 
-	pthread_mutex_destroy(&c->send_lock);
-	pthread_mutex_destroy(&c->read_lock);
+	drop_queue_locked(c);   /* empty unless the client was dropped */
+	free(c->cur.data);
+	pthread_mutex_destroy(&c->lock);
 	free(c);
 	logv("vhdnbd: connection closed%s\n", "");
+}
+
+/* Drop one reference; the last one frees the connection. */
+static void
+conn_unref(struct conn *c)
+{
+	unsigned left;
+
+	pthread_mutex_lock(&c->lock);
+	left = --c->refs;
+	pthread_mutex_unlock(&c->lock);
+	if (left == 0)
+		conn_destroy(c);
+}
+
+/* Give the read role to epoll until the socket has bytes. */
+static void
+arm_read(struct conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &c->rtag };
+	int op = c->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+	/* Set before the call: the event may fire, and the next holder arm
+	 * again, before epoll_ctl() even returns. */
+	c->in_epoll = 1;
+	/* The read role changes hands through the kernel; this pairs with
+	 * the lock in role_taken() so that thread checkers see the order. */
+	pthread_mutex_lock(&c->lock);
+	pthread_mutex_unlock(&c->lock);
+	if (epoll_ctl(epfd, op, c->fd, &ev) < 0) {
+		log_limited(&rl_errors, "cannot watch a client socket: %s",
+			    strerror(errno));
+		/* Nobody would ever read: end the connection. */
+		pthread_mutex_lock(&c->lock);
+		mark_dead_locked(c);
+		pthread_mutex_unlock(&c->lock);
+		enqueue(c);
+	}
+}
+
+/* Pass the read role on: to the queue when bytes wait in user space,
+ * else to epoll. */
+static void
+pass_read_role(struct conn *c)
+{
+	if (conn_buffered(c) || c->quit)
+		enqueue(c);
+	else
+		arm_read(c);
+}
+
+/* The read role ends: no more requests from this connection.  Requests
+ * already read are still answered before the socket closes. */
+static void
+end_read(struct conn *c)
+{
+	flush_quick(c);
+	if (c->in_payload) {
+		pthread_mutex_lock(&c->lock);
+		uncharge_locked(c, c->cur.charge);
+		pthread_mutex_unlock(&c->lock);
+		free(c->cur.data);
+		c->cur.data = NULL;
+		c->in_payload = 0;
+	}
+	conn_unref(c);
+}
+
+static void
+request_done(struct conn *c, struct request *r)
+{
+	unsigned left;
+
+	free(r->data);
+	pthread_mutex_lock(&c->lock);
+	uncharge_locked(c, r->charge);
+	maybe_unpark_locked(c);
+	left = --c->refs;
+	pthread_mutex_unlock(&c->lock);
+	if (left == 0)
+		conn_destroy(c);
+}
+
+/* The read role arrived through epoll: see arm_read(). */
+static void
+role_taken(struct conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The holder of the read role reads requests, answers those that need no
+ * I/O, and gives the role up before serving any other (which it then
+ * does on this thread). */
+static void
+serve_read(struct conn *c)
+{
+	struct request r;
+
+	if (c->wait_t0) {
+		poll_adapt(c, now_ns() - c->wait_t0);
+		c->wait_t0 = 0;
+	}
+	for (;;) {
+		int k;
+
+		if (c->dead || c->quit || atomic_load(&g_stopping)) {
+			end_read(c);
+			return;
+		}
+		if (!c->in_payload && atomic_load(&g_charged) > cfg->max_queued) {
+			flush_quick(c);
+			pthread_mutex_lock(&c->lock);
+			if (over_budget_locked(c) && !c->dead) {
+				/* Parked: request_done() or the write side
+				 * hands the role back. */
+				c->parked = 1;
+				pthread_mutex_unlock(&c->lock);
+				return;
+			}
+			pthread_mutex_unlock(&c->lock);
+		}
+		k = next_request(c, &r);
+		if (k == 0) {
+			flush_quick(c);
+			arm_read(c);
+			return;
+		}
+		if (k < 0) {
+			c->quit = 1;
+			continue;
+		}
+		if (serve_quick(&r))
+			continue;
+		flush_quick(c);
+		pthread_mutex_lock(&c->lock);
+		c->refs++;
+		/* A READ's buffer counts from now on; a WRITE's already does. */
+		if (r.type == NBD_CMD_READ && r.len <= MAX_PAYLOAD) {
+			r.charge = r.len;
+			charge_locked(c, r.charge);
+		}
+		pthread_mutex_unlock(&c->lock);
+		pass_read_role(c);
+		if (!c->dead)
+			handle(&r);
+		request_done(c, &r);
+		return;
+	}
+}
+
+/* The write side: the socket takes data again (or failed). */
+static void
+serve_write(struct conn *c)
+{
+	unsigned left;
+
+	pthread_mutex_lock(&c->lock);
+	c->warmed = 0;
+	drain_locked(c);
+	if (c->oq && !c->dead)
+		arm_write_locked(c);
+	maybe_unpark_locked(c);
+	left = --c->refs;
+	pthread_mutex_unlock(&c->lock);
+	if (left == 0)
+		conn_destroy(c);
+}
+
+static void *
+worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct epoll_event ev;
+		struct evtag *t;
+		int n;
+
+		atomic_fetch_add(&g_idle_workers, 1);
+		n = epoll_wait(epfd, &ev, 1, -1);
+		atomic_fetch_sub(&g_idle_workers, 1);
+		if (n <= 0)
+			continue;
+		t = ev.data.ptr;
+		switch (t->kind) {
+		case EV_QUIT:
+			return NULL;
+		case EV_QUEUE: {
+			/* Edge-triggered: one worker per wake-up; it wakes the
+			 * next while the queue holds more. */
+			uint64_t v, one = 1;
+			struct conn *c;
+			if (read(qfd, &v, sizeof v) < 0) {
+				/* nothing: another worker took the count */
+			}
+			c = dequeue();
+			pthread_mutex_lock(&q_lock);
+			if (q_head && write(qfd, &one, sizeof one) < 0) {
+				/* cannot fail */
+			}
+			pthread_mutex_unlock(&q_lock);
+			if (c)
+				serve_read(c);
+			break;
+		}
+		case EV_READ:
+			role_taken(t->c);
+			serve_read(t->c);
+			break;
+		case EV_WRITE:
+			serve_write(t->c);
+			break;
+		}
+	}
+}
+
+/* ---- the handshake ------------------------------------------------------------------ */
+
+static void *
+conn_thread(void *arg)
+{
+	struct conn *c = arg;
+	int ok = negotiate(c) == 0;
+
+	pthread_mutex_lock(&c_lock);
+	if (!c->dead)
+		c_handshakes--;
+	c->negotiating = 0;
+	if (c_stopping || c->dead)
+		ok = 0;
+	pthread_mutex_unlock(&c_lock);
+	if (!ok) {
+		conn_destroy(c);
+		return NULL;
+	}
+	/* Transmission: no thread of its own from here on.  A lingering
+	 * recv() waits LINGER_US at most. */
+	{
+		struct timeval tv = { .tv_sec = 0, .tv_usec = LINGER_US };
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	}
+	c->refs = 1;            /* the read role */
+	pass_read_role(c);
 	return NULL;
+}
+
+/* Drop the connection that has been negotiating longest.  Under c_lock. */
+static int
+evict_oldest_handshake(void)
+{
+	struct conn *old = NULL;
+
+	for (struct conn *c = c_list; c; c = c->next)
+		if (c->negotiating && !c->dead &&
+		    (!old || c->accepted_ns < old->accepted_ns))
+			old = c;
+	if (!old)
+		return -1;
+	old->dead = 1;
+	shutdown(old->fd, SHUT_RDWR);
+	c_handshakes--;
+	return 0;
+}
+
+/* A connection about to negotiate (not yet listed).  NULL if out of
+ * memory. */
+static struct conn *
+conn_new(int fd, int is_tcp)
+{
+	struct conn *c = calloc(1, sizeof *c);
+
+	if (!c)
+		return NULL;
+	c->fd = fd;
+	c->wfd = -1;
+	c->is_tcp = is_tcp;
+	c->rtag = (struct evtag){ EV_READ, c };
+	c->wtag = (struct evtag){ EV_WRITE, c };
+	c->oq_tail = &c->oq;
+	c->negotiating = 1;
+	c->accepted_ns = now_ns();
+	c->deadline_ns = c->accepted_ns + (uint64_t)cfg->handshake_s * 1000000000u;
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
 }
 
 void
 server_connection(int fd, int is_tcp)
 {
-	struct conn *c;
+	struct conn *c = conn_new(fd, is_tcp);
 	pthread_t t;
 	pthread_attr_t a;
 
-	(void)is_tcp;
-	c = calloc(1, sizeof *c);
 	if (!c) {
 		close(fd);
 		return;
 	}
-	c->fd = fd;
-	pthread_mutex_init(&c->send_lock, NULL);
-	pthread_mutex_init(&c->read_lock, NULL);
 
 	pthread_mutex_lock(&c_lock);
-	if (c_stopping || c_count >= MAX_CONNECTIONS) {
+	if (c_stopping) {
 		pthread_mutex_unlock(&c_lock);
-		if (!c_stopping)
-			fprintf(stderr, "vhdnbd: too many connections\n");
 		goto fail;
+	}
+	/* Silent connections cannot lock clients out: past the cap on
+	 * handshakes, or on connections, the oldest handshake goes. */
+	if (c_handshakes >= MAX_HANDSHAKES ||
+	    c_count >= cfg->max_connections) {
+		if (evict_oldest_handshake() < 0) {
+			pthread_mutex_unlock(&c_lock);
+			log_limited(&rl_conns, "too many connections (%u): "
+				    "refused one", cfg->max_connections);
+			goto fail;
+		}
+		log_limited(&rl_conns, "too many connections negotiating: "
+			    "dropped the oldest");
 	}
 	c->next = c_list;
 	if (c_list)
 		c_list->prev = c;
 	c_list = c;
 	c_count++;
+	c_handshakes++;
 	pthread_mutex_unlock(&c_lock);
 
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, THREAD_STACK);
+	pthread_attr_setstacksize(&a, HANDSHAKE_STACK);
 	if (pthread_create(&t, &a, conn_thread, c) != 0) {
-		fprintf(stderr, "vhdnbd: cannot start a thread for a client\n");
-		/* Nothing else touched c: unlink it (still the list head,
-		 * only this thread inserts). */
-		pthread_mutex_lock(&c_lock);
-		c_list = c->next;
-		if (c_list)
-			c_list->prev = NULL;
-		c_count--;
-		pthread_mutex_unlock(&c_lock);
 		pthread_attr_destroy(&a);
-		goto fail;
+		log_limited(&rl_conns, "cannot start a thread for a client");
+		pthread_mutex_lock(&c_lock);
+		c_handshakes--;
+		pthread_mutex_unlock(&c_lock);
+		conn_destroy(c);
+		return;
 	}
 	pthread_attr_destroy(&a);
 	logv("vhdnbd: new connection%s\n", "");
 	return;
 fail:
 	close(fd);
-	pthread_mutex_destroy(&c->send_lock);
-	pthread_mutex_destroy(&c->read_lock);
+	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
 int
 server_init(const struct server_config *config)
 {
+	struct epoll_event ev = { .events = EPOLLIN };
+	pthread_attr_t a;
+
 	cfg = config;
-	return 0;
+	/* Fresh state (the fuzz target starts a server per input). */
+	c_stopping = 0;
+	atomic_store(&g_stopping, 0);
+	atomic_store(&g_charged, 0);
+	nworkers = 0;
+	q_head = q_tail = NULL;
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	qfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	quitfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (epfd < 0 || qfd < 0 || quitfd < 0)
+		return -errno;
+	ev.events = EPOLLIN | EPOLLET;
+	ev.data.ptr = &qtag;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, qfd, &ev) < 0)
+		return -errno;
+	ev.events = EPOLLIN;
+	ev.data.ptr = &quittag;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, quitfd, &ev) < 0)
+		return -errno;
+	workers = calloc(cfg->threads, sizeof *workers);
+	if (!workers)
+		return -ENOMEM;
+	pthread_attr_init(&a);
+	pthread_attr_setstacksize(&a, WORKER_STACK);
+	for (unsigned i = 0; i < cfg->threads; i++) {
+		if (pthread_create(&workers[i], &a, worker, NULL) != 0)
+			break;
+		nworkers++;
+	}
+	pthread_attr_destroy(&a);
+	return nworkers ? 0 : -EAGAIN;
 }
 
 void
 server_shutdown(void)
 {
+	struct timespec ts;
+	uint64_t one = 1;
+	int r = 0;
+
 	pthread_mutex_lock(&c_lock);
 	c_stopping = 1;
-	/* EOF for each connection: it stops reading, answers the requests
-	 * it already read, then closes. */
-	for (struct conn *c = c_list; c; c = c->next)
+	atomic_store(&g_stopping, 1);
+	/* Handshakes end now.  Negotiated clients are no longer read from;
+	 * the requests they sent are answered and their replies sent. */
+	for (struct conn *c = c_list; c; c = c->next) {
+		if (c->negotiating) {
+			if (!c->dead)
+				c_handshakes--;
+			c->dead = 1;
+			shutdown(c->fd, SHUT_RDWR);
+			continue;
+		}
 		shutdown(c->fd, SHUT_RD);
+		pthread_mutex_lock(&c->lock);
+		if (c->parked) {
+			c->parked = 0;
+			enqueue(c);
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += SHUTDOWN_GRACE_S;
+	while (c_count > 0 && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&c_cond, &c_lock, &ts);
+	if (c_count > 0) {
+		/* Clients that do not read their replies are dropped. */
+		fprintf(stderr, "vhdnbd: dropping %u client%s that did not take "
+			"their replies\n", c_count, c_count == 1 ? "" : "s");
+		for (struct conn *c = c_list; c; c = c->next) {
+			pthread_mutex_lock(&c->lock);
+			mark_dead_locked(c);
+			pthread_mutex_unlock(&c->lock);
+		}
+	}
 	while (c_count > 0)
 		pthread_cond_wait(&c_cond, &c_lock);
 	pthread_mutex_unlock(&c_lock);
+
+	log_limited_flush(&rl_conns, "too many connections");
+	log_limited_flush(&rl_timeout, "handshake timeouts");
+	log_limited_flush(&rl_errors, "errors");
+	if (write(quitfd, &one, sizeof one) < 0) {
+		/* cannot fail */
+	}
+	for (unsigned i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
+	free(workers);
+	close(quitfd);
+	close(qfd);
+	close(epfd);
 }

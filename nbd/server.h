@@ -5,14 +5,17 @@
 #ifndef VHDNBD_SERVER_H
 #define VHDNBD_SERVER_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "largefile.h"
 #include "vhd.h"
 
 struct export {
 	char *name;             /* canonical export name (never "") */
-	char *description;      /* human-readable, for NBD_INFO_DESCRIPTION */
+	char *description;      /* for NBD_INFO_DESCRIPTION and NBD_OPT_LIST:
+				   never a server path */
 	const char *path;
 	struct vhd *vhd;        /* shared by every connection to it */
 	uint64_t size;
@@ -24,17 +27,32 @@ struct export {
 struct server_config {
 	struct export *exports; /* exports[0] is also the default export "" */
 	size_t nexports;
-	unsigned threads;       /* threads serving each connection (>= 1) */
-	uint64_t poll_ns;       /* longest busy-poll before a blocking recv */
+	unsigned threads;       /* workers shared by all connections (>= 1) */
+	uint64_t poll_ns;       /* longest busy-poll before waiting for a request */
+	unsigned handshake_s;   /* negotiation must end within this (>= 1) */
+	unsigned max_connections;
+	uint64_t max_queued;    /* budget of queued replies and request buffers */
 	int verbose;
 };
 
 /* Start the worker pool.  0 or -errno. */
 int  server_init(const struct server_config *cfg);
-/* Serve one accepted socket on its own thread (takes ownership of fd). */
+/* Serve one accepted socket (takes ownership of fd). */
 void server_connection(int fd, int is_tcp);
-/* Stop: end every connection once its requests are answered, wait for
- * them, stop the workers. */
+/* Stop: end handshakes, stop reading requests, let replies drain for a
+ * few seconds, drop the clients that do not take theirs, stop the pool. */
 void server_shutdown(void);
+
+/* Log lines that a client can cause: at most one a second of each kind,
+ * the rest counted in the next one. */
+struct ratelimit {
+	pthread_mutex_t lock;
+	time_t last;
+	unsigned held;
+};
+#define RATELIMIT_INIT { PTHREAD_MUTEX_INITIALIZER, 0, 0 }
+void log_limited(struct ratelimit *rl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void log_limited_flush(struct ratelimit *rl, const char *what);
 
 #endif

@@ -19,9 +19,10 @@
  * server.h only offers server_connection(), which serves a socket on a
  * detached thread; a fuzzer needs to know when the connection is over
  * (and all its memory freed) before the next input.  So this file
- * includes server.c and calls its conn_thread() directly, setting up the
- * struct conn as server_connection() does.  With threads = 1 the
- * connection is served entirely on the calling thread.
+ * includes server.c, negotiates on the calling thread with conn_thread()
+ * (set up as server_connection() does), waits until the pool (threads =
+ * 1: requests are served in order) has closed the connection, then stops
+ * the pool.
  */
 #include <poll.h>
 #include <signal.h>
@@ -414,7 +415,11 @@ fuzz_nbd_input(const uint8_t *data, size_t size)
 	sc.nexports = 2;
 	sc.threads = 1;
 	sc.verbose = 0;
-	server_init(&sc);
+	sc.handshake_s = 30;
+	sc.max_connections = 16;
+	sc.max_queued = 256u << 20;
+	if (server_init(&sc) < 0)
+		abort();
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
@@ -430,20 +435,24 @@ fuzz_nbd_input(const uint8_t *data, size_t size)
 		abort();
 
 	/* What server_connection() does, minus the detached thread. */
-	c = calloc(1, sizeof *c);
+	c = conn_new(sv[0], 0);
 	if (!c)
 		abort();
-	c->fd = sv[0];
-	pthread_mutex_init(&c->send_lock, NULL);
-	pthread_mutex_init(&c->read_lock, NULL);
 	pthread_mutex_lock(&c_lock);
 	c->next = c_list;
 	if (c_list)
 		c_list->prev = c;
 	c_list = c;
 	c_count++;
+	c_handshakes++;
 	pthread_mutex_unlock(&c_lock);
-	conn_thread(c);         /* closes sv[0] and frees c */
+	conn_thread(c);         /* negotiates, then hands c to the pool */
+	/* The pool closes sv[0] and frees c once the client is done. */
+	pthread_mutex_lock(&c_lock);
+	while (c_count > 0)
+		pthread_cond_wait(&c_cond, &c_lock);
+	pthread_mutex_unlock(&c_lock);
+	server_shutdown();
 
 	pthread_join(t, NULL);
 	if (cl.received == cl.out_len)

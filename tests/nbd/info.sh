@@ -1,6 +1,8 @@
 # nbdinfo sees the export as advertised: size, every transmission flag,
-# block size limits, base:allocation; over a Unix socket and over TCP
-# (127.0.0.1 and ::1); --read-only and --export change what they should.
+# block size limits, base:allocation and qemu:allocation-depth; over a Unix
+# socket and over TCP (127.0.0.1 and ::1); --read-only and --export change
+# what they should.  Descriptions (INFO and LIST) never carry the server's
+# directory; --description replaces them.
 . "$TOP/tests/lib.sh"
 . "$TOP/tests/nbd/nbd-lib.bash"
 
@@ -17,7 +19,11 @@ done
 check "['block_size_minimum']" 1
 check "['block_size_preferred']" 4096
 check "['block_size_maximum']" 33554432
-check "['contexts']" "['base:allocation']"
+check "['contexts']" "['base:allocation', 'qemu:allocation-depth']"
+check "['description']" "dynamic VHD disk.vhd"
+nbdinfo --list --json "nbd+unix:///?socket=$SOCK" >list.json
+grep -q '"description": "dynamic VHD disk.vhd"' list.json || { cat list.json; fail "LIST description"; }
+grep -q '"description": "[^"]*/' list.json && fail "a path in the LIST description"
 got=$(json_get info.json "j['structured']"); [ "$got" = True ] || fail "structured replies not negotiated"
 # The named export is the same disk.
 nbdinfo --size "nbd+unix:///disk?socket=$SOCK" | grep -qx 50331648 || fail "export 'disk' has the wrong size"
@@ -26,8 +32,12 @@ stop_server
 [ ! -e "$SOCK" ] || fail "Unix socket left behind"
 
 port=$(free_port)
-start_server --read-only --port "$port" --export myname disk.vhd
+mkdir -p sub/dir && cp disk.vhd sub/dir/
+start_server --read-only --port "$port" --export myname "$T/sub/dir/disk.vhd"
 nbdinfo --json "nbd://127.0.0.1:$port/myname" >info.json
+check "['description']" "dynamic VHD disk.vhd (read-only)"
+nbdinfo --list --json "nbd://127.0.0.1:$port" >list.json
+grep -q "sub/dir" info.json list.json && fail "the image's directory reaches clients"
 check "['export-size']" 50331648
 check "['is_read_only']" True
 check "['can_trim']" False
@@ -40,4 +50,11 @@ check "['export-size']" 50331648
 if "$PY" -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
 	nbdinfo --size "nbd://[::1]:$port/myname" | grep -qx 50331648 || fail "IPv6 export size wrong"
 fi
+stop_server
+# --description: what clients see instead.
+start_server --unix "$SOCK" --description "scratch disk" disk.vhd
+nbdinfo --json "nbd+unix:///?socket=$SOCK" >info.json
+check "['description']" "scratch disk"
+nbdinfo --list --json "nbd+unix:///?socket=$SOCK" >list.json
+grep -q '"description": "scratch disk"' list.json || { cat list.json; fail "LIST --description"; }
 stop_server
