@@ -1,10 +1,20 @@
 #!/bin/sh
 # make demo: a short tour of libvhd's tools on small images made here.
 # Everything happens in a scratch directory that is removed at the end.
+#   sh scripts/demo.sh              the tools just built in $BUILD (build/)
+#   sh scripts/demo.sh --installed  the installed tools (from PATH), e.g.
+#                                   after installing the Debian packages
 set -eu
-top=$(cd "$(dirname "$0")/.." && pwd)
-B=${BUILD:-$top/build}
-VHDTOOL=$B/vhdtool VHDFUSE=$B/vhdfuse VHDNBD=$B/vhdnbd
+if [ "${1:-}" = --installed ]; then
+	for t in vhdtool vhdfuse vhdnbd qemu-img nbdinfo; do
+		command -v "$t" >/dev/null || { echo "demo: $t is not installed" >&2; exit 1; }
+	done
+	VHDTOOL=vhdtool VHDFUSE=vhdfuse VHDNBD=vhdnbd
+else
+	top=$(cd "$(dirname "$0")/.." && pwd)
+	B=${BUILD:-$top/build}
+	VHDTOOL=$B/vhdtool VHDFUSE=$B/vhdfuse VHDNBD=$B/vhdnbd
+fi
 d=$(mktemp -d "${TMPDIR:-/tmp}/vhddemo.XXXXXX")
 mnt="$d/mnt"; nbdpid=""
 cleanup() {
