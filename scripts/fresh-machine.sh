@@ -20,6 +20,8 @@
 #
 #   FRESH_STEPS="demo check deb installed"   what to run (default: all)
 #   FRESH_KEEP=1                             keep the roots for a look
+#   FRESH_DEBS=DIR                           "installed" takes the packages
+#                                            from DIR, not from "deb"
 #
 # Needs root (debootstrap, chroot, mounts).  Installs debootstrap on the
 # host when it is missing.
@@ -209,7 +211,7 @@ done
 
 # 3. The built packages alone, in a second fresh root.
 case " $steps " in *" installed "*)
-	debs=$(ls "$r"/root/src/*.deb 2>/dev/null || true)
+	debs=$(ls ${FRESH_DEBS:-"$r"/root/src}/*.deb 2>/dev/null | grep -v -- -dbgsym_ || true)
 	if [ -z "$debs" ]; then
 		failed="$failed installed(no .deb built)"
 	else

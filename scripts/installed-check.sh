@@ -16,7 +16,7 @@ export DEBIAN_FRONTEND=noninteractive
 step "install the packages: $(cd "$debs" && echo *.deb)"
 log=$(mktemp)
 { apt-get update -qq && apt-get install -y -qq "$debs"/*.deb \
-	qemu-utils libnbd-bin fuse3 gcc libc6-dev pkg-config systemd; } >"$log" 2>&1 ||
+	qemu-utils libnbd-bin file fuse3 gcc libc6-dev pkg-config systemd; } >"$log" 2>&1 ||
 	{ tail -30 "$log"; fail "apt-get install of the packages failed"; }
 dpkg -l 'libmsvhd*' vhdtools | grep '^ii'
 for f in /usr/bin/vhdtool /usr/bin/vhdfuse /usr/bin/vhdnbd \
@@ -74,7 +74,7 @@ gcc -Wall -Werror -static -o prog-static prog.c $(pkg-config --static --cflags -
 ./prog-static b.vhd || fail "prog-static"
 
 step "vhdnbd started as vhdnbd.socket and vhdnbd.service start it"
-systemd-analyze verify /lib/systemd/system/vhdnbd.socket /lib/systemd/system/vhdnbd.service ||
+systemd-analyze verify --man=no /lib/systemd/system/vhdnbd.socket /lib/systemd/system/vhdnbd.service ||
 	fail "systemd-analyze verify of the units"
 sock=$(sed -n 's/^ListenStream=//p' /lib/systemd/system/vhdnbd.socket)
 exec_start=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/vhdnbd.service)
