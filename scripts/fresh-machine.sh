@@ -138,10 +138,11 @@ new_root() {   # name -> path of a fresh root with /dev, /proc, /sys bound
 	r="$work/$1"; mkdir "$r"; roots="$roots $r"
 	tar -C "$r" -xzf "$tarball"
 	cp /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null || true
-	mount --bind /dev "$r/dev"
-	mount --bind /dev/pts "$r/dev/pts"
+	# private: nothing mounted below these in the root may show on the host
+	mount --bind /dev "$r/dev" && mount --make-private "$r/dev"
+	mount --bind /dev/pts "$r/dev/pts" && mount --make-private "$r/dev/pts"
 	mount -t proc proc "$r/proc"
-	mount --bind /sys "$r/sys"
+	mount --bind /sys "$r/sys" && mount --make-private "$r/sys"
 	# /dev/shm, /run and /tmp as on a booted machine
 	mount -t tmpfs -o mode=1777 tmpfs "$r/dev/shm" 2>/dev/null || true
 	mount -t tmpfs -o mode=755 tmpfs "$r/run"
