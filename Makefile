@@ -9,11 +9,13 @@
 #   make deb          Debian packages (dpkg-buildpackage), judged by lintian
 #   make fresh-check  demo, check and deb on a fresh Debian 12 root
 #   make bench        side-by-side performance against qemu
-#   make install PREFIX=DIR
+#   make install PREFIX=DIR [LIBDIR=DIR] [DESTDIR=DIR]
 
 CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 OPT     ?= -O2 -g
 WARN    ?= -Wall -Wextra -Werror
 CFLAGS  ?=
@@ -21,9 +23,9 @@ CPPFLAGS += -D_GNU_SOURCE -Ilibvhd
 ALL_CFLAGS = -std=c11 $(OPT) $(WARN) -fPIC -pthread $(CFLAGS)
 LDLIBS  += -pthread
 
-SOVERSION = 0
+SOVERSION = 1
 
-.PHONY: all lib tools check check-unit check-scripts check-san demo bench install clean deps portability fuzz deb fresh-check
+.PHONY: test-so all lib tools check check-unit check-scripts check-san demo bench install clean deps portability fuzz deb fresh-check
 all: lib tools
 
 # Building needs a few Debian packages (scripts/deps.sh, group [build]).
@@ -66,7 +68,7 @@ SAN_MAKE = BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer" \
 	LDFLAGS="-fsanitize=address,undefined" all test-bins
 
 check: deps
-	@$(call logged_make,$(BUILD)/build.log,all test-bins)
+	@$(call logged_make,$(BUILD)/build.log,all test-bins test-so)
 	@$(call logged_make,build-san/build.log,$(SAN_MAKE))
 	@sh tests/run.sh
 
@@ -89,14 +91,16 @@ fresh-check:
 	@sh scripts/fresh-machine.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(INCLUDEDIR)/libvhd
 	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(BUILD)/libvhd.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libvhd.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libvhd.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libvhd.so
-	install -m 644 libvhd/vhd.h $(DESTDIR)$(PREFIX)/include/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VHD_VERSION)|' libvhd/libvhd.pc.in \
-		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/libvhd.pc
+	install -m 644 $(LIBVHD_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIBVHD_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(LIBVHD_SONAME) $(DESTDIR)$(LIBDIR)/libmsvhd.so
+	install -m 644 libvhd/vhd.h $(DESTDIR)$(INCLUDEDIR)/libvhd/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VHD_VERSION)|' \
+		libvhd/libvhd.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libvhd.pc
 	@for m in $(MAN_PAGES); do install -d $(DESTDIR)$(PREFIX)/share/man/man1; \
 		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
 

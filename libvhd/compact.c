@@ -262,6 +262,8 @@ vhd_compact_io(struct vhd_io *io, unsigned flags, vhd_progress_fn progress,
 
 	if (!io || flags)
 		return vhd_err(EINVAL, "vhd_compact: bad arguments");
+	if ((r = vhd_io_check(io, "vhd_compact")) < 0)
+		return r;
 	if ((r = vhd_borrow_io(&b, io)) < 0)
 		return r;
 	r = vhd_open_internal(&v, b, io->name ? io->name : "image",

@@ -192,23 +192,34 @@ out:
 int
 vhd_create_io(struct vhd_io *io, const struct vhd_create_opts *opts)
 {
+	struct vhd_create_opts o;
+	int r;
+
 	if (!io || !opts)
 		return vhd_err(EINVAL, "vhd_create_io: bad arguments");
-	return create_io(io, opts, io->name ? io->name : "");
+	if ((r = vhd_io_check(io, "vhd_create_io")) < 0 ||
+	    (r = vhd_struct_in(&o, sizeof(o), VHD_CREATE_OPTS_V1, opts,
+			       "vhd_create_opts")) < 0)
+		return r;
+	return create_io(io, &o, io->name ? io->name : "");
 }
 
 int
 vhd_create(const char *path, const struct vhd_create_opts *opts)
 {
+	struct vhd_create_opts o;
 	struct vhd_io *io;
 	int r;
 
 	if (!path || !opts)
 		return vhd_err(EINVAL, "vhd_create: bad arguments");
+	if ((r = vhd_struct_in(&o, sizeof(o), VHD_CREATE_OPTS_V1, opts,
+			       "vhd_create_opts")) < 0)
+		return r;
 	r = vhd_io_file_open(&io, path, VHD_IO_RDWR | VHD_IO_CREATE);
 	if (r < 0)
 		return r;
-	r = create_io(io, opts, path);
+	r = create_io(io, &o, path);
 	io->ops->close(io);
 	if (r < 0) {
 		char msg[1024];

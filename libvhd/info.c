@@ -2,12 +2,29 @@
 #include <stdio.h>
 #include "internal.h"
 
+static int get_info(struct vhd *v, struct vhd_info *info);
+
 int
-vhd_get_info(struct vhd *v, struct vhd_info *info)
+vhd_get_info(struct vhd *v, struct vhd_info *out)
 {
-	if (!v || !info)
+	struct vhd_info info;
+	int r;
+
+	if (!v || !out)
 		return vhd_err(EINVAL, "vhd_get_info: bad arguments");
+	if ((r = vhd_struct_out_ok(out, VHD_INFO_V1, "vhd_info")) < 0)
+		return r;
+	if ((r = get_info(v, &info)) < 0)
+		return r;
+	vhd_struct_out(out, &info, sizeof(info));
+	return 0;
+}
+
+static int
+get_info(struct vhd *v, struct vhd_info *info)
+{
 	memset(info, 0, sizeof(*info));
+	info->struct_size = sizeof(*info);
 	if (v->kind == VHD_KIND_RAW) {
 		info->virtual_size = v->size;
 		info->file_size = v->file_size;

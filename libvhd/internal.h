@@ -7,10 +7,12 @@
 #define LIBVHD_INTERNAL_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include "vhd.h"
+#include "vhd_test.h"
 #include "locator.h"
 #include "compat.h"
 
@@ -105,6 +107,31 @@ void vhd_problem(struct vhd_problems *p, const char *fmt, ...)
 	;
 /* 0 if no problem; else the count (fn set) or -EBADMSG (message set). */
 int vhd_problems_result(struct vhd_problems *p);
+
+/* ---- abi.c ---- */
+/* The size a caller of the first release passes: the end of the struct's
+ * last member then.  New members only ever go after these. */
+#define VHD_OPEN_OPTS_V1   (offsetof(struct vhd_open_opts, parent_path) + \
+			    sizeof(const char *))
+#define VHD_CREATE_OPTS_V1 (offsetof(struct vhd_create_opts, unique_id) + \
+			    sizeof(const uint8_t *))
+#define VHD_INFO_V1        (offsetof(struct vhd_info, warnings) + \
+			    sizeof(unsigned))
+/* Copies a caller's input struct (its size member first) into dst, a
+ * struct of this library's size known, zero-filling what the caller's
+ * older struct lacks; -EINVAL (message naming what) when the size is
+ * below min or members this library does not know are set. */
+int  vhd_struct_in(void *dst, size_t known, size_t min, const void *src,
+		   const char *what);
+/* An output struct: 0 if its size member is at least min, else -EINVAL.
+ * vhd_struct_out then copies the members both sides know from src (a
+ * struct of this library's size known) and zeroes the caller's rest,
+ * keeping the caller's size member. */
+int  vhd_struct_out_ok(const void *dst, size_t min, const char *what);
+void vhd_struct_out(void *dst, const void *src, size_t known);
+/* 0 if io has ops of a version this library knows with every required
+ * member set; else -EINVAL naming fn and the backend. */
+int  vhd_io_check(const struct vhd_io *io, const char *fn);
 
 /* ---- footer.c ---- */
 struct vhd_footer {

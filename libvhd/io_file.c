@@ -125,7 +125,7 @@ f_close(struct vhd_io *io)
 }
 
 static const struct vhd_io_ops file_ops = {
-	.version = 1,
+	.version = VHD_IO_OPS_VERSION,
 	.pread = f_pread,
 	.pwrite = f_pwrite,
 	.flush = f_flush,

@@ -125,7 +125,7 @@ m_close(struct vhd_io *io)
 }
 
 static const struct vhd_io_ops mem_ops = {
-	.version = 1,
+	.version = VHD_IO_OPS_VERSION,
 	.pread = m_pread,
 	.pwrite = m_pwrite,
 	.flush = m_flush,

@@ -246,7 +246,7 @@ w_close(struct vhd_io *io)
 }
 
 static const struct vhd_io_ops win32_ops = {
-	.version = 1,
+	.version = VHD_IO_OPS_VERSION,
 	.pread = w_pread,
 	.pwrite = w_pwrite,
 	.flush = w_flush,

@@ -671,6 +671,8 @@ vhd_resize_io(struct vhd_io *io, uint64_t new_size, unsigned flags,
 
 	if (!io || (flags & ~VHD_RESIZE_FORCE))
 		return vhd_err(EINVAL, "vhd_resize: bad arguments");
+	if ((r = vhd_io_check(io, "vhd_resize")) < 0)
+		return r;
 	if ((r = vhd_borrow_io(&b, io)) < 0)
 		return r;
 	if ((r = resize_open(&v, b, io->name ? io->name : "image")) < 0) {
@@ -744,14 +746,18 @@ vhd_fixed_footer(uint64_t size, unsigned flags, uint8_t out[512])
 }
 
 int
-vhd_footer_parse(const uint8_t raw[512], struct vhd_info *info)
+vhd_footer_parse(const uint8_t raw[512], struct vhd_info *out)
 {
 	struct vhd_problems p = { NULL, NULL, 0, "" };
 	struct vhd_footer f;
+	struct vhd_info in, *info = &in;
 	unsigned warn = 0;
+	int r;
 
-	if (!raw || !info)
+	if (!raw || !out)
 		return vhd_err(EINVAL, "vhd_footer_parse: bad arguments");
+	if ((r = vhd_struct_out_ok(out, VHD_INFO_V1, "vhd_info")) < 0)
+		return r;
 	if (vhd_footer_check(raw, "footer", 0, 0, &warn, &p) != 0)
 		return vhd_problems_result(&p);
 	vhd_footer_decode(raw, &f);
@@ -771,6 +777,7 @@ vhd_footer_parse(const uint8_t raw[512], struct vhd_info *info)
 	info->features = f.features;
 	info->saved_state = f.saved_state;
 	info->warnings = warn;
+	vhd_struct_out(out, info, sizeof(*info));
 	return 0;
 }
 

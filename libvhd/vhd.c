@@ -416,32 +416,41 @@ int
 vhd_open_io(struct vhd **out, struct vhd_io *io,
 	    const struct vhd_open_opts *opts)
 {
-	unsigned flags = opts ? opts->flags : 0;
+	struct vhd_open_opts o = { sizeof(o), 0, NULL };
+	int r;
 
-	if (!out || !io || !io->ops)
+	if (!out || !io)
 		return vhd_err(EINVAL, "vhd_open_io: bad arguments");
-	return vhd_open_internal(out, io, io->name, flags,
-				 opts ? opts->parent_path : NULL, 0);
+	if ((r = vhd_io_check(io, "vhd_open_io")) < 0)
+		return r;
+	if (opts && (r = vhd_struct_in(&o, sizeof(o), VHD_OPEN_OPTS_V1, opts,
+				       "vhd_open_opts")) < 0)
+		return r;
+	return vhd_open_internal(out, io, io->name, o.flags, o.parent_path, 0);
 }
 
 int
 vhd_open_opts(struct vhd **out, const char *path,
 	      const struct vhd_open_opts *opts)
 {
-	unsigned flags = opts ? opts->flags : 0;
+	struct vhd_open_opts o = { sizeof(o), 0, NULL };
+	unsigned flags;
 	struct vhd_io *io;
 	int r, lock = 0;
 
 	if (!out || !path)
 		return vhd_err(EINVAL, "vhd_open: bad arguments");
+	if (opts && (r = vhd_struct_in(&o, sizeof(o), VHD_OPEN_OPTS_V1, opts,
+				       "vhd_open_opts")) < 0)
+		return r;
+	flags = o.flags;
 	if ((flags & VHD_OPEN_RDWR) && !(flags & VHD_OPEN_NOLOCK))
 		lock = 2;
 	r = vhd_io_file_open2(&io, path, (flags & VHD_OPEN_RDWR) ?
 			      VHD_IO_RDWR : 0, lock);
 	if (r < 0)
 		return r;
-	r = vhd_open_internal(out, io, path, flags,
-			      opts ? opts->parent_path : NULL, 0);
+	r = vhd_open_internal(out, io, path, flags, o.parent_path, 0);
 	if (r < 0)
 		io->ops->close(io);
 	return r;
@@ -450,7 +459,7 @@ vhd_open_opts(struct vhd **out, const char *path,
 int
 vhd_open(struct vhd **out, const char *path, unsigned flags)
 {
-	struct vhd_open_opts o = { flags, NULL };
+	struct vhd_open_opts o = { sizeof(o), flags, NULL };
 
 	return vhd_open_opts(out, path, &o);
 }

@@ -31,7 +31,33 @@
 extern "C" {
 #endif
 
-#define VHD_VERSION_STRING "0.1.0"
+/* ---- Version and symbol export ----------------------------------------- *
+ * The one place the version is written: the Makefile reads these three
+ * lines.  VHD_VERSION_NUMBER is MAJOR*10000 + MINOR*100 + PATCH, the
+ * value vhd_version() returns for the library actually loaded. */
+#define VHD_VERSION_MAJOR 0
+#define VHD_VERSION_MINOR 1
+#define VHD_VERSION_PATCH 0
+#define VHD_VERSION_NUMBER (VHD_VERSION_MAJOR * 10000 + \
+			    VHD_VERSION_MINOR * 100 + VHD_VERSION_PATCH)
+#define VHD_STR_(x) #x
+#define VHD_STR(x) VHD_STR_(x)
+#define VHD_VERSION_STRING VHD_STR(VHD_VERSION_MAJOR) "." \
+	VHD_STR(VHD_VERSION_MINOR) "." VHD_STR(VHD_VERSION_PATCH)
+
+/* The library is built with -fvisibility=hidden; what this header declares
+ * is marked for export (and listed in libvhd.map, version node LIBVHD_1.0),
+ * everything else stays inside libmsvhd. */
+#if defined(__GNUC__) && __GNUC__ >= 4 && !defined(_WIN32)
+#define VHD_EXPORT __attribute__((visibility("default")))
+#else
+#define VHD_EXPORT
+#endif
+
+/* VHD_VERSION_NUMBER and VHD_VERSION_STRING of the library in use (which
+ * may be newer than the header a program was built with). */
+VHD_EXPORT unsigned    vhd_version(void);
+VHD_EXPORT const char *vhd_version_string(void);
 
 #define VHD_SECTOR_SIZE       512u
 #define VHD_DEFAULT_BLOCK_SIZE (2u * 1024 * 1024)
@@ -50,10 +76,13 @@ struct vhd;                 /* opaque image handle (a chain for children) */
 /* ---- I/O backend ------------------------------------------------------ *
  * All file access of the library goes through this table, so tests can
  * substitute memory or fault-injecting backends and other platforms can
- * supply their own.  New members are only ever added at the end. */
+ * supply their own.  New members are only ever added at the end; version
+ * says which members the backend fills in (1: those below; any other value
+ * is refused with -EINVAL). */
 struct vhd_io;
+#define VHD_IO_OPS_VERSION 1u
 struct vhd_io_ops {
-	unsigned version;       /* 1 */
+	unsigned version;       /* VHD_IO_OPS_VERSION */
 	/* Transfer exactly n bytes or fail with -errno.  pread past the end
 	 * of the file returns -EIO (short reads are never silent). */
 	int (*pread)(struct vhd_io *io, void *buf, size_t n, uint64_t off);
@@ -70,6 +99,14 @@ struct vhd_io {
 	const struct vhd_io_ops *ops;
 	const char *name;       /* for messages: usually the path */
 };
+
+/* Structs that may grow (vhd_open_opts, vhd_create_opts, vhd_info) start
+ * with a struct_size member that the caller sets to sizeof the struct it
+ * was compiled with, e.g. struct vhd_info in = { .struct_size = sizeof in };
+ * the library refuses (-EINVAL) a struct_size smaller than the first release's,
+ * reads or fills only what both sides know, and refuses input structs
+ * whose members unknown to it are not zero.  New members are only ever
+ * added at the end. */
 
 /* Open flags. */
 #define VHD_OPEN_RDONLY          0x0000u
@@ -89,29 +126,32 @@ struct vhd_io {
 #define VHD_OPEN_UNSAFE_NOSYNC   0x0010u
 
 struct vhd_open_opts {
+	size_t struct_size;         /* sizeof(struct vhd_open_opts) */
 	unsigned flags;             /* VHD_OPEN_* */
 	const char *parent_path;    /* NULL, or the parent of the top image,
 				       overriding its parent locators */
 };
 
-int  vhd_open(struct vhd **out, const char *path, unsigned flags);
-int  vhd_open_opts(struct vhd **out, const char *path,
-		   const struct vhd_open_opts *opts);
+VHD_EXPORT int  vhd_open(struct vhd **out, const char *path, unsigned flags);
+VHD_EXPORT int  vhd_open_opts(struct vhd **out, const char *path,
+			      const struct vhd_open_opts *opts);
 /* Open an image on a caller-supplied backend.  On success the handle owns
  * io (closed with it); on failure the caller still owns it.  Parents of a
  * differencing disk opened this way are opened as files. */
-int  vhd_open_io(struct vhd **out, struct vhd_io *io,
-		 const struct vhd_open_opts *opts);
-void vhd_close(struct vhd *v);          /* v may be NULL; flushes if RDWR */
+VHD_EXPORT int  vhd_open_io(struct vhd **out, struct vhd_io *io,
+			    const struct vhd_open_opts *opts);
+/* v may be NULL; flushes if RDWR. */
+VHD_EXPORT void vhd_close(struct vhd *v);
 
 /* Built-in backends. */
 #define VHD_IO_RDWR   0x1u
 #define VHD_IO_CREATE 0x2u              /* create; fail if it exists */
-int  vhd_io_file_open(struct vhd_io **out, const char *path, unsigned flags);
+VHD_EXPORT int  vhd_io_file_open(struct vhd_io **out, const char *path,
+				 unsigned flags);
 /* A growable in-memory file, initially a copy of data[0..n). */
-int  vhd_io_mem_open(struct vhd_io **out, const void *data, size_t n);
+VHD_EXPORT int  vhd_io_mem_open(struct vhd_io **out, const void *data, size_t n);
 /* Contents of a memory backend (valid until the next write or close). */
-const uint8_t *vhd_io_mem_data(struct vhd_io *io, size_t *n);
+VHD_EXPORT const uint8_t *vhd_io_mem_data(struct vhd_io *io, size_t *n);
 
 /* ---- Creating images ---------------------------------------------------- */
 #define VHD_CREATE_CHS_ROUND  0x1u   /* round size up to an exact CHS capacity */
@@ -119,6 +159,7 @@ const uint8_t *vhd_io_mem_data(struct vhd_io *io, size_t *n);
 					writes nothing either way: the file is
 					extended, not filled) */
 struct vhd_create_opts {
+	size_t struct_size;         /* sizeof(struct vhd_create_opts) */
 	enum vhd_type type;         /* 0 means dynamic (or differencing when
 				       parent is set) */
 	uint64_t size;              /* bytes, multiple of 512; 0 for children */
@@ -130,25 +171,24 @@ struct vhd_create_opts {
 	const uint8_t *unique_id;   /* NULL: a new random UUID */
 };
 /* Creates path (which must not exist).  On failure nothing is left behind. */
-int  vhd_create(const char *path, const struct vhd_create_opts *opts);
-/* The same on a backend (tests): io is left open, owned by the caller. */
-int  vhd_create_io(struct vhd_io *io, const struct vhd_create_opts *opts);
+VHD_EXPORT int  vhd_create(const char *path, const struct vhd_create_opts *opts);
 
 /* ---- Data --------------------------------------------------------------- */
 /* Any offset and length; all n bytes or -errno.  Reads past the disk's end
  * and writes past it fail with -EINVAL / -ENOSPC without touching data. */
-int  vhd_pread(struct vhd *v, void *buf, size_t n, uint64_t off);
-int  vhd_pwrite(struct vhd *v, const void *buf, size_t n, uint64_t off);
+VHD_EXPORT int  vhd_pread(struct vhd *v, void *buf, size_t n, uint64_t off);
+VHD_EXPORT int  vhd_pwrite(struct vhd *v, const void *buf, size_t n, uint64_t off);
 /* Every write that returned before this call is durable when it returns. */
-int  vhd_flush(struct vhd *v);
+VHD_EXPORT int  vhd_flush(struct vhd *v);
 /* The range reads as zeros afterwards.  Whole unused blocks of a dynamic
  * disk are deallocated (their file space punched where the backend can);
  * a differencing disk stores zeros (a clear bit would expose the parent). */
-int  vhd_discard(struct vhd *v, uint64_t off, uint64_t len);
+VHD_EXPORT int  vhd_discard(struct vhd *v, uint64_t off, uint64_t len);
 #define VHD_ZERO_NO_HOLE   0x1u      /* keep the range allocated */
 #define VHD_ZERO_FAST_ONLY 0x2u      /* fail with -ENOTSUP (changing nothing)
 					unless it needs no data writes */
-int  vhd_write_zeroes(struct vhd *v, uint64_t off, uint64_t len, unsigned flags);
+VHD_EXPORT int  vhd_write_zeroes(struct vhd *v, uint64_t off, uint64_t len,
+				 unsigned flags);
 
 /* Allocation status of the run starting at off: *run is set to the length
  * (<= len, > 0, sector granular except at unaligned ends) over which the
@@ -157,11 +197,12 @@ int  vhd_write_zeroes(struct vhd *v, uint64_t off, uint64_t len, unsigned flags)
 #define VHD_MAP_ZERO  0x2u    /* not stored anywhere: reads as zeros */
 /* *depth (may be NULL): 0 = the top image holds it, 1 = its parent, ...,
  * -1 = nowhere (zeros). */
-int  vhd_map(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
-	     unsigned *status, int *depth);
+VHD_EXPORT int  vhd_map(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
+			unsigned *status, int *depth);
 
 /* ---- Describing an image ------------------------------------------------ */
 struct vhd_info {
+	size_t struct_size;         /* set by the caller: sizeof(struct vhd_info) */
 	enum vhd_type type;
 	uint64_t virtual_size;      /* footer current size: the disk size */
 	uint64_t chs_size;          /* cylinders*heads*sectors*512 */
@@ -191,22 +232,23 @@ struct vhd_info {
 #define VHD_WARN_FOOTER_511       0x08u  /* old 511-byte trailing footer */
 #define VHD_WARN_HIDDEN_BYTE      0x10u  /* tapdisk hidden byte, stale sum */
 
-int  vhd_get_info(struct vhd *v, struct vhd_info *info);
-const char *vhd_path(struct vhd *v);
+VHD_EXPORT int  vhd_get_info(struct vhd *v, struct vhd_info *info);
+VHD_EXPORT const char *vhd_path(struct vhd *v);
 /* The parent handle of a differencing disk (owned by v), or NULL. */
-struct vhd *vhd_parent(struct vhd *v);
+VHD_EXPORT struct vhd *vhd_parent(struct vhd *v);
 /* Number of images in the chain (1 for fixed and dynamic disks). */
-int  vhd_chain_depth(struct vhd *v);
+VHD_EXPORT int  vhd_chain_depth(struct vhd *v);
 
 /* Helpers shared by the tools. */
-const char *vhd_type_name(enum vhd_type t);      /* "fixed", ... */
+VHD_EXPORT const char *vhd_type_name(enum vhd_type t);  /* "fixed", ... */
 /* CHS geometry per the specification's appendix. */
-void vhd_chs(uint64_t size, uint16_t *cyl, uint8_t *heads, uint8_t *spt);
+VHD_EXPORT void vhd_chs(uint64_t size, uint16_t *cyl, uint8_t *heads,
+			uint8_t *spt);
 /* Smallest size >= size that is an exact C*H*S*512 capacity. */
-uint64_t vhd_chs_round_up(uint64_t size);
+VHD_EXPORT uint64_t vhd_chs_round_up(uint64_t size);
 /* Does the file look like a VHD (footer at the end or a copy at 0)?
  * 1 yes, 0 no (raw), -errno on I/O error. */
-int  vhd_probe(const char *path);
+VHD_EXPORT int  vhd_probe(const char *path);
 
 /* ---- Checking ----------------------------------------------------------- */
 /* Called once per problem found, with a one-line description that names
@@ -215,7 +257,8 @@ typedef void (*vhd_report_fn)(void *arg, const char *problem);
 #define VHD_CHECK_NO_PARENT 0x1u    /* do not check the chain above */
 /* Returns the number of problems found (0 = consistent), or -errno when
  * the file could not be read at all.  Never writes. */
-int  vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg);
+VHD_EXPORT int  vhd_check(const char *path, unsigned flags,
+			  vhd_report_fn report, void *arg);
 /* Fixes what can be fixed without guessing, in this image only (not its
  * parents): a missing or damaged trailing footer from a valid copy at
  * offset 0, a damaged or different copy at 0 from the trailing footer,
@@ -226,7 +269,7 @@ int  vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg
  * ("repaired: 'FILE': ...") and per refusal.
  * Takes the exclusive lock (-EBUSY while another program writes).
  * Returns the number of fixes made, or -errno. */
-int  vhd_repair(const char *path, vhd_report_fn report, void *arg);
+VHD_EXPORT int  vhd_repair(const char *path, vhd_report_fn report, void *arg);
 
 /* ---- Differencing disks ------------------------------------------------- */
 typedef void (*vhd_progress_fn)(void *arg, uint64_t done, uint64_t total);
@@ -234,11 +277,12 @@ typedef void (*vhd_progress_fn)(void *arg, uint64_t done, uint64_t total);
  * sector that child (or an image between child and into) stores is written
  * into `into`.  Crash-safe: until it returns, the chain still reads the
  * same.  Deleting the merged images is the caller's business. */
-int  vhd_merge(const char *child, const char *into, vhd_progress_fn progress,
-	       void *arg);
+VHD_EXPORT int  vhd_merge(const char *child, const char *into,
+			  vhd_progress_fn progress, void *arg);
 #define VHD_SET_PARENT_FORCE 0x1u    /* accept a parent with another unique id */
 /* Point child at new_parent: parent id, timestamp, name and locators. */
-int  vhd_set_parent(const char *child, const char *new_parent, unsigned flags);
+VHD_EXPORT int  vhd_set_parent(const char *child, const char *new_parent,
+			       unsigned flags);
 
 /* ---- Resizing, compacting, type changes without copying ------------------ */
 #define VHD_RESIZE_FORCE 0x1u        /* shrink even if the cut-off range
@@ -251,39 +295,34 @@ int  vhd_set_parent(const char *child, const char *new_parent, unsigned flags);
  * The footer's original size is set too.  Crash-safe: a crash leaves the
  * old or the new size, every byte of the kept range intact.  progress may
  * be NULL. */
-int  vhd_resize(const char *path, uint64_t new_size, unsigned flags,
-		vhd_progress_fn progress, void *arg);
-/* The same on a backend (tests); io stays owned (and open) by the caller. */
-int  vhd_resize_io(struct vhd_io *io, uint64_t new_size, unsigned flags,
-		   vhd_progress_fn progress, void *arg);
+VHD_EXPORT int  vhd_resize(const char *path, uint64_t new_size, unsigned flags,
+			   vhd_progress_fn progress, void *arg);
 
 /* Reclaim the blocks of a dynamic or differencing disk that hold nothing
  * (dynamic: only zeros; differencing: no sector) and close the gaps
  * between blocks, then truncate the file.  With out NULL in place and
  * crash-safe; else path is left untouched and the compacted image is
  * written to out (which must not exist).  Returns 0 or -errno. */
-int  vhd_compact(const char *path, const char *out, unsigned flags,
-		 vhd_progress_fn progress, void *arg);
-int  vhd_compact_io(struct vhd_io *io, unsigned flags,
-		    vhd_progress_fn progress, void *arg);
+VHD_EXPORT int  vhd_compact(const char *path, const char *out, unsigned flags,
+			    vhd_progress_fn progress, void *arg);
 
 /* Footer of a fixed disk of size bytes (a new unique id). */
 #define VHD_FOOTER_MAX_GEOMETRY 0x1u /* geometry 65535/16/255 (QEMU's
 					force_size): every reader, QEMU
 					included, then takes the current size */
-int  vhd_fixed_footer(uint64_t size, unsigned flags, uint8_t out[512]);
+VHD_EXPORT int  vhd_fixed_footer(uint64_t size, unsigned flags, uint8_t out[512]);
 /* Decodes and validates a footer: 0 and the footer fields of info (type,
  * sizes, geometry, unique id, creator, timestamp), or -EBADMSG. */
-int  vhd_footer_parse(const uint8_t raw[512], struct vhd_info *info);
+VHD_EXPORT int  vhd_footer_parse(const uint8_t raw[512], struct vhd_info *info);
 /* A raw disk image becomes a fixed VHD by appending a footer, and a fixed
  * VHD a raw image by dropping it; no data moves.  Refused (-EINVAL) where
  * it cannot be done without copying (raw size not a multiple of 512,
  * not a fixed disk). */
-int  vhd_raw_to_fixed(const char *path, unsigned flags);
-int  vhd_fixed_to_raw(const char *path);
+VHD_EXPORT int  vhd_raw_to_fixed(const char *path, unsigned flags);
+VHD_EXPORT int  vhd_fixed_to_raw(const char *path);
 
 /* ---- Errors --------------------------------------------------------------- */
-const char *vhd_errmsg(void);
+VHD_EXPORT const char *vhd_errmsg(void);
 
 #ifdef __cplusplus
 }

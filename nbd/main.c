@@ -124,8 +124,9 @@ static int
 open_export(struct export *e, const char *path, const char *name,
 	    const char *parent, unsigned flags)
 {
-	struct vhd_open_opts o = { .flags = flags, .parent_path = parent };
-	struct vhd_info in;
+	struct vhd_open_opts o = { .struct_size = sizeof o,
+				   .flags = flags, .parent_path = parent };
+	struct vhd_info in = { .struct_size = sizeof in };
 	int r;
 
 	r = vhd_open_opts(&e->vhd, path, &o);

@@ -67,6 +67,10 @@ python3 python3
 clang clang
 /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a libclang-rt-14-dev
 nbdkit nbdkit
+abidiff abigail-tools
+abidw abigail-tools
+nm binutils
+readelf binutils
 [deb]
 dpkg-buildpackage dpkg-dev
 dh debhelper

@@ -181,7 +181,7 @@ linux_target() {        # name cc runner extra-make-args...
 		return
 	fi
 	if ! make -j"$JOBS" --no-print-directory BUILD="$d" CC="$cc" "$@" \
-		"$d/libvhd.a" "$d/vhdtool" test-bins >"$log" 2>&1; then
+		"$d/libmsvhd.a" "$d/vhdtool" test-bins >"$log" 2>&1; then
 		result FAIL "$name" "build failed (warnings are errors): $log"
 		grep -E 'error:|warning:|\*\*\*' "$log" | head -20 | sed 's/^/    | /'
 		return
@@ -318,7 +318,7 @@ mingw_target() {
 		return
 	fi
 	# shellcheck disable=SC2086
-	x86_64-w64-mingw32-ar rcs "$d/libvhd.a" $objs
+	x86_64-w64-mingw32-ar rcs "$d/libmsvhd.a" $objs
 	# Tests: our cmocka, and POSIX calls of the test code mapped to Windows.
 	tcf="$cf -Itests/compat -include tests/compat/win_posix.h"
 	# shellcheck disable=SC2086
@@ -345,7 +345,7 @@ mingw_target() {
 		# shellcheck disable=SC2086
 		if $cc $tcf -c "$s" -o "$d/obj/$n.o" >>"$log" 2>&1 &&
 		   $cc -static -o "$d/tests/$n.exe" "$d/obj/$n.o" $helpers \
-			"$d/libvhd.a" -lwinpthread >>"$log" 2>&1; then
+			"$d/libmsvhd.a" -lwinpthread >>"$log" 2>&1; then
 			built=$((built + 1))
 		else
 			nobuild="$nobuild $n"

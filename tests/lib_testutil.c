@@ -12,6 +12,7 @@ tu_mem_image(enum vhd_type type, uint64_t size, uint32_t bs)
 	struct vhd_create_opts o;
 
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.type = type;
 	o.size = size;
 	o.block_size = bs;
@@ -27,7 +28,7 @@ tu_mem_image(enum vhd_type type, uint64_t size, uint32_t bs)
 int
 tu_open_copy(struct vhd **out, struct vhd_io *io, unsigned flags)
 {
-	struct vhd_open_opts oo = { flags, NULL };
+	struct vhd_open_opts oo = { sizeof oo, flags, NULL };
 	struct vhd_io *c;
 	size_t n;
 	const uint8_t *d = vhd_io_mem_data(io, &n);

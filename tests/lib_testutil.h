@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "vhd.h"
+#include "vhd_test.h"
 
 /* A new image in a memory backend (caller closes). */
 struct vhd_io *tu_mem_image(enum vhd_type type, uint64_t size, uint32_t bs);

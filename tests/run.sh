@@ -47,7 +47,7 @@ script_pass() {   # build dir, areas...
 		done
 	done
 }
-script_pass build cli fixtures diff fuse nbd reliability fuzz
+script_pass build cli fixtures diff fuse nbd reliability fuzz abi
 script_pass build-san cli fixtures diff nbd
 
 rm -rf "$scratch"

@@ -17,7 +17,7 @@ static uint8_t *
 image(size_t *n)
 {
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, 1u << 20, BS);
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	struct vhd *v;
 	uint8_t buf[4096];
 
@@ -37,7 +37,7 @@ try_open(uint8_t *d, size_t n)
 {
 	struct vhd_io *c;
 	struct vhd *v;
-	struct vhd_open_opts oo = { 0, NULL };
+	struct vhd_open_opts oo = { sizeof oo, 0, NULL };
 	int r;
 
 	assert_int_equal(vhd_io_mem_open(&c, d, n), 0);
@@ -164,7 +164,7 @@ test_batmap_over_header(void **state)
 	uint8_t *d = image(&n);
 	struct vhd_io *io;
 	struct vhd *v;
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	uint8_t buf[512];
 
 	(void)state;
@@ -274,7 +274,7 @@ test_batmap_dealloc_order(void **state)
 	size_t n;
 	uint8_t *d = image(&n);
 	static struct rec r;
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	struct vhd *v;
 
 	(void)state;

@@ -20,7 +20,8 @@ static char pa[4200], ch[4200], gc[4200];
 static void
 mk(const char *path, enum vhd_type t, const char *parent)
 {
-	struct vhd_create_opts o = { t, parent ? 0 : DISK, 0, 0, parent, NULL };
+	struct vhd_create_opts o = { sizeof o,
+				     t, parent ? 0 : DISK, 0, 0, parent, NULL };
 
 	if (vhd_create(path, &o) < 0)
 		fail_msg("create %s: %s", path, vhd_errmsg());
@@ -136,7 +137,7 @@ test_parent_problems(void **state)
 	vhd_close(v);
 	assert_true(vhd_check(ch, 0, NULL, NULL) > 0);
 	/* An explicit parent path overrides the locators. */
-	struct vhd_open_opts oo = { 0, moved };
+	struct vhd_open_opts oo = { sizeof oo, 0, moved };
 	assert_int_equal(vhd_open_opts(&v, ch, &oo), 0);
 	vhd_close(v);
 	assert_int_equal(rename(moved, pa), 0);
@@ -147,7 +148,9 @@ test_parent_problems(void **state)
 	assert_int_equal(vhd_open_opts(&v, ch, &oo), -EBADMSG);
 	assert_non_null(strstr(vhd_errmsg(), "unique id"));
 	/* Creating over an existing file fails and leaves it alone. */
-	struct vhd_create_opts co = { VHD_TYPE_DYNAMIC, DISK, 0, 0, NULL, NULL };
+	struct vhd_create_opts co = { sizeof co,
+				      VHD_TYPE_DYNAMIC, DISK, 0, 0, NULL,
+				      NULL };
 	assert_int_equal(vhd_create(other, &co), -EEXIST);
 	assert_int_equal(vhd_open(&v, other, 0), 0);
 	vhd_close(v);

@@ -30,7 +30,7 @@ static uint8_t *
 image(size_t *n)
 {
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, 4u << 20, 0);
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	struct vhd *v;
 	uint8_t b[4096];
 

@@ -31,7 +31,7 @@ make_base(void)
 {
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, DISK, BLOCK);
 	struct vhd *v;
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	uint8_t *buf = malloc(BLOCK);
 	uint32_t seed = 11;
 	size_t n;
@@ -88,7 +88,7 @@ verify(const uint8_t *data, size_t n, long point)
 {
 	struct vhd_io *io;
 	struct vhd *v;
-	struct vhd_open_opts oo = { VHD_OPEN_RDONLY, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDONLY, NULL };
 	static uint8_t disk[DISK];
 	char path[] = "/tmp/test_compact.XXXXXX";
 	int fd, r;
@@ -144,7 +144,7 @@ test_compact_smaller_same(void **s)
 {
 	(void)s;
 	size_t len;
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	struct vhd *v;
 	struct vhd_io *io;
 
@@ -252,6 +252,7 @@ test_differencing(void **s)
 	snprintf(parent, sizeof(parent), "%s/p.vhd", dir);
 	snprintf(child, sizeof(child), "%s/c.vhd", dir);
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.size = DISK;
 	o.block_size = BLOCK;
 	assert_int_equal(vhd_create(parent, &o), 0);
@@ -260,6 +261,7 @@ test_differencing(void **s)
 	assert_int_equal(vhd_pwrite(v, want, DISK, 0), 0);
 	vhd_close(v);
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.parent = parent;
 	o.block_size = BLOCK;
 	assert_int_equal(vhd_create(child, &o), 0);
@@ -374,10 +376,12 @@ test_locator_past_eof(void **s)
 	snprintf(child, sizeof(child), "%s/c.vhd", dir);
 	snprintf(out, sizeof(out), "%s/o.vhd", dir);
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.size = DISK;
 	o.block_size = BLOCK;
 	assert_int_equal(vhd_create(parent, &o), 0);
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.parent = parent;
 	o.block_size = BLOCK;
 	assert_int_equal(vhd_create(child, &o), 0);

@@ -95,7 +95,8 @@ static void
 make_dynamic(void)
 {
 	struct vhd_io *io;
-	struct vhd_create_opts o = { VHD_TYPE_DYNAMIC, DISK, BLOCK, 0, NULL,
+	struct vhd_create_opts o = { sizeof o,
+				     VHD_TYPE_DYNAMIC, DISK, BLOCK, 0, NULL,
 				     NULL };
 
 	diff = 0;
@@ -111,9 +112,11 @@ make_dynamic(void)
 static void
 make_diff(void)
 {
-	struct vhd_create_opts po = { VHD_TYPE_DYNAMIC, DISK, 32u << 10, 0,
+	struct vhd_create_opts po = { sizeof po,
+				      VHD_TYPE_DYNAMIC, DISK, 32u << 10, 0,
 				      NULL, NULL };
-	struct vhd_create_opts co = { VHD_TYPE_DIFF, 0, BLOCK, 0, parent_path,
+	struct vhd_create_opts co = { sizeof co,
+				      VHD_TYPE_DIFF, 0, BLOCK, 0, parent_path,
 				      NULL };
 	struct vhd_io *io;
 	struct vhd *p;
@@ -141,7 +144,8 @@ make_diff(void)
 static int
 open_mem(struct vhd **v, struct vhd_io *io, unsigned flags)
 {
-	struct vhd_open_opts oo = { flags, diff ? parent_path : NULL };
+	struct vhd_open_opts oo = { sizeof oo,
+				    flags, diff ? parent_path : NULL };
 
 	return vhd_open_io(v, io, &oo);
 }
@@ -276,7 +280,7 @@ verify(const uint8_t *data, size_t n, const char *what, long point,
 		repairs++;
 		problems = 0;
 		r = vhd_check(path, cflags, on_problem, NULL);
-		struct vhd_open_opts oo = { VHD_OPEN_RDONLY,
+		struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDONLY,
 					    diff ? parent_path : NULL };
 		assert_int_equal(vhd_open_opts(&v, path, &oo), 0);
 		compare(v, "after repair: ", point);
@@ -468,9 +472,11 @@ restore(int k, const char *path)
 static void
 make_chain(void)
 {
-	struct vhd_create_opts po = { VHD_TYPE_DYNAMIC, DISK, 32u << 10, 0,
+	struct vhd_create_opts po = { sizeof po,
+				      VHD_TYPE_DYNAMIC, DISK, 32u << 10, 0,
 				      NULL, NULL };
-	struct vhd_create_opts co = { VHD_TYPE_DIFF, 0, BLOCK, 0, base_p,
+	struct vhd_create_opts co = { sizeof co,
+				      VHD_TYPE_DIFF, 0, BLOCK, 0, base_p,
 				      NULL };
 	struct vhd *v;
 	uint32_t s = 5;
@@ -706,7 +712,7 @@ lc_run(int op, enum fault_mode mode, long n, uint32_t rseed)
 {
 	struct vhd_io *mem, *dur = NULL, *fio, *io;
 	struct vhd *v;
-	struct vhd_open_opts oo = { VHD_OPEN_RDONLY, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDONLY, NULL };
 	uint64_t ns = op == OP_GROW ? 64u << 20 : op == OP_SHRINK ? DISK / 2 :
 		      DISK;
 	static uint8_t got[DISK];
@@ -764,7 +770,7 @@ lc_run(int op, enum fault_mode mode, long n, uint32_t rseed)
 	if (vhd_open_io(&v, io, &oo) < 0)
 		fail_msg("op %d, fault %d at %ld: open: %s", op, mode, n,
 			 vhd_errmsg());
-	struct vhd_info inf;
+	struct vhd_info inf = { .struct_size = sizeof inf };
 	assert_int_equal(vhd_get_info(v, &inf), 0);
 	if (inf.virtual_size != DISK && inf.virtual_size != ns)
 		fail_msg("op %d, fault %d at %ld: size %llu", op, mode, n,
@@ -789,8 +795,9 @@ test_lifecycle_powerloss(void **state)
 	make_lifecycle_model();
 	{
 		struct vhd *v;
-		struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
-		struct vhd_create_opts o = { VHD_TYPE_DYNAMIC, DISK, BLOCK, 0,
+		struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
+		struct vhd_create_opts o = { sizeof o,
+					     VHD_TYPE_DYNAMIC, DISK, BLOCK, 0,
 					     NULL, NULL };
 		assert_int_equal(vhd_io_mem_open(&io, NULL, 0), 0);
 		assert_int_equal(vhd_create_io(io, &o), 0);

@@ -15,7 +15,7 @@ create_mem(enum vhd_type t, uint64_t size, uint32_t bs, unsigned flags,
 	   struct vhd_info *in)
 {
 	struct vhd_io *io;
-	struct vhd_create_opts o = { t, size, bs, flags, NULL, NULL };
+	struct vhd_create_opts o = { sizeof o, t, size, bs, flags, NULL, NULL };
 	struct vhd *v;
 	int r;
 
@@ -33,7 +33,7 @@ create_mem(enum vhd_type t, uint64_t size, uint32_t bs, unsigned flags,
 static void
 test_layouts(void **state)
 {
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 
 	(void)state;
 	assert_int_equal(create_mem(VHD_TYPE_FIXED, 20 << 20, 0, 0, &in), 0);
@@ -63,7 +63,7 @@ test_layouts(void **state)
 static void
 test_bad_args(void **state)
 {
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 
 	(void)state;
 	assert_int_equal(create_mem(0, 0, 0, 0, &in), -EINVAL);
@@ -81,10 +81,12 @@ static void
 test_files(void **state)
 {
 	char *dir = tu_tmpdir(), p[4200], q[4200];
-	struct vhd_create_opts o = { VHD_TYPE_DYNAMIC, 1 << 20, 0, 0, NULL, NULL };
+	struct vhd_create_opts o = { sizeof o,
+				     VHD_TYPE_DYNAMIC, 1 << 20, 0, 0, NULL,
+				     NULL };
 	uint8_t id[16] = { 1, 2, 3 };
 	struct vhd *v;
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	struct stat st;
 
 	(void)state;
@@ -119,8 +121,9 @@ static void
 test_messages(void **state)
 {
 	char *dir = tu_tmpdir(), p[4200], want[4300];
-	struct vhd_create_opts o = { VHD_TYPE_DYNAMIC, 1000, 0, 0, NULL, NULL };
-	struct vhd_info in;
+	struct vhd_create_opts o = { sizeof o,
+				     VHD_TYPE_DYNAMIC, 1000, 0, 0, NULL, NULL };
+	struct vhd_info in = { .struct_size = sizeof in };
 
 	(void)state;
 	snprintf(p, sizeof(p), "%s/a.vhd", dir);
@@ -147,7 +150,8 @@ static void
 test_huge_parent(void **state)
 {
 	char *dir = tu_tmpdir(), p[4200], q[4200];
-	struct vhd_create_opts o = { VHD_TYPE_DYNAMIC, 1 << 20, 256u << 20, 0,
+	struct vhd_create_opts o = { sizeof o,
+				     VHD_TYPE_DYNAMIC, 1 << 20, 256u << 20, 0,
 				     NULL, NULL };
 	struct vhd_io *io;
 	struct vhd_footer f;
@@ -182,7 +186,8 @@ test_huge_parent(void **state)
 	assert_int_equal(vhd_open(&v, p, 0), 0);      /* a valid parent */
 	vhd_close(v);
 	snprintf(q, sizeof(q), "%s/child.vhd", dir);
-	struct vhd_create_opts c = { VHD_TYPE_DIFF, 0, 4096, 0, p, NULL };
+	struct vhd_create_opts c = { sizeof c,
+				     VHD_TYPE_DIFF, 0, 4096, 0, p, NULL };
 	int r = vhd_create(q, &c);
 	if (r == 0) {
 		r = vhd_open(&v, q, VHD_OPEN_NO_PARENT);

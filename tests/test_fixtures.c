@@ -21,7 +21,7 @@ static const char *dir;
 static int
 hash_disk(struct vhd *v, char out[65])
 {
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	struct tu_sha256 s;
 	size_t bs = 1 << 20;
 	uint8_t *b = malloc(bs);
@@ -59,7 +59,7 @@ one(const char *file, const char *type, uint64_t size, const char *hash,
 {
 	char path[4096], got[65];
 	struct vhd *v;
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	int r;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);

@@ -185,8 +185,8 @@ test_footer_search(void **state)
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, 4 << 20, 0);
 	struct vhd_io *c;
 	struct vhd *v;
-	struct vhd_info in;
-	struct vhd_open_opts oo = { 0, NULL };
+	struct vhd_info in = { .struct_size = sizeof in };
+	struct vhd_open_opts oo = { sizeof oo, 0, NULL };
 	size_t n;
 	uint8_t *d;
 
@@ -229,7 +229,7 @@ test_fixed_size(void **state)
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_FIXED, 1 << 20, 0);
 	struct vhd_io *c;
 	struct vhd *v;
-	struct vhd_open_opts oo = { 0, NULL };
+	struct vhd_open_opts oo = { sizeof oo, 0, NULL };
 	size_t n;
 	uint8_t *d = calloc(1, (2 << 20));
 

@@ -134,7 +134,7 @@ open_one(const char *name, const uint8_t *d, size_t n)
 	};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-		struct vhd_open_opts o = { flags[i], NULL };
+		struct vhd_open_opts o = { sizeof o, flags[i], NULL };
 		struct vhd_io *io;
 		struct vhd *v = NULL;
 		int r;

@@ -116,7 +116,7 @@ static void
 test_open_refuses(void **state)
 {
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, SIZE, 0), *c;
-	struct vhd_open_opts oo = { 0, NULL };
+	struct vhd_open_opts oo = { sizeof oo, 0, NULL };
 	struct vhd *v;
 	size_t n;
 	const uint8_t *src = vhd_io_mem_data(io, &n);

@@ -15,7 +15,7 @@ static void
 test_dynamic(void **state)
 {
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, 10 * MB, 0);
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	struct vhd *v;
 	uint64_t run;
 	unsigned st;
@@ -51,7 +51,7 @@ static void
 test_partial_bitmap(void **state)
 {
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, 4 * MB, 0), *c;
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	struct vhd *v;
 	uint8_t *b = malloc(2 * MB), *got = malloc(2 * MB);
 	uint64_t run;
@@ -97,7 +97,7 @@ static void
 test_fixed(void **state)
 {
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_FIXED, 3 * MB, 0);
-	struct vhd_open_opts oo = { 0, NULL };
+	struct vhd_open_opts oo = { sizeof oo, 0, NULL };
 	struct vhd *v;
 	uint64_t run;
 	unsigned st;

@@ -82,7 +82,7 @@ check_ok(const char *path)
 static int
 build_chain(void **state)
 {
-	struct vhd_create_opts o = { 0 };
+	struct vhd_create_opts o = { .struct_size = sizeof o };
 	struct vhd *v;
 	(void)state;
 
@@ -111,6 +111,7 @@ build_chain(void **state)
 
 	memcpy(m_mid, m_base, SIZE);
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.parent = pbase;
 	if (vhd_create(pmid, &o) < 0 || vhd_open(&v, pmid, VHD_OPEN_RDWR) < 0)
 		return -1;
@@ -122,6 +123,7 @@ build_chain(void **state)
 
 	memcpy(m_top, m_mid, SIZE);
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.parent = pmid;
 	if (vhd_create(ptop, &o) < 0 || vhd_open(&v, ptop, VHD_OPEN_RDWR) < 0)
 		return -1;
@@ -254,7 +256,8 @@ static void
 test_merge_refusals(void **state)
 {
 	char other[128], sum[64];
-	struct vhd_create_opts o = { .type = VHD_TYPE_DYNAMIC, .size = SIZE };
+	struct vhd_create_opts o = { .struct_size = sizeof o,
+				     .type = VHD_TYPE_DYNAMIC, .size = SIZE };
 	struct vhd *v;
 	(void)state;
 
@@ -284,7 +287,7 @@ test_set_parent_moved(void **state)
 {
 	char nb[300], sub[128], cmd[300];
 	struct vhd *v;
-	struct vhd_info info;
+	struct vhd_info info = { .struct_size = sizeof info };
 	(void)state;
 
 	/* move the base elsewhere under another name: the chain breaks... */
@@ -323,7 +326,8 @@ static void
 test_set_parent_refusals(void **state)
 {
 	char other[128], small[128], mcopy[128];
-	struct vhd_create_opts o = { .type = VHD_TYPE_DYNAMIC, .size = SIZE };
+	struct vhd_create_opts o = { .struct_size = sizeof o,
+				     .type = VHD_TYPE_DYNAMIC, .size = SIZE };
 	struct vhd *v;
 	struct stat st0, st1;
 	(void)state;

@@ -179,9 +179,10 @@ verify_set(struct vhd *v)
 static void
 test_dynamic_8g(void **state)
 {
-	struct vhd_create_opts o = { .type = VHD_TYPE_DYNAMIC,
+	struct vhd_create_opts o = { .struct_size = sizeof o,
+				     .type = VHD_TYPE_DYNAMIC,
 				     .size = DISK_SIZE };
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	struct vhd *v = NULL;
 	uint64_t run;
 	unsigned st;
@@ -211,10 +212,11 @@ test_dynamic_8g(void **state)
 static void
 test_fixed_8g(void **state)
 {
-	struct vhd_create_opts o = { .type = VHD_TYPE_FIXED,
+	struct vhd_create_opts o = { .struct_size = sizeof o,
+				     .type = VHD_TYPE_FIXED,
 				     .size = DISK_SIZE,
 				     .flags = VHD_CREATE_SPARSE };
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	struct vhd_io *io = NULL;
 	struct vhd *v = NULL;
 	uint64_t fs = 0;
@@ -255,7 +257,8 @@ test_fixed_8g(void **state)
 static void
 test_dynamic_block_past_4g(void **state)
 {
-	struct vhd_create_opts o = { .type = VHD_TYPE_DYNAMIC,
+	struct vhd_create_opts o = { .struct_size = sizeof o,
+				     .type = VHD_TYPE_DYNAMIC,
 				     .size = DISK_SIZE };
 	const uint64_t bitmap_off = 5 * GiB - 512;      /* 2 MiB: 1 sector */
 	const uint64_t data_off = 5 * GiB;
@@ -264,7 +267,7 @@ test_dynamic_block_past_4g(void **state)
 	uint8_t foot[512], hdr[1024], e[4], ones[512], zero[512];
 	uint8_t *data = malloc(64 * KiB);
 	struct vhd_io *io = NULL;
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	struct vhd *v = NULL;
 	uint64_t fs = 0, hdr_off, bat_off, sec;
 
@@ -342,7 +345,8 @@ test_dynamic_block_past_4g(void **state)
 static void
 test_utf8_name(void **state)
 {
-	struct vhd_create_opts o = { .type = VHD_TYPE_DYNAMIC,
+	struct vhd_create_opts o = { .struct_size = sizeof o,
+				     .type = VHD_TYPE_DYNAMIC,
 				     .size = 64 * MiB };
 	struct vhd *v = NULL;
 	char *dot;

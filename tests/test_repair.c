@@ -125,7 +125,8 @@ test_trailing_footer(void **state)
 static uint8_t *
 make_image(const char *p, size_t *n, uint8_t *data, size_t dn)
 {
-	struct vhd_create_opts o = { VHD_TYPE_DYNAMIC, 4u << 20, 64u << 10, 0,
+	struct vhd_create_opts o = { sizeof o,
+				     VHD_TYPE_DYNAMIC, 4u << 20, 64u << 10, 0,
 				     NULL, NULL };
 	struct vhd *v;
 	uint32_t seed = 7;

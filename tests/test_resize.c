@@ -31,7 +31,7 @@ make_image(enum vhd_type type, uint64_t size, uint32_t bs, size_t *len,
 {
 	struct vhd_io *io = tu_mem_image(type, size, bs);
 	struct vhd *v;
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	uint32_t seed = 7;
 	size_t n;
 
@@ -79,8 +79,8 @@ verify(const uint8_t *data, size_t n, uint64_t old, uint64_t ns,
 {
 	struct vhd_io *io;
 	struct vhd *v;
-	struct vhd_info in;
-	struct vhd_open_opts oo = { VHD_OPEN_RDONLY, NULL };
+	struct vhd_info in = { .struct_size = sizeof in };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDONLY, NULL };
 	char path[] = "/tmp/test_resize.XXXXXX";
 	int fd, r;
 
@@ -288,7 +288,7 @@ test_shrink_dynamic_empty_tail(void **s)
 			 -ENOTEMPTY);
 	/* Zero the last sector: now the cut range reads zeros. */
 	struct vhd *v;
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	struct vhd_io *b;
 	size_t n;
 	const uint8_t *d = vhd_io_mem_data(mem, &n);
@@ -345,6 +345,7 @@ test_diff_bat_to_end(void **s)
 	snprintf(parent, sizeof(parent), "%s/p.vhd", dir);
 	snprintf(child, sizeof(child), "%s/c.vhd", dir);
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.size = size;
 	o.block_size = 64 * 1024;
 	assert_int_equal(vhd_create(parent, &o), 0);
@@ -353,6 +354,7 @@ test_diff_bat_to_end(void **s)
 	assert_int_equal(vhd_pwrite(v, model, 100000, 0), 0);
 	vhd_close(v);
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.parent = parent;
 	o.block_size = 64 * 1024;
 	assert_int_equal(vhd_create(child, &o), 0);
@@ -385,7 +387,7 @@ test_diff_bat_to_end(void **s)
 		fio->ops->close(fio);
 		io->ops->close(io);
 		/* Through the chain: the data, and zeros past the parent. */
-		struct vhd_info in;
+		struct vhd_info in = { .struct_size = sizeof in };
 		assert_int_equal(vhd_open(&v, child, VHD_OPEN_RDONLY), 0);
 		assert_int_equal(vhd_get_info(v, &in), 0);
 		assert_true(in.virtual_size == size ||
@@ -493,10 +495,12 @@ diff_locators_past_eof(unsigned which, uint64_t at, uint64_t ns)
 	snprintf(parent, sizeof(parent), "%s/p.vhd", dir);
 	snprintf(child, sizeof(child), "%s/c.vhd", dir);
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.size = size;
 	o.block_size = 64 * 1024;
 	assert_int_equal(vhd_create(parent, &o), 0);
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.parent = parent;
 	o.block_size = 64 * 1024;
 	assert_int_equal(vhd_create(child, &o), 0);
@@ -510,7 +514,7 @@ diff_locators_past_eof(unsigned which, uint64_t at, uint64_t ns)
 		fail_msg("resize: %s", vhd_errmsg());
 	if (vhd_open(&v, child, VHD_OPEN_RDONLY) < 0)
 		fail_msg("reopen: %s", vhd_errmsg());
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	assert_int_equal(vhd_get_info(v, &in), 0);
 	assert_true(in.virtual_size == ns);
 	assert_int_equal(vhd_pread(v, disk, ns, 0), 0);

@@ -18,7 +18,7 @@ static void
 model_run(enum vhd_type type, uint32_t bs, uint32_t seed)
 {
 	struct vhd_io *io = tu_mem_image(type, DISK, bs);
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	struct vhd *v;
 	uint8_t *model = calloc(1, DISK), *buf = malloc(1 << 20),
 		*got = malloc(DISK);
@@ -75,7 +75,7 @@ static void
 test_errors(void **state)
 {
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, DISK, 0);
-	struct vhd_open_opts oo = { 0, NULL };
+	struct vhd_open_opts oo = { sizeof oo, 0, NULL };
 	struct vhd *v;
 	uint8_t b[1024] = { 1 };
 
@@ -103,9 +103,9 @@ static void
 test_zero_modes(void **state)
 {
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, DISK, 0);
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	struct vhd *v;
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	uint8_t *b = malloc(4 << 20), *got = malloc(4 << 20);
 	uint32_t seed = 9;
 
@@ -167,7 +167,7 @@ static void
 test_threads(void **state)
 {
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, DISK, 65536);
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	struct vhd *v;
 	pthread_t tid[4];
 	struct th t[4];
@@ -261,11 +261,13 @@ static void
 test_threads_child(void **state)
 {
 	char *dir = tu_tmpdir(), pp[4200];
-	struct vhd_create_opts po = { VHD_TYPE_DYNAMIC, CH_DISK, 32u << 10, 0,
+	struct vhd_create_opts po = { sizeof po,
+				      VHD_TYPE_DYNAMIC, CH_DISK, 32u << 10, 0,
 				      NULL, NULL };
-	struct vhd_create_opts co = { VHD_TYPE_DIFF, 0, 64u << 10, 0, pp,
+	struct vhd_create_opts co = { sizeof co,
+				      VHD_TYPE_DIFF, 0, 64u << 10, 0, pp,
 				      NULL };
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, pp };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, pp };
 	struct vhd_io *io;
 	struct vhd *v;
 	uint32_t seed = 3;
@@ -325,7 +327,7 @@ test_gap_before_unaligned_footer(void **state)
 {
 	const uint32_t bs = 4096;
 	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, 17 * bs, bs);
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	struct vhd *v;
 	uint8_t b[512], got[512];
 	size_t n;

@@ -50,7 +50,8 @@ verify(const char *path)
 static int
 setup(void **state)
 {
-	struct vhd_create_opts o = { .type = VHD_TYPE_DYNAMIC, .size = SIZE,
+	struct vhd_create_opts o = { .struct_size = sizeof o,
+				     .type = VHD_TYPE_DYNAMIC, .size = SIZE,
 				     .block_size = 1024 * 1024 };
 	struct vhd *v;
 	uint8_t buf[8192];
@@ -72,6 +73,7 @@ setup(void **state)
 	memcpy(model, buf, sizeof(buf));
 	vhd_close(v);
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.parent = pbase;
 	if (vhd_create(pchild, &o) < 0 || vhd_open(&v, pchild, VHD_OPEN_RDWR) < 0)
 		return -1;

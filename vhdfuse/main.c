@@ -147,7 +147,7 @@ main(int argc, char **argv)
 	static struct vf_state st;
 	struct vf_state *s = &st;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct vhd_open_opts oo = { 0 };
+	struct vhd_open_opts oo = { .struct_size = sizeof oo };
 	int foreground = 0, debug = 0, c, r, code = 1;
 	char *mnt_abs = NULL, *fsname = NULL;
 	const char *image = NULL, *mnt = NULL;
@@ -215,7 +215,7 @@ main(int argc, char **argv)
 		code = r == -EBADMSG ? 3 : 1;
 		goto out_close;
 	}
-	struct vhd_info info;
+	struct vhd_info info = { .struct_size = sizeof info };
 	r = vhd_get_info(s->v, &info);
 	if (r < 0) {
 		open_error(image, r);

@@ -19,7 +19,7 @@ int
 azure_check(const char *file, void (*fn)(void *, const char *), void *arg)
 {
 	struct vhd *v;
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	struct stat st;
 	char m[600];
 	int n = 0, r;

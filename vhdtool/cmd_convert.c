@@ -694,7 +694,7 @@ copy_stream(struct endpoint *s, struct endpoint *d, int from,
 			progress_update(pr, off, off);
 		}
 	}
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	if (from != 0 && pend == 512 && vhd_footer_parse((uint8_t *)buf,
 							 &in) == 0 &&
 	    in.type == VHD_TYPE_FIXED && in.virtual_size == off) {
@@ -761,7 +761,7 @@ open_source(struct endpoint *s, int from, int ignore_checksum)
 		return EXIT_DAMAGED;
 	}
 	if (r == 1) {
-		struct vhd_info in;
+		struct vhd_info in = { .struct_size = sizeof in };
 		unsigned fl = VHD_OPEN_RDONLY |
 			      (ignore_checksum ? VHD_OPEN_IGNORE_CHECKSUM : 0);
 		r = vhd_open(&s->v, s->path, fl);
@@ -1025,7 +1025,7 @@ static int
 in_place(const char *file, int to, int azure, int json)
 {
 	int r = vhd_probe(file);
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	struct vhd *v;
 	const char *what;
 	uint64_t size;
@@ -1126,6 +1126,7 @@ cmd_convert(int argc, char **argv)
 	uint64_t bs;
 
 	memset(&co, 0, sizeof(co));
+	co.struct_size = sizeof(co);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":F:O:t:b:azijpfSh", lopts,
 				NULL)) != -1) {
@@ -1254,7 +1255,7 @@ cmd_convert(int argc, char **argv)
 			goto out;
 		}
 		headlen = (size_t)n;
-		struct vhd_info hi;
+		struct vhd_info hi = { .struct_size = sizeof hi };
 		int dyn = from != 0 && headlen == 512 &&
 			  vhd_footer_parse((uint8_t *)head, &hi) == 0 &&
 			  hi.type != VHD_TYPE_FIXED;

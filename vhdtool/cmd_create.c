@@ -85,6 +85,7 @@ cmd_create(int argc, char **argv)
 	char h1[32], h2[32];
 
 	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
 	o.type = VHD_TYPE_DYNAMIC;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":t:b:cP:jh", lopts, NULL)) != -1) {
@@ -151,7 +152,7 @@ cmd_create(int argc, char **argv)
 		return tool_lib_err(file, r);
 	if (json) {
 		struct vhd *v;
-		struct vhd_info in;
+		struct vhd_info in = { .struct_size = sizeof in };
 		if ((r = vhd_open(&v, file, VHD_OPEN_RDONLY | VHD_OPEN_NO_PARENT |
 				  VHD_OPEN_NOLOCK)) < 0)
 			return tool_lib_err(file, r);

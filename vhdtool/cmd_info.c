@@ -124,7 +124,7 @@ print_text(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf("chain:\n");
 	int depth = 0;
 	for (struct vhd *p = v; p; p = vhd_parent(p), depth++) {
-		struct vhd_info pi;
+		struct vhd_info pi = { .struct_size = sizeof pi };
 		if (vhd_get_info(p, &pi) < 0)
 			break;
 		printf("  %d  %-12s %s  %s\n", depth,
@@ -197,7 +197,7 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf("  \"chain\": [");
 	first = 1;
 	for (struct vhd *p = v; p; p = vhd_parent(p)) {
-		struct vhd_info pi;
+		struct vhd_info pi = { .struct_size = sizeof pi };
 		if (vhd_get_info(p, &pi) < 0)
 			break;
 		printf("%s\n    {\"file\": ", first ? "" : ",");
@@ -219,8 +219,8 @@ cmd_info(int argc, char **argv)
 		{ "help",   no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vhd_open_opts oo = { VHD_OPEN_RDONLY, NULL };
-	struct vhd_info in;
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDONLY, NULL };
+	struct vhd_info in = { .struct_size = sizeof in };
 	struct vhd *v = NULL;
 	const char *file;
 	char *parent_problem = NULL, *damaged = NULL;

@@ -64,8 +64,8 @@ cmd_map(int argc, char **argv)
 		{ "help",            no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vhd_open_opts oo = { VHD_OPEN_RDONLY, NULL };
-	struct vhd_info in;
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDONLY, NULL };
+	struct vhd_info in = { .struct_size = sizeof in };
 	struct vhd *v = NULL;
 	const char *file;
 	int c, json = 0, r, rc = EXIT_OK, first = 1;

@@ -65,7 +65,7 @@ cmd_merge(int argc, char **argv)
 	int rc = EXIT_OK, json = 0, nrm = 0;
 	struct progress pr;
 	struct vhd *v = NULL;
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":ki:jph", lopts, NULL)) != -1) {

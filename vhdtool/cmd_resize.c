@@ -52,7 +52,7 @@ cmd_resize(int argc, char **argv)
 		{ "help",     no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vhd_info in;
+	struct vhd_info in = { .struct_size = sizeof in };
 	struct progress pr;
 	unsigned flags = 0;
 	int c, r, rc, json = 0, pmode = PROGRESS_OFF;

@@ -20,7 +20,7 @@ FUZZ_TARGETS ?= fuzz_open fuzz_modify fuzz_locator fuzz_nbd
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS   = -std=c11 -O1 -g -fno-omit-frame-pointer -pthread \
 		-Wall -Wextra -Werror -D_GNU_SOURCE -Ilibvhd -Inbd
-FUZZ_LIB      = $(FUZZ_BUILD)/libvhd.a
+FUZZ_LIB      = $(FUZZ_BUILD)/libmsvhd.a
 FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
 .PHONY: fuzz fuzz-build fuzz-smoke fuzz-lib
@@ -38,7 +38,7 @@ fuzz-lib:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
 		OPT="-O1 -g -fno-omit-frame-pointer" WARN="-Wall -Wextra" \
 		CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
-		$(FUZZ_BUILD)/libvhd.a
+		$(FUZZ_BUILD)/libmsvhd.a
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIB)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< \

@@ -83,6 +83,7 @@ fm_look(const uint8_t *data, size_t size, uint64_t limit, uint64_t seed,
 
 	if (r < 0)
 		return r;
+	st->info.struct_size = sizeof(st->info);
 	if ((r = vhd_get_info(v, &st->info)) == 0) {
 		if (limit > st->info.virtual_size)
 			limit = st->info.virtual_size;

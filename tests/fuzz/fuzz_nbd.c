@@ -27,6 +27,7 @@
 #include <signal.h>
 
 #include "../../nbd/server.c"
+#include "vhd_test.h"
 
 #define FN_MAX_INPUT (1u * 1024 * 1024)
 #define FN_DISK      (1024u * 1024 + 3 * 512)   /* not a whole block */
@@ -349,12 +350,13 @@ static struct vhd *
 fn_image(enum vhd_type type)
 {
 	struct vhd_create_opts o;
-	struct vhd_open_opts oo = { VHD_OPEN_RDWR, NULL };
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	struct vhd_io *io;
 	struct vhd *v;
 	uint8_t pat[4096];
 
 	memset(&o, 0, sizeof o);
+	o.struct_size = sizeof o;
 	o.type = type;
 	o.size = FN_DISK;
 	o.block_size = 64 * 1024;

@@ -100,7 +100,7 @@ static int
 fz_read_pass(const uint8_t *data, size_t size, unsigned flags, uint8_t *buf)
 {
 	struct vhd *v = NULL;
-	struct vhd_info info;
+	struct vhd_info info = { .struct_size = sizeof info };
 	uint64_t seed = fz_seed(data, size);
 	int r = fz_open(&v, data, size, flags, NULL, NULL);
 
@@ -133,7 +133,7 @@ static void
 fz_write_pass(const uint8_t *data, size_t size, unsigned flags, uint8_t *buf)
 {
 	struct vhd *v = NULL;
-	struct vhd_info info;
+	struct vhd_info info = { .struct_size = sizeof info };
 	struct fz_write w[4];
 	uint8_t *out = NULL;
 	size_t out_len = 0;
@@ -235,7 +235,7 @@ static void
 fz_last_sector(const uint8_t *data, size_t size, unsigned flags, uint8_t *buf)
 {
 	struct vhd *v = NULL;
-	struct vhd_info info;
+	struct vhd_info info = { .struct_size = sizeof info };
 	uint8_t *out = NULL;
 	size_t out_len = 0;
 	uint64_t off;

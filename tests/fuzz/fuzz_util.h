@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "vhd.h"
+#include "vhd_test.h"
 
 #define FZ_BUF         (64u * 1024)
 /* A copy opened for writing may grow by this much at most (a 2 GiB
@@ -138,7 +139,7 @@ static inline int
 fz_open(struct vhd **v, const uint8_t *data, size_t size, unsigned flags,
 	uint8_t **keep, size_t *keep_len)
 {
-	struct vhd_open_opts o = { flags | VHD_OPEN_NO_PARENT, NULL };
+	struct vhd_open_opts o = { sizeof o, flags | VHD_OPEN_NO_PARENT, NULL };
 	struct vhd_io *io = fz_io_open(data, size, keep, keep_len);
 	int r;
 
