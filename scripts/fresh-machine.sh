@@ -105,7 +105,7 @@ cleanup() {
 			release_root "$r" || true
 		fi
 	done
-	[ -n "${FRESH_KEEP:-}" ] || rmdir "$work" 2>/dev/null || true
+	[ -n "${FRESH_KEEP:-}" ] || { rm -f "$work"/*.log; rmdir "$work" 2>/dev/null; } || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -134,8 +134,9 @@ if [ ! -s "$tarball" ]; then
 	log "root cached in $(( $(date +%s) - start ))s"
 fi
 
-new_root() {   # name -> path of a fresh root with /dev, /proc, /sys bound
-	r="$work/$1"; mkdir "$r"; roots="$roots $r"
+new_root() {   # name: sets $root to a new fresh root with /dev, /proc, /sys
+	# bound (not a $(...) subshell: $roots must reach the cleanup)
+	r="$work/$1"; mkdir "$r"; roots="$roots $r"; root=$r
 	tar -C "$r" -xzf "$tarball"
 	cp /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null || true
 	# private: nothing mounted below these in the root may show on the host
@@ -146,7 +147,6 @@ new_root() {   # name -> path of a fresh root with /dev, /proc, /sys bound
 	# /dev/shm, /run and /tmp as on a booted machine
 	mount -t tmpfs -o mode=1777 tmpfs "$r/dev/shm" 2>/dev/null || true
 	mount -t tmpfs -o mode=755 tmpfs "$r/run"
-	echo "$r"
 }
 in_root() {   # root, shell command: a clean root login environment
 	r=$1; shift
@@ -160,7 +160,10 @@ timed() {   # label, root, command: run it in the root, tee its output,
 	log "$label: $*"
 	start=$(date +%s)
 	rm -f "$r/root/.rc"
-	in_root "$r" "( $* ); echo \$? > /root/.rc" 2>&1 | tee "$work/$(echo "$label" | tr ' ' _).log"
+	# in the background and waited for, so INT/TERM reach the trap (which
+	# stops what runs in the roots) at once
+	in_root "$r" "( $* ); echo \$? > /root/.rc" 2>&1 | tee "$work/$(echo "$label" | tr ' ' _).log" &
+	wait $!
 	rc=$(cat "$r/root/.rc" 2>/dev/null || echo 1)
 	secs=$(( $(date +%s) - start ))
 	times="$times
@@ -184,7 +187,7 @@ report() {
 }
 
 # 2. A clean clone of HEAD with ../shared beside it; demo, check, deb.
-r=$(new_root build)
+new_root build; r=$root
 log "clean clone of $(git -C "$top" rev-parse --short HEAD) into $r/root/src/libvhd"
 mkdir -p "$r/root/src"
 git clone -q --no-checkout "$top" "$r/root/src/libvhd"
@@ -216,7 +219,7 @@ case " $steps " in *" installed "*)
 	if [ -z "$debs" ]; then
 		failed="$failed installed(no .deb built)"
 	else
-		r2=$(new_root installed)
+		new_root installed; r2=$root
 		mkdir -p "$r2/root/debs"
 		cp $debs "$r2/root/debs/"
 		cp "$top/scripts/installed-check.sh" "$r2/root/installed-check.sh"
