@@ -32,7 +32,7 @@ all: lib tools
 # Without them, say which instead of failing in the compiler.  Only goals
 # that compile here are checked; check, demo and deb install them first
 # and then build in a new make, which reads pkg-config after the install.
-BUILD_GOALS = all lib tools test-bins install
+BUILD_GOALS = all lib tools test-bins test-so install
 ifneq ($(if $(MAKECMDGOALS),$(filter $(BUILD_GOALS),$(MAKECMDGOALS)),all),)
 DEPS_MISSING := $(shell sh scripts/deps.sh --check build)
 ifneq ($(DEPS_MISSING),)

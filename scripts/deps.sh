@@ -13,7 +13,7 @@
 set -u
 check_only=""
 [ "${1:-}" = --check ] && { check_only=1; shift; }
-groups=${*:-build test}
+groups="build ${*:-test}"   # [build] always
 missing=""
 have() {
 	command -v "$1" >/dev/null 2>&1 && return 0
@@ -79,7 +79,7 @@ LIST
 [ -z "$missing" ] && exit 0
 missing=$(echo "$missing" | tr ' ' '\n' | sort -u | tr '\n' ' ')
 if [ -n "$check_only" ]; then
-	echo "missing Debian packages: $missing"
+	echo "missing Debian packages:$missing"
 	exit 1
 fi
 if [ "$(id -u)" -eq 0 ]; then

@@ -20,6 +20,7 @@
 #
 #   FRESH_STEPS="demo check deb installed"   what to run (default: all)
 #   FRESH_KEEP=1                             keep the roots for a look
+#   FRESH_REBUILD=1                          debootstrap anew, not the cache
 #   FRESH_DEBS=DIR                           "installed" takes the packages
 #                                            from DIR, not from "deb"
 #
@@ -117,6 +118,7 @@ sources_list() {   # what a Debian 12 installer writes, on the host's mirror
 }
 
 # 1. The cached root: minbase + make, nothing else.
+[ -z "${FRESH_REBUILD:-}" ] || rm -f "$tarball"
 if [ ! -s "$tarball" ]; then
 	log "building the $suite minbase root (cached as $tarball)"
 	r="$work/bootstrap"; roots="$roots $r"
