@@ -36,8 +36,6 @@ suite=bookworm
 die() { echo "fresh-machine: $*" >&2; exit 1; }
 log() { printf '%s fresh-machine: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot, mounts)"
-git -C "$top" rev-parse --verify -q HEAD >/dev/null ||
-	die "$top is not a git checkout (the fresh root gets a clean clone of HEAD)"
 
 host_apt() {   # install host packages when their command is missing
 	miss=""
@@ -47,7 +45,9 @@ host_apt() {   # install host packages when their command is missing
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $miss >/dev/null ||
 		die "apt-get install$miss failed"
 }
-host_apt debootstrap:debootstrap
+host_apt debootstrap:debootstrap git:git
+git -C "$top" rev-parse --verify -q HEAD >/dev/null ||
+	die "$top is not a git checkout (the fresh root gets a clean clone of HEAD)"
 
 # The Debian mirror (and security mirror) the host's apt uses: deb822
 # .sources stanzas and one-line .list entries whose suite is bookworm*.
