@@ -42,7 +42,7 @@ host_apt() {   # install host packages when their command is missing
 	for p in "$@"; do command -v "${p%%:*}" >/dev/null 2>&1 || miss="$miss ${p#*:}"; done
 	[ -z "$miss" ] && return 0
 	log "installing on the host:$miss"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $miss >/dev/null ||
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $miss; } >/dev/null ||
 		die "apt-get install$miss failed"
 }
 host_apt debootstrap:debootstrap git:git
