@@ -39,7 +39,7 @@ cat > prog.c <<'C'
 #include <string.h>
 int main(int argc, char **argv)
 {
-	struct vhd_create_opts o = { .size = 64u << 20 };
+	struct vhd_create_opts o = { .struct_size = sizeof o, .size = 64u << 20 };
 	struct vhd *v;
 	char in[4096], out[4096];
 	if (argc != 2 || vhd_create(argv[1], &o) < 0 ||
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	vhd_close(v);
-	puts("prog: wrote and read back 4 KiB");
+	printf("prog: libmsvhd %s: wrote and read back 4 KiB\n", vhd_version_string());
 	return 0;
 }
 C
