@@ -489,6 +489,11 @@ for r in $(seq "$REPS"); do
 done
 rm -f big.raw big.vhd
 
+# ---- 7. Azure upload ----------------------------------------------------------------
+section "Azure upload (Azurite)"
+AZ_SAMPLES=$S BENCH_DIR=$W BUILD=$BUILD BENCH_SIZE=$SIZE BENCH_REPS=$REPS \
+	bash "$TOP/bench/azure.sh" >>"$LOG" 2>&1 || fail az-up-sparse ours "bench/azure.sh"
+
 # ---- report ------------------------------------------------------------------------
 MERGED_MIB=$((MERGED / 1048576))
 for side in ours theirs; do
@@ -563,6 +568,8 @@ row "merge child with 25% of blocks ($MERGED_MIB MiB), vs qemu-img commit (qcow2
 row "  same, vs qemu-img convert of that data (no sync)" s info merge.ours merge.convert -
 row "CPU (user+sys) merge, vs qemu-img commit" s info cpu-merge.ours cpu-merge.theirs -
 row "merge throughput (data / time), vs qemu-img commit" MiB/s rate merge-rate.ours merge-rate.theirs 1.0
+row "upload dynamic VHD, 25% data ($M), to Azurite, vs --no-sparse (every page)" s time az-up-sparse.ours az-up-dense.ours 0.35
+row "upload to Azurite, 8 connections vs 1" s time az-up-sparse.ours az-up-c1.ours 0.99
 row "create 2040 GiB dynamic, vs qemu-img create" s time create.ours create.theirs 1.0
 row "2040 GiB sparse: convert dynamic->raw, vs qemu-img" s time big-dyn-raw.ours big-dyn-raw.theirs 1.0
 row "2040 GiB sparse: convert dynamic->dynamic, vs qemu-img" s time big-dyn-dyn.ours big-dyn-dyn.theirs 1.0
@@ -636,6 +643,9 @@ if [ -n "$RESULTS" ]; then
 	echo "  \`vhdtool merge\`. QEMU cannot merge VHD children, so the peer is the same merge on qcow2: a base with"
 	echo "  the parent's data and an overlay with the child's blocks, \`qemu-img commit\` (durable, like ours). For"
 	echo "  reference, \`qemu-img convert -f vpc -O vpc\` of a VHD holding the same data (no sync) is shown too."
+	echo "- Azure upload: \`bench/azure.sh\` (runs alone too): a dynamic VHD of $MIB MiB with every 4th 4 MiB chunk"
+	echo "  random, \`vhdtool upload\` to a fresh Azurite each run: -c 8 (data only) vs -c 8 --no-sparse (every"
+	echo "  page sent, what a plain copy sends) vs -c 1."
 	echo "- 2040 GiB: \`vhdtool create\` vs \`qemu-img create -f vpc -o subformat=dynamic,force_size=on\`; then an"
 	echo "  image with 12 MiB of data (start, 1 TiB, end) served (nbdcopy of the whole disk, fio random read)"
 	echo "  and converted. Peak RSS is GNU time's maximum resident set size for commands, VmHWM for servers."

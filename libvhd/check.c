@@ -215,15 +215,38 @@ check_one(const char *path, struct ck *c)
 	return 0;
 }
 
+static int check_locked(const char *path, unsigned flags,
+			vhd_report_fn report, void *arg);
+
 int
 vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg)
 {
-	struct ck c = { report, arg, 0, "" };
-	struct vhd *v;
+	struct vhd_io *lk;
 	int r;
 
 	if (!path)
 		return vhd_err(EINVAL, "vhd_check: no path");
+	/* Held for the whole check, so no writer changes what it reads
+	 * (unless the caller accepts that: -U, force-share). */
+	r = vhd_io_file_open2(&lk, path, 0, (flags & VHD_CHECK_FORCE_SHARE) ?
+			      VHD_LOCK_PEEK : VHD_LOCK_READ);
+	if (r < 0)
+		return r;
+	r = check_locked(path, flags, report, arg);
+	lk->ops->close(lk);
+	return r;
+}
+
+static int
+check_locked(const char *path, unsigned flags, vhd_report_fn report,
+	     void *arg)
+{
+	struct ck c = { report, arg, 0, "" };
+	struct vhd *v;
+	unsigned share = (flags & VHD_CHECK_FORCE_SHARE) ?
+			 VHD_OPEN_FORCE_SHARE : 0;
+	int r;
+
 	if ((r = check_one(path, &c)) < 0)
 		return r;
 	if (flags & VHD_CHECK_NO_PARENT)
@@ -236,8 +259,18 @@ vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg)
 	vhd_close(v);
 	if (!diff)
 		return c.count;
-	r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_IGNORE_CHECKSUM |
-		     VHD_OPEN_NOLOCK);
+	/* The parents are locked as the chain opens, the top already is. */
+	struct vhd_io *io;
+	if ((r = vhd_io_file_open2(&io, path, 0, VHD_LOCK_NONE)) < 0) {
+		ck_problem(&c, vhd_errmsg());
+		return c.count;
+	}
+	struct vhd_open_opts oo = {
+		.struct_size = sizeof oo,
+		.flags = VHD_OPEN_RDONLY | VHD_OPEN_IGNORE_CHECKSUM | share,
+	};
+	if ((r = vhd_open_io(&v, io, &oo)) < 0)
+		io->ops->close(io);
 	if (r < 0) {
 		ck_problem(&c, vhd_errmsg());
 		return c.count;

@@ -208,7 +208,7 @@ int
 vhd_create(const char *path, const struct vhd_create_opts *opts)
 {
 	struct vhd_create_opts o;
-	struct vhd_io *io;
+	struct vhd_io *io, *plock = NULL;
 	int r;
 
 	if (!path || !opts)
@@ -216,11 +216,22 @@ vhd_create(const char *path, const struct vhd_create_opts *opts)
 	if ((r = vhd_struct_in(&o, sizeof(o), VHD_CREATE_OPTS_V1, opts,
 			       "vhd_create_opts")) < 0)
 		return r;
-	r = vhd_io_file_open(&io, path, VHD_IO_RDWR | VHD_IO_CREATE);
-	if (r < 0)
+	/* A child records its parent's unique id and size: no writer may
+	 * change the parent while we read them (issue: a child made on a
+	 * parent being served read-write changed under it afterwards). */
+	if (o.parent && (r = vhd_io_file_open2(&plock, o.parent, 0,
+						   VHD_LOCK_READ)) < 0)
 		return r;
+	r = vhd_io_file_open(&io, path, VHD_IO_RDWR | VHD_IO_CREATE);
+	if (r < 0) {
+		if (plock)
+			plock->ops->close(plock);
+		return r;
+	}
 	r = create_io(io, &o, path);
 	io->ops->close(io);
+	if (plock)
+		plock->ops->close(plock);
 	if (r < 0) {
 		char msg[1024];
 		snprintf(msg, sizeof(msg), "%s", vhd_errmsg());

@@ -325,9 +325,16 @@ int vhd_read_level(struct vhd *v, uint8_t *buf, size_t n, uint64_t off);
 int vhd_map_level(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
 		  unsigned *status, int *depth);
 
-/* io_file.c: lock 0 none, 1 shared, 2 exclusive */
+/* io_file.c: image locks (SPEC.md "Locking"), QEMU's permissions:
+ * READ   a consistent reader: keeps writers out (qemu-img info, -r opens)
+ * WRITE  a writer: keeps writers and consistent readers out
+ * PEEK   a reader that shares everything (qemu-img -U, force-share) */
+enum { VHD_LOCK_NONE = 0, VHD_LOCK_READ = 1, VHD_LOCK_WRITE = 2,
+       VHD_LOCK_PEEK = 3 };
 int vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,
 		      int lock);
+/* Lock a file backend opened without a lock (after checking who it is). */
+int vhd_io_file_lock(struct vhd_io *io, int lock);
 /* Identity of a file backend (0 if not a file). */
 int vhd_io_file_id(struct vhd_io *io, uint64_t *dev, uint64_t *ino);
 

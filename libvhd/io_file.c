@@ -1,19 +1,31 @@
 /* io_file.c - the POSIX file backend: pread/pwrite loops, fdatasync,
- * hole punching and advisory locking with flock(). */
+ * hole punching, and the image locks: QEMU's protocol of OFD byte-range
+ * locks, plus flock() for older versions of our own tools (SPEC.md,
+ * "Locking"). */
 /* 64-bit off_t on 32-bit glibc: without it pread/pwrite/ftruncate take a
  * 32-bit offset and every image or offset past 2 GiB breaks. */
 #define _FILE_OFFSET_BITS 64
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE     /* F_OFD_SETLK, F_OFD_GETLK */
+#endif
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/sysmacros.h>      /* major, minor */
+#include <sys/vfs.h>
+#endif
 #include "internal.h"
 
 struct io_file {
 	struct vhd_io io;
 	int fd;
+	int lock;       /* VHD_LOCK_* held */
 	char *path;
 };
 
@@ -119,9 +131,394 @@ f_close(struct vhd_io *io)
 
 	if (!f)
 		return;
-	close(f->fd);   /* releases the flock */
+	close(f->fd);   /* releases the OFD locks and the flock */
 	free(f->path);
 	free(f);
+}
+
+/* ---- Image locks --------------------------------------------------------
+ * QEMU's image-locking protocol (block/file-posix.c, raw_apply_lock_bytes
+ * and raw_check_lock_bytes), so that QEMU and we refuse each other.  Each
+ * permission bit i (BLK_PERM_*: 0 consistent read, 1 write, 2 write
+ * unchanged, 3 resize) that a user holds is a shared OFD lock on byte
+ * 100 + i; each bit it does not let others hold is a shared OFD lock on
+ * byte 200 + i.  A user conflicts with another when one holds a bit the
+ * other does not share: it finds a lock on 200 + i for a bit it holds, or
+ * on 100 + i for a bit it does not share.  Locks are applied first and
+ * checked after, as QEMU does, so two users racing both see each other.
+ * What QEMU 7.2's vpc opens lock (seen in /proc/PID/fdinfo):
+ *   read-write          100 101 103   201 203
+ *   read-only           100           201 203
+ *   read-only, -U       100
+ * and ours take the same three shapes (VHD_LOCK_WRITE, _READ, _PEEK). */
+#define LOCK_PERM_BASE   100
+#define LOCK_SHARED_BASE 200
+#define PERM_READ        0x1u   /* BLK_PERM_CONSISTENT_READ */
+#define PERM_WRITE       0x2u   /* BLK_PERM_WRITE */
+#define PERM_RESIZE      0x8u   /* BLK_PERM_RESIZE */
+#define PERM_NBITS       4
+
+static const struct {
+	unsigned perm, unshared;
+	int flock_op;
+} lock_modes[] = {
+	[VHD_LOCK_READ]  = { PERM_READ, PERM_WRITE | PERM_RESIZE, LOCK_SH },
+	[VHD_LOCK_WRITE] = { PERM_READ | PERM_WRITE | PERM_RESIZE,
+			     PERM_WRITE | PERM_RESIZE, LOCK_EX },
+	[VHD_LOCK_PEEK]  = { PERM_READ, 0, 0 },
+};
+
+/* How long an open waits for a conflicting lock, and whom it tells (once
+ * it has waited LOCK_QUIET_MS). */
+#define LOCK_QUIET_MS 200
+static unsigned lock_wait_ms = 5000;
+static void (*lock_waiting)(void *, const char *, unsigned);
+static void *lock_waiting_arg;
+
+void
+vhd_set_lock_wait(unsigned ms, void (*waiting)(void *arg, const char *msg,
+					       unsigned ms), void *arg)
+{
+	lock_wait_ms = ms;
+	lock_waiting = waiting;
+	lock_waiting_arg = arg;
+}
+
+#ifdef F_OFD_SETLK
+static int
+ofd(int fd, int cmd, short type, off_t start, off_t len, off_t *held)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = start;
+	fl.l_len = len;
+	if (fcntl(fd, cmd, &fl) < 0)
+		return -errno;
+	if (held)
+		*held = fl.l_type == F_UNLCK ? -1 : fl.l_start;
+	return 0;
+}
+
+static void
+ofd_release(int fd)
+{
+	ofd(fd, F_OFD_SETLK, F_UNLCK, LOCK_PERM_BASE,
+	    LOCK_SHARED_BASE + PERM_NBITS - LOCK_PERM_BASE, NULL);
+}
+#endif
+
+/* flock() stays for older versions of our tools, which know no other
+ * lock.  On NFS Linux emulates flock() with a whole-file byte-range
+ * lock, which would conflict with our own OFD locks: there the OFD locks
+ * alone do the work. */
+static int
+flock_wanted(int fd)
+{
+#ifdef __linux__
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) == 0 && sf.f_type == 0x6969)  /* NFS */
+		return 0;
+#endif
+	(void)fd;
+	return 1;
+}
+
+/* One attempt: 0, -EBUSY with *byte the lock byte found held (-1 for a
+ * flock), or another -errno.  Holds nothing after a failure. */
+static int
+try_lock(int fd, int mode, long *byte)
+{
+	unsigned perm = lock_modes[mode].perm;
+	unsigned unshared = lock_modes[mode].unshared;
+	int r;
+
+#ifdef F_OFD_SETLK
+	for (int i = 0; i < PERM_NBITS; i++) {
+		long b = LOCK_PERM_BASE + i;
+		r = 0;
+		if (perm & (1u << i))
+			r = ofd(fd, F_OFD_SETLK, F_RDLCK, b, 1, NULL);
+		if (r == 0 && (unshared & (1u << i))) {
+			b = LOCK_SHARED_BASE + i;
+			r = ofd(fd, F_OFD_SETLK, F_RDLCK, b, 1, NULL);
+		}
+		/* A write lock there (not QEMU's: some other program's
+		 * whole-file lock) refuses even our shared one. */
+		if (r == -EAGAIN || r == -EACCES) {
+			*byte = b;
+			r = -EBUSY;
+		}
+		if (r < 0)
+			goto fail;
+	}
+	/* Bits others hold that we do not share first: a writer is then
+	 * named as the writer even though it also keeps writers out. */
+	for (int pass = 0; pass < 2; pass++) {
+		unsigned bits = pass == 0 ? unshared : perm;
+		off_t base = pass == 0 ? LOCK_PERM_BASE : LOCK_SHARED_BASE;
+		for (int i = 0; i < PERM_NBITS; i++) {
+			off_t held = -1;
+			if (!(bits & (1u << i)))
+				continue;
+			r = ofd(fd, F_OFD_GETLK, F_WRLCK, base + i, 1, &held);
+			if (r < 0)
+				goto fail;
+			if (held >= 0) {      /* the byte, not the range */
+				*byte = (long)(base + i);
+				r = -EBUSY;
+				goto fail;
+			}
+		}
+	}
+#endif
+	if (lock_modes[mode].flock_op && flock_wanted(fd) &&
+	    flock(fd, lock_modes[mode].flock_op | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		*byte = -1;
+		goto fail;
+	}
+	return 0;
+fail:
+#ifdef F_OFD_SETLK
+	ofd_release(fd);
+#endif
+	return r;
+}
+
+/* One holder from a "lock:" line of /proc/PID/fdinfo/FD ("lock:\t1:
+ * OFDLCK ADVISORY  READ -1 fe:00:1234 100 101", the device as the hex
+ * major:minor of the file system): is it on our file, does it cover byte
+ * (or is it a flock, for byte -1), and is it a write lock? */
+static int
+lock_line_matches(const char *line, const struct stat *st, long byte,
+		  int *write)
+{
+	char kind[16], type[16], start[24], end[24];
+	unsigned maj, mnr;
+	unsigned long long ino;
+
+	if (sscanf(line, "lock: %*s %15s %*s %15s %*s %x:%x:%llu %23s %23s",
+		   kind, type, &maj, &mnr, &ino, start, end) != 7)
+		return 0;
+	if (maj != major(st->st_dev) || mnr != minor(st->st_dev) ||
+	    ino != (unsigned long long)st->st_ino)
+		return 0;
+	*write = strcmp(type, "WRITE") == 0;
+	if (byte < 0)
+		return strcmp(kind, "FLOCK") == 0;
+	if (strcmp(kind, "OFDLCK") != 0 && strcmp(kind, "POSIX") != 0)
+		return 0;
+	return atol(start) <= byte &&
+	       (strcmp(end, "EOF") == 0 || atol(end) >= byte);
+}
+
+/* Does open file N of process P hold a lock of st's file on byte? */
+static int
+fd_holds(const char *pid, const char *fdn, const struct stat *st, long byte,
+	 int *write)
+{
+	char path[600], line[256];
+	FILE *fp;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%s/fdinfo/%s", pid, fdn);
+	if (!(fp = fopen(path, "re")))
+		return 0;
+	while (!found && fgets(line, sizeof(line), fp))
+		if (strncmp(line, "lock:", 5) == 0)
+			found = lock_line_matches(line, st, byte, write);
+	fclose(fp);
+	return found;
+}
+
+/* Copies src into name[n], cut if need be (names are only shown). */
+static void
+copy_cut(char *name, size_t n, const char *src)
+{
+	size_t l = strlen(src);
+
+	if (l >= n)
+		l = n - 1;
+	memcpy(name, src, l);
+	name[l] = 0;
+}
+
+/* A process's program name: the base name of argv[0] (comm is cut at
+ * 15 characters: "qemu-storage-da"), else comm. */
+static void
+proc_name(const char *pid, char *name, size_t n)
+{
+	char path[300], buf[256];
+	size_t got = 0;
+	FILE *fp;
+
+	copy_cut(name, n, "a program");
+	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+	if ((fp = fopen(path, "re"))) {
+		got = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+	}
+	buf[got] = 0;
+	if (got && buf[0]) {
+		const char *b = strrchr(buf, '/');
+		copy_cut(name, n, b ? b + 1 : buf);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+	if ((fp = fopen(path, "re"))) {
+		if (fgets(buf, sizeof(buf), fp)) {
+			buf[strcspn(buf, "\n")] = 0;
+			copy_cut(name, n, buf);
+		}
+		fclose(fp);
+	}
+}
+
+/* Appends "NAME (pid P)" for a process with an open file that holds
+ * the lock on st's file.  The kernel reports OFD locks with pid -1, so
+ * the holders are found in the "lock:" lines of /proc/PID/fdinfo/FD
+ * (hidden from everyone but root for other users' processes).  The lines
+ * name device and inode, so no file is stat'ed: a stat through
+ * /proc/PID/fd of a file on a hung FUSE mount would hang with it. */
+static int
+scan_pid(const char *pid, int self_fd, const struct stat *st, long byte,
+	 char *out, size_t n, int *write)
+{
+	char path[300];
+	struct dirent *e;
+	DIR *d;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%s/fdinfo", pid);
+	if (!(d = opendir(path)))
+		return 0;
+	while (!found && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (atol(pid) == (long)getpid() && atoi(e->d_name) == self_fd)
+			continue;
+		found = fd_holds(pid, e->d_name, st, byte, write);
+	}
+	closedir(d);
+	if (found) {
+		char name[64];
+		size_t l = strlen(out);
+		proc_name(pid, name, sizeof(name));
+		snprintf(out + l, n - l, "%s%s (pid %s)", l ? ", " : "",
+			 name, pid);
+	}
+	return found;
+}
+
+/* The message for a lock found held: who holds it and what it does. */
+static void
+describe_conflict(int fd, const char *path, long byte, char *msg, size_t n)
+{
+	char who[200] = "";
+	int nfound = 0, write = 0, more = 0;
+	struct stat st;
+	struct dirent *e;
+	DIR *d;
+
+	if (fstat(fd, &st) == 0 && (d = opendir("/proc"))) {
+		while ((e = readdir(d))) {
+			if (e->d_name[0] < '1' || e->d_name[0] > '9')
+				continue;
+			if (nfound == 2) {
+				int w;
+				char tmp[200] = "";
+				more += scan_pid(e->d_name, fd, &st, byte, tmp,
+						 sizeof(tmp), &w);
+				if (more)
+					break;
+				continue;
+			}
+			nfound += scan_pid(e->d_name, fd, &st, byte, who,
+					   sizeof(who), &write);
+		}
+		closedir(d);
+	}
+	/* Byte 100 + i: the holder has permission i (1 write, 3 resize);
+	 * 200 + i: it keeps others from having it (it reads). */
+	const char *does;
+	if (byte < 0)
+		does = write ? "writing it" : "reading it";
+	else if (byte == LOCK_PERM_BASE + 1 || byte == LOCK_PERM_BASE + 3)
+		does = "writing it";
+	else if (byte >= LOCK_SHARED_BASE)
+		does = "reading it and keeps writers out";
+	else
+		does = "using it";
+	snprintf(msg, n, "'%s': in use by %s%s, which %s %s", path,
+		 nfound ? who : "another program", more ? " and others" : "",
+		 nfound > 1 || more ? "are" : "is", does);
+}
+
+static void
+nap(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Takes lock mode on f, waiting up to lock_wait_ms for a holder to let
+ * go (a program that is closing the image: fusermount3 -u returns before
+ * vhdfuse has closed it).  Between attempts we hold nothing, so two
+ * waiters never keep each other out. */
+static int
+lock_file(struct io_file *f, int mode)
+{
+	char msg[512];
+	long byte = 0;
+	uint64_t deadline;
+	unsigned step = 10;
+	int r = try_lock(f->fd, mode, &byte);
+
+	if (r == -EBUSY && lock_wait_ms > 0) {
+		uint64_t start = now_ms();
+		int told = 0;
+		deadline = start + lock_wait_ms;
+		while (r == -EBUSY && now_ms() < deadline) {
+			/* A holder that is closing lets go within a few ms;
+			 * say that we wait only if it takes longer. */
+			if (!told && now_ms() - start >= LOCK_QUIET_MS) {
+				describe_conflict(f->fd, f->path, byte, msg,
+						  sizeof(msg));
+				if (lock_waiting)
+					lock_waiting(lock_waiting_arg, msg,
+						     lock_wait_ms);
+				told = 1;
+			}
+			nap(step);
+			if (step < 100)
+				step *= 2;
+			r = try_lock(f->fd, mode, &byte);
+		}
+	}
+	if (r == -EBUSY) {
+		describe_conflict(f->fd, f->path, byte, msg, sizeof(msg));
+		return vhd_err(EBUSY, "%s", msg);
+	}
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot lock: %s", f->path,
+			       strerror(-r));
+	f->lock = mode;
+	return 0;
 }
 
 static const struct vhd_io_ops file_ops = {
@@ -139,7 +536,7 @@ int
 vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,
 		  int lock)
 {
-	int oflags = O_CLOEXEC;
+	int oflags = O_CLOEXEC, r;
 	struct io_file *f;
 
 	if (!out || !path)
@@ -159,28 +556,29 @@ vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,
 		free(f);
 		return vhd_err(e, "'%s': %s", path, strerror(e));
 	}
-	if (lock) {
-		int op = (lock == 2 ? LOCK_EX : LOCK_SH) | LOCK_NB;
-		if (flock(f->fd, op) < 0) {
-			int e = errno;
-			close(f->fd);
-			free(f->path);
-			free(f);
-			if (e == EWOULDBLOCK)
-				return vhd_err(EBUSY, "'%s': in use by %s",
-					       path, lock == 2 ?
-					       "another program" :
-					       "a writer");
-			return vhd_err(e, "'%s': cannot lock: %s", path,
-				       strerror(e));
-		}
-	}
 	f->io.ops = &file_ops;
 	f->io.name = f->path;
+	if (lock && (r = lock_file(f, lock)) < 0) {
+		close(f->fd);
+		free(f->path);
+		free(f);
+		return r;
+	}
 	*out = &f->io;
 	return 0;
 }
 
+int
+vhd_io_file_lock(struct vhd_io *io, int lock)
+{
+	struct io_file *f = (struct io_file *)io;
+
+	if (!io || io->ops != &file_ops)
+		return vhd_err(EINVAL, "vhd_io_file_lock: not a file");
+	if (f->lock)
+		return vhd_err(EINVAL, "'%s': already locked", f->path);
+	return lock ? lock_file(f, lock) : 0;
+}
 int
 vhd_io_file_open(struct vhd_io **out, const char *path, unsigned flags)
 {

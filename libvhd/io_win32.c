@@ -256,19 +256,61 @@ static const struct vhd_io_ops win32_ops = {
 	.close = w_close,
 };
 
-/* lock: 0 none, 1 shared, 2 exclusive (see internal.h). */
+/* How long an open waits for a conflicting lock (vhd_set_lock_wait). */
+static unsigned lock_wait_ms = 5000;
+static void (*lock_waiting)(void *, const char *, unsigned);
+static void *lock_waiting_arg;
+
+void
+vhd_set_lock_wait(unsigned ms, void (*waiting)(void *arg, const char *msg,
+					       unsigned ms), void *arg)
+{
+	lock_wait_ms = ms;
+	lock_waiting = waiting;
+	lock_waiting_arg = arg;
+}
+
+/* VHD_LOCK_READ shared, VHD_LOCK_WRITE exclusive; VHD_LOCK_PEEK shares
+ * everything, so it takes no lock here (QEMU's byte protocol is POSIX
+ * only).  Waits as io_file.c does, without naming the holder. */
 static int
-take_lock(HANDLE h, int lock)
+take_lock(HANDLE h, int lock, const char *path)
 {
 	OVERLAPPED ov = at(LOCK_BYTE);
-	DWORD fl = LOCKFILE_FAIL_IMMEDIATELY;
+	DWORD fl = LOCKFILE_FAIL_IMMEDIATELY, waited = 0;
+	char msg[300];
 
-	if (lock == 2)
-		fl |= LOCKFILE_EXCLUSIVE_LOCK;
-	if (LockFileEx(h, fl, 0, 1, 0, &ov))
+	if (lock == VHD_LOCK_PEEK)
 		return 0;
-	return GetLastError() == ERROR_LOCK_VIOLATION ? -EBUSY :
-	       -win_errno(GetLastError());
+	if (lock == VHD_LOCK_WRITE)
+		fl |= LOCKFILE_EXCLUSIVE_LOCK;
+	snprintf(msg, sizeof(msg), "'%s': in use by %s", path,
+		 lock == VHD_LOCK_WRITE ? "another program" : "a writer");
+	for (;;) {
+		DWORD le;
+		if (LockFileEx(h, fl, 0, 1, 0, &ov))
+			return 0;
+		le = GetLastError();
+		if (le != ERROR_LOCK_VIOLATION)
+			return vhd_err(win_errno(le), "'%s': cannot lock: %s",
+				       path, strerror(win_errno(le)));
+		if (waited >= lock_wait_ms)
+			return vhd_err(EBUSY, "%s", msg);
+		if (waited == 0 && lock_waiting)
+			lock_waiting(lock_waiting_arg, msg, lock_wait_ms);
+		Sleep(50);
+		waited += 50;
+	}
+}
+
+int
+vhd_io_file_lock(struct vhd_io *io, int lock)
+{
+	struct io_win32 *f = (struct io_win32 *)io;
+
+	if (!io || io->ops != &win32_ops)
+		return vhd_err(EINVAL, "vhd_io_file_lock: not a file");
+	return lock ? take_lock(f->h, lock, f->path) : 0;
 }
 
 int
@@ -308,16 +350,11 @@ vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,
 		return vhd_err(e, "'%s': %s", path, strerror(e));
 	}
 	f->rdwr = (access & GENERIC_WRITE) != 0;
-	if (lock && (r = take_lock(f->h, lock)) < 0) {
+	if (lock && (r = take_lock(f->h, lock, path)) < 0) {
 		CloseHandle(f->h);
 		free(f->path);
 		free(f);
-		if (r == -EBUSY)
-			return vhd_err(EBUSY, "'%s': in use by %s", path,
-				       lock == 2 ? "another program" :
-				       "a writer");
-		return vhd_err(-r, "'%s': cannot lock: %s", path,
-			       strerror(-r));
+		return r;
 	}
 	f->io.ops = &win32_ops;
 	f->io.name = f->path;

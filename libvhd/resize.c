@@ -563,6 +563,27 @@ shrink_dyn(struct vhd *v, uint64_t ns, unsigned flags)
 	return write_footers(v, ns);
 }
 
+/* Max Table Entries becomes exactly the disk's block count, which the
+ * specification says it "should" be and 7-Zip requires.  Only called with
+ * n at least the block count of both the old and the new size, and with
+ * the entries from n on unused, so a crash before or after the header
+ * write leaves a valid image. */
+static int
+set_max_entries(struct vhd *v, uint32_t n)
+{
+	int r;
+
+	if (n == get_be32(v->header_raw + 28))
+		return 0;
+	put_be32(v->header_raw + 28, n);
+	if ((r = vhd_write_header(v)) < 0)
+		return r;
+	v->hdr.max_entries = n;
+	if (n < v->bat_entries)
+		v->bat_entries = n;
+	return vhd_file_sync(v);
+}
+
 static int
 resize_dyn(struct vhd *v, uint64_t ns, unsigned flags,
 	   vhd_progress_fn progress, void *arg)
@@ -572,13 +593,22 @@ resize_dyn(struct vhd *v, uint64_t ns, unsigned flags,
 
 	/* A differencing disk follows the dynamic rules; past its parent's
 	 * end it reads zeros (the parent is never changed). */
-	if (ns < v->size)
-		return shrink_dyn(v, ns, flags);
+	if (ns < v->size) {
+		/* The footers first: until the header shrinks the table,
+		 * it is merely larger than the (new) disk needs. */
+		if ((r = shrink_dyn(v, ns, flags)) < 0)
+			return r;
+		return set_max_entries(v, (uint32_t)n);
+	}
 	if (n > v->bat_entries) {
 		if (n >= VHD_BAT_UNUSED)
 			return vhd_err(EINVAL, "'%s': too many blocks", v->path);
 		if ((r = grow_bat(v, (uint32_t)n, progress, arg)) < 0)
 			return r;
+	} else if ((r = set_max_entries(v, (uint32_t)n)) < 0) {
+		/* A table larger than the new size needs (created so, or
+		 * left by a shrink elsewhere): the header first. */
+		return r;
 	}
 	return write_footers(v, ns);
 }

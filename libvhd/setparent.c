@@ -81,6 +81,7 @@ int
 vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 {
 	struct vhd *v = NULL, *p = NULL;
+	struct vhd_io *plock = NULL;
 	uint8_t hdr[1024], *blob = NULL;
 	size_t blob_len = 0;
 	uint64_t data_off, new_footer, room = 0;
@@ -105,9 +106,16 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 			    child);
 		goto out;
 	}
-	if (p->size != v->size) {
+	/* The child will record the parent's id and time: no writer may
+	 * change it meanwhile (a reader's lock, as create --parent takes). */
+	if ((r = vhd_io_file_open2(&plock, new_parent, 0, VHD_LOCK_READ)) < 0)
+		goto out;
+	/* A parent grown (or shrunk) after the child was made still opens,
+	 * as it does for reads: the child reads the parent up to its own
+	 * size, zeros past the parent's end.  Accepted when forced. */
+	if (p->size != v->size && !(flags & VHD_SET_PARENT_FORCE)) {
 		r = vhd_err(EINVAL, "'%s' is %llu bytes but '%s' is %llu bytes: "
-			    "a parent must have the child's size", new_parent,
+			    "a parent should have the child's size", new_parent,
 			    (unsigned long long)p->size, child,
 			    (unsigned long long)v->size);
 		goto out;
@@ -179,6 +187,8 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 		r = vhd_err(-r, "'%s': cannot sync", child);
 out:
 	free(blob);
+	if (plock)
+		plock->ops->close(plock);
 	vhd_close(p);
 	vhd_close(v);
 	return r;

@@ -236,7 +236,13 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 	char want[37], got[37];
 	int raw_parent = is_zero(v->hdr.parent_id, 16);
 	unsigned pflags = (v->flags & (VHD_OPEN_IGNORE_CHECKSUM |
-				       VHD_OPEN_NOLOCK));
+				       VHD_OPEN_NOLOCK |
+				       VHD_OPEN_FORCE_SHARE));
+	/* Parents are read: a consistent reader's lock keeps their writers
+	 * out for as long as the child is open. */
+	int lock = (pflags & VHD_OPEN_NOLOCK) ? VHD_LOCK_NONE :
+		   (pflags & VHD_OPEN_FORCE_SHARE) ? VHD_LOCK_PEEK :
+		   VHD_LOCK_READ;
 
 	if (v->depth >= VHD_MAX_CHAIN)
 		return vhd_err(EBADMSG, "'%s': the chain is deeper than %d "
@@ -256,12 +262,13 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 	for (int i = 0; i < n && !v->parent; i++) {
 		struct vhd_io *io;
 		uint64_t dev, ino;
-		int lock = (pflags & VHD_OPEN_NOLOCK) ? 0 : 1;
 
 		size_t l = strlen(looked);
 		snprintf(looked + l, sizeof(looked) - l, "%s'%s'",
 			 l ? ", " : "", cand[i]);
-		r = vhd_io_file_open2(&io, cand[i], 0, lock);
+		/* Locked only once we know it is not already in the chain:
+		 * a loop must say so, not that the image is in use (by us). */
+		r = vhd_io_file_open2(&io, cand[i], 0, VHD_LOCK_NONE);
 		if (r < 0) {
 			if (r != -ENOENT && !err) {
 				err = r;
@@ -286,6 +293,15 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 				}
 				continue;
 			}
+		}
+		if (lock && (r = vhd_io_file_lock(io, lock)) < 0) {
+			io->ops->close(io);
+			if (!err) {
+				err = r;
+				snprintf(errmsg, sizeof(errmsg), "%s",
+					 vhd_errmsg());
+			}
+			continue;
 		}
 		struct vhd *p = NULL;
 		if (raw_parent) {
@@ -444,8 +460,17 @@ vhd_open_opts(struct vhd **out, const char *path,
 				       "vhd_open_opts")) < 0)
 		return r;
 	flags = o.flags;
-	if ((flags & VHD_OPEN_RDWR) && !(flags & VHD_OPEN_NOLOCK))
-		lock = 2;
+	if ((flags & VHD_OPEN_RDWR) && (flags & VHD_OPEN_FORCE_SHARE))
+		return vhd_err(EINVAL, "'%s': force-share is for read-only "
+			       "opens", path);
+	if (flags & VHD_OPEN_NOLOCK)
+		lock = VHD_LOCK_NONE;
+	else if (flags & VHD_OPEN_RDWR)
+		lock = VHD_LOCK_WRITE;
+	else if (flags & VHD_OPEN_FORCE_SHARE)
+		lock = VHD_LOCK_PEEK;
+	else
+		lock = VHD_LOCK_READ;
 	r = vhd_io_file_open2(&io, path, (flags & VHD_OPEN_RDWR) ?
 			      VHD_IO_RDWR : 0, lock);
 	if (r < 0)

@@ -19,7 +19,8 @@
  * Thread model: one struct vhd may be used by many threads at once
  * (concurrent reads run in parallel; writes and metadata updates are
  * serialised internally).  Different handles on the same file are not
- * coordinated, which is why opening for writing takes a lock.
+ * coordinated, which is why every open takes a lock: QEMU's image locks
+ * (vhd_set_lock_wait below; SPEC.md "Locking").
  */
 #ifndef LIBVHD_VHD_H
 #define LIBVHD_VHD_H
@@ -117,13 +118,18 @@ struct vhd_io {
  * check, set-parent); reads of sectors that would come from the parent
  * fail with -ENOTSUP. */
 #define VHD_OPEN_NO_PARENT       0x0004u
-/* Do not take the advisory lock (tests, read-only inspection). */
+/* Take no lock at all (tests; internal opens under a lock already held). */
 #define VHD_OPEN_NOLOCK          0x0008u
 /* Skip the barrier (fdatasync) between writing a new block and pointing
  * the BAT at it, and the sync in vhd_close().  For freshly created output
  * files only (convert), where a crash loses the whole output anyway;
  * vhd_flush() still syncs. */
 #define VHD_OPEN_UNSAFE_NOSYNC   0x0010u
+/* Read-only: read the image even while another program writes it (what
+ * qemu-img calls -U / force-share); what is read may be inconsistent.
+ * Without it a read-only open keeps writers out while it is open, and
+ * fails with -EBUSY while a writer has the image (SPEC.md "Locking"). */
+#define VHD_OPEN_FORCE_SHARE     0x0020u
 
 struct vhd_open_opts {
 	size_t struct_size;         /* sizeof(struct vhd_open_opts) */
@@ -142,6 +148,17 @@ VHD_EXPORT int  vhd_open_io(struct vhd **out, struct vhd_io *io,
 			    const struct vhd_open_opts *opts);
 /* v may be NULL; flushes if RDWR. */
 VHD_EXPORT void vhd_close(struct vhd *v);
+
+/* Locks.  Every open locks the image and its parents the way QEMU does
+ * (SPEC.md "Locking"), so QEMU's tools and ours refuse each other.  An
+ * open that finds a conflicting lock retries for up to ms milliseconds
+ * (default 5000; 0 fails at once), calling waiting(arg, msg, ms) once
+ * if the lock is still held after 0.2 s, msg naming the holder ("'a.vhd': in use by
+ * qemu-nbd (pid 42), which is writing it"); then it fails with -EBUSY
+ * and the same message.  Process-wide: set it before opening images. */
+VHD_EXPORT void vhd_set_lock_wait(unsigned ms,
+				  void (*waiting)(void *arg, const char *msg, unsigned ms),
+		       void *arg);
 
 /* Built-in backends. */
 #define VHD_IO_RDWR   0x1u
@@ -255,6 +272,8 @@ VHD_EXPORT int  vhd_probe(const char *path);
  * the offset and the expected and found values where they apply. */
 typedef void (*vhd_report_fn)(void *arg, const char *problem);
 #define VHD_CHECK_NO_PARENT 0x1u    /* do not check the chain above */
+#define VHD_CHECK_FORCE_SHARE 0x2u  /* check even while a writer has it
+				       (VHD_OPEN_FORCE_SHARE) */
 /* Returns the number of problems found (0 = consistent), or -errno when
  * the file could not be read at all.  Never writes. */
 VHD_EXPORT int  vhd_check(const char *path, unsigned flags,
@@ -279,7 +298,8 @@ typedef void (*vhd_progress_fn)(void *arg, uint64_t done, uint64_t total);
  * same.  Deleting the merged images is the caller's business. */
 VHD_EXPORT int  vhd_merge(const char *child, const char *into,
 			  vhd_progress_fn progress, void *arg);
-#define VHD_SET_PARENT_FORCE 0x1u    /* accept a parent with another unique id */
+#define VHD_SET_PARENT_FORCE 0x1u    /* accept a parent with another unique id
+					or another size */
 /* Point child at new_parent: parent id, timestamp, name and locators. */
 VHD_EXPORT int  vhd_set_parent(const char *child, const char *new_parent,
 			       unsigned flags);

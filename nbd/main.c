@@ -69,6 +69,8 @@ usage(FILE *fp, int code)
 "      --parent PATH     parent of a differencing image (overrides locators)\n"
 "      --ignore-checksum accept images with bad footer/header checksums\n"
 "      --pid-file FILE   write the process id to FILE once listening\n"
+"      --lock-wait SECS  wait up to SECS for an image another program has\n"
+"                        locked (default 5; 0 fails at once)\n"
 "  -t, --threads N       threads serving each connection (default 16)\n"
 "      --poll-us N       busy-poll a busy connection for up to N microseconds\n"
 "                        before sleeping (default 0: never)\n"
@@ -107,6 +109,15 @@ name_from_path(const char *path)
 	return n;
 }
 
+/* The library starts waiting for a lock another program holds. */
+static void
+lock_waiting(void *arg, const char *msg, unsigned ms)
+{
+	(void)arg;
+	fprintf(stderr, PROG ": %s; waiting up to %g s for it\n", msg,
+		ms / 1000.0);
+}
+
 static char *
 describe(const struct vhd_info *in, const char *path, int ro)
 {
@@ -132,19 +143,21 @@ open_export(struct export *e, const char *path, const char *name,
 	r = vhd_open_opts(&e->vhd, path, &o);
 	if (r < 0) {
 		const char *m = vhd_errmsg();
+		size_t n = strlen(path);
 
-		/* The library's message names the file; add it only when not. */
+		/* "vhdnbd: IMAGE: problem", as vhdtool and vhdfuse say it:
+		 * the library's "'IMAGE': " prefix is dropped. */
 		if (!m || !*m || strcmp(m, "no error") == 0)
-			fprintf(stderr, PROG ": '%s': %s\n", path, strerror(-r));
-		else if (strstr(m, path))
-			fprintf(stderr, PROG ": %s\n", m);
-		else
-			fprintf(stderr, PROG ": '%s': %s\n", path, m);
+			m = strerror(-r);
+		if (m[0] == '\'' && strncmp(m + 1, path, n) == 0 &&
+		    strncmp(m + 1 + n, "': ", 3) == 0)
+			m += n + 4;
+		fprintf(stderr, PROG ": %s: %s\n", path, m);
 		return r == -EBADMSG ? 3 : 1;
 	}
 	r = vhd_get_info(e->vhd, &in);
 	if (r < 0) {
-		fprintf(stderr, PROG ": '%s': %s\n", path, vhd_errmsg());
+		fprintf(stderr, PROG ": %s: %s\n", path, vhd_errmsg());
 		return 1;
 	}
 	e->path = path;
@@ -157,7 +170,7 @@ open_export(struct export *e, const char *path, const char *name,
 		return 1;
 	}
 	if (strlen(e->name) == 0 || strlen(e->name) > 4096) {
-		fprintf(stderr, PROG ": '%s': bad export name\n", path);
+		fprintf(stderr, PROG ": %s: bad export name\n", path);
 		return 2;
 	}
 	return 0;
@@ -199,7 +212,7 @@ listen_unix(const char *path)
 	int fd;
 
 	if (strlen(path) >= sizeof a.sun_path) {
-		fprintf(stderr, PROG ": '%s': socket path too long\n", path);
+		fprintf(stderr, PROG ": %s: socket path too long\n", path);
 		return -1;
 	}
 	strcpy(a.sun_path, path);
@@ -209,7 +222,7 @@ listen_unix(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
 	    listen(fd, SOMAXCONN) < 0) {
-		fprintf(stderr, PROG ": cannot listen on '%s': %s\n", path,
+		fprintf(stderr, PROG ": %s: cannot listen: %s\n", path,
 			strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -233,7 +246,7 @@ listen_tcp(const char *bind_addr, const char *port, int *fds, int max)
 		r = getaddrinfo(bind_addr, port, &hints, &res);
 	}
 	if (r != 0) {
-		fprintf(stderr, PROG ": '%s': %s\n", bind_addr ? bind_addr : "*",
+		fprintf(stderr, PROG ": %s: %s\n", bind_addr ? bind_addr : "*",
 			gai_strerror(r));
 		return -1;
 	}
@@ -341,7 +354,8 @@ accept_one(int lfd)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_PID_FILE, OPT_POLL_US };
+	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_PID_FILE, OPT_POLL_US,
+	       OPT_LOCK_WAIT };
 	static const struct option longopts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "bind", required_argument, NULL, 'b' },
@@ -353,6 +367,7 @@ main(int argc, char **argv)
 		{ "parent", required_argument, NULL, OPT_PARENT },
 		{ "ignore-checksum", no_argument, NULL, OPT_IGNORE_CHECKSUM },
 		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
+		{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
 		{ "threads", required_argument, NULL, 't' },
 		{ "poll-us", required_argument, NULL, OPT_POLL_US },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -370,7 +385,9 @@ main(int argc, char **argv)
 	pthread_t sigthread;
 	struct pollfd pfd[MAX_LISTEN + 1];
 
-	while ((c = getopt_long(argc, argv, "p:b:u:re:t:vhV", longopts, NULL)) != -1) {
+	vhd_set_lock_wait(5000, lock_waiting, NULL);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:b:u:re:t:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p': {
 			char *end;
@@ -387,6 +404,16 @@ main(int argc, char **argv)
 		case OPT_PARENT: parent = optarg; break;
 		case OPT_IGNORE_CHECKSUM: flags |= VHD_OPEN_IGNORE_CHECKSUM; break;
 		case OPT_PID_FILE: pid_file = optarg; break;
+		case OPT_LOCK_WAIT: {
+			char *end;
+			double d = strtod(optarg, &end);
+			if (end == optarg || *end || !(d >= 0 && d <= 3600))
+				usage_error("--lock-wait: expected seconds from "
+					    "0 to 3600", optarg);
+			vhd_set_lock_wait((unsigned)(d * 1000 + 0.5),
+					  lock_waiting, NULL);
+			break;
+		}
 		case 't': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
@@ -407,8 +434,15 @@ main(int argc, char **argv)
 		case 'V':
 			printf(PROG " %s\n", VHD_VERSION_STRING);
 			return 0;
+		case ':':
+			usage_error("option needs a value", argv[optind - 1]);
+			break;
 		default:
-			usage(stderr, 2);
+			if (optopt && argv[optind - 1][1] != '-') {
+				char o[3] = { '-', (char)optopt, '\0' };
+				usage_error("unknown option", o);
+			}
+			usage_error("unknown option", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
@@ -494,7 +528,7 @@ main(int argc, char **argv)
 		return close_exports(&cfg), 1;
 	}
 	if (pid_file && write_pid_file(pid_file) < 0) {
-		fprintf(stderr, PROG ": cannot write '%s': %s\n", pid_file,
+		fprintf(stderr, PROG ": %s: cannot write: %s\n", pid_file,
 			strerror(errno));
 		code = 1;
 		stop_signal = SIGTERM;
@@ -530,7 +564,7 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < cfg.nexports; i++) {
 		struct export *e = &cfg.exports[i];
 		if (!e->readonly && vhd_flush(e->vhd) < 0) {
-			fprintf(stderr, PROG ": '%s': flush failed: %s\n", e->path,
+			fprintf(stderr, PROG ": %s: flush failed: %s\n", e->path,
 				vhd_errmsg());
 			code = 1;
 		}

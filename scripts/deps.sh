@@ -35,10 +35,16 @@ make build-essential
 pkg-config pkg-config
 /usr/include/fuse3/fuse.h libfuse3-dev
 /usr/include/zlib.h zlib1g-dev
+curl-config libcurl4-gnutls-dev
+/usr/include/nettle/hmac.h nettle-dev
 [test]
 /usr/include/uuid/uuid.h uuid-dev
 /usr/include/cmocka.h libcmocka-dev
 fusermount3 fuse3
+flock util-linux
+setpriv util-linux
+node nodejs
+npm npm
 qemu-img qemu-utils
 qemu-io qemu-utils
 qemu-nbd qemu-utils
@@ -49,6 +55,8 @@ nbdsh libnbd-bin
 file file
 /usr/lib/python3/dist-packages/nbd.py python3-libnbd
 vhdimount libvhdi-utils
+vhdiinfo libvhdi-utils
+7zz 7zip
 fio fio
 mkfs.ext4 e2fsprogs
 e2fsck e2fsprogs

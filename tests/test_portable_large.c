@@ -370,13 +370,18 @@ test_utf8_name(void **state)
 	/* Exclusive: a second writer is refused while the first is open. */
 	{
 		struct vhd *w = NULL, *w2 = NULL;
+		vhd_set_lock_wait(0, NULL, NULL);
 		assert_int_equal(vhd_open(&w, img_path, VHD_OPEN_RDWR), 0);
 		assert_int_equal(vhd_open(&w2, img_path, VHD_OPEN_RDWR), -EBUSY);
-		/* a plain reader takes no lock and reads */
-		assert_int_equal(vhd_open(&v, img_path, VHD_OPEN_RDONLY), 0);
+		/* a consistent reader is kept out too (QEMU's protocol) ... */
+		assert_int_equal(vhd_open(&v, img_path, VHD_OPEN_RDONLY), -EBUSY);
+		/* ... one that accepts inconsistency (force-share) reads */
+		assert_int_equal(vhd_open(&v, img_path, VHD_OPEN_RDONLY |
+					  VHD_OPEN_FORCE_SHARE), 0);
 		expect_at(v, 1 * MiB + 7, 777, 11);
 		vhd_close(v);
 		vhd_close(w);
+		vhd_set_lock_wait(5000, NULL, NULL);
 	}
 }
 

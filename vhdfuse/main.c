@@ -24,8 +24,8 @@ static int
 usage(FILE *fp, int code)
 {
 	if (code != 0) {
-		fprintf(fp, "Usage: %s [options] IMAGE MOUNTPOINT\n"
-			"Try '%s --help' for more information.\n", prog, prog);
+		/* After the one line that says what is wrong. */
+		fprintf(fp, "Try '%s --help' for more information.\n", prog);
 		return code;
 	}
 	fprintf(fp,
@@ -40,9 +40,13 @@ usage(FILE *fp, int code)
 "      --ignore-checksum  accept footer/header checksum errors\n"
 "      --cache            use the kernel page cache (allows shared mmap;\n"
 "                         default: direct I/O, faster for large transfers)\n"
+"      --lock-wait SECS   wait up to SECS for an image another program has\n"
+"                         locked (default 5; 0 fails at once)\n"
 "  -f, --foreground       stay in the foreground\n"
 "  -d, --debug            print FUSE requests (implies -f)\n"
-"  -o OPT[,OPT...]        FUSE mount options (allow_other, ...)\n"
+"  -o OPT[,OPT...]        FUSE mount options (allow_other, ...); with\n"
+"                         allow_other or allow_root the disk takes the\n"
+"                         image's owner and mode, checked by the kernel\n"
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n"
 "\n"
@@ -84,20 +88,29 @@ fsname_opt(const char *image)
 	return o;
 }
 
+/* The library starts waiting for a lock another program holds. */
+static void
+lock_waiting(void *arg, const char *msg, unsigned ms)
+{
+	(void)arg;
+	fprintf(stderr, "%s: %s; waiting up to %g s for it\n", prog, msg,
+		ms / 1000.0);
+}
+
+/* "vhdfuse: IMAGE: problem", the format of all three tools: the
+ * library's messages start with "'IMAGE': ", which is dropped. */
 static void
 open_error(const char *image, int err)
 {
 	const char *msg = vhd_errmsg();
+	size_t n = strlen(image);
 
-	/* The library's message names the file; add it only when not. */
-	if (msg && *msg && strcmp(msg, "no error") != 0) {
-		if (strstr(msg, image))
-			fprintf(stderr, "%s: %s\n", prog, msg);
-		else
-			fprintf(stderr, "%s: '%s': %s\n", prog, image, msg);
-	} else {
-		fprintf(stderr, "%s: '%s': %s\n", prog, image, strerror(-err));
-	}
+	if (!msg || !*msg || strcmp(msg, "no error") == 0)
+		msg = strerror(-err);
+	if (msg[0] == '\'' && strncmp(msg + 1, image, n) == 0 &&
+	    strncmp(msg + 1 + n, "': ", 3) == 0)
+		msg += n + 4;
+	fprintf(stderr, "%s: %s: %s\n", prog, image, msg);
 }
 
 /* Fill s->files: the disk, then each partition (directory mode only). */
@@ -130,7 +143,8 @@ build_files(struct vf_state *s)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_DIRECT_IO, OPT_CACHE };
+	enum { OPT_PARENT = 256, OPT_IGNORE_CHECKSUM, OPT_DIRECT_IO, OPT_CACHE,
+	       OPT_LOCK_WAIT };
 	static const struct option longopts[] = {
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "readonly", no_argument, NULL, 'r' },
@@ -138,6 +152,7 @@ main(int argc, char **argv)
 		{ "ignore-checksum", no_argument, NULL, OPT_IGNORE_CHECKSUM },
 		{ "direct-io", no_argument, NULL, OPT_DIRECT_IO },
 		{ "cache", no_argument, NULL, OPT_CACHE },
+		{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
@@ -148,7 +163,7 @@ main(int argc, char **argv)
 	struct vf_state *s = &st;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct vhd_open_opts oo = { .struct_size = sizeof oo };
-	int foreground = 0, debug = 0, c, r, code = 1;
+	int foreground = 0, debug = 0, others = 0, c, r, code = 1;
 	char *mnt_abs = NULL, *fsname = NULL;
 	const char *image = NULL, *mnt = NULL;
 	struct fuse_session *se = NULL;
@@ -161,13 +176,28 @@ main(int argc, char **argv)
 	 * window (measured: 4 GB/s against 0.75 GB/s reading a raw file),
 	 * and the disk and partition files cannot show stale pages. */
 	s->direct_io = 1;
-	while ((c = getopt_long(argc, argv, "+rfdo:hV", longopts, NULL)) != -1) {
+	vhd_set_lock_wait(5000, lock_waiting, NULL);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:rfdo:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': s->readonly = 1; break;
 		case OPT_PARENT: oo.parent_path = optarg; break;
 		case OPT_IGNORE_CHECKSUM: oo.flags |= VHD_OPEN_IGNORE_CHECKSUM; break;
 		case OPT_DIRECT_IO: s->direct_io = 1; break;
 		case OPT_CACHE: s->direct_io = 0; break;
+		case OPT_LOCK_WAIT: {
+			char *end;
+			double d = strtod(optarg, &end);
+			if (end == optarg || *end || !(d >= 0 && d <= 3600)) {
+				fprintf(stderr, "%s: --lock-wait '%s': expected "
+					"seconds from 0 to 3600\n", prog, optarg);
+				code = usage(stderr, 2);
+				goto out_close;
+			}
+			vhd_set_lock_wait((unsigned)(d * 1000 + 0.5),
+					  lock_waiting, NULL);
+			break;
+		}
 		case 'f': foreground = 1; break;
 		case 'd': debug = foreground = 1; break;
 		case 'o':
@@ -176,6 +206,9 @@ main(int argc, char **argv)
 				goto nomem;
 			if (has_opt(optarg, "ro"))
 				s->readonly = 1;
+			if (has_opt(optarg, "allow_other") ||
+			    has_opt(optarg, "allow_root"))
+				others = 1;
 			break;
 		case 'h': code = usage(stdout, 0); goto out_close;
 		case 'V':
@@ -183,11 +216,25 @@ main(int argc, char **argv)
 			       fuse_version() / 100, fuse_version() % 100);
 			code = 0;
 			goto out_close;
-		default: code = usage(stderr, 2); goto out_close;
+		case ':':
+			fprintf(stderr, "%s: option '%s' needs a value\n", prog,
+				argv[optind - 1]);
+			code = usage(stderr, 2);
+			goto out_close;
+		default:
+			if (optopt && argv[optind - 1][1] != '-')
+				fprintf(stderr, "%s: unknown option '-%c'\n",
+					prog, optopt);
+			else
+				fprintf(stderr, "%s: unknown option '%s'\n",
+					prog, argv[optind - 1]);
+			code = usage(stderr, 2);
+			goto out_close;
 		}
 	}
 	if (argc - optind != 2) {
-		fprintf(stderr, "%s: expected IMAGE and MOUNTPOINT\n", prog);
+		fprintf(stderr, "%s: %s\n", prog, argc - optind < 2 ?
+			"missing IMAGE or MOUNTPOINT" : "too many arguments");
 		code = usage(stderr, 2);
 		goto out_close;
 	}
@@ -197,13 +244,13 @@ main(int argc, char **argv)
 
 	struct stat mst, ist;
 	if (stat(mnt, &mst) < 0) {
-		fprintf(stderr, "%s: '%s': %s\n", prog, mnt, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", prog, mnt, strerror(errno));
 		goto out_close;
 	}
 	if (S_ISREG(mst.st_mode))
 		s->file_mode = 1;
 	else if (!S_ISDIR(mst.st_mode)) {
-		fprintf(stderr, "%s: '%s': not a regular file or directory\n",
+		fprintf(stderr, "%s: %s: not a regular file or directory\n",
 			prog, mnt);
 		goto out_close;
 	}
@@ -222,6 +269,11 @@ main(int argc, char **argv)
 		goto out_close;
 	}
 	s->disk_size = info.virtual_size;
+	/* As info does: the image opened, but not as written. */
+	if (info.warnings & VHD_WARN_FOOTER_FROM_COPY)
+		fprintf(stderr, "%s: %s: warning: trailing footer missing or "
+			"damaged; using the copy at offset 0 (vhdtool check "
+			"--repair restores it)\n", prog, image);
 	if (stat(image, &ist) == 0) {
 		s->atime = ist.st_atim;
 		s->mtime = ist.st_mtim;
@@ -229,11 +281,26 @@ main(int argc, char **argv)
 	}
 	s->uid = getuid();
 	s->gid = getgid();
+	s->mode = s->readonly ? 0444 : 0644;
+	/* Seen by other users: let the kernel check their access against
+	 * the image's own owner and mode (as qemu-storage-daemon's FUSE
+	 * export does), so whoever cannot write the image cannot write the
+	 * disk either.  Without allow_other only the mounter sees it. */
+	if (others) {
+		if (stat(image, &ist) < 0) {
+			fprintf(stderr, "%s: '%s': %s\n", prog, image,
+				strerror(errno));
+			goto out_close;
+		}
+		s->uid = ist.st_uid;
+		s->gid = ist.st_gid;
+		s->mode = ist.st_mode & (s->readonly ? 0444 : 0666);
+	}
 	for (int i = 0; i < VF_MAX_FILES; i++)
 		pthread_mutex_init(&s->files[i].blocks_lock, NULL);
 	r = build_files(s);
 	if (r < 0) {
-		fprintf(stderr, "%s: '%s': cannot read the partition table: %s\n",
+		fprintf(stderr, "%s: %s: cannot read the partition table: %s\n",
 			prog, image, strerror(-r));
 		goto out_close;
 	}
@@ -244,6 +311,7 @@ main(int argc, char **argv)
 	    fuse_opt_insert_arg(&args, 1, fsname) < 0 ||
 	    fuse_opt_insert_arg(&args, 1, "-o") < 0 ||
 	    (s->readonly && fuse_opt_add_arg(&args, "-oro") < 0) ||
+	    (others && fuse_opt_add_arg(&args, "-odefault_permissions") < 0) ||
 	    (debug && fuse_opt_add_arg(&args, "-d") < 0))
 		goto nomem;
 
@@ -257,7 +325,7 @@ main(int argc, char **argv)
 	 * point to unmount it on SIGTERM. */
 	mnt_abs = realpath(mnt, NULL);
 	if (!mnt_abs || fuse_mount(s->fuse, mnt_abs) != 0) {
-		fprintf(stderr, "%s: '%s': cannot mount\n", prog, mnt);
+		fprintf(stderr, "%s: %s: cannot mount\n", prog, mnt);
 		goto out_destroy;
 	}
 	se = fuse_get_session(s->fuse);
@@ -297,7 +365,7 @@ out_close:
 	fuse_opt_free_args(&args);
 	if (s->v) {
 		if (!s->readonly && vhd_flush(s->v) < 0) {
-			fprintf(stderr, "%s: %s\n", prog, vhd_errmsg());
+			open_error(image, -EIO);
 			code = 1;
 		}
 		vhd_close(s->v);

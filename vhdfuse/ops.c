@@ -192,7 +192,7 @@ vf_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	struct vf_file *f = file_of(s, path, fi);
 	if (!f)
 		return -ENOENT;
-	st->st_mode = S_IFREG | (s->readonly ? 0444 : 0644);
+	st->st_mode = S_IFREG | s->mode;
 	st->st_nlink = 1;
 	st->st_size = (off_t)f->size;
 	st->st_blocks = (blkcnt_t)file_blocks(s, f);
@@ -315,9 +315,74 @@ vf_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return -ENOENT;
 	if (size >= 0 && (uint64_t)size == f->size)
 		return 0;       /* O_TRUNC-free tools sometimes set the size */
+	/* open(O_TRUNC) arrives as a size-0 setattr without a file handle
+	 * (the kernel does not forward ATTR_OPEN).  A block device ignores
+	 * O_TRUNC, so does the disk file: dd and cp onto it work, and the
+	 * reply's attributes keep its size.  ftruncate() has a handle and
+	 * is refused below. */
+	if (size == 0 && !fi)
+		return 0;
 	if (s->readonly)
 		return -EROFS;
 	return -EINVAL;         /* the disk's size is fixed */
+}
+
+/* The set of files is fixed (the disk, or its partitions): creating,
+ * removing or renaming is not permitted (read-only file system with
+ * -r), never "not implemented". */
+static int
+fixed_set(void)
+{
+	return state()->readonly ? -EROFS : -EPERM;
+}
+
+static int
+vf_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)path; (void)mode; (void)fi;
+	return fixed_set();
+}
+
+static int
+vf_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	(void)path; (void)mode; (void)dev;
+	return fixed_set();
+}
+
+static int
+vf_mkdir(const char *path, mode_t mode)
+{
+	(void)path; (void)mode;
+	return fixed_set();
+}
+
+static int
+vf_unlink(const char *path)
+{
+	(void)path;
+	return fixed_set();
+}
+
+static int
+vf_rename(const char *from, const char *to, unsigned flags)
+{
+	(void)from; (void)to; (void)flags;
+	return fixed_set();
+}
+
+static int
+vf_symlink(const char *target, const char *path)
+{
+	(void)target; (void)path;
+	return fixed_set();
+}
+
+static int
+vf_link(const char *from, const char *to)
+{
+	(void)from; (void)to;
+	return fixed_set();
 }
 
 static int
@@ -443,6 +508,14 @@ const struct fuse_operations vf_ops = {
 	.write = vf_write,
 	.fsync = vf_fsync,
 	.truncate = vf_truncate,
+	.create = vf_create,
+	.mknod = vf_mknod,
+	.mkdir = vf_mkdir,
+	.unlink = vf_unlink,
+	.rmdir = vf_unlink,
+	.rename = vf_rename,
+	.symlink = vf_symlink,
+	.link = vf_link,
 	.chmod = vf_chmod,
 	.chown = vf_chown,
 	.utimens = vf_utimens,

@@ -40,6 +40,7 @@ struct vf_state {
 	uint64_t disk_size;
 	struct vf_file files[VF_MAX_FILES];
 	int nfiles;                 /* files[0] is the disk */
+	mode_t mode;                /* permission bits of the files */
 	uid_t uid;
 	gid_t gid;
 	struct timespec atime, mtime, ctime;    /* the image file's, at mount */

@@ -1,4 +1,5 @@
 /* cmd_check.c - vhdtool check: report every inconsistency; never writes. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +7,7 @@
 #include "tool.h"
 
 static const char usage[] =
-	"usage: vhdtool check [--json] [--no-parent] [--repair] [--azure] FILE\n";
+	"usage: vhdtool check [--json] [--no-parent] [--repair] [--azure] [-U] FILE\n";
 
 static const char help[] =
 	"Verify the metadata of the VHD image FILE (and of its parents): footer,\n"
@@ -21,9 +22,12 @@ static const char help[] =
 	"  -a, --azure       also check Azure's upload rules: a fixed VHD, the disk\n"
 	"                    size a whole number of MiB (file = N MiB + 512), at\n"
 	"                    least 20 MiB; each broken rule is an \"azure:\" problem\n"
+	"  -U, --force-share check even while another program writes the image\n"
+	"                    (as qemu-img check -U); what is reported may then be\n"
+	"                    inconsistent.  Not with --repair\n"
 	"  -h, --help        show this help\n\n"
 	"Exit status: 0 no problems, 3 problems found (or not a VHD image),\n"
-	"1 the file could not be read.\n";
+	"1 the file could not be read or a parent is missing.\n";
 
 struct problems {
 	char **v;
@@ -70,6 +74,50 @@ print_problem(const char *file, const char *problem)
 		printf("%s: %s%s\n", file, kind, problem);
 }
 
+/* Do a and b say the same thing about different numbers (offsets, BAT
+ * entries, values)? */
+static int
+same_kind(const char *a, const char *b)
+{
+	for (;;) {
+		int da = *a >= '0' && *a <= '9', db = *b >= '0' && *b <= '9';
+		if (da != db)
+			return 0;
+		if (da) {
+			while (*a >= '0' && *a <= '9')
+				a++;
+			while (*b >= '0' && *b <= '9')
+				b++;
+			continue;
+		}
+		if (*a != *b)
+			return 0;
+		if (!*a)
+			return 1;
+		a++;
+		b++;
+	}
+}
+
+/* The first few lines of each run of problems of one kind (one flipped
+ * byte can make every BAT entry wrong), then "... and N more like it". */
+#define SHOW_OF_A_KIND 3
+static void
+print_problems(const char *file, char **v, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && same_kind(v[i], v[j]))
+			j++;
+		for (size_t k = i; k < j && k < i + SHOW_OF_A_KIND; k++)
+			print_problem(file, v[k]);
+		if (j - i > SHOW_OF_A_KIND)
+			printf("%s: ... and %zu more like it\n", file,
+			       j - i - SHOW_OF_A_KIND);
+		i = j;
+	}
+}
+
 /* "repaired: 'FILE': what" -> "FILE: repaired: what" (likewise "not
  * repaired: "); in JSON mode these go to stderr. */
 static void
@@ -96,17 +144,20 @@ cmd_check(int argc, char **argv)
 		{ "no-parent", no_argument, NULL, 'n' },
 		{ "repair",    no_argument, NULL, 'r' },
 		{ "azure",     no_argument, NULL, 'a' },
+		{ "force-share", no_argument, NULL, 'U' },
 		{ "help",      no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct problems p = { NULL, 0, 0, 0 };
 	unsigned flags = 0;
 	const char *file;
-	int c, json = 0, repair = 0, azure = 0, az = 0, r, rc;
+	int c, json = 0, repair = 0, azure = 0, az = 0, missing = 0, r, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jnrah", lopts, NULL)) != -1) {
+	tool_force_share_hint = 1;
+	while ((c = getopt_long(argc, argv, ":jnraUh", lopts, NULL)) != -1) {
 		switch (c) {
+		case 'U': flags |= VHD_CHECK_FORCE_SHARE; break;
 		case 'j': json = 1; break;
 		case 'n': flags |= VHD_CHECK_NO_PARENT; break;
 		case 'r': repair = 1; break;
@@ -121,10 +172,17 @@ cmd_check(int argc, char **argv)
 	}
 	if ((rc = tool_one_file(usage, argc, argv, &file)) != EXIT_OK)
 		return rc;
+	if (repair && (flags & VHD_CHECK_FORCE_SHARE))
+		return tool_usage(usage, argv[0], "--repair writes: it cannot "
+				  "share the image (-U)");
+	if (repair)
+		tool_force_share_hint = 0;
 	r = vhd_probe(file);
 	if (r < 0)
 		return tool_lib_err(file, r);
-	if (r == 0) {
+	if (r == 0 && foreign_format_file(file)) {
+		return tool_foreign_err(file, file, foreign_format_file(file));
+	} else if (r == 0) {
 		collect(&p, "not a VHD image: no footer with cookie 'conectix' "
 			"at its end or at offset 0");
 	} else {
@@ -141,6 +199,17 @@ cmd_check(int argc, char **argv)
 			collect(&p, "more problems (out of memory to list them)");
 		if (azure)
 			az = azure_check(file, collect, &p);
+		/* A parent that is not there is not damage in this file: it
+		 * is an error (exit 1), as for every other command. */
+		struct vhd *v = NULL;
+		if (p.bad > (size_t)az && !(flags & VHD_CHECK_NO_PARENT)) {
+			r = vhd_open(&v, file, VHD_OPEN_RDONLY | VHD_OPEN_NOLOCK |
+				     VHD_OPEN_IGNORE_CHECKSUM);
+			if (r == -ENOENT)
+				missing = 1;
+			else if (r == 0)
+				vhd_close(v);
+		}
 	}
 	if (json) {
 		printf("{\"file\": ");
@@ -158,10 +227,16 @@ cmd_check(int argc, char **argv)
 		printf("%s: no problems found%s\n", file,
 		       azure ? "; meets Azure's upload rules" : "");
 	} else {
-		for (size_t i = 0; i < p.n; i++)
-			print_problem(file, p.v[i]);
+		print_problems(file, p.v, p.n);
 	}
-	if (p.bad > (size_t)az) {
+	fflush(stdout);
+	if (flags & VHD_CHECK_FORCE_SHARE)
+		tool_force_share_note(file);
+	if (missing && p.bad - az == 1) {
+		fflush(stdout);
+		tool_err(file, "its parent is missing: the chain cannot be read "
+			 "(vhdtool set-parent points it at a moved parent)");
+	} else if (p.bad > (size_t)az) {
 		fflush(stdout);
 		tool_err(file, "damaged: %zu problem%s found", p.bad - az,
 			 p.bad - az == 1 ? "" : "s");
@@ -170,7 +245,8 @@ cmd_check(int argc, char **argv)
 		tool_err(file, "not ready for Azure: %d rule%s broken", az,
 			 az == 1 ? "" : "s");
 	}
-	rc = p.bad ? EXIT_DAMAGED : EXIT_OK;
+	rc = missing && p.bad - az == 1 ? EXIT_ERROR :
+	     p.bad ? EXIT_DAMAGED : EXIT_OK;
 out:
 	for (size_t i = 0; i < p.n; i++)
 		free(p.v[i]);

@@ -24,8 +24,9 @@ static const char help[] =
 	"                     OUT (a new file)\n"
 	"  -f, --force        replace OUT if it exists\n"
 	"  -j, --json         print {\"file\", \"output\", \"size_before\", \"size_after\"}\n"
-	"  -p, --progress[=auto|always]\n"
-	"                     show progress (auto: only on a terminal)\n"
+	"  -p, --progress[=never|auto|always]\n"
+	"                     show progress (auto: only on a terminal;\n"
+	"                     never: none, the default)\n"
 	"  -h, --help         show this help\n\n"
 	"Exit status: 0 done, 1 error (a fixed disk cannot be compacted), 2 usage\n"
 	"error, 3 damaged image.\n";
@@ -87,6 +88,17 @@ cmd_compact(int argc, char **argv)
 				 "in place)");
 			return EXIT_ERROR;
 		}
+		/* Nor an image of FILE's chain: compacting a differencing
+		 * disk reads its parents. */
+		struct tool_inputs in = { 0 };
+		struct vhd *v;
+		tool_inputs_add(&in, file, -1, "FILE");
+		if (vhd_open(&v, file, VHD_OPEN_RDONLY | VHD_OPEN_NOLOCK) == 0) {
+			tool_inputs_add_chain(&in, v, file);
+			vhd_close(v);
+		}
+		if (tool_check_output(&in, out, -1, out) != EXIT_OK)
+			return EXIT_ERROR;
 		if (!force) {
 			tool_err(out, "already exists (use -f to replace it)");
 			return EXIT_ERROR;

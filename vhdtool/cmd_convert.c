@@ -78,9 +78,13 @@ static const char help[] =
 	"                            image by removing it; no data is copied\n"
 	"      --ignore-checksum     read a source whose footer or header checksum\n"
 	"                            is wrong (recovery)\n"
+	"  -U, --force-share         read a source another program is writing\n"
+	"                            (as qemu-img convert -U); the copy may then\n"
+	"                            be inconsistent\n"
 	"  -j, --json                print what was written as JSON\n"
-	"  -p, --progress[=auto|always]\n"
-	"                            show progress (auto: only on a terminal)\n"
+	"  -p, --progress[=never|auto|always]\n"
+	"                            show progress (auto: only on a terminal;\n"
+	"                            never: none, the default)\n"
 	"  -f, --force               replace DST if it exists\n"
 	"      --sync                make DST durable (fsync) before exiting;\n"
 	"                            otherwise, like cp and qemu-img, it is left\n"
@@ -112,6 +116,7 @@ struct endpoint {
 	uint64_t written;       /* stream DST: bytes so far */
 	char *tmp;              /* SRC: a spool file to remove */
 	int sync;               /* DST: durable before exit (--sync) */
+	const char *file;       /* SRC: the file to open (path, or the spool) */
 };
 
 /* Read exactly n bytes of a raw file. */
@@ -230,20 +235,16 @@ write_sparse(struct endpoint *d, const char *buf, size_t n, uint64_t off)
 }
 
 
+static uint64_t azure_size(uint64_t n);
+
 /* A VHD destination needs a disk size that is a positive multiple of 512
- * and at most 2040 GiB. */
+ * and at most 2040 GiB.  A raw source of another size is padded with
+ * zeros to the next sector (qemu-img does the same), which is said. */
 static int
-check_source_size(struct endpoint *s, int to)
+check_source_size(struct endpoint *s, int to, int azure)
 {
 	if (to != 1)
 		return EXIT_OK;
-	if (s->size % VHD_SECTOR_SIZE) {
-		tool_err(s->path, "size %llu is not a multiple of 512 bytes; a VHD "
-			 "cannot hold it (pad it, e.g. truncate -s %llu)",
-			 (unsigned long long)s->size,
-			 (unsigned long long)((s->size / 512 + 1) * 512));
-		return EXIT_ERROR;
-	}
 	if (s->size > VHD_MAX_DISK_SIZE) {
 		tool_err(s->path, "size %llu is larger than the VHD limit of "
 			 "2040 GiB", (unsigned long long)s->size);
@@ -253,7 +254,43 @@ check_source_size(struct endpoint *s, int to)
 		tool_err(s->path, "is empty; a VHD disk cannot have size 0");
 		return EXIT_ERROR;
 	}
+	if (azure && s->size % MIB) {
+		fprintf(stderr, "vhdtool: %s: size %llu is not a whole number of "
+			"MiB; padded with zeros to %llu, as Azure requires\n",
+			s->path, (unsigned long long)s->size,
+			(unsigned long long)azure_size(s->size));
+	} else if (s->size % VHD_SECTOR_SIZE && !azure) {
+		uint64_t to_size = (s->size / VHD_SECTOR_SIZE + 1) * VHD_SECTOR_SIZE;
+		if (to_size > VHD_MAX_DISK_SIZE) {
+			tool_err(s->path, "size %llu is larger than the VHD "
+				 "limit of 2040 GiB", (unsigned long long)s->size);
+			return EXIT_ERROR;
+		}
+		fprintf(stderr, "vhdtool: %s: size %llu is not a multiple of 512 "
+			"bytes; padded with zeros to %llu\n", s->path,
+			(unsigned long long)s->size, (unsigned long long)to_size);
+	}
 	return EXIT_OK;
+}
+
+static uint64_t
+azure_size(uint64_t n)
+{
+	n = (n + MIB - 1) / MIB * MIB;
+	return n < AZURE_MIN ? AZURE_MIN : n;
+}
+
+/* The disk size of the destination: a VHD's is a whole number of sectors
+ * (zeros pad a raw source), --azure's a whole number of MiB. */
+static uint64_t
+dest_size(const struct endpoint *s, int to, int azure)
+{
+	if (azure)
+		return azure_size(s->size);
+	if (to == 1)
+		return (s->size + VHD_SECTOR_SIZE - 1) / VHD_SECTOR_SIZE *
+		       VHD_SECTOR_SIZE;
+	return s->size;
 }
 
 /* ---- streams ---- */
@@ -746,14 +783,29 @@ is_gzip(const char *path)
 	return r;
 }
 
+/* A failed library call about the source, named as the user gave it
+ * (not the spool file standard input went to). */
+static int
+src_lib_err(const struct endpoint *s, int r)
+{
+	return tool_msg_err(s->path, strip_file(vhd_errmsg(), s->file), r);
+}
+
+/* -U: the source is read without keeping writers out (locking). */
+static unsigned force_share;
+
 /* from: -1 by content, 0 raw, 1 VHD. */
 static int
 open_source(struct endpoint *s, int from, int ignore_checksum)
 {
-	int r = from >= 0 ? from : vhd_probe(s->path);
+	int r = from >= 0 ? from : vhd_probe(s->file);
+	const char *fmt;
 
 	if (r < 0)
-		return tool_lib_err(s->path, r);
+		return src_lib_err(s, r);
+	if (r == 0 && from < 0 && (fmt = foreign_format_file(s->file)))
+		return tool_foreign_err(s->path, s->std || s->tmp ? NULL :
+					s->path, fmt);
 	if (r == 0 && from < 0 && ends_with_vhd(s->path)) {
 		/* A damaged VHD must not be copied as if it were a raw disk. */
 		tool_err(s->path, "not a VHD image (no VHD footer at its end or "
@@ -762,13 +814,13 @@ open_source(struct endpoint *s, int from, int ignore_checksum)
 	}
 	if (r == 1) {
 		struct vhd_info in = { .struct_size = sizeof in };
-		unsigned fl = VHD_OPEN_RDONLY |
+		unsigned fl = VHD_OPEN_RDONLY | force_share |
 			      (ignore_checksum ? VHD_OPEN_IGNORE_CHECKSUM : 0);
-		r = vhd_open(&s->v, s->path, fl);
+		r = vhd_open(&s->v, s->file, fl);
 		if (r < 0) {
 			if (r == -EBADMSG && !ignore_checksum &&
 			    strstr(vhd_errmsg(), "checksum")) {
-				char *m = strdup(vhd_errmsg());
+				char *m = strdup(strip_file(vhd_errmsg(), s->file));
 				size_t n = m ? strlen(m) + 64 : 0;
 				char *h = m ? malloc(n) : NULL;
 				int rc;
@@ -780,20 +832,20 @@ open_source(struct endpoint *s, int from, int ignore_checksum)
 				free(m);
 				return rc;
 			}
-			return tool_lib_err(s->path, r);
+			return src_lib_err(s, r);
 		}
 		if ((r = vhd_get_info(s->v, &in)) < 0)
-			return tool_lib_err(s->path, r);
+			return src_lib_err(s, r);
 		s->size = in.virtual_size;
 		if (in.type == VHD_TYPE_FIXED) {
 			/* Its data is the file's first size bytes: a raw
 			 * view for copy_file_range. */
-			s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+			s->fd = open(s->file, O_RDONLY | O_CLOEXEC);
 		}
 		return EXIT_OK;
 	}
 	struct stat st;
-	s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+	s->fd = open(s->file, O_RDONLY | O_CLOEXEC);
 	if (s->fd < 0 || fstat(s->fd, &st) < 0) {
 		tool_err(s->path, "cannot open: %s", strerror(errno));
 		return EXIT_ERROR;
@@ -807,6 +859,14 @@ open_source(struct endpoint *s, int from, int ignore_checksum)
 			return EXIT_ERROR;
 		}
 		s->size = (uint64_t)end;
+		if (end == 0 && S_ISCHR(st.st_mode)) {
+			/* /dev/zero, /dev/urandom: no end to copy up to. */
+			tool_err(s->path, "is a character device with no size "
+				 "(it never ends); give a file, a block device "
+				 "or a stream of known length (e.g. head -c "
+				 "SIZE %s | vhdtool convert - DST)", s->path);
+			return EXIT_ERROR;
+		}
 	}
 	return EXIT_OK;
 }
@@ -816,7 +876,7 @@ static int
 open_stream_source(struct endpoint *s)
 {
 	int fd = s->std ? dup(STDIN_FILENO) :
-		 open(s->path, O_RDONLY | O_CLOEXEC);
+		 open(s->file, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
 		tool_err(s->path, "cannot open: %s", strerror(errno));
@@ -876,12 +936,23 @@ spool(struct endpoint *s, const char *head, size_t headlen, int from,
 	s->stream = 0;
 	if (rc != EXIT_OK)
 		return rc;
-	const char *name = s->path;
-	s->path = tmpl;
-	rc = open_source(s, from, ignore);
-	/* Messages should name what the user gave. */
-	(void)name;
-	return rc;
+	/* Messages name what the user gave (s->path), not the spool. */
+	s->file = tmpl;
+	return open_source(s, from, ignore);
+}
+
+/* Every file the copy reads: the source, its chain, the stream. */
+static void
+source_inputs(const struct endpoint *s, struct tool_inputs *in)
+{
+	in->n = 0;
+	if (s->std)
+		tool_inputs_add(in, NULL, STDIN_FILENO, "the source (standard "
+				"input)");
+	else
+		tool_inputs_add(in, s->path, -1, "the source");
+	if (s->v)
+		tool_inputs_add_chain(in, s->v, s->path);
 }
 
 /* Create and open DST. */
@@ -889,21 +960,23 @@ static int
 open_dest(struct endpoint *d, const struct endpoint *s, int to_vhd,
 	  const struct vhd_create_opts *co_in, int force, int gz)
 {
-	struct stat st, ss;
+	struct tool_inputs in;
+	struct stat st;
 	int r;
 
+	source_inputs(s, &in);
 	if (d->std) {
+		/* Standard output redirected onto an input (>> or <>). */
+		if (tool_check_output(&in, NULL, STDOUT_FILENO,
+				      "standard output") != EXIT_OK)
+			return EXIT_ERROR;
 		d->stream = 1;
 		d->fd = STDOUT_FILENO;
 		goto stream;
 	}
 	if (stat(d->path, &st) == 0) {
-		if (!s->stream && !s->tmp &&
-		    (s->v ? stat(vhd_path(s->v), &ss) : fstat(s->fd, &ss)) == 0 &&
-		    st.st_dev == ss.st_dev && st.st_ino == ss.st_ino) {
-			tool_err(d->path, "is the source itself");
+		if (tool_check_output(&in, d->path, -1, d->path) != EXIT_OK)
 			return EXIT_ERROR;
-		}
 		if (!force) {
 			tool_err(d->path, "already exists (use -f to replace it)");
 			return EXIT_ERROR;
@@ -1013,12 +1086,6 @@ finish_dest(struct endpoint *d, unsigned footer_flags)
 	return EXIT_OK;
 }
 
-static uint64_t
-azure_size(uint64_t n)
-{
-	n = (n + MIB - 1) / MIB * MIB;
-	return n < AZURE_MIN ? AZURE_MIN : n;
-}
 
 /* --in-place: raw <-> fixed without copying. */
 static int
@@ -1065,8 +1132,29 @@ in_place(const char *file, int to, int azure, int json)
 		tool_err(file, "already a raw image (no VHD footer)");
 		return EXIT_ERROR;
 	}
-	if ((r = vhd_raw_to_fixed(file, azure ? VHD_FOOTER_MAX_GEOMETRY : 0)) < 0)
+	/* A size that is not a whole number of sectors: zeros up to the
+	 * next one first (as a copy would), undone if the footer fails. */
+	struct stat st;
+	off_t padded = 0;
+	if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    st.st_size % VHD_SECTOR_SIZE) {
+		padded = (st.st_size / VHD_SECTOR_SIZE + 1) * VHD_SECTOR_SIZE;
+		if (truncate(file, padded) < 0) {
+			tool_err(file, "cannot pad it to %lld bytes: %s",
+				 (long long)padded, strerror(errno));
+			return EXIT_ERROR;
+		}
+	}
+	if ((r = vhd_raw_to_fixed(file, azure ? VHD_FOOTER_MAX_GEOMETRY : 0)) < 0) {
+		if (padded && truncate(file, st.st_size) < 0)
+			tool_err(file, "cannot undo the padding: %s",
+				 strerror(errno));
 		return tool_lib_err(file, r);
+	}
+	if (padded)
+		fprintf(stderr, "vhdtool: %s: size %lld is not a multiple of 512 "
+			"bytes; padded with zeros to %lld\n", file,
+			(long long)st.st_size, (long long)padded);
 	if ((r = vhd_open(&v, file, VHD_OPEN_RDONLY)) < 0)
 		return tool_lib_err(file, r);
 	r = vhd_get_info(v, &in);
@@ -1108,6 +1196,7 @@ cmd_convert(int argc, char **argv)
 		{ "gzip",            no_argument,       NULL, 'z' },
 		{ "in-place",        no_argument,       NULL, 'i' },
 		{ "ignore-checksum", no_argument,       NULL, 'I' },
+		{ "force-share",     no_argument,       NULL, 'U' },
 		{ "json",            no_argument,       NULL, 'j' },
 		{ "progress",        optional_argument, NULL, 'p' },
 		{ "force",           no_argument,       NULL, 'f' },
@@ -1115,8 +1204,8 @@ cmd_convert(int argc, char **argv)
 		{ "help",            no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct endpoint s = { NULL, NULL, -1, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0 };
-	struct endpoint d = { NULL, NULL, -1, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0 };
+	struct endpoint s = { NULL, NULL, -1, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0, NULL };
+	struct endpoint d = { NULL, NULL, -1, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0, NULL };
 	struct vhd_create_opts co;
 	struct progress pr;
 	int c, from = -1, to = -1, ignore = 0, pmode = PROGRESS_OFF, force = 0;
@@ -1128,9 +1217,11 @@ cmd_convert(int argc, char **argv)
 	memset(&co, 0, sizeof(co));
 	co.struct_size = sizeof(co);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":F:O:t:b:azijpfSh", lopts,
+	tool_force_share_hint = 1;
+	while ((c = getopt_long(argc, argv, ":F:O:t:b:azijpfSUh", lopts,
 				NULL)) != -1) {
 		switch (c) {
+		case 'U': force_share = VHD_OPEN_FORCE_SHARE; break;
 		case 'F':
 			if (strcmp(optarg, "raw") == 0)
 				from = 0;
@@ -1162,6 +1253,10 @@ cmd_convert(int argc, char **argv)
 			if (parse_size(optarg, &bs) < 0 || bs > UINT32_MAX)
 				return tool_usage(usage, argv[0],
 					"bad block size '%s'", optarg);
+			if (bs == 0)
+				return tool_usage(usage, argv[0], "block size 0: "
+					"give a power of two from 512K to 256M "
+					"(default 2M)");
 			co.block_size = (uint32_t)bs;
 			break;
 		case 'a': azure = 1; break;
@@ -1200,7 +1295,7 @@ cmd_convert(int argc, char **argv)
 	if (argc - optind != 2)
 		return tool_usage(usage, argv[0], argc - optind < 2 ?
 				  "missing SRC or DST" : "too many arguments");
-	s.path = argv[optind];
+	s.path = s.file = argv[optind];
 	d.path = argv[optind + 1];
 	s.std = strcmp(s.path, "-") == 0;
 	d.std = strcmp(d.path, "-") == 0;
@@ -1255,6 +1350,11 @@ cmd_convert(int argc, char **argv)
 			goto out;
 		}
 		headlen = (size_t)n;
+		const char *fmt = from < 0 ? foreign_format(head, headlen) : NULL;
+		if (fmt) {
+			rc = tool_foreign_err(s.path, NULL, fmt);
+			goto out;
+		}
 		struct vhd_info hi = { .struct_size = sizeof hi };
 		int dyn = from != 0 && headlen == 512 &&
 			  vhd_footer_parse((uint8_t *)head, &hi) == 0 &&
@@ -1268,17 +1368,17 @@ cmd_convert(int argc, char **argv)
 		goto out;
 	}
 	if (!s.stream) {
-		if ((rc = check_source_size(&s, to)) != EXIT_OK)
+		if ((rc = check_source_size(&s, to, azure)) != EXIT_OK)
 			goto out;
-		d.size = azure ? azure_size(s.size) : s.size;
+		d.size = dest_size(&s, to, azure);
 	}
 	if ((rc = open_dest(&d, &s, to, &co, force, gz)) != EXIT_OK)
 		goto out;
 	if (s.stream) {
 		rc = copy_stream(&s, &d, from, head, headlen, &pr);
 		if (rc == EXIT_OK)
-			rc = check_source_size(&s, to);
-		d.size = azure ? azure_size(s.size) : s.size;
+			rc = check_source_size(&s, to, azure);
+		d.size = dest_size(&s, to, azure);
 	} else {
 		rc = copy(&s, &d, &pr);
 	}
@@ -1286,15 +1386,31 @@ cmd_convert(int argc, char **argv)
 	if (rc != EXIT_OK)
 		goto out;
 	rc = finish_dest(&d, azure ? VHD_FOOTER_MAX_GEOMETRY : 0);
-	if (rc == EXIT_OK && json) {
-		printf("{\"source\": ");
-		json_str(stdout, s.std ? "-" : argv[optind]);
-		printf(", \"destination\": ");
-		json_str(stdout, d.std ? "-" : d.path);
-		printf(", \"format\": \"%s\", \"type\": \"%s\", \"compressed\": %s, "
-		       "\"size\": %llu}\n", to ? "vhd" : "raw",
-		       to ? vhd_type_name(co.type) : "raw", gz ? "true" : "false",
-		       (unsigned long long)d.size);
+	if (rc == EXIT_OK) {
+		/* With DST "-" standard output is the disk: the report
+		 * goes to standard error. */
+		FILE *f = d.std ? stderr : stdout;
+		char hs[32];
+		if (json) {
+			fprintf(f, "{\"source\": ");
+			json_str(f, s.std ? "-" : argv[optind]);
+			fprintf(f, ", \"destination\": ");
+			json_str(f, d.std ? "-" : d.path);
+			fprintf(f, ", \"format\": \"%s\", \"type\": \"%s\", "
+				"\"compressed\": %s, \"size\": %llu}\n",
+				to ? "vhd" : "raw",
+				to ? vhd_type_name(co.type) : "raw",
+				gz ? "true" : "false", (unsigned long long)d.size);
+		} else if (!d.std) {
+			/* One summary line, like the other commands; not
+			 * with a stream on standard output, which cp, dd and
+			 * qemu-img leave quiet too. */
+			fprintf(f, "%s -> %s: %s%s%s, disk of %s\n", s.path,
+				d.path, to ? vhd_type_name(co.type) : "raw",
+				to ? " VHD" : " image",
+				gz ? " (gzip-compressed)" : "",
+				human_size(d.size, hs));
+		}
 	}
 out:
 	vhd_close(s.v);

@@ -100,6 +100,10 @@ cmd_create(int argc, char **argv)
 			if (parse_size(optarg, &bs) < 0 || bs > UINT32_MAX)
 				return tool_usage(usage, argv[0],
 					"bad block size '%s'", optarg);
+			if (bs == 0)
+				return tool_usage(usage, argv[0], "block size 0: "
+					"give a power of two from 512K to 256M "
+					"(default 2M)");
 			o.block_size = (uint32_t)bs;
 			break;
 		case 'c':
@@ -162,9 +166,14 @@ cmd_create(int argc, char **argv)
 			return tool_lib_err(file, r);
 		printf("{\"file\": ");
 		json_str(stdout, file);
-		printf(", \"type\": \"%s\", \"size\": %llu, \"block_size\": %u, "
-		       "\"parent\": ", vhd_type_name(in.type),
-		       (unsigned long long)in.virtual_size, in.block_size);
+		printf(", \"type\": \"%s\", \"size\": %llu, \"block_size\": ",
+		       vhd_type_name(in.type), (unsigned long long)in.virtual_size);
+		/* A fixed disk has no blocks: null, as in info --json. */
+		if (in.type == VHD_TYPE_FIXED)
+			fputs("null", stdout);
+		else
+			printf("%u", in.block_size);
+		fputs(", \"parent\": ", stdout);
 		if (o.parent)
 			json_str(stdout, o.parent);
 		else

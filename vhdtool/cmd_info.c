@@ -7,7 +7,7 @@
 #include "tool.h"
 
 static const char usage[] =
-	"usage: vhdtool info [--json] [--parent PATH] FILE\n";
+	"usage: vhdtool info [--json] [--parent PATH] [-U] FILE\n";
 
 static const char help[] =
 	"Describe the VHD image FILE: type, sizes, geometry, allocation, creator,\n"
@@ -15,6 +15,9 @@ static const char help[] =
 	"  -j, --json          print one JSON object instead of text\n"
 	"  -P, --parent PATH   use PATH as the parent of FILE instead of the parent\n"
 	"                      locators stored in it\n"
+	"  -U, --force-share   read the image even while another program writes\n"
+	"                      it (as qemu-img -U); what is shown may then be\n"
+	"                      inconsistent\n"
 	"  -h, --help          show this help\n\n"
 	"The disk size is the footer's current size.  The CHS capacity\n"
 	"(cylinders * heads * sectors * 512) is shown too because QEMU takes it as\n"
@@ -151,9 +154,17 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf("  \"original_size\": %llu,\n", (unsigned long long)in->original_size);
 	printf("  \"geometry\": {\"cylinders\": %u, \"heads\": %u, \"sectors\": %u},\n",
 	       in->cylinders, in->heads, in->sectors_per_track);
-	printf("  \"block_size\": %u,\n", in->block_size);
-	printf("  \"max_table_entries\": %u,\n", in->max_table_entries);
-	printf("  \"allocated_blocks\": %u,\n", in->allocated_blocks);
+	/* Every key in every type: null where it does not apply (a fixed
+	 * disk has no blocks, a disk without a parent no parent fields). */
+	if (in->type == VHD_TYPE_FIXED) {
+		printf("  \"block_size\": null,\n");
+		printf("  \"max_table_entries\": null,\n");
+		printf("  \"allocated_blocks\": null,\n");
+	} else {
+		printf("  \"block_size\": %u,\n", in->block_size);
+		printf("  \"max_table_entries\": %u,\n", in->max_table_entries);
+		printf("  \"allocated_blocks\": %u,\n", in->allocated_blocks);
+	}
 	printf("  \"allocated_bytes\": %llu,\n", (unsigned long long)in->allocated_bytes);
 	printf("  \"file_size\": %llu,\n", (unsigned long long)in->file_size);
 	printf("  \"unique_id\": \"%s\",\n", uuid_str(in->unique_id, u));
@@ -182,6 +193,8 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 		       vhd_time_str(in->parent_timestamp, t));
 	} else {
 		printf("  \"parent_name\": null,\n");
+		printf("  \"parent_unique_id\": null,\n");
+		printf("  \"parent_timestamp\": null,\n");
 	}
 	printf("  \"parent\": ");
 	if (vhd_parent(v))
@@ -189,11 +202,12 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 	else
 		printf("null");
 	printf(",\n  \"parent_missing\": %s,\n", parent_problem ? "true" : "false");
-	if (parent_problem) {
-		printf("  \"parent_problem\": ");
+	printf("  \"parent_problem\": ");
+	if (parent_problem)
 		json_str(stdout, parent_problem);
-		printf(",\n");
-	}
+	else
+		printf("null");
+	printf(",\n");
 	printf("  \"chain\": [");
 	first = 1;
 	for (struct vhd *p = v; p; p = vhd_parent(p)) {
@@ -216,6 +230,7 @@ cmd_info(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "json",   no_argument,       NULL, 'j' },
 		{ "parent", required_argument, NULL, 'P' },
+		{ "force-share", no_argument,  NULL, 'U' },
 		{ "help",   no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -227,10 +242,12 @@ cmd_info(int argc, char **argv)
 	int c, json = 0, r, rc = EXIT_OK, parent_err = 0;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jP:h", lopts, NULL)) != -1) {
+	tool_force_share_hint = 1;
+	while ((c = getopt_long(argc, argv, ":jP:Uh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
 		case 'P': oo.parent_path = optarg; break;
+		case 'U': oo.flags |= VHD_OPEN_FORCE_SHARE; break;
 		case 'h':
 			fputs(usage, stdout);
 			fputs(help, stdout);
@@ -249,6 +266,9 @@ cmd_info(int argc, char **argv)
 		 * (a damaged image: exit 3), then without the parent (a
 		 * missing parent is only a warning). */
 		int err = r;
+
+		if (err == -EBUSY)      /* tried and waited once: enough */
+			return tool_lib_err(file, err);
 		char *msg = strdup(vhd_errmsg()), *pmsg = NULL;
 		int perr = err;
 		struct vhd_open_opts o2 = oo;
@@ -291,6 +311,8 @@ cmd_info(int argc, char **argv)
 	else
 		print_text(v, &in, file, parent_problem);
 	fflush(stdout);
+	if (oo.flags & VHD_OPEN_FORCE_SHARE)
+		tool_force_share_note(file);
 	if (damaged) {
 		tool_msg_err(file, damaged, -EBADMSG);
 		rc = EXIT_DAMAGED;

@@ -8,7 +8,7 @@
 #include "tool.h"
 
 static const char usage[] =
-	"usage: vhdtool map [--json] [--parent PATH] [--ignore-checksum] FILE\n";
+	"usage: vhdtool map [--json] [--parent PATH] [--ignore-checksum] [-U] FILE\n";
 
 static const char help[] =
 	"List the extents of the disk in the VHD image FILE: ranges stored as data\n"
@@ -19,6 +19,9 @@ static const char help[] =
 	"                        depth, file}\n"
 	"  -P, --parent PATH     use PATH as the parent of FILE\n"
 	"      --ignore-checksum open an image whose checksums are wrong\n"
+	"  -U, --force-share     read the image even while another program writes\n"
+	"                        it (as qemu-img -U); the map may then be\n"
+	"                        inconsistent\n"
 	"  -h, --help            show this help\n";
 
 /* Path of the image at depth in the chain of v. */
@@ -61,6 +64,7 @@ cmd_map(int argc, char **argv)
 		{ "json",            no_argument,       NULL, 'j' },
 		{ "parent",          required_argument, NULL, 'P' },
 		{ "ignore-checksum", no_argument,       NULL, 'I' },
+		{ "force-share",     no_argument,       NULL, 'U' },
 		{ "help",            no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -71,8 +75,10 @@ cmd_map(int argc, char **argv)
 	int c, json = 0, r, rc = EXIT_OK, first = 1;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jP:h", lopts, NULL)) != -1) {
+	tool_force_share_hint = 1;
+	while ((c = getopt_long(argc, argv, ":jP:Uh", lopts, NULL)) != -1) {
 		switch (c) {
+		case 'U': oo.flags |= VHD_OPEN_FORCE_SHARE; break;
 		case 'j': json = 1; break;
 		case 'P': oo.parent_path = optarg; break;
 		case 'I': oo.flags |= VHD_OPEN_IGNORE_CHECKSUM; break;
@@ -145,6 +151,9 @@ cmd_map(int argc, char **argv)
 		emit(v, json, &first, cur_off, cur_len, cur_status, cur_depth);
 	if (json)
 		printf("\n]\n");
+	fflush(stdout);
+	if (oo.flags & VHD_OPEN_FORCE_SHARE)
+		tool_force_share_note(file);
 out:
 	vhd_close(v);
 	return rc;

@@ -22,7 +22,7 @@ static const char merge_help[] =
 	"                           are no longer valid views of their disk)\n"
 	"  -i, --into ANCESTOR      merge into this image of CHILD's chain\n"
 	"  -j, --json               print {\"child\", \"into\", \"removed\": [...]}\n"
-	"  -p, --progress[=auto|always]\n"
+	"  -p, --progress[=never|auto|always]\n"
 	"                           show progress on standard error (auto: only\n"
 	"                           on a terminal)\n"
 	"  -h, --help               show this help\n";
@@ -33,9 +33,12 @@ static const char sp_usage[] =
 static const char sp_help[] =
 	"Point the differencing disk CHILD at NEWPARENT (after moving or copying the\n"
 	"parent): rewrites the parent unique id, timestamp, name and locators.\n"
-	"NEWPARENT must have the unique id CHILD records, unless --force.\n\n"
+	"NEWPARENT must have the unique id CHILD records and CHILD's size, unless\n"
+	"--force.\n\n"
 	"  -f, --force   accept a parent with another unique id (only if it has\n"
-	"                the same content, e.g. a copy made by another tool)\n"
+	"                the same content, e.g. a copy made by another tool), or\n"
+	"                of another size (a parent grown since: CHILD reads it up\n"
+	"                to its own size, as check, info and vhdfuse do)\n"
 	"  -j, --json    print {\"child\", \"parent\"} as JSON\n"
 	"  -h, --help    show this help\n";
 
@@ -211,7 +214,8 @@ cmd_set_parent(int argc, char **argv)
 	r = vhd_set_parent(argv[optind], argv[optind + 1], flags);
 	if (r < 0) {
 		const char *m = vhd_errmsg();
-		if (!(flags & VHD_SET_PARENT_FORCE) && strstr(m, "unique id")) {
+		if (!(flags & VHD_SET_PARENT_FORCE) &&
+		    (strstr(m, "unique id") || strstr(m, "the child's size"))) {
 			char buf[1200];
 			snprintf(buf, sizeof(buf), "%s (--force accepts it)", m);
 			return tool_msg_err(argv[optind], buf, r);

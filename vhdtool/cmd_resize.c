@@ -15,18 +15,46 @@ static const char help[] =
 	"disk's block table grows as needed, moving the first blocks to the end of\n"
 	"the file.  Shrinking is refused when the part cut off holds data, unless\n"
 	"--force.  A differencing disk is resized like a dynamic one (its parent\n"
-	"is not changed; past the parent's end it reads zeros).  The footer's\n"
+	"is not changed); growing it past its parent's size is refused unless\n"
+	"--force, because libvhdi and 7-Zip cannot read such a child (for us and\n"
+	"QEMU it reads zeros past the parent's end).  The footer's\n"
 	"original size is updated too, so every reader agrees on the new size.\n"
 	"The resize is crash-safe: an interruption leaves the old or the new size\n"
 	"with the data intact.  The file systems inside are not resized.\n\n"
-	"  -f, --force        shrink even if the part cut off holds data (lost)\n"
+	"  -f, --force        shrink even if the part cut off holds data (lost);\n"
+	"                     grow a differencing disk past its parent's size\n"
 	"  -j, --json         print {\"file\", \"type\", \"old_size\", \"new_size\"}\n"
-	"  -p, --progress[=auto|always]\n"
-	"                     show progress (auto: only on a terminal)\n"
+	"  -p, --progress[=never|auto|always]\n"
+	"                     show progress (auto: only on a terminal;\n"
+	"                     never: none, the default)\n"
 	"  -h, --help         show this help\n\n"
 	"SIZE is in bytes or with a suffix K, M, G, T (binary); a multiple of 512,\n"
 	"at most 2040G.  Exit status: 0 resized (or already that size), 1 error,\n"
 	"2 usage error, 3 damaged image.\n";
+
+/* A differencing disk larger than its parent is valid for us and QEMU
+ * (past the parent's end it reads zeros), but libvhdi and 7-Zip cannot
+ * read it: growing past the parent needs --force. */
+static int
+check_parent_size(const char *file, uint64_t ns)
+{
+	struct vhd *v;
+	struct vhd_info pi = { .struct_size = sizeof pi };
+	char a[32];
+	int r = vhd_open(&v, file, VHD_OPEN_RDONLY | VHD_OPEN_NOLOCK);
+
+	if (r < 0)
+		return tool_lib_err(file, r);
+	r = vhd_parent(v) ? vhd_get_info(vhd_parent(v), &pi) : -ENOENT;
+	vhd_close(v);
+	if (r < 0 || ns <= pi.virtual_size)
+		return EXIT_OK;
+	tool_err(file, "growing a differencing disk past its parent's size "
+		 "(%s) makes an image libvhdi and 7-Zip cannot read (past "
+		 "the parent's end it would read zeros); --force does it "
+		 "anyway, or grow the parent first", human_size(pi.virtual_size, a));
+	return EXIT_ERROR;
+}
 
 static int
 get_size(const char *file, struct vhd_info *in)
@@ -99,6 +127,9 @@ cmd_resize(int argc, char **argv)
 			 "bytes", (unsigned long long)ns);
 		return EXIT_ERROR;
 	}
+	if (in.type == VHD_TYPE_DIFF && ns > old && !(flags & VHD_RESIZE_FORCE) &&
+	    (rc = check_parent_size(file, ns)) != EXIT_OK)
+		return rc;
 	progress_init(&pr, pmode, 0);
 	r = vhd_resize(file, ns, flags, progress_cb, &pr);
 	progress_end(&pr);

@@ -3,6 +3,7 @@
  * One entry per subcommand in the table below; each lives in cmd_*.c.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "tool.h"
 
@@ -16,6 +17,8 @@ static const struct cmd cmds[] = {
 	{ "set-parent", cmd_set_parent, "point a differencing disk at another parent" },
 	{ "resize",     cmd_resize,     "grow or shrink a disk in place" },
 	{ "compact",    cmd_compact,    "reclaim unused space (like Optimize-VHD)" },
+	{ "upload",     cmd_upload,     "send a disk to an Azure page blob (data only)" },
+	{ "download",   cmd_download,   "fetch an Azure page blob into a sparse file" },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -27,16 +30,90 @@ usage(FILE *f)
 	      "Commands:\n", f);
 	for (size_t i = 0; i < NCMDS; i++)
 		fprintf(f, "  %-11s %s\n", cmds[i].name, cmds[i].summary);
-	fputs("\n'vhdtool COMMAND --help' describes a command.\n"
+	fputs("\nEvery command takes --lock-wait SECONDS: how long to wait for an\n"
+	      "image another program has locked (default 5; 0 fails at once).\n"
+	      "\n'vhdtool COMMAND --help' describes a command.\n"
 	      "Exit status: 0 success, 1 error, 2 usage error, 3 damaged image.\n"
 	      "Please read the vhdtool(1) manual page for full usage.\n", f);
+}
+
+/* The library starts waiting for a lock another program holds. */
+static void
+lock_waiting(void *arg, const char *msg, unsigned ms)
+{
+	const char *end = msg[0] == '\'' ? strstr(msg + 1, "': ") : NULL;
+
+	(void)arg;
+	if (end)        /* "'a.vhd': in use" -> "a.vhd: in use" */
+		fprintf(stderr, "vhdtool: %.*s: %s; waiting up to %g s for "
+			"it\n", (int)(end - msg - 1), msg + 1, end + 3,
+			ms / 1000.0);
+	else
+		fprintf(stderr, "vhdtool: %s; waiting up to %g s for it\n",
+			msg, ms / 1000.0);
+}
+
+/* Seconds (a decimal number, at most an hour) to milliseconds, or -1. */
+int
+tool_lock_wait_ms(const char *s)
+{
+	char *end;
+	double d = strtod(s, &end);
+
+	if (end == s || *end || !(d >= 0 && d <= 3600))
+		return -1;
+	return (int)(d * 1000 + 0.5);
+}
+
+/* --lock-wait SECONDS is taken wherever it stands before "--", for every
+ * command, and removed from argv.  Returns the new argc, or -1. */
+static int
+take_lock_wait(int argc, char **argv)
+{
+	int j = 1, ms = -1;
+
+	for (int i = 1; i < argc; i++) {
+		const char *v = NULL;
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if (strncmp(argv[i], "--lock-wait=", 12) == 0) {
+			v = argv[i] + 12;
+		} else if (strcmp(argv[i], "--lock-wait") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "vhdtool: option '--lock-wait' "
+					"needs a value\n");
+				return -1;
+			}
+			v = argv[++i];
+		} else {
+			argv[j++] = argv[i];
+			continue;
+		}
+		if ((ms = tool_lock_wait_ms(v)) < 0) {
+			fprintf(stderr, "vhdtool: --lock-wait '%s': expected "
+				"seconds from 0 to 3600\n", v);
+			return -1;
+		}
+	}
+	argv[j] = NULL;
+	vhd_set_lock_wait(ms < 0 ? 5000 : (unsigned)ms, lock_waiting, NULL);
+	return j;
 }
 
 int
 main(int argc, char **argv)
 {
+	/* Before the command or after it: "vhdtool --lock-wait 0 info X". */
+	if ((argc = take_lock_wait(argc, argv)) < 0) {
+		fputs("Try 'vhdtool --help' for more information.\n", stderr);
+		return EXIT_USAGE;
+	}
 	if (argc < 2) {
-		usage(stderr);
+		fprintf(stderr, "vhdtool: missing COMMAND\n"
+			"Try 'vhdtool --help' for more information.\n");
 		return EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -60,17 +137,18 @@ main(int argc, char **argv)
 				return cmds[i].run(2, av);
 			}
 		}
-		fprintf(stderr, "vhdtool: unknown command '%s'\n", argv[2]);
-		usage(stderr);
+		fprintf(stderr, "vhdtool: unknown command '%s'\n"
+			"Try 'vhdtool --help' for more information.\n", argv[2]);
 		return EXIT_USAGE;
 	}
-	for (size_t i = 0; i < NCMDS; i++)
+	for (size_t i = 0; i < NCMDS; i++) {
 		if (strcmp(argv[1], cmds[i].name) == 0)
 			return cmds[i].run(argc - 1, argv + 1);
+	}
 	if (argv[1][0] == '-')
 		fprintf(stderr, "vhdtool: unknown option '%s'\n", argv[1]);
 	else
 		fprintf(stderr, "vhdtool: unknown command '%s'\n", argv[1]);
-	usage(stderr);
+	fprintf(stderr, "Try 'vhdtool --help' for more information.\n");
 	return EXIT_USAGE;
 }

@@ -52,7 +52,8 @@ draw(struct progress *p, uint64_t done, uint64_t total, double t)
 			pct, human_size(done, a), human_size(total, b),
 			human_size((uint64_t)rate, c), p->tty ? "   " : "\n");
 	} else {
-		fprintf(stderr, "%s%5.1f%%  %llu / %llu%s", p->tty ? "\r" : "",
+		/* compact and resize count blocks (scanned or moved). */
+		fprintf(stderr, "%s%5.1f%%  %llu / %llu blocks%s", p->tty ? "\r" : "",
 			pct, (unsigned long long)done,
 			(unsigned long long)total, p->tty ? "   " : "\n");
 	}
@@ -66,6 +67,9 @@ progress_update(struct progress *p, uint64_t done, uint64_t total)
 	double t;
 
 	if (!p->on)
+		return;
+	/* The end is shown once, however often the caller reports it. */
+	if (p->drawn && p->done >= p->total && done >= total)
 		return;
 	t = now();
 	if (done < total && t - p->last < (p->tty ? 0.1 : 5.0))

@@ -27,6 +27,14 @@ struct cmd {
 	const char *summary;
 };
 
+/* --lock-wait SECONDS as milliseconds, or -1 (main.c). */
+int tool_lock_wait_ms(const char *s);
+
+/* info, check and map: an image in use by a writer is refused with a
+ * hint about -U; with -U the output carries a note (util.c). */
+extern int tool_force_share_hint;
+void tool_force_share_note(const char *file);
+
 int cmd_create(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_check(int argc, char **argv);
@@ -36,6 +44,8 @@ int cmd_merge(int argc, char **argv);
 int cmd_set_parent(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_upload(int argc, char **argv);
+int cmd_download(int argc, char **argv);
 
 /* Progress line (progress.c).  -p / --progress[=auto|always|never]. */
 #define PROGRESS_OFF    0
@@ -101,6 +111,57 @@ void json_str(FILE *f, const char *s);
 /* Azure's upload rules (azure.c): one "azure: ..." line per broken rule
  * passed to fn; returns how many. */
 int azure_check(const char *file, void (*fn)(void *, const char *), void *arg);
+
+/* The name of a disk image format other than VHD whose magic starts buf
+ * (n bytes from offset 0: VHDX, qcow2, VMDK, VDI, QED), or NULL. */
+const char *foreign_format(const void *buf, size_t n);
+/* The same for a file (NULL also when it cannot be read). */
+const char *foreign_format_file(const char *path);
+/* Says that file is an image of format fmt, which vhdtool does not read,
+ * and how to convert it (path: its name for qemu-img, NULL for a stream);
+ * returns EXIT_ERROR. */
+int tool_foreign_err(const char *file, const char *path, const char *fmt);
+
+/* The files a command reads (device and inode, so that links, "..",
+ * and bind mounts compare equal), and what each is. */
+#define TOOL_INPUTS_MAX 66
+struct tool_inputs {
+	int n;
+	unsigned long long dev[TOOL_INPUTS_MAX], ino[TOOL_INPUTS_MAX];
+	char what[TOOL_INPUTS_MAX][160];
+};
+/* Adds the file at path (or fd when path is NULL); ignored if it cannot
+ * be stat'ed. */
+void tool_inputs_add(struct tool_inputs *in, const char *path, int fd,
+		     const char *what);
+/* Adds every image of v's chain, v first (described as "the source" /
+ * "FILE"), then its parents. */
+void tool_inputs_add_chain(struct tool_inputs *in, struct vhd *v,
+			   const char *name);
+/* EXIT_OK unless out (or the open fd when out is NULL) is one of the
+ * inputs; then says which and returns EXIT_ERROR.  -f never overrides
+ * this: replacing an input destroys the data being read. */
+int tool_check_output(const struct tool_inputs *in, const char *out, int fd,
+		      const char *name);
+
+/* A disk to read (source.c): a VHD (chain flattened) or a raw image. */
+struct tool_src {
+	const char *path;
+	struct vhd *v;          /* VHD, or NULL for raw */
+	int fd;                 /* raw: the file */
+	uint64_t size;          /* disk size */
+};
+/* from: -1 by content, 0 raw, 1 VHD.  EXIT_OK or the exit code after the
+ * message. */
+int tool_src_open(struct tool_src *s, const char *path, int from);
+void tool_src_close(struct tool_src *s);
+/* The extent at off: *len > 0 bytes all data (1) or all zero (0); -errno. */
+int tool_src_extent(struct tool_src *s, uint64_t off, uint64_t *len);
+int tool_src_read(struct tool_src *s, void *buf, size_t n, uint64_t off);
+/* Does the name end in .vhd or .vpc (convert's rule for VHD output)? */
+int tool_name_is_vhd(const char *path);
+/* The disk size convert --azure gives: a whole MiB, at least 20 MiB. */
+uint64_t tool_azure_size(uint64_t size);
 
 /* Is the buffer all zero bytes? */
 int is_zero(const void *buf, size_t n);

@@ -4,8 +4,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include "tool.h"
 
 void
@@ -37,13 +40,27 @@ strip_file(const char *msg, const char *file)
 
 /* The library's messages usually start by naming the file ("'a.vhd':
  * bad cookie"); print them as "vhdtool: a.vhd: bad cookie". */
+int tool_force_share_hint;
+
 int
 tool_msg_err(const char *file, const char *msg, int err)
 {
 	if (!msg || !*msg || strcmp(msg, "no error") == 0)
 		msg = strerror(err < 0 ? -err : err);
-	tool_err(file, "%s", file ? strip_file(msg, file) : msg);
+	if (err == -EBUSY && tool_force_share_hint)
+		tool_err(file, "%s (-U reads it anyway)",
+			 file ? strip_file(msg, file) : msg);
+	else
+		tool_err(file, "%s", file ? strip_file(msg, file) : msg);
 	return err == -EBADMSG ? EXIT_DAMAGED : EXIT_ERROR;
+}
+
+/* -U, --force-share given: say once what it means. */
+void
+tool_force_share_note(const char *file)
+{
+	tool_err(file, "read with --force-share: if another program was "
+		 "writing it, what is shown may be inconsistent");
 }
 
 int
@@ -52,19 +69,23 @@ tool_lib_err(const char *file, int err)
 	return tool_msg_err(file, vhd_errmsg(), err);
 }
 
+/* One line saying what is wrong, one pointing to --help (the usage text
+ * itself is in --help): like GNU tools. */
 int
 tool_usage(const char *usage, const char *cmd, const char *why, ...)
 {
+	(void)usage;
+	fprintf(stderr, "vhdtool: %s: ", cmd);
 	if (why) {
 		va_list ap;
 
-		fprintf(stderr, "vhdtool: %s: ", cmd);
 		va_start(ap, why);
 		vfprintf(stderr, why, ap);
 		va_end(ap);
-		fputc('\n', stderr);
+	} else {
+		fputs("bad arguments", stderr);
 	}
-	fputs(usage, stderr);
+	fputc('\n', stderr);
 	fprintf(stderr, "Try 'vhdtool %s --help' for more information.\n", cmd);
 	return EXIT_USAGE;
 }
@@ -272,6 +293,9 @@ tool_need_vhd(const char *file)
 	if (r < 0)
 		return tool_lib_err(file, r);
 	if (r == 0) {
+		const char *fmt = foreign_format_file(file);
+		if (fmt)
+			return tool_foreign_err(file, file, fmt);
 		tool_err(file, "not a VHD image (no VHD footer at its end or "
 			 "at offset 0)");
 		return EXIT_DAMAGED;
@@ -294,6 +318,111 @@ tool_progress_opt(const char *usage, char **argv, const char *arg, int *mode)
 {
 	if ((*mode = progress_mode(arg)) < 0)
 		return tool_usage(usage, argv[0], "bad --progress value '%s' "
-				  "(auto or always)", arg);
+				  "(use never, auto or always)", arg);
+	return EXIT_OK;
+}
+
+const char *
+foreign_format(const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+
+	/* Magic numbers: VHDX "vhdxfile" (its file type identifier at 0),
+	 * qcow and qcow2 "QFI\xfb", QED "QED\0", VMDK sparse extent "KDMV"
+	 * (hosted) or "COWD" (ESX), a VMDK text descriptor, VDI 0xbeda107f
+	 * (little-endian) at offset 64. */
+	if (n >= 8 && memcmp(p, "vhdxfile", 8) == 0)
+		return "VHDX";
+	if (n >= 4 && memcmp(p, "QFI\xfb", 4) == 0)
+		return "qcow2";
+	if (n >= 4 && memcmp(p, "QED\0", 4) == 0)
+		return "QED";
+	if (n >= 4 && (memcmp(p, "KDMV", 4) == 0 || memcmp(p, "COWD", 4) == 0))
+		return "VMDK";
+	if (n >= 21 && memcmp(p, "# Disk DescriptorFile", 21) == 0)
+		return "VMDK";
+	if (n >= 68 && p[64] == 0x7f && p[65] == 0x10 && p[66] == 0xda &&
+	    p[67] == 0xbe)
+		return "VDI";
+	return NULL;
+}
+
+const char *
+foreign_format_file(const char *path)
+{
+	unsigned char buf[512];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	n = pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	return n > 0 ? foreign_format(buf, (size_t)n) : NULL;
+}
+
+int
+tool_foreign_err(const char *file, const char *path, const char *fmt)
+{
+	tool_err(file, "is a %s image, which vhdtool does not read yet; convert "
+		 "it with qemu-img convert -O vpc %s OUT.vhd (--from raw copies "
+		 "its bytes as a raw disk)", fmt, path ? path : "FILE");
+	return EXIT_ERROR;
+}
+
+void
+tool_inputs_add(struct tool_inputs *in, const char *path, int fd,
+		const char *what)
+{
+	struct stat st;
+
+	if (in->n >= TOOL_INPUTS_MAX)
+		return;
+	if ((path ? stat(path, &st) : fstat(fd, &st)) < 0)
+		return;
+	in->dev[in->n] = (unsigned long long)st.st_dev;
+	in->ino[in->n] = (unsigned long long)st.st_ino;
+	snprintf(in->what[in->n], sizeof(in->what[0]), "%s", what);
+	in->n++;
+}
+
+void
+tool_inputs_add_chain(struct tool_inputs *in, struct vhd *v, const char *name)
+{
+	char what[160];
+	const char *child = name;
+	int depth = 0;
+
+	for (struct vhd *p = v; p && depth < TOOL_INPUTS_MAX; p = vhd_parent(p)) {
+		if (depth == 0)
+			snprintf(what, sizeof(what), "%s", name);
+		else if (depth == 1)
+			snprintf(what, sizeof(what), "the parent of %s", name);
+		else
+			snprintf(what, sizeof(what), "the parent of %s (in the "
+				 "chain of %s)", child, name);
+		tool_inputs_add(in, vhd_path(p), -1, what);
+		child = vhd_path(p);
+		depth++;
+	}
+}
+
+int
+tool_check_output(const struct tool_inputs *in, const char *out, int fd,
+		  const char *name)
+{
+	struct stat st;
+
+	if ((out ? stat(out, &st) : fstat(fd, &st)) < 0)
+		return EXIT_OK;         /* does not exist: not an input */
+	for (int i = 0; i < in->n; i++) {
+		if (in->dev[i] == (unsigned long long)st.st_dev &&
+		    in->ino[i] == (unsigned long long)st.st_ino) {
+			tool_err(name, "is %s, which this command reads; an "
+				 "output cannot be one of its inputs (-f does "
+				 "not change that)", in->what[i]);
+			return EXIT_ERROR;
+		}
+	}
 	return EXIT_OK;
 }

@@ -55,12 +55,15 @@ cp raw.img ip2.img
 "$VHDTOOL" convert --in-place --azure ip2.img >/dev/null
 "$VHDTOOL" check --azure ip2.img >/dev/null || fail "in-place --azure not ready"
 qemu-img compare -q -f raw -F vpc want.img ip2.img || fail "in-place --azure differs"
-# refusals: odd size, dynamic to raw; nothing changes
+# An odd size is padded with zeros to the sector, and said (issue 14).
 head -c 1000 rnd > odd.img
 cp odd.img odd.orig
-expect_exit 1 "$VHDTOOL" convert --in-place odd.img 2>err
-grep -q "512" err || fail "no reason: $(cat err)"
-cmp odd.img odd.orig || fail "refused conversion changed the file"
+"$VHDTOOL" convert --in-place odd.img >/dev/null 2>err
+grep -q "odd.img: .*512.*padded with zeros to 1024" err || fail "no padding said: $(cat err)"
+[ "$(stat -c %s odd.img)" -eq $((1024 + 512)) ] || fail "in-place odd: size $(stat -c %s odd.img)"
+cmp -n 1000 odd.img odd.orig || fail "in-place padding changed the data"
+"$VHDTOOL" check odd.img >/dev/null || fail "in-place odd: not a valid fixed VHD"
+# refusals: dynamic to raw; nothing changes
 sum=$(sha256sum < dyn.vhd)
 expect_exit 1 "$VHDTOOL" convert --in-place dyn.vhd 2>err
 grep -q "dynamic" err || fail "no reason: $(cat err)"

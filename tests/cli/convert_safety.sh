@@ -34,8 +34,28 @@ done
 expect_exit 1 "$VHDTOOL" convert nosuch.vhd x.img 2>err
 grep -q "nosuch.vhd" err || fail "no file name: $(cat err)"
 [ ! -e x.img ] || fail "output created for a missing source"
+# Odd sizes are padded with zeros to the sector, as qemu-img does, and
+# the padding is said (issue 14).
 head -c 1000 /dev/urandom > odd.img
-expect_exit 1 "$VHDTOOL" convert odd.img odd.vhd 2>err
-grep -q "odd.img: .*512" err || fail "no clear message: $(cat err)"
-[ ! -e odd.vhd ] || fail "output created for an odd-sized source"
+"$VHDTOOL" convert odd.img odd.vhd >/dev/null 2>err
+grep -q "odd.img: .*512.*padded with zeros to 1024" err || fail "no clear message: $(cat err)"
+"$VHDTOOL" convert odd.vhd odd.raw >/dev/null
+[ "$(stat -c %s odd.raw)" -eq 1024 ] || fail "not padded to a sector"
+cmp -n 1000 odd.img odd.raw || fail "padded data differs"
+[ "$(tail -c 24 odd.raw | tr -d '\0' | wc -c)" -eq 0 ] || fail "padding is not zeros"
+# --azure pads to a whole MiB (at least 20 MiB) and says so.
+"$VHDTOOL" convert --azure odd.img az.vhd >/dev/null 2>err
+grep -q "odd.img: .*padded with zeros to 20971520" err || fail "--azure: $(cat err)"
+"$VHDTOOL" check --azure az.vhd > /dev/null || fail "--azure output not Azure-ready"
+# Standard input is named as such, never as a spool file; an empty
+# stream and a device that never ends are refused clearly.
+expect_exit 1 "$VHDTOOL" convert - e.vhd < /dev/null 2>err
+grep -q "^vhdtool: standard input: is empty" err || fail "empty stdin: $(cat err)"
+grep -q spool err && fail "spool file named: $(cat err)"
+expect_exit 1 "$VHDTOOL" convert /dev/zero z.vhd 2>err
+grep -q "^vhdtool: /dev/zero: .*never ends" err || fail "/dev/zero: $(cat err)"
+[ ! -e z.vhd ] && [ ! -e e.vhd ] || fail "output left behind"
+printf 'not a vhd footer' | "$VHDTOOL" convert --from vhd - x.vhd 2>err && fail "--from vhd accepted text"
+grep -q spool err && fail "spool file named: $(cat err)"
+grep -q "standard input" err || fail "stdin not named: $(cat err)"
 echo ok

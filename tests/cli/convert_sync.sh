@@ -8,7 +8,7 @@ export ASAN_OPTIONS=detect_leaks=0      # LeakSanitizer cannot run under ptrace
 mkdata src.raw 4 7
 syncs() {   # DST [--sync]: number of fsync/fdatasync calls of a convert
 	rm -f "$1"
-	strace -f -e trace=fsync,fdatasync -o t.trace "$VHDTOOL" convert ${2:-} src.raw "$1"
+	strace -f -e trace=fsync,fdatasync -o t.trace "$VHDTOOL" convert ${2:-} src.raw "$1" > /dev/null
 	grep -c "sync(" t.trace || true
 }
 [ "$(syncs out.raw)" -eq 0 ] || fail "raw: convert synced without --sync"

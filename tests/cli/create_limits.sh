@@ -26,7 +26,8 @@ grep -q "odd.vhd: .*multiple of 512" err || fail "no clear message: $(cat err)"
 [ ! -e odd.vhd ] || fail "bad size left a file behind"
 
 expect_exit 2 "$VHDTOOL" create x.vhd 12Q 2>err
-grep -q "usage:" err || fail "no usage on a malformed size"
+grep -q "bad size '12Q'" err || fail "malformed size not named: $(cat err)"
+grep -q "^Try 'vhdtool create --help'" err || fail "no pointer to --help on a malformed size"
 expect_exit 2 "$VHDTOOL" create x.vhd 2>/dev/null
 expect_exit 2 "$VHDTOOL" create --type sparse x.vhd 1M 2>/dev/null
 [ ! -e x.vhd ] || fail "usage error left a file behind"

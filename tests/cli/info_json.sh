@@ -44,7 +44,23 @@ assert c["chain"][1]["unique_id"] == d["unique_id"]
 assert c["parent_unique_id"] == d["unique_id"]
 assert c["parent_name"].endswith("dyn.vhd"), c["parent_name"]
 assert c["parent_missing"] is False
+# Every key in every type (issue 14), null where it does not apply.
+assert set(d) == set(f) == set(c), (set(d) ^ set(f), set(d) ^ set(c))
+assert f["block_size"] is None and f["max_table_entries"] is None, f
+assert f["allocated_blocks"] is None
+assert d["parent_unique_id"] is None and d["parent_timestamp"] is None, d
+assert d["parent_problem"] is None and c["parent_problem"] is None
 PY
+
+# create --json: block_size null for a fixed disk (it has no blocks).
+"$VHDTOOL" create --json --type fixed cf.vhd 1M > cf.json
+"$VHDTOOL" create --json cd.vhd 1M > cd.json
+python3 -c '
+import json
+f = json.load(open("cf.json")); d = json.load(open("cd.json"))
+assert f["block_size"] is None, f
+assert d["block_size"] == 2097152, d
+assert set(f) == set(d)' || fail "create --json block_size"
 
 # Text output names both sizes.
 "$VHDTOOL" info fix.vhd > info.txt

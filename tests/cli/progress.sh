@@ -21,4 +21,13 @@ done
 "$VHDTOOL" merge --progress=always child.vhd 2>err >/dev/null
 grep -q "100.0%" err || fail "merge: no progress: $(cat err)"
 expect_exit 2 "$VHDTOOL" convert --progress=sometimes raw.img d.vhd 2>/dev/null
+# resize and compact count blocks and say so; 100% is printed once
+# (issue 14).  A resize that moves blocks to grow the BAT:
+"$VHDTOOL" convert raw.img r.vhd >/dev/null
+"$VHDTOOL" resize --progress=always r.vhd 4G 2>err >/dev/null
+grep -q "100.0%  [0-9]* / [0-9]* blocks" err || fail "resize: no unit: $(cat err)"
+[ "$(grep -c "100.0%" err)" -eq 1 ] || fail "resize: 100% not once: $(cat err)"
+"$VHDTOOL" compact --progress=always r.vhd 2>err >/dev/null
+grep -q "100.0%  [0-9]* / [0-9]* blocks" err || fail "compact: no unit: $(cat err)"
+[ "$(grep -c "100.0%" err)" -eq 1 ] || fail "compact: 100% not once: $(cat err)"
 echo ok

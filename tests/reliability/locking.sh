@@ -1,14 +1,16 @@
 # Locking: an image open for writing (served read-write by vhdnbd, or
 # mounted by vhdfuse) cannot be opened by a second writer -- another
 # vhdnbd, vhdfuse, vhdtool merge / set-parent / check --repair -- which
-# fails at once (under 2 s, exit 1) naming the file and saying it is in
-# use; the parents of a served child are locked against writers too;
-# read-only inspection (info, check, a read-only server) still works, and
-# after the writer goes away everything works again.
+# fails (with --lock-wait 0: under 2 s, exit 1) naming the file and saying
+# it is in use; the parents of a served child are locked against writers
+# too; inspection of the served image needs -U, its parent's readers go on,
+# and after the writer goes away everything works again.  (QEMU as the
+# other party: lock_qemu.sh; readers: lock_readers.sh.)
 . "$TOP/tests/lib.sh"
 need timeout coreutils
 need fusermount3 fuse3
 need mountpoint util-linux
+need flock util-linux
 [ -x "$VHDNBD" ] || fail "vhdnbd not built: $VHDNBD"
 [ -x "$VHDFUSE" ] || fail "vhdfuse not built: $VHDFUSE"
 
@@ -66,21 +68,26 @@ touch mnt mnt2
 
 # 1. child served read-write
 serve one child.vhd
-refused child.vhd "$VHDNBD" --unix "$T/two.sock" child.vhd
-refused child.vhd "$VHDFUSE" child.vhd mnt
-refused child.vhd "$VHDTOOL" merge --keep child.vhd
-refused child.vhd "$VHDTOOL" set-parent child.vhd base.vhd
-refused child.vhd "$VHDTOOL" check --repair child.vhd
+refused child.vhd "$VHDNBD" --lock-wait 0 --unix "$T/two.sock" child.vhd
+refused child.vhd "$VHDFUSE" --lock-wait 0 child.vhd mnt
+refused child.vhd "$VHDTOOL" --lock-wait 0 merge --keep child.vhd
+refused child.vhd "$VHDTOOL" --lock-wait 0 set-parent child.vhd base.vhd
+refused child.vhd "$VHDTOOL" --lock-wait 0 check --repair child.vhd
 # ... and its parent is locked against writers
-refused base.vhd "$VHDNBD" --unix "$T/two.sock" base.vhd
-refused base.vhd "$VHDFUSE" base.vhd mnt
-refused base.vhd "$VHDTOOL" merge --keep child2.vhd
-refused base.vhd "$VHDTOOL" check --repair base.vhd
-# read-only use goes on
-"$VHDTOOL" info child.vhd >/dev/null || fail "info on a served image"
+refused base.vhd "$VHDNBD" --lock-wait 0 --unix "$T/two.sock" base.vhd
+refused base.vhd "$VHDFUSE" --lock-wait 0 base.vhd mnt
+refused base.vhd "$VHDTOOL" --lock-wait 0 merge --keep child2.vhd
+refused base.vhd "$VHDTOOL" --lock-wait 0 check --repair base.vhd
+# consistent readers of the served image are refused too (as qemu-img
+# info is); -U reads it anyway; the parent is only read, so its readers
+# go on
+refused child.vhd "$VHDTOOL" --lock-wait 0 info child.vhd
+refused child.vhd "$VHDTOOL" --lock-wait 0 check child.vhd
+refused child.vhd "$VHDTOOL" --lock-wait 0 convert child.vhd c.raw
+"$VHDTOOL" info -U child.vhd >/dev/null 2>&1 || fail "info -U on a served image"
+"$VHDTOOL" check -U child.vhd >/dev/null 2>&1 || fail "check -U on a served image"
+"$VHDTOOL" convert -U child.vhd c.raw || fail "convert -U from a served image"
 "$VHDTOOL" info base.vhd >/dev/null || fail "info on a served image's parent"
-"$VHDTOOL" check child.vhd >/dev/null || fail "check on a served image"
-"$VHDTOOL" convert child.vhd c.raw || fail "convert from a served image"
 serve ro --read-only base.vhd
 nbdinfo "nbd+unix:///?socket=$T/ro.sock" >/dev/null || fail "read-only server on the parent"
 unserve ro
@@ -98,11 +105,11 @@ unserve one
 # 3. mounted read-write by vhdfuse: the servers and tools are refused
 "$VHDFUSE" child.vhd mnt || fail "vhdfuse child.vhd"
 MNTS="$T/mnt"
-refused child.vhd "$VHDNBD" --unix "$T/two.sock" child.vhd
-refused child.vhd "$VHDFUSE" child.vhd "$T/mnt2"
-refused base.vhd "$VHDNBD" --unix "$T/two.sock" base.vhd
-refused child.vhd "$VHDTOOL" merge --keep child.vhd
-"$VHDTOOL" info child.vhd >/dev/null || fail "info on a mounted image"
+refused child.vhd "$VHDNBD" --lock-wait 0 --unix "$T/two.sock" child.vhd
+refused child.vhd "$VHDFUSE" --lock-wait 0 child.vhd "$T/mnt2"
+refused base.vhd "$VHDNBD" --lock-wait 0 --unix "$T/two.sock" base.vhd
+refused child.vhd "$VHDTOOL" --lock-wait 0 merge --keep child.vhd
+"$VHDTOOL" info -U child.vhd >/dev/null 2>&1 || fail "info -U on a mounted image"
 fusermount3 -u mnt
 for _ in $(seq 50); do
 	"$VHDTOOL" check --repair child.vhd >/dev/null 2>&1 && break
@@ -110,4 +117,28 @@ for _ in $(seq 50); do
 done
 "$VHDTOOL" check --repair child.vhd >/dev/null || fail "lock not released after unmount"
 "$VHDTOOL" merge child.vhd || fail "merge after unmount"
+# 4. Older versions of our tools lock with flock(2) only (SPEC.md 8.4):
+#    we take it too, so they and we still exclude each other.  flock(1)
+#    stands in for them.
+"$VHDTOOL" create old.vhd 32M >/dev/null
+flock -o -x old.vhd sleep 30 &
+FL=$!; PIDS="$PIDS $FL"
+sleep 0.3
+refused old.vhd "$VHDTOOL" --lock-wait 0 info old.vhd
+grep -Eq "in use by flock \(pid $FL\), which is writing it" "$T/err" || fail "flock holder not named: $(cat "$T/err")"
+refused old.vhd "$VHDNBD" --lock-wait 0 -r --unix "$T/two.sock" old.vhd
+pkill -P $FL sleep; wait $FL 2>/dev/null || true
+flock -o -s old.vhd sleep 30 &
+FL=$!; PIDS="$PIDS $FL"
+sleep 0.3
+refused old.vhd "$VHDTOOL" --lock-wait 0 resize old.vhd 64M
+"$VHDTOOL" --lock-wait 0 info old.vhd >/dev/null || fail "info beside an old reader"
+pkill -P $FL sleep; wait $FL 2>/dev/null || true
+serve one old.vhd
+flock -n -s old.vhd true && fail "an old reader's flock got in beside our writer"
+unserve one
+serve ro -r old.vhd
+flock -n -x old.vhd true && fail "an old writer's flock got in beside our reader"
+flock -n -s old.vhd true || fail "an old reader's flock was kept out by our reader"
+unserve ro
 echo "locking: ok"
