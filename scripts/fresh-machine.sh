@@ -21,6 +21,8 @@
 #   FRESH_STEPS="demo check deb installed"   what to run (default: all)
 #   FRESH_KEEP=1                             keep the roots for a look
 #   FRESH_REBUILD=1                          debootstrap anew, not the cache
+#   FRESH_TESTS=PATTERN                      make check runs only these
+#                                            (TESTS of tests/run.sh)
 #   FRESH_DEBS=DIR                           "installed" takes the packages
 #                                            from DIR, not from "deb"
 #
@@ -141,6 +143,9 @@ new_root() {   # name: sets $root to a new fresh root with /dev, /proc, /sys
 	r="$work/$1"; mkdir "$r"; roots="$roots $r"; root=$r
 	tar -C "$r" -xzf "$tarball"
 	cp /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null || true
+	# The root is a mount point itself, as / is on a booted machine
+	# (unshare -m --propagation needs that: tests/cli/output_is_input).
+	mount --bind "$r" "$r" && mount --make-private "$r"
 	# private: nothing mounted below these in the root may show on the host
 	mount --bind /dev "$r/dev" && mount --make-private "$r/dev"
 	mount --bind /dev/pts "$r/dev/pts" && mount --make-private "$r/dev/pts"
@@ -201,6 +206,16 @@ else
 	echo "fresh-machine: no $shared: tests of other software's images cannot run" >&2
 fi
 src=/root/src/libvhd
+# Azurite (npm, not Debian) for the Azure tests: tests/azurite.sh installs
+# it with npm when missing, but the npm registry may not be reachable from
+# the fresh root as it is from the host (a proxy the host alone trusts), so
+# the host's cache is seeded into the root when there is one.
+az=${AZURITE_CACHE:-/var/cache/libvhd-azurite}
+if [ -x "$az/node_modules/.bin/azurite-blob" ]; then
+	mkdir -p "$r/var/cache"
+	cp -a "$az" "$r/var/cache/libvhd-azurite"
+	log "seeded Azurite from $az"
+fi
 for s in $steps; do
 	case $s in
 	demo)  # plain `make` before anything is installed: a list, not a compiler error
@@ -210,7 +225,7 @@ for s in $steps; do
 	esac
 	case $s in
 	demo)  timed "make demo" "$r" "cd $src && make demo" || true ;;
-	check) timed "make check" "$r" "cd $src && make check" || true ;;
+	check) timed "make check" "$r" "cd $src && TESTS='${FRESH_TESTS:-}' make check" || true ;;
 	deb)   timed "make deb" "$r" "cd $src && make deb" || true ;;
 	esac
 done
