@@ -3,8 +3,11 @@
 # in its own fragment (libvhd/lib.mk, vhdtool/tool.mk, ...).
 #
 #   make              build the library and the tools into $(BUILD)/
+#   make deps         install the Debian packages building and testing need
 #   make check        every test: unit, CLI, fixtures, FUSE, NBD, sanitizers
 #   make demo         a short tour of the tools on images it makes
+#   make deb          Debian packages (dpkg-buildpackage), judged by lintian
+#   make fresh-check  demo, check and deb on a fresh Debian 12 root
 #   make bench        side-by-side performance against qemu
 #   make install PREFIX=DIR [LIBDIR=DIR] [DESTDIR=DIR]
 
@@ -34,8 +37,22 @@ LDLIBS  += -pthread
 
 SOVERSION = 1
 
-.PHONY: test-so all lib tools check check-unit check-scripts check-san demo bench install clean deps portability fuzz
+.PHONY: test-so all lib tools check check-unit check-scripts check-san demo bench install clean deps portability fuzz deb fresh-check
 all: lib tools
+
+# Building needs a few Debian packages (scripts/deps.sh, group [build]).
+# Without them, say which instead of failing in the compiler.  Only goals
+# that compile here are checked; check, demo and deb install them first
+# and then build in a new make, which reads pkg-config after the install.
+BUILD_GOALS = all lib tools test-bins test-so install
+ifneq ($(if $(MAKECMDGOALS),$(filter $(BUILD_GOALS),$(MAKECMDGOALS)),all),)
+DEPS_MISSING := $(shell sh scripts/deps.sh --check build)
+ifneq ($(DEPS_MISSING),)
+$(info $(DEPS_MISSING))
+$(info install them with `make deps` as root (or the apt-get line it prints))
+$(error build dependencies missing)
+endif
+endif
 
 include libvhd/lib.mk
 include vhdtool/tool.mk
@@ -52,18 +69,38 @@ $(BUILD)/obj/%.o: %.c
 deps:
 	@sh scripts/deps.sh
 
+# $(call logged_make,LOG,ARGS): a sub-make whose compiler lines go to LOG;
+# the screen gets one line, or the log's tail if the build fails.
+logged_make = mkdir -p $(dir $(1)) && echo "build: make $(firstword $(2)) ... (log: $(1))" && \
+	{ $(MAKE) --no-print-directory $(2) >$(1) 2>&1 || \
+	{ tail -30 $(1); echo "build failed; whole log: $(1)"; exit 1; }; }
+
+SAN_MAKE = BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer" \
+	CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	LDFLAGS="-fsanitize=address,undefined" all test-bins
+
 check: deps
-	@$(MAKE) --no-print-directory all test-bins test-so
-	@$(MAKE) --no-print-directory BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer" \
-		CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" all test-bins
+	@$(call logged_make,$(BUILD)/build.log,all test-bins test-so)
+	@$(call logged_make,build-san/build.log,$(SAN_MAKE))
 	@sh tests/run.sh
 
-demo: deps all
+demo: deps
+	@$(call logged_make,$(BUILD)/build.log,all)
 	@sh scripts/demo.sh
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@sh bench/bench.sh
+
+# Debian packages into ../ (dpkg-buildpackage's place), then lintian.
+deb:
+	@sh scripts/deps.sh deb
+	dpkg-buildpackage -b -us -uc
+	lintian --fail-on error --suppress-tags bad-distribution-in-changes-file \
+		../libvhd_$$(dpkg-parsechangelog -S Version)_$$(dpkg --print-architecture).changes
+
+fresh-check:
+	@sh scripts/fresh-machine.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig \

@@ -1,10 +1,20 @@
 #!/bin/sh
 # make demo: a short tour of libvhd's tools on small images made here.
 # Everything happens in a scratch directory that is removed at the end.
+#   sh scripts/demo.sh              the tools just built in $BUILD (build/)
+#   sh scripts/demo.sh --installed  the installed tools (from PATH), e.g.
+#                                   after installing the Debian packages
 set -eu
-top=$(cd "$(dirname "$0")/.." && pwd)
-B=${BUILD:-$top/build}
-VHDTOOL=$B/vhdtool VHDFUSE=$B/vhdfuse VHDNBD=$B/vhdnbd
+if [ "${1:-}" = --installed ]; then
+	for t in vhdtool vhdfuse vhdnbd qemu-img nbdinfo; do
+		command -v "$t" >/dev/null || { echo "demo: $t is not installed" >&2; exit 1; }
+	done
+	VHDTOOL=vhdtool VHDFUSE=vhdfuse VHDNBD=vhdnbd
+else
+	top=$(cd "$(dirname "$0")/.." && pwd)
+	B=${BUILD:-$top/build}
+	VHDTOOL=$B/vhdtool VHDFUSE=$B/vhdfuse VHDNBD=$B/vhdnbd
+fi
 d=$(mktemp -d "${TMPDIR:-/tmp}/vhddemo.XXXXXX")
 mnt="$d/mnt"; nbdpid=""
 cleanup() {
@@ -38,10 +48,19 @@ sum_parent=$(sha256sum disk.vhd | cut -d' ' -f1)
 if [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
 	step "Mount the child with vhdfuse and write into it like a file"
 	touch "$mnt"
-	run "$VHDFUSE" child.vhd "$mnt"
+	# in the foreground (-f), so the demo can wait for it to let go of
+	# the image after the unmount
+	printf '$ %s -f %s %s &\n' "$VHDFUSE" child.vhd "$mnt"
+	"$VHDFUSE" -f child.vhd "$mnt" & fusepid=$!
+	for _ in $(seq 100); do
+		mountpoint -q "$mnt" && break
+		kill -0 "$fusepid" 2>/dev/null || break
+		sleep 0.05
+	done
+	mountpoint -q "$mnt" || { echo "demo: vhdfuse did not mount child.vhd" >&2; exit 1; }
 	run dd if=/dev/urandom of="$mnt" bs=4096 seek=100 count=10 conv=notrunc,fsync status=none
 	run fusermount3 -u "$mnt"
-	sleep 1
+	wait "$fusepid"
 fi
 run "$VHDTOOL" info child.vhd
 [ "$(sha256sum disk.vhd | cut -d' ' -f1)" = "$sum_parent" ] && echo "parent unchanged: yes"

@@ -8,16 +8,20 @@ need fusermount3 fuse3
 
 write_into() {   # IMAGE SRC SEEK_MIB: write SRC at SEEK_MIB MiB into IMAGE's disk
 	: > disk
-	# fusermount3 -u returns before the previous vhdfuse has exited and
-	# dropped its lock on a parent: retry while the image is "in use".
-	for i in $(seq 50); do
-		"$VHDFUSE" "$1" disk 2>fuse.err && break
-		grep -q "in use" fuse.err || { cat fuse.err; fail "vhdfuse $1 failed"; }
-		sleep 0.1
+	# In the foreground, so the unmount below can wait until vhdfuse has
+	# exited and dropped its lock: fusermount3 -u returns before that, and
+	# the next vhdtool would find the image "in use".
+	"$VHDFUSE" -f "$1" disk 2>fuse.err &
+	fpid=$!
+	for _ in $(seq 200); do
+		mountpoint -q disk && break
+		kill -0 "$fpid" 2>/dev/null || break
+		sleep 0.05
 	done
 	mountpoint -q disk || { cat fuse.err; fail "vhdfuse $1 failed"; }
 	dd if="$2" of=disk bs=1M seek="$3" conv=notrunc,fsync status=none
 	fusermount3 -u disk
+	wait "$fpid" || { cat fuse.err; fail "vhdfuse $1 exited $?"; }
 }
 trap 'fusermount3 -u disk 2>/dev/null || true' EXIT
 
