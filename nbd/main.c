@@ -25,6 +25,7 @@
 
 #include "vhd.h"
 #include "server.h"
+#include "tls.h"
 
 #define PROG "vhdnbd"
 #define DEFAULT_PORT "10809"
@@ -72,6 +73,7 @@ usage(FILE *fp, int code)
 "  -t, --threads N       threads serving each connection (default 16)\n"
 "      --poll-us N       busy-poll a busy connection for up to N microseconds\n"
 "                        before sleeping (default 0: never)\n"
+TLS_USAGE
 "  -v, --verbose         log connections to stderr\n"
 "  -h, --help            show this help\n"
 "  -V, --version         show the version\n"
@@ -357,6 +359,7 @@ main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		TLS_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *port = NULL, *bind_addr = NULL, *unix_path = NULL;
@@ -406,8 +409,15 @@ main(int argc, char **argv)
 		case 'V':
 			printf(PROG " %s\n", VHD_VERSION_STRING);
 			return 0;
-		default:
-			usage(stderr, 2);
+		default: {
+			const char *msg = NULL;
+			int r = tls_option(c, optarg, &msg);
+			if (r < 0)
+				usage_error(msg, optarg);
+			if (r > 0)
+				usage(stderr, 2);
+			break;
+		}
 		}
 	}
 	if (optind >= argc)
@@ -419,6 +429,10 @@ main(int argc, char **argv)
 		usage_error("--parent needs a single image", NULL);
 	if (export_name && (strlen(export_name) == 0 || strlen(export_name) > 4096))
 		usage_error("bad export name", export_name);
+	/* Before the images are opened: a bad key file touches nothing. */
+	if ((code = tls_setup(cfg.verbose)) != 0)
+		return code;
+	cfg.tls = tls_hooks();
 
 	/* A client that vanishes must not kill the server. */
 	signal(SIGPIPE, SIG_IGN);
@@ -535,6 +549,7 @@ main(int argc, char **argv)
 		}
 	}
 	close_exports(&cfg);
+	tls_cleanup();
 	if (pid_file)
 		unlink(pid_file);
 	return code;

@@ -52,6 +52,7 @@
 
 struct conn {
 	int fd;
+	struct tls_session *tls;        /* after STARTTLS: all I/O through it */
 	_Atomic int dead;       /* a send failed: the client is gone */
 	int no_zeroes, structured;
 	const struct export *exp;
@@ -138,6 +139,8 @@ conn_recv(struct conn *c, void *buf, size_t n)
 	uint64_t t0 = 0;
 	ssize_t r;
 
+	if (c->tls)
+		return cfg->tls->recv(c->tls, buf, n);
 	if (cfg->poll_ns > 0) {
 		t0 = now_ns();
 		while (c->poll_ns > 0) {
@@ -205,11 +208,17 @@ conn_skip(struct conn *c, uint64_t n)
 	return 0;
 }
 
-/* Send every byte of iov (MSG_NOSIGNAL: a vanished client is an error,
- * not a signal).  0, or -1 after marking the connection dead. */
+/* Send every byte of iov, through TLS once it has started (MSG_NOSIGNAL:
+ * a vanished client is an error, not a signal).  0, or -1 after marking
+ * the connection dead. */
 static int
 conn_sendv(struct conn *c, struct iovec *iov, int iovcnt)
 {
+	if (c->tls) {
+		if (!c->dead && cfg->tls->sendv(c->tls, iov, iovcnt) == 0)
+			return 0;
+		goto dead;
+	}
 	while (iovcnt > 0 && !c->dead) {
 		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
 		ssize_t r = sendmsg(c->fd, &m, MSG_NOSIGNAL);
@@ -230,6 +239,7 @@ conn_sendv(struct conn *c, struct iovec *iov, int iovcnt)
 	}
 	if (iovcnt == 0)
 		return 0;
+dead:
 	/* Wake the reader so the connection ends. */
 	c->dead = 1;
 	shutdown(c->fd, SHUT_RDWR);
@@ -484,6 +494,53 @@ opt_meta(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
 	return send_rep(c, opt, NBD_REP_ACK, NULL, 0);
 }
 
+/* NBD_OPT_STARTTLS (proto.md "TLS support"): ACK, the handshake, then
+ * option haggling goes on inside TLS, with everything agreed in plaintext
+ * forgotten (proto.md: the client MUST negotiate it again).  0 to go on,
+ * -1 to close. */
+static int
+opt_starttls(struct conn *c, uint32_t opt, uint32_t len)
+{
+	if (!cfg->tls)
+		return send_rep_err(c, opt, NBD_REP_ERR_POLICY,
+				    "TLS is not enabled on this server");
+	if (c->tls)
+		return send_rep_err(c, opt, NBD_REP_ERR_INVALID,
+				    "TLS has already been started");
+	if (len != 0)
+		return send_rep_err(c, opt, NBD_REP_ERR_INVALID, "unexpected data");
+	/* Bytes sent after the option but before our ACK are plaintext
+	 * that would be taken as input of the TLS session (the STARTTLS
+	 * injection of CVE-2011-0411): a client must wait for the ACK. */
+	if (c->rpos < c->rlen) {
+		logv("vhdnbd: client sent data before the STARTTLS reply%s, "
+		     "closing\n", "");
+		return -1;
+	}
+	if (send_rep(c, opt, NBD_REP_ACK, NULL, 0) < 0)
+		return -1;
+	c->tls = cfg->tls->accept(c->fd);
+	if (!c->tls)
+		return -1;
+	c->structured = 0;
+	c->meta_exp = NULL;
+	c->meta_alloc = 0;
+	return 0;
+}
+
+/* FORCEDTLS (proto.md): before TLS, every option but STARTTLS and ABORT
+ * gets ERR_TLS_REQD, its data skipped unread; EXPORT_NAME, which cannot be
+ * refused, ends the connection.  0 to go on, -1 to close. */
+static int
+opt_tls_required(struct conn *c, uint32_t opt, uint32_t len)
+{
+	if (opt == NBD_OPT_EXPORT_NAME || len > MAX_OPTION_SKIP ||
+	    conn_skip(c, len) < 0)
+		return -1;
+	return send_rep_err(c, opt, NBD_REP_ERR_TLS_REQD,
+			    "TLS is required: send NBD_OPT_STARTTLS first");
+}
+
 /* Fixed newstyle negotiation.  0: transmission with c->exp chosen;
  * -1: close the connection. */
 static int
@@ -517,6 +574,12 @@ negotiate(struct conn *c)
 			return -1;
 		opt = nbd_get32(h + 8);
 		len = nbd_get32(h + 12);
+		if (cfg->tls && cfg->tls->require && !c->tls &&
+		    opt != NBD_OPT_STARTTLS && opt != NBD_OPT_ABORT) {
+			if (opt_tls_required(c, opt, len) < 0)
+				return -1;
+			continue;
+		}
 		if (len > MAX_OPTION) {
 			if (opt == NBD_OPT_EXPORT_NAME || len > MAX_OPTION_SKIP ||
 			    conn_skip(c, len) < 0)
@@ -556,8 +619,7 @@ negotiate(struct conn *c)
 			r = opt_list(c, opt, len);
 			break;
 		case NBD_OPT_STARTTLS:
-			r = send_rep_err(c, opt, NBD_REP_ERR_POLICY,
-					 "TLS is not supported by this server");
+			r = opt_starttls(c, opt, len);
 			break;
 		case NBD_OPT_INFO:
 		case NBD_OPT_GO:
@@ -1039,6 +1101,8 @@ conn_thread(void *arg)
 			pthread_join(t[i], NULL);
 		free(t);
 	}
+	if (c->tls)
+		cfg->tls->close(c->tls);
 
 	pthread_mutex_lock(&c_lock);
 	if (c->prev)

@@ -17,6 +17,9 @@ fusermount3 fuse3
 /usr/include/zlib.h zlib1g-dev
 /usr/include/uuid/uuid.h uuid-dev
 /usr/include/cmocka.h libcmocka-dev
+/usr/include/gnutls/gnutls.h libgnutls28-dev
+psktool gnutls-bin
+certtool gnutls-bin
 qemu-img qemu-utils
 qemu-io qemu-utils
 qemu-nbd qemu-utils
