@@ -49,13 +49,13 @@ key() { certtool --generate-privkey --key-type=ecdsa --outfile "$1" 2>/dev/null;
 ca() {   # DIR: a CA key and self-signed certificate in DIR
 	key "$1/ca-key.pem"
 	certtool --generate-self-signed --load-privkey "$1/ca-key.pem" \
-		--template ca.info --outfile "$1/ca-cert.pem" 2>/dev/null
+		--template ca.info --outfile "$1/ca-cert.pem" >/dev/null 2>&1
 }
 sign() { # CADIR TEMPLATE KEY CERT
 	key "$3"
 	certtool --generate-certificate --load-privkey "$3" \
 		--load-ca-certificate "$1/ca-cert.pem" --load-ca-privkey "$1/ca-key.pem" \
-		--template "$2" --outfile "$4" 2>/dev/null
+		--template "$2" --outfile "$4" >/dev/null 2>&1
 }
 mkdir ca rogueca
 ca ca
@@ -86,6 +86,11 @@ expect_exit 2 "$VHDNBD" --tls=on --tls-psk psk/keys.psk --tls-certificates srv d
 expect_exit 2 "$VHDNBD" --tls=on --tls-psk psk/keys.psk --tls-verify-peer disk.vhd 2>err.txt
 expect_exit 1 "$VHDNBD" --tls=on --tls-certificates noclient disk.vhd 2>err.txt
 grep -q "noclient/server-cert.pem" err.txt || fail "missing certificate not named: $(cat err.txt)"
+mkdir mismatch
+cp srv/server-cert.pem mismatch/
+cp cli/client-key.pem mismatch/server-key.pem
+expect_exit 1 "$VHDNBD" --tls=on --tls-certificates mismatch disk.vhd 2>err.txt
+grep -q "mismatch/server-cert.pem'.*do not match" err.txt || fail "key not matching: $(cat err.txt)"
 echo "alice:nothex" >bad.psk
 expect_exit 1 "$VHDNBD" --tls=on --tls-psk bad.psk disk.vhd 2>err.txt
 grep -q "'bad.psk': line 1" err.txt || fail "bad PSK file not named: $(cat err.txt)"
@@ -100,9 +105,14 @@ grep -q "with TLS" info.txt || fail "nbdinfo did not use TLS: $(head -1 info.txt
 nbdcopy data.raw "$u" || fail "nbdcopy into the export over TLS"
 nbdcopy --connections=4 "$u" out.raw || fail "nbdcopy out of the export over TLS"
 cmp data.raw out.raw || fail "data read back over TLS differ"
-expect_exit 1 nbdinfo "nbds+unix://alice@/?socket=$SOCK&tls-psk-file=$T/wrong.psk" 2>/dev/null
-expect_exit 1 nbdinfo "nbds+unix://bob@/?socket=$SOCK&tls-psk-file=$T/bob.psk" 2>/dev/null
-expect_exit 1 nbdinfo "nbd+unix:///?socket=$SOCK" 2>/dev/null
+# One session, many requests in flight: replies from several threads at
+# once must reach the client whole and in TLS records of their own.
+nbdcopy --connections=1 --requests=64 --request-size=65536 "$u" one.raw ||
+	fail "nbdcopy with 64 requests on one TLS connection"
+cmp data.raw one.raw || fail "data read on one busy TLS connection differ"
+expect_exit 1 nbdinfo "nbds+unix://alice@/?socket=$SOCK&tls-psk-file=$T/wrong.psk" >/dev/null 2>&1
+expect_exit 1 nbdinfo "nbds+unix://bob@/?socket=$SOCK&tls-psk-file=$T/bob.psk" >/dev/null 2>&1
+expect_exit 1 nbdinfo "nbd+unix:///?socket=$SOCK" >/dev/null 2>&1
 "$PY" "$TOP/tests/nbd/tls.py" require "$SOCK"
 "$PY" "$TOP/tests/nbd/tls.py" inject "$SOCK"
 "$PY" "$TOP/tests/nbd/tls.py" stall "$SOCK" nbdinfo --size "$u"
@@ -122,7 +132,7 @@ qemu-io --object "$psk_obj" -c "write -P 0x5a 1M 64k" "$(nbd_json)" >qio.out ||
 qemu-io --object "$psk_obj" -c "read -P 0x5a 1M 64k" "$(nbd_json)" >qio.out &&
 	! grep -qi "fail\|error" qio.out || { cat qio.out; fail "qemu-io read back over TLS (PSK)"; }
 expect_exit 1 qemu-img info --object "tls-creds-psk,id=tls0,endpoint=client,dir=$T/psk,username=bob" \
-	"$(nbd_json)" 2>/dev/null >/dev/null
+	"$(nbd_json)" >/dev/null 2>&1
 stop_server
 
 # ---- X.509, --tls=require, TCP -----------------------------------------
@@ -141,10 +151,10 @@ qemu-img convert --object "$x509_obj" -O raw "$(nbd_json)" conv.raw ||
 qemu-img compare -q --object "$x509_obj" -f raw conv.raw "$(nbd_json)" ||
 	fail "qemu-img compare over TLS (X.509)"
 # A client that does not trust our certificate refuses it.
-expect_exit 1 nbdinfo "nbds://localhost:$port/disk?tls-certificates=$T/rogue" 2>/dev/null
+expect_exit 1 nbdinfo "nbds://localhost:$port/disk?tls-certificates=$T/rogue" >/dev/null 2>&1
 expect_exit 1 qemu-img info --object "tls-creds-x509,id=tls0,endpoint=client,dir=$T/rogue" \
-	"$(nbd_json)" 2>/dev/null >/dev/null
-expect_exit 1 nbdinfo "nbd://localhost:$port/disk" 2>/dev/null
+	"$(nbd_json)" >/dev/null 2>&1
+expect_exit 1 nbdinfo "nbd://localhost:$port/disk" >/dev/null 2>&1
 stop_server
 qemu-io -c "read -P 0x6b 3M 128k" "$vpc_json" >qio.out && ! grep -qi "fail\|error" qio.out ||
 	{ cat qio.out; fail "write over TLS (X.509) not in the image"; }
@@ -154,8 +164,8 @@ port=$(free_port)
 start_server --tls=on --tls-certificates srv --tls-verify-peer --bind 127.0.0.1 --port "$port" disk.vhd
 nbdinfo "nbds://localhost:$port/disk?tls-certificates=$T/cli" | grep -q "with TLS" ||
 	fail "client with a certificate the CA signed"
-expect_exit 1 nbdinfo "nbds://localhost:$port/disk?tls-certificates=$T/noclient" 2>/dev/null
-expect_exit 1 nbdinfo "nbds://localhost:$port/disk?tls-certificates=$T/roguecl" 2>/dev/null
+expect_exit 1 nbdinfo "nbds://localhost:$port/disk?tls-certificates=$T/noclient" >/dev/null 2>&1
+expect_exit 1 nbdinfo "nbds://localhost:$port/disk?tls-certificates=$T/roguecl" >/dev/null 2>&1
 # --tls=on also serves plaintext clients (SELECTIVETLS, as in nbdkit).
 nbdinfo "nbd://localhost:$port/disk" | grep -q "without TLS" || fail "--tls=on refused plaintext"
 "$PY" "$TOP/tests/nbd/tls.py" starttls 127.0.0.1 "$port" "$T/cli"
@@ -179,5 +189,5 @@ for _ in $(seq 50); do [ -s "$T/nbd.pid" ] && break; sleep 0.1; done
 [ -s "$T/nbd.pid" ] || fail "socket-activated server did not start"
 [ "$(nbdinfo --size "nbds+unix://alice@/?socket=$T/act.sock&tls-psk-file=$T/psk/keys.psk")" = 33554432 ] ||
 	fail "socket activation with TLS"
-expect_exit 1 nbdinfo "nbd+unix:///?socket=$T/act.sock" 2>/dev/null
+expect_exit 1 nbdinfo "nbd+unix:///?socket=$T/act.sock" >/dev/null 2>&1
 stop_server
