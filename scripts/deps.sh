@@ -24,6 +24,9 @@ curl-config libcurl4-gnutls-dev
 /usr/include/nettle/hmac.h nettle-dev
 node nodejs
 npm npm
+/usr/include/gnutls/gnutls.h libgnutls28-dev
+psktool gnutls-bin
+certtool gnutls-bin
 qemu-img qemu-utils
 qemu-io qemu-utils
 qemu-nbd qemu-utils
