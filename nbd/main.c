@@ -27,6 +27,7 @@
 
 #include "vhd.h"
 #include "server.h"
+#include "tls.h"
 
 #define PROG "vhdnbd"
 #define DEFAULT_PORT "10809"
@@ -95,6 +96,7 @@ usage(FILE *fp, int code)
 "                        (default 256M; K, M, G suffixes)\n"
 "      --poll-us N       busy-poll a busy connection for up to N microseconds\n"
 "                        before sleeping (default 0: never)\n"
+TLS_USAGE
 "  -v, --verbose         log connections to stderr\n"
 "  -h, --help            show this help\n"
 "  -V, --version         show the version\n"
@@ -252,7 +254,7 @@ warn_exposure(const struct server_config *cfg, const int *lfds, int nl)
 
 	for (size_t i = 0; i < cfg->nexports; i++)
 		rw |= !cfg->exports[i].readonly;
-	if (!rw)
+	if (!rw || (cfg->tls && cfg->tls->require))
 		return;
 	for (int i = 0; i < nl; i++) {
 		struct sockaddr_storage ss;
@@ -577,6 +579,7 @@ main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		TLS_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *port = NULL, *bind_addr = NULL, *unix_path = NULL;
@@ -690,12 +693,21 @@ main(int argc, char **argv)
 		case ':':
 			usage_error("option needs a value", argv[optind - 1]);
 			break;
-		default:
+		default: {
+			const char *msg = NULL;
+			int r = tls_option(c, optarg, &msg);
+
+			if (r < 0)
+				usage_error(msg, optarg);
+			if (r == 0)
+				break;
 			if (optopt && argv[optind - 1][1] != '-') {
 				char o[3] = { '-', (char)optopt, '\0' };
 				usage_error("unknown option", o);
 			}
 			usage_error("unknown option", argv[optind - 1]);
+			break;
+		}
 		}
 	}
 	if (optind >= argc)
@@ -709,6 +721,10 @@ main(int argc, char **argv)
 		usage_error("bad export name", export_name);
 	if (cfg.nexports > 1 && description)
 		usage_error("--description needs a single image", NULL);
+	/* Before the images are opened: a bad key file touches nothing. */
+	if ((code = tls_setup(cfg.verbose)) != 0)
+		return code;
+	cfg.tls = tls_hooks();
 
 	/* A client that vanishes must not kill the server. */
 	signal(SIGPIPE, SIG_IGN);
@@ -839,6 +855,7 @@ main(int argc, char **argv)
 		}
 	}
 	close_exports(&cfg);
+	tls_cleanup();
 	if (pid_file)
 		unlink(pid_file);
 	return code;

@@ -106,6 +106,7 @@ struct request {
 
 struct conn {
 	int fd;
+	struct tls_session *tls;        /* after STARTTLS: all I/O through it */
 	int wfd;                /* dup of fd, watched for EPOLLOUT (or -1) */
 	int is_tcp;
 	_Atomic int dead;       /* a send failed or the client was dropped */
@@ -241,20 +242,29 @@ log_limited_flush(struct ratelimit *rl, const char *what)
 static ssize_t
 io_recv(struct conn *c, void *buf, size_t n, int linger)
 {
+	if (c->tls)
+		return cfg->tls->recv(c->tls, buf, n, linger);
 	return recv(c->fd, buf, n, linger ? 0 : MSG_DONTWAIT);
 }
 
+/* With TLS, an EAGAIN may leave a record encrypted inside the session:
+ * the caller offers the same bytes again (its queue keeps them in order)
+ * and the hook flushes that record first, as GnuTLS requires. */
 static ssize_t
 io_send(struct conn *c, const struct iovec *iov, int iovcnt)
 {
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+
+	if (c->tls)
+		return cfg->tls->send(c->tls, iov, iovcnt);
 	return sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* Bytes in rbuf, or decrypted by TLS and not read yet. */
 static int
 conn_buffered(const struct conn *c)
 {
-	return c->rpos < c->rlen;
+	return c->rpos < c->rlen || (c->tls && cfg->tls->pending(c->tls) > 0);
 }
 
 /* Wait until fd is ready for ev or the handshake deadline passes.
@@ -850,6 +860,61 @@ opt_meta(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
 	return send_rep(c, opt, NBD_REP_ACK, NULL, 0);
 }
 
+/* NBD_OPT_STARTTLS (proto.md "TLS support"): ACK, the handshake, then
+ * option haggling goes on inside TLS, with everything agreed in plaintext
+ * forgotten (proto.md: the client MUST negotiate it again).  0 to go on,
+ * -1 to close. */
+static int
+opt_starttls(struct conn *c, uint32_t opt, uint32_t len)
+{
+	uint64_t now;
+
+	if (!cfg->tls)
+		return send_rep_err(c, opt, NBD_REP_ERR_POLICY,
+				    "TLS is not enabled on this server");
+	if (c->tls)
+		return send_rep_err(c, opt, NBD_REP_ERR_INVALID,
+				    "TLS has already been started");
+	if (len != 0)
+		return send_rep_err(c, opt, NBD_REP_ERR_INVALID, "unexpected data");
+	/* Bytes sent after the option but before our ACK are plaintext
+	 * that would be taken as input of the TLS session (the STARTTLS
+	 * injection of CVE-2011-0411): a client must wait for the ACK. */
+	if (c->rpos < c->rlen) {
+		logv("vhdnbd: client sent data before the STARTTLS reply%s, "
+		     "closing\n", "");
+		return -1;
+	}
+	if (send_rep(c, opt, NBD_REP_ACK, NULL, 0) < 0)
+		return -1;
+	/* The TLS handshake is part of the negotiation: same deadline. */
+	now = now_ns();
+	if (now >= c->deadline_ns)
+		return -1;
+	c->tls = cfg->tls->accept(c->fd,
+				  (unsigned)((c->deadline_ns - now) / 1000000u) + 1);
+	if (!c->tls)
+		return -1;
+	c->structured = 0;
+	c->meta_exp = NULL;
+	c->meta_alloc = 0;
+	c->meta_depth = 0;
+	return 0;
+}
+
+/* FORCEDTLS (proto.md): before TLS, every option but STARTTLS and ABORT
+ * gets ERR_TLS_REQD, its data skipped unread; EXPORT_NAME, which cannot be
+ * refused, ends the connection.  0 to go on, -1 to close. */
+static int
+opt_tls_required(struct conn *c, uint32_t opt, uint32_t len)
+{
+	if (opt == NBD_OPT_EXPORT_NAME || len > MAX_OPTION_SKIP ||
+	    conn_skip(c, len) < 0)
+		return -1;
+	return send_rep_err(c, opt, NBD_REP_ERR_TLS_REQD,
+			    "TLS is required: send NBD_OPT_STARTTLS first");
+}
+
 /* Fixed newstyle negotiation.  0: transmission with c->exp chosen;
  * -1: close the connection. */
 static int
@@ -883,6 +948,12 @@ negotiate(struct conn *c)
 			return -1;
 		opt = nbd_get32(h + 8);
 		len = nbd_get32(h + 12);
+		if (cfg->tls && cfg->tls->require && !c->tls &&
+		    opt != NBD_OPT_STARTTLS && opt != NBD_OPT_ABORT) {
+			if (opt_tls_required(c, opt, len) < 0)
+				return -1;
+			continue;
+		}
 		if (len > MAX_OPTION) {
 			if (opt == NBD_OPT_EXPORT_NAME || len > MAX_OPTION_SKIP ||
 			    conn_skip(c, len) < 0)
@@ -922,8 +993,7 @@ negotiate(struct conn *c)
 			r = opt_list(c, opt, len);
 			break;
 		case NBD_OPT_STARTTLS:
-			r = send_rep_err(c, opt, NBD_REP_ERR_POLICY,
-					 "TLS is not supported by this server");
+			r = opt_starttls(c, opt, len);
 			break;
 		case NBD_OPT_INFO:
 		case NBD_OPT_GO:
@@ -1547,6 +1617,8 @@ serve_quick(struct request *r)
 static void
 conn_destroy(struct conn *c)
 {
+	if (c->tls)
+		cfg->tls->close(c->tls);
 	pthread_mutex_lock(&c_lock);
 	if (c->prev)
 		c->prev->next = c->next;

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <time.h>
 #include "largefile.h"
+#include <sys/types.h>
+#include <sys/uio.h>
 #include "vhd.h"
 
 struct export {
@@ -24,6 +26,27 @@ struct export {
 				   for a disk of 4 KiB logical sectors */
 };
 
+struct tls_session;
+
+/* TLS for the connections (nbd/tls.c: tls_hooks()).  Through pointers so
+ * that server.c links without GnuTLS (the fuzz harnesses include it). */
+struct server_tls {
+	int require;            /* FORCEDTLS: before TLS, only STARTTLS and
+				   ABORT are served */
+	/* The handshake, within timeout_ms; NULL: failed. */
+	struct tls_session *(*accept)(int fd, unsigned timeout_ms);
+	/* Like recv(): linger 0 never blocks, 1 waits as long as a plain
+	 * recv() on the socket would (its SO_RCVTIMEO). */
+	ssize_t (*recv)(struct tls_session *s, void *buf, size_t n, int linger);
+	/* Like a sendmsg() that never blocks: bytes taken, or -1 with errno
+	 * (EAGAIN: the socket is full; the next call must offer the same
+	 * bytes first, as the record GnuTLS holds is made of them). */
+	ssize_t (*send)(struct tls_session *s, const struct iovec *iov,
+			int iovcnt);
+	size_t  (*pending)(struct tls_session *s);   /* decrypted, unread */
+	void    (*close)(struct tls_session *s);
+};
+
 struct server_config {
 	struct export *exports; /* exports[0] is also the default export "" */
 	size_t nexports;
@@ -33,6 +56,7 @@ struct server_config {
 	unsigned max_connections;
 	uint64_t max_queued;    /* budget of queued replies and request buffers */
 	int verbose;
+	const struct server_tls *tls;   /* NULL: no TLS (--tls=off) */
 };
 
 /* Start the worker pool.  0 or -errno. */

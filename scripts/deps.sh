@@ -37,6 +37,7 @@ pkg-config pkg-config
 /usr/include/zlib.h zlib1g-dev
 curl-config libcurl4-gnutls-dev
 /usr/include/nettle/hmac.h nettle-dev
+/usr/include/gnutls/gnutls.h libgnutls28-dev
 [test]
 /usr/include/uuid/uuid.h uuid-dev
 /usr/include/cmocka.h libcmocka-dev
@@ -45,6 +46,8 @@ flock util-linux
 setpriv util-linux
 node nodejs
 npm npm
+psktool gnutls-bin
+certtool gnutls-bin
 qemu-img qemu-utils
 qemu-io qemu-utils
 qemu-nbd qemu-utils
