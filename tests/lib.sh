@@ -20,3 +20,9 @@ mkdata() {
 		fail "openssl missing: apt-get install openssl"
 }
 shared_fixtures() { [ -f "${SHARED_FIXTURES:-}/expected.tsv" ]; }
+
+# A command prefix that runs a program in a network namespace of its own
+# (only a loopback, down): as root a plain one, since a chroot (the fresh
+# machine's root) refuses user namespaces; otherwise through a user
+# namespace.  Use it unquoted: $PRIVATE_NET prog args.
+if [ "$(id -u)" -eq 0 ]; then PRIVATE_NET="unshare -n"; else PRIVATE_NET="unshare -rn"; fi

@@ -78,21 +78,21 @@ port=$(free_port)
 start_server --bind 127.0.0.1 --port "$port" disk.vhd
 stop_server
 grep -q "warning" "$T/nbd.log" && fail "warning on loopback: $(cat "$T/nbd.log")"
-if unshare -rn true 2>/dev/null; then
+if $PRIVATE_NET true 2>/dev/null; then
 	# All addresses, in a namespace of our own (only a loopback, down).
-	unshare -rn "$VHDNBD" --port "$port" disk.vhd 2>warn.txt &
+	$PRIVATE_NET "$VHDNBD" --port "$port" disk.vhd 2>warn.txt &
 	p=$!
 	for _ in $(seq 50); do grep -q warning warn.txt && break; sleep 0.1; done
 	kill -TERM $p; wait $p || true
 	grep -Eq "warning: serving read-write without TLS on (0.0.0.0|::)," warn.txt ||
 		fail "no warning for read-write on all addresses: $(cat warn.txt)"
-	unshare -rn "$VHDNBD" --read-only --port "$port" disk.vhd 2>warn.txt &
+	$PRIVATE_NET "$VHDNBD" --read-only --port "$port" disk.vhd 2>warn.txt &
 	p=$!
 	sleep 1
 	kill -TERM $p; wait $p || true
 	grep -q warning warn.txt && fail "warning with --read-only: $(cat warn.txt)"
 else
-	fail "unshare -rn (user and network namespaces) not available for the warning test"
+	fail "$PRIVATE_NET (a network namespace) not available for the warning test"
 fi
 
 # Unix sockets: a live server keeps its path.  (A second image: the first

@@ -162,10 +162,10 @@ qemu-io -c "read -P 0x6b 3M 128k" "$vpc_json" >qio.out && ! grep -qi "fail\|erro
 # ---- the start-up warning ----------------------------------------------
 # Read-write on every address (in a network namespace of our own): quiet
 # with --tls=require, a warning with --tls=on, which serves plaintext too.
-if unshare -rn true 2>/dev/null; then
+if $PRIVATE_NET true 2>/dev/null; then
 	for mode in require on; do
 		rm -f warn.pid
-		unshare -rn "$VHDNBD" --tls=$mode --tls-psk psk/keys.psk \
+		$PRIVATE_NET "$VHDNBD" --tls=$mode --tls-psk psk/keys.psk \
 			--port "$(free_port)" --pid-file warn.pid disk.vhd 2>warn.txt &
 		p=$!
 		for _ in $(seq 100); do [ -s warn.pid ] && break; sleep 0.1; done
@@ -179,7 +179,7 @@ if unshare -rn true 2>/dev/null; then
 		fi
 	done
 else
-	fail "unshare -rn (user and network namespaces) not available for the warning test"
+	fail "$PRIVATE_NET (a network namespace) not available for the warning test"
 fi
 
 # ---- client certificates: --tls=on --tls-verify-peer -------------------
