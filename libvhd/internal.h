@@ -399,6 +399,9 @@ struct vhd_lock_wait {
 	void *arg;
 };
 extern struct vhd_lock_wait vhd_lock_wait;
+/* A lock still held after this long is worth telling the user about
+ * (a vhdfuse daemon closing the image lets go within milliseconds). */
+#define VHD_LOCK_QUIET_MS 200u
 /* Lock a file backend opened without a lock (after checking who it is). */
 int vhd_io_file_lock(struct vhd_io *io, int lock);
 /* Identity of a file backend (0 if not a file). */

@@ -166,8 +166,7 @@ static const struct {
 };
 
 /* How long an open waits for a conflicting lock, and whom it tells, is
- * vhd_lock_wait (vhd.c); it tells once it has waited LOCK_QUIET_MS. */
-#define LOCK_QUIET_MS 200
+ * vhd_lock_wait (vhd.c); it tells once it has waited VHD_LOCK_QUIET_MS. */
 
 #ifdef F_OFD_SETLK
 static int
@@ -481,7 +480,7 @@ lock_file(struct io_file *f, int mode)
 		while (r == -EBUSY && now_ms() < deadline) {
 			/* A holder that is closing lets go within a few ms;
 			 * say that we wait only if it takes longer. */
-			if (!told && now_ms() - start >= LOCK_QUIET_MS) {
+			if (!told && now_ms() - start >= VHD_LOCK_QUIET_MS) {
 				describe_conflict(f->fd, f->path, byte, msg,
 						  sizeof(msg));
 				if (vhd_lock_wait.waiting)

@@ -283,7 +283,7 @@ take_lock(HANDLE h, int lock, const char *path)
 				       path, strerror(win_errno(le)));
 		if (waited >= vhd_lock_wait.ms)
 			return vhd_err(EBUSY, "%s", msg);
-		if (waited == 0 && vhd_lock_wait.waiting)
+		if (waited == VHD_LOCK_QUIET_MS && vhd_lock_wait.waiting)
 			vhd_lock_wait.waiting(vhd_lock_wait.arg, msg,
 					      vhd_lock_wait.ms);
 		Sleep(50);

@@ -17,8 +17,10 @@ static const struct cmd cmds[] = {
 	{ "set-parent", cmd_set_parent, "point a differencing disk at another parent" },
 	{ "resize",     cmd_resize,     "grow or shrink a disk in place" },
 	{ "compact",    cmd_compact,    "reclaim unused space (like Optimize-VHD)" },
+#ifndef VHDTOOL_NO_AZURE
 	{ "upload",     cmd_upload,     "send a disk to an Azure page blob (data only)" },
 	{ "download",   cmd_download,   "fetch an Azure page blob into a sparse file" },
+#endif
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
