@@ -3,12 +3,6 @@
 #include <stdlib.h>
 #include "internal.h"
 
-static uint64_t
-bat_bytes(const struct vhd *v)
-{
-	return align_up((uint64_t)v->bat_entries * 4, 512);
-}
-
 int
 vhd_bat_load(struct vhd *v)
 {
@@ -74,7 +68,7 @@ int
 vhd_batmap_load(struct vhd *v)
 {
 	uint8_t h[512];
-	uint64_t off = v->hdr.table_offset + bat_bytes(v);
+	uint64_t off = v->hdr.table_offset + vhd_bat_bytes(v);
 
 	memset(&v->batmap, 0, sizeof(v->batmap));
 	if (off >= v->file_size)
@@ -82,7 +76,7 @@ vhd_batmap_load(struct vhd *v)
 	/* A header cut short by the end of the file is not used, but its
 	 * place is recorded: once the file grows (zeros after the cut), a
 	 * later open may take it, so new blocks must keep off it and its map
-	 * (rw.c new_block_start). */
+	 * (vhd_layout_place). */
 	size_t got = v->file_size - off < 512 ? (size_t)(v->file_size - off) : 512;
 	memset(h, 0, sizeof(h));
 	if (v->io->ops->pread(v->io, h, got, off) < 0)
@@ -106,7 +100,7 @@ vhd_batmap_load(struct vhd *v)
 	if (v->batmap.map_off % 512 || v->batmap.map_off < off + 512 ||
 	    v->batmap.map_off > v->footer_off ||
 	    len > v->footer_off - v->batmap.map_off ||
-	    len < (v->bat_entries + 7) / 8 || len > (64u << 20))
+	    len < (v->bat_entries + 7) / 8 || len > VHD_BATMAP_MAX)
 		return 0;   /* not a usable batmap: ignore it */
 	v->batmap.map = malloc(len ? len : 1);
 	if (!v->batmap.map)
@@ -174,59 +168,6 @@ fail:
 		       strerror(-r));
 }
 
-static int
-cmp_ext(const void *a, const void *b)
-{
-	const struct vhd_ext *x = a, *y = b;
-
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-/* The metadata extents into x (room for META_EXTENTS): footer copy,
- * header, BAT, batmap, locator data.  With in_file (what the open
- * validates against), locator data not wholly inside the file is left out,
- * as the open ignores it, and the batmap counts only when present. */
-#define META_EXTENTS 16
-static size_t
-meta_extents(struct vhd *v, struct vhd_ext *x, int in_file)
-{
-	size_t n = 0;
-
-	x[n++] = (struct vhd_ext){ 0, 512, VHD_BAT_UNUSED };
-	x[n++] = (struct vhd_ext){ v->ft.data_offset, v->ft.data_offset + 1024,
-				   VHD_BAT_UNUSED };
-	x[n++] = (struct vhd_ext){ v->hdr.table_offset,
-				   v->hdr.table_offset + bat_bytes(v),
-				   VHD_BAT_UNUSED };
-	if (in_file ? v->batmap.present : v->batmap.hdr_off != 0)
-		x[n++] = (struct vhd_ext){ v->batmap.hdr_off,
-					   v->batmap.hdr_off + 512,
-					   VHD_BAT_UNUSED };
-	/* Not in_file: a map the open ignored (it did not fit before the
-	 * footer) counts too, since a later open of a grown file takes it. */
-	if (v->batmap.present || (!in_file && v->batmap.hdr_off &&
-				  v->batmap.map_sectors <= (64u << 20) / 512 &&
-				  v->batmap.map_off <= UINT64_MAX - (64u << 20)))
-		x[n++] = (struct vhd_ext){ v->batmap.map_off, v->batmap.map_off +
-					   (uint64_t)v->batmap.map_sectors * 512,
-					   VHD_BAT_UNUSED };
-	if (v->type != VHD_TYPE_DIFF)
-		return n;
-	for (int i = 0; i < 8; i++) {
-		const struct vhd_locator *l = &v->hdr.loc[i];
-		uint64_t e = vhd_locator_extent(l);
-		if (l->code == VHD_PLAT_NONE || e == 0)
-			continue;
-		if (in_file && (l->offset > v->file_size ||
-				e > v->file_size - l->offset))
-			continue;
-		x[n++] = (struct vhd_ext){ l->offset, l->offset > UINT64_MAX - e ?
-					   UINT64_MAX : l->offset + e,
-					   VHD_BAT_UNUSED };
-	}
-	return n;
-}
-
 static const char *
 ext_name(const struct vhd_ext *e, char *buf, size_t n)
 {
@@ -236,32 +177,12 @@ ext_name(const struct vhd_ext *e, char *buf, size_t n)
 	return buf;
 }
 
-int
-vhd_extents(struct vhd *v, struct vhd_ext **out, size_t *count)
-{
-	size_t n, cap = (size_t)v->bat_entries + META_EXTENTS;
-	uint64_t blen = (uint64_t)v->bitmap_size + v->block_size;
-	struct vhd_ext *x = malloc(cap * sizeof(*x));
-
-	if (!x)
-		return vhd_err(ENOMEM, "no memory");
-	n = meta_extents(v, x, 0);
-	for (uint32_t i = 0; i < v->bat_entries; i++) {
-		if (v->bat[i] == VHD_BAT_UNUSED)
-			continue;
-		uint64_t s = (uint64_t)v->bat[i] * 512;
-		x[n++] = (struct vhd_ext){ s, s + blen, i };
-	}
-	qsort(x, n, sizeof(*x), cmp_ext);
-	*out = x;
-	*count = n;
-	return 0;
-}
-
 /* Every allocated block must lie inside the file's data area and overlap
- * neither metadata nor another block.  Also computes next_free. */
+ * neither metadata nor another block.  *next gets the end of the last
+ * piece of metadata or block inside the file. */
 int
-vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
+vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg,
+		 uint64_t *next_free)
 {
 	struct vhd_problems p = { fn, arg, 0, "" };
 	uint64_t blk_bytes = (uint64_t)v->bitmap_size + v->block_size;
@@ -274,7 +195,7 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
 
 	if (!x)
 		return vhd_err(ENOMEM, "'%s': no memory", v->path);
-	n = meta_extents(v, x, 1);
+	n = vhd_meta_extents(v, x, 1);
 	uint64_t next = 0;
 	for (size_t i = 0; i < n; i++)
 		if (x[i].end > next)
@@ -315,7 +236,7 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
 			x = y;
 		}
 	}
-	qsort(x, n, sizeof(*x), cmp_ext);
+	vhd_ext_sort(x, n);
 	/* Metadata may legitimately touch.  Each bad block is reported
 	 * once: an extent overlapping one already reported is collateral. */
 	size_t far = 0;
@@ -348,6 +269,6 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg)
 		}
 	}
 	free(x);
-	v->next_free = next;
+	*next_free = next;
 	return vhd_problems_result(&p);
 }

@@ -123,8 +123,9 @@ check_one(const char *path, struct ck *c)
 	struct vhd_io *io;
 	struct vhd_problems p = { ck_problem, c, 0, "" };
 	struct vhd_problems quiet = { NULL, NULL, 0, "" };
-	uint8_t tail[512], copy[512], old511[512];
-	uint64_t fs;
+	struct vhd_footer_scan s;
+	uint8_t tail[512], *copy = s.copy;
+	uint64_t fs, off;
 	unsigned warn = 0;
 	int r, tail_ok;
 
@@ -138,26 +139,20 @@ check_one(const char *path, struct ck *c)
 			(unsigned long long)fs);
 		return 0;
 	}
-	r = io->ops->pread(io, tail, 512, fs - 512);
-	if (r == 0)
-		r = io->ops->pread(io, copy, 512, 0);
-	if (r == 0)
-		r = io->ops->pread(io, old511, 511, fs - 511);
+	r = vhd_footer_scan(io, fs, &s);
 	io->ops->close(io);
 	if (r < 0)
 		return vhd_err(-r, "'%s': cannot read: %s", path, strerror(-r));
 
 	/* A valid 511-byte footer from pre-2004 tools is a quirk (the open
 	 * below warns about it), not a damaged trailing footer. */
-	old511[511] = 0;
-	tail_ok = vhd_footer_check(tail, path, fs - 512, 0, &warn, &quiet) == 0;
-	if (!tail_ok && vhd_footer_check(old511, path, fs - 511, 0, &warn,
-					 &quiet) == 0) {
-		memcpy(tail, old511, 512);
-		tail_ok = 1;
-	}
-	if (!tail_ok)
+	tail_ok = vhd_footer_pick(&s, path, VHD_FOOTER_AT_END |
+				  VHD_FOOTER_AT_511, 0, tail, &off, &warn,
+				  &quiet) != 0;
+	if (!tail_ok) {
+		memcpy(tail, s.tail, 512);
 		vhd_footer_check(tail, path, fs - 512, 0, &warn, &p);
+	}
 	if (warn & VHD_WARN_HIDDEN_BYTE)
 		ck_warn(c, "'%s': footer: tapdisk hidden byte set with a "
 			"stale checksum", path);
@@ -168,10 +163,7 @@ check_one(const char *path, struct ck *c)
 		warn = 0;
 		int copy_ok = vhd_footer_check(copy, path, 0, 0, &warn,
 					       &p) == 0;
-		if (tail_ok && copy_ok &&
-		    memcmp(tail, copy, 512) != 0 &&
-		    (memcmp(tail, copy, 85) != 0 ||
-		     memcmp(tail + 86, copy + 86, 426) != 0))
+		if (tail_ok && copy_ok && !vhd_footer_same(tail, copy))
 			ck_fail(c, "'%s': the footer copy at offset 0 differs "
 				"from the footer at offset %llu", path,
 				(unsigned long long)(fs - 512));

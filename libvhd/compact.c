@@ -90,23 +90,12 @@ drop_empty(struct vhd *v, uint8_t *buf, uint32_t *dropped,
 			return r;
 		if (!r)
 			continue;
-		if ((r = vhd_batmap_clear_durable(v, i)) < 0)
-			return r;
-		v->bat[i] = VHD_BAT_UNUSED;
-		vhd_bm_forget(v, i);
-		if ((r = vhd_bat_write_entry(v, i)) < 0)
+		if ((r = vhd_layout_unmap_block(v, i)) < 0)
 			return r;
 		(*dropped)++;
 		any = 1;
 	}
 	return any ? vhd_file_sync(v) : 0;
-}
-
-/* First start >= pos where a block's data is 4 KiB aligned. */
-static uint64_t
-slot(struct vhd *v, uint64_t pos)
-{
-	return align_up(pos + v->bitmap_size, VHD_DATA_ALIGN) - v->bitmap_size;
 }
 
 static int
@@ -125,9 +114,7 @@ move_block(struct vhd *v, uint32_t blk, uint64_t dst, uint8_t *buf)
 	}
 	if ((r = vhd_file_sync(v)) < 0)
 		return r;
-	v->bat[blk] = (uint32_t)(dst / 512);
-	vhd_bm_forget(v, blk);
-	if ((r = vhd_bat_write_entry(v, blk)) < 0)
+	if ((r = vhd_layout_map_block(v, blk, dst, NULL, 0)) < 0)
 		return r;
 	return vhd_file_sync(v);
 }
@@ -146,9 +133,9 @@ pack(struct vhd *v, uint8_t *buf, uint32_t *moved, vhd_progress_fn progress,
 	if ((r = vhd_extents(v, &x, &n)) < 0)
 		return r;
 	/* Metadata is never moved; keep a short list of it. */
-	struct vhd_ext meta[16];
+	struct vhd_ext meta[VHD_META_EXTENTS];
 	size_t nm = 0;
-	for (size_t k = 0; k < n && nm < 16; k++)
+	for (size_t k = 0; k < n && nm < VHD_META_EXTENTS; k++)
 		if (x[k].blk == VHD_BAT_UNUSED)
 			meta[nm++] = x[k];
 	hi = n;         /* one past the highest extent still in place */
@@ -158,12 +145,12 @@ pack(struct vhd *v, uint8_t *buf, uint32_t *moved, vhd_progress_fn progress,
 			hi--;
 		if (hi <= i)
 			break;
-		uint64_t s = slot(v, pos);
+		uint64_t s = vhd_block_slot(v, pos);
 		while (i < hi && x[i].start < s + blen) {
 			if (x[i].end > pos)
 				pos = x[i].end;
 			i++;
-			s = slot(v, pos);
+			s = vhd_block_slot(v, pos);
 		}
 		/* Immovable metadata at the tail was skipped above; it must
 		 * not lie in the slot either. */
@@ -214,14 +201,7 @@ trim(struct vhd *v)
 	 * one (at an odd offset) until the truncate. */
 	if (end + 512 > v->footer_off)
 		return 0;
-	if ((r = vhd_write_footer_at(v, end)) < 0 || (r = vhd_file_sync(v)) < 0)
-		return r;
-	if ((r = v->io->ops->truncate(v->io, end + 512)) < 0)
-		return vhd_err(-r, "'%s': cannot truncate: %s", v->path,
-			       strerror(-r));
-	v->footer_off = end;
-	v->file_size = end + 512;
-	return vhd_file_sync(v);
+	return vhd_layout_footer_to(v, end);
 }
 
 static int

@@ -81,6 +81,12 @@ vhd_footer_encode(struct vhd_footer *f, uint8_t raw[512])
 	put_be32(raw + 64, f->checksum);
 }
 
+int
+vhd_footer_same(const uint8_t a[512], const uint8_t b[512])
+{
+	return memcmp(a, b, 85) == 0 && memcmp(a + 86, b + 86, 426) == 0;
+}
+
 /* Printable form of a short field (a cookie) for messages: bytes outside
  * printable ASCII become \xNN, so damage never reaches a terminal raw.
  * out needs 4 * n + 1 bytes. */

@@ -1,4 +1,4 @@
-/* header.c - the dynamic disk header: decode, validate. */
+/* header.c - the dynamic disk header: decode, encode, validate. */
 #include <stdio.h>
 #include "internal.h"
 
@@ -15,6 +15,21 @@ vhd_header_decode(const uint8_t raw[1024], struct vhd_header *h)
 	h->parent_ts = get_be32(raw + 56);
 	for (int i = 0; i < 8; i++)
 		vhd_locator_decode(raw + 576 + 24 * i, &h->loc[i]);
+}
+
+void
+vhd_header_encode(struct vhd_header *h, uint8_t raw[1024])
+{
+	memcpy(raw, "cxsparse", 8);
+	put_be64(raw + 8, h->data_offset);
+	put_be64(raw + 16, h->table_offset);
+	put_be32(raw + 24, h->version);
+	put_be32(raw + 28, h->max_entries);
+	put_be32(raw + 32, h->block_size);
+	memcpy(raw + 40, h->parent_id, 16);
+	put_be32(raw + 56, h->parent_ts);
+	h->checksum = vhd_checksum(raw, 1024, 36);
+	put_be32(raw + 36, h->checksum);
 }
 
 int

@@ -160,6 +160,9 @@ uint32_t vhd_checksum(const uint8_t *p, size_t n, size_t skip);
 void vhd_footer_decode(const uint8_t raw[512], struct vhd_footer *f);
 /* Encodes f (checksum recomputed, stored in f too). */
 void vhd_footer_encode(struct vhd_footer *f, uint8_t raw[512]);
+/* Are two footers the same but for byte 85 (tapdisk's hidden flag, which
+ * a trailing footer and its copy may differ in)? */
+int vhd_footer_same(const uint8_t a[512], const uint8_t b[512]);
 /* Validates a raw footer read at off (for messages), adding each problem
  * to p; returns the number added.  *warn gets VHD_WARN_* bits for accepted
  * quirks (checksum accepted under VHD_OPEN_IGNORE_CHECKSUM, hidden byte). */
@@ -184,6 +187,10 @@ struct vhd_header {
 	struct vhd_locator loc[8];
 };
 void vhd_header_decode(const uint8_t raw[1024], struct vhd_header *h);
+/* Encodes h's fields (cookie to parent time stamp) over raw and the
+ * checksum (stored in h too).  The parent name and the locator entries
+ * are left as raw has them: vhd_locators_build (locator.c) writes them. */
+void vhd_header_encode(struct vhd_header *h, uint8_t raw[1024]);
 /* Validates the header against the footer's size and the file size. */
 int vhd_header_check(const uint8_t raw[1024], const char *name, uint64_t off,
 		     uint64_t disk_size, uint64_t file_size, unsigned flags,
@@ -314,13 +321,13 @@ void vhd_set_check_reporter(vhd_problem_fn fn, void *arg);
 int vhd_open_internal(struct vhd **out, struct vhd_io *io, const char *path,
 		      unsigned flags, const char *parent_path, int depth);
 int vhd_open_io_lock(struct vhd_io **out, const char *path, int rdwr, int lock);
-int vhd_write_footer_at(struct vhd *v, uint64_t off);
 /* The backend's pread, pwrite and flush on v's own file, a failure
  * reported as "'FILE': cannot read at offset N: reason" and so on. */
 int vhd_file_read(struct vhd *v, void *buf, size_t n, uint64_t off);
 int vhd_file_write(struct vhd *v, const void *buf, size_t n, uint64_t off);
 int vhd_file_sync(struct vhd *v);
-/* Rewrites the dynamic header (checksum recomputed) at its offset. */
+/* Rewrites the dynamic header at its offset: v->hdr encoded over
+ * header_raw (vhd_header_encode), then decoded back. */
 int vhd_write_header(struct vhd *v);
 
 /* bat.c */
@@ -333,15 +340,106 @@ int vhd_batmap_set(struct vhd *v, uint32_t blk, int full);
  * block marked full that the BAT no longer holds. */
 int vhd_batmap_clear_durable(struct vhd *v, uint32_t blk);
 /* Checks the BAT entries against the file and each other; report is
- * called per problem when non-NULL (else the first problem fails). */
-int vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg);
-/* Every piece of the file that must stay: footer copy, header, BAT,
- * batmap, locator data, blocks; sorted by start, in a malloc'd array. */
+ * called per problem when non-NULL (else the first problem fails).
+ * *next_free gets the end of the last metadata or block in the file. */
+int vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg,
+		     uint64_t *next_free);
+
+/* ---- layout.c: the map of the file ----
+ * The one place that knows where things lie in a VHD file and where new
+ * things may go; the operations (rw, resize, compact, set-parent, check,
+ * repair) put its steps in order.  It alone changes footer_off,
+ * file_size, next_free and zero_eof after the open. */
 struct vhd_ext {
 	uint64_t start, end;
 	uint32_t blk;           /* VHD_BAT_UNUSED: metadata */
 };
+/* The largest blktap batmap map taken (a bound, also for one the open
+ * ignored but a grown file would show). */
+#define VHD_BATMAP_MAX   (64u << 20)
+/* Room vhd_meta_extents needs: footer copy, header, BAT, batmap header
+ * and map, 8 locators. */
+#define VHD_META_EXTENTS 16
+/* Bytes of the BAT on disk (whole sectors). */
+uint64_t vhd_bat_bytes(const struct vhd *v);
+/* The metadata extents into x: footer copy, header, BAT, batmap, locator
+ * data.  in_file (what the open validates against): locator data not
+ * wholly inside the file is left out, as the open ignores it, and the
+ * batmap counts only when present.  Else everything that would count
+ * once the file grew over it.  Returns the count (<= VHD_META_EXTENTS). */
+size_t vhd_meta_extents(const struct vhd *v, struct vhd_ext *x, int in_file);
+void vhd_ext_sort(struct vhd_ext *x, size_t n);
+/* Every piece of the file that must stay: footer copy, header, BAT,
+ * batmap, locator data (past the end of the file included), blocks;
+ * sorted by start, in a malloc'd array. */
 int vhd_extents(struct vhd *v, struct vhd_ext **out, size_t *count);
+/* The first block start at or after pos whose data is 4 KiB aligned. */
+uint64_t vhd_block_slot(const struct vhd *v, uint64_t pos);
+/* The first start at or after from (block: vhd_block_slot, else 512-byte
+ * aligned) where [start, start + len) overlaps no metadata extent, those
+ * past the end of the file included.  A result of 2 TiB or more is no
+ * place for a block: the caller refuses it. */
+uint64_t vhd_layout_place(const struct vhd *v, uint64_t from, uint64_t len,
+			  int block);
+/* A 512-aligned place for len bytes between the header and the BAT,
+ * clear of every extent, or 0 (set-parent's new locator data). */
+uint64_t vhd_layout_room_before_bat(struct vhd *v, uint64_t len);
+/* The open's end: next_free as vhd_bat_validate found it. */
+void vhd_layout_init(struct vhd *v, uint64_t next_free);
+/* Nothing new goes below end (space a growing BAT takes). */
+void vhd_layout_reserve(struct vhd *v, uint64_t end);
+/* New data (a block, a BAT, locators) ends at end: the trailing footer
+ * goes right behind it (unless end lies before the current footer, in
+ * space a crash leaked), and next_free becomes end.  No barrier: the
+ * caller's comes before anything points at the new data. */
+int vhd_layout_grow(struct vhd *v, uint64_t end);
+/* The trailing footer moves to off: written there, barrier, and when
+ * off is below the old place, the file is cut at off + 512, barrier. */
+int vhd_layout_footer_to(struct vhd *v, uint64_t off);
+/* The same on a bare backend (repair, whose image has no usable
+ * trailing footer): raw at off, barrier, cut at off + 512 when the file
+ * (fs bytes) is longer, barrier.  -errno, *failed naming the step. */
+int vhd_footer_place_io(struct vhd_io *io, const uint8_t raw[512],
+			uint64_t off, uint64_t fs, const char **failed);
+/* Rewrites the trailing footer in place, or the copy at offset 0, from
+ * v->ft (footer_raw follows). */
+int vhd_write_footer(struct vhd *v);
+int vhd_write_footer_copy(struct vhd *v);
+/* Points blk's BAT entry at the block starting at start (restored when
+ * the write fails), then the bitmap state: fresh, a new block whose
+ * bitmap is bits (NULL: all set); else a moved block, re-read when
+ * needed.  The caller's barrier before makes the block's data durable
+ * first; the batmap "full" bit is left clear. */
+int vhd_layout_map_block(struct vhd *v, uint32_t blk, uint64_t start,
+			 const uint8_t *bits, int fresh);
+/* Drops blk: its batmap bit cleared (durably), the BAT entry cleared
+ * (restored when the write fails), the bitmap forgotten.  The caller
+ * puts the barrier after (one for many blocks). */
+int vhd_layout_unmap_block(struct vhd *v, uint32_t blk);
+/* The footer search: the last 512 bytes, the last 511 (a pre-2004
+ * footer, zero padded) and the first 512 (the copy) of a file of size
+ * bytes (at least 512; -errno when a read fails). */
+struct vhd_footer_scan {
+	uint8_t tail[512], tail511[512], copy[512];
+	uint64_t size;
+};
+int vhd_footer_scan(struct vhd_io *io, uint64_t size,
+		    struct vhd_footer_scan *s);
+/* 1 if any of the three places holds the cookie "conectix". */
+int vhd_footer_cookie(const struct vhd_footer_scan *s);
+enum { VHD_FOOTER_AT_END = 1, VHD_FOOTER_AT_511 = 2, VHD_FOOTER_AT_COPY = 4 };
+/* The footer an image has, from the places in where, in this order: the
+ * trailing 512 bytes (its problems go to p), an old 511-byte footer, the
+ * copy at offset 0 of a dynamic or differencing disk.  The one taken is
+ * returned (0: none) with its bytes in raw, its offset in *off (the file
+ * size for the copy: where the trailing footer belongs) and its VHD_WARN_*
+ * bits in *warn (VHD_WARN_FOOTER_511, VHD_WARN_FOOTER_FROM_COPY too). */
+unsigned vhd_footer_pick(const struct vhd_footer_scan *s, const char *name,
+			 unsigned where, unsigned flags, uint8_t raw[512],
+			 uint64_t *off, unsigned *warn, struct vhd_problems *p);
+/* The open takes the footer found. */
+void vhd_layout_set_footer(struct vhd *v, const uint8_t raw[512],
+			   uint64_t off);
 
 /* bitmap.c */
 int vhd_bm_init(struct vhd *v);

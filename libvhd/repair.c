@@ -55,17 +55,6 @@ say(struct rp *c, int fix, const char *fmt, ...)
 		c->report(c->arg, msg);
 }
 
-/* Is raw a valid footer (checksum included; the tapdisk hidden-byte quirk
- * accepted as readers accept it)? */
-static int
-footer_ok(const uint8_t raw[512], const char *path, uint64_t off)
-{
-	struct vhd_problems quiet = { NULL, NULL, 0, "" };
-	unsigned warn = 0;
-
-	return vhd_footer_check(raw, path, off, 0, &warn, &quiet) == 0;
-}
-
 static int
 io_fail(struct rp *c, int r, const char *what)
 {
@@ -78,26 +67,20 @@ static int
 place_footer(struct rp *c, struct vhd_io *io, const uint8_t raw[512],
 	     uint64_t off, uint64_t fs)
 {
-	int r;
+	const char *failed = "";
+	int r = vhd_footer_place_io(io, raw, off, fs, &failed);
 
-	if ((r = io->ops->pwrite(io, raw, 512, off)) < 0)
-		return io_fail(c, r, "write the footer");
-	if ((r = io->ops->flush(io)) < 0)
-		return io_fail(c, r, "sync");
-	if (fs > off + 512) {
-		if ((r = io->ops->truncate(io, off + 512)) < 0)
-			return io_fail(c, r, "truncate");
-		if ((r = io->ops->flush(io)) < 0)
-			return io_fail(c, r, "sync");
-	}
-	return 0;
+	return r < 0 ? io_fail(c, r, failed) : 0;
 }
 
 static int
 repair_io(struct rp *c, struct vhd_io *io)
 {
-	uint8_t tail[512], copy[512], old511[512], good[512];
-	uint64_t fs;
+	struct vhd_problems quiet = { NULL, NULL, 0, "" };
+	struct vhd_footer_scan s;
+	uint8_t good[512], *copy = s.copy;
+	uint64_t fs, off;
+	unsigned warn;
 	struct vhd *v;
 	int r, tail_ok, copy_ok;
 
@@ -108,22 +91,17 @@ repair_io(struct rp *c, struct vhd_io *io)
 		    (unsigned long long)fs);
 		return 0;
 	}
-	memset(old511, 0, sizeof(old511));
-	if ((r = io->ops->pread(io, tail, 512, fs - 512)) < 0 ||
-	    (r = io->ops->pread(io, copy, 512, 0)) < 0 ||
-	    (r = io->ops->pread(io, old511, 511, fs - 511)) < 0)
+	if ((r = vhd_footer_scan(io, fs, &s)) < 0)
 		return io_fail(c, r, "read");
-	tail_ok = footer_ok(tail, c->path, fs - 512);
-	if (!tail_ok && footer_ok(old511, c->path, fs - 511)) {
-		memcpy(tail, old511, 512);
-		tail_ok = 1;
-	}
-	copy_ok = footer_ok(copy, c->path, 0);
-	if (tail_ok)
-		memcpy(good, tail, 512);
-	else if (copy_ok && get_be32(copy + 60) != VHD_TYPE_FIXED)
-		memcpy(good, copy, 512);
-	else {
+	/* Valid: checksum included, the tapdisk hidden-byte quirk accepted
+	 * as readers accept it.  The trailing footer (or an old 511-byte
+	 * one), else the copy at 0 of a dynamic or differencing disk. */
+	tail_ok = vhd_footer_pick(&s, c->path, VHD_FOOTER_AT_END |
+				  VHD_FOOTER_AT_511, 0, good, &off, &warn,
+				  &quiet) != 0;
+	copy_ok = vhd_footer_check(copy, c->path, 0, 0, &warn, &quiet) == 0;
+	if (!tail_ok && !vhd_footer_pick(&s, c->path, VHD_FOOTER_AT_COPY, 0,
+					 good, &off, &warn, &quiet)) {
 		say(c, 0, "no valid footer at the end of the file or at offset "
 		    "0 to restore the other from");
 		return 0;
@@ -178,8 +156,7 @@ repair_io(struct rp *c, struct vhd_io *io)
 
 	/* The copy at 0 mirrors the trailing footer (byte 85, tapdisk's
 	 * hidden flag, may differ: check tolerates that too). */
-	if (!copy_ok || memcmp(copy, good, 85) != 0 ||
-	    memcmp(copy + 86, good + 86, 426) != 0) {
+	if (!copy_ok || !vhd_footer_same(copy, good)) {
 		if ((r = io->ops->pwrite(io, good, 512, 0)) < 0)
 			return io_fail(c, r, "write the footer copy");
 		if ((r = io->ops->flush(io)) < 0)

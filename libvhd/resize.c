@@ -163,10 +163,9 @@ write_footers(struct vhd *v, uint64_t ns)
 	int r;
 
 	footer_set_size(&v->ft, ns);
-	if ((r = vhd_write_footer_at(v, v->footer_off)) < 0)
+	if ((r = vhd_write_footer(v)) < 0)
 		return r;
-	if (v->type != VHD_TYPE_FIXED &&
-	    (r = vhd_write_footer_at(v, 0)) < 0)
+	if (v->type != VHD_TYPE_FIXED && (r = vhd_write_footer_copy(v)) < 0)
 		return r;
 	v->size = ns;
 	return vhd_file_sync(v);
@@ -180,22 +179,17 @@ resize_fixed(struct vhd *v, uint64_t ns)
 	int r;
 
 	footer_set_size(&v->ft, ns);
-	if ((r = vhd_write_footer_at(v, ns)) < 0 || (r = vhd_file_sync(v)) < 0)
+	/* Shrinking: footer, barrier, truncate, barrier. */
+	if ((r = vhd_layout_footer_to(v, ns)) < 0)
 		return r;
-	if (ns > old) {
-		uint64_t z = ns - old < 512 ? ns - old : 512;
-		if ((r = vhd_io_zero(v->io, old, z)) < 0)
-			return vhd_err(-r, "'%s': cannot write zeros at %llu: %s",
-				       v->path, (unsigned long long)old,
-				       strerror(-r));
-	} else {
-		r = v->io->ops->truncate(v->io, ns + 512);
-		if (r < 0)
-			return vhd_err(-r, "'%s': cannot truncate: %s", v->path,
-				       strerror(-r));
-	}
 	v->size = ns;
-	v->footer_off = ns;
+	if (ns < old)
+		return 0;
+	/* Growing: footer, barrier, zeros over the old footer, barrier. */
+	uint64_t z = ns - old < 512 ? ns - old : 512;
+	if ((r = vhd_io_zero(v->io, old, z)) < 0)
+		return vhd_err(-r, "'%s': cannot write zeros at %llu: %s",
+			       v->path, (unsigned long long)old, strerror(-r));
 	return vhd_file_sync(v);
 }
 
@@ -243,72 +237,10 @@ holds_data(struct vhd *v, uint64_t off, uint64_t end)
 
 /* ---- dynamic and differencing: growing the BAT ---- */
 
-struct span {
-	uint64_t start, end;
-};
-
-/* Metadata other than the footer copy, header and BAT: locator data and
- * blktap's batmap.  Returns the number stored in s (at most 10). */
-static int
-other_meta(struct vhd *v, struct span s[10])
-{
-	int n = 0;
-
-	if (v->type == VHD_TYPE_DIFF) {
-		for (int i = 0; i < 8; i++) {
-			const struct vhd_locator *l = &v->hdr.loc[i];
-			uint64_t x = vhd_locator_extent(l);
-			if (l->code == VHD_PLAT_NONE || x == 0)
-				continue;
-			uint64_t e = l->offset > UINT64_MAX - x ? UINT64_MAX :
-				     l->offset + x;
-			s[n++] = (struct span){ l->offset, e };
-		}
-	}
-	if (v->batmap.hdr_off) {
-		s[n++] = (struct span){ v->batmap.hdr_off,
-					v->batmap.hdr_off + 512 };
-		/* Also a map the open ignored: a grown file may take it. */
-		if (v->batmap.present ||
-		    (v->batmap.map_sectors <= (64u << 20) / 512 &&
-		     v->batmap.map_off <= UINT64_MAX - (64u << 20)))
-			s[n++] = (struct span){ v->batmap.map_off,
-				v->batmap.map_off +
-				(uint64_t)v->batmap.map_sectors * 512 };
-	}
-	return n;
-}
-
 static int
 overlaps(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
 {
 	return a0 < b1 && b0 < a1;
-}
-
-/* The first start at or after from (a block's: data 4 KiB aligned; else
- * 512-byte aligned) where [start, start + len) overlaps no locator data or
- * batmap.  next_free leaves out locator data lying past the end of the
- * file (the open ignores it), but once the file grows over it, it counts:
- * anything written there would make the image fail to open. */
-static uint64_t
-clear_of_meta(struct vhd *v, uint64_t from, uint64_t len, int block)
-{
-	struct span s[10];
-	int k = other_meta(v, s), moved;
-	uint64_t start;
-
-	do {
-		moved = 0;
-		start = block ? align_up(from + v->bitmap_size, VHD_DATA_ALIGN) -
-				v->bitmap_size : align_up(from, 512);
-		for (int i = 0; i < k; i++)
-			if (s[i].end > s[i].start &&
-			    overlaps(start, start + len, s[i].start, s[i].end)) {
-				from = s[i].end;
-				moved = 1;
-			}
-	} while (moved && from < UINT64_MAX / 4);
-	return start;
 }
 
 /* Moves block blk to the end of the file: footer behind its new place,
@@ -318,27 +250,17 @@ move_block_to_end(struct vhd *v, uint32_t blk)
 {
 	uint64_t len = (uint64_t)v->bitmap_size + v->block_size;
 	uint64_t src = (uint64_t)v->bat[blk] * 512;
-	uint64_t dst = clear_of_meta(v, v->next_free, len + 512, 1);
+	uint64_t dst = vhd_layout_place(v, v->next_free, len + 512, 1);
 	int r;
 
 	if ((dst + len) / 512 >= VHD_BAT_UNUSED)
 		return vhd_err(ENOSPC, "'%s': no room to move block %u: block "
 			       "offsets are limited to 2 TiB", v->path, blk);
-	/* Moved into space leaked before the trailing footer, the block
-	 * leaves that footer alone: one behind the block could overlap it
-	 * (a footer at an odd offset). */
-	if (dst + len >= v->footer_off &&
-	    (r = vhd_write_footer_at(v, dst + len)) < 0)
+	if ((r = vhd_layout_grow(v, dst + len)) < 0)
 		return r;
-	if (dst + len > v->footer_off)
-		v->footer_off = dst + len;
-	if (dst + len + 512 > v->file_size)
-		v->file_size = dst + len + 512;
-	v->next_free = dst + len;
 	if ((r = copy_range(v, src, dst, len)) < 0 || (r = vhd_file_sync(v)) < 0)
 		return r;
-	v->bat[blk] = (uint32_t)(dst / 512);
-	if ((r = vhd_bat_write_entry(v, blk)) < 0)
+	if ((r = vhd_layout_map_block(v, blk, dst, NULL, 0)) < 0)
 		return r;
 	return vhd_file_sync(v);
 }
@@ -366,15 +288,14 @@ static int
 grow_bat_in_place(struct vhd *v, uint32_t n, vhd_progress_fn progress,
 		  void *arg)
 {
-	uint64_t old_end = v->hdr.table_offset +
-			   align_up((uint64_t)v->bat_entries * 4, 512);
+	uint64_t old_end = v->hdr.table_offset + vhd_bat_bytes(v);
 	uint64_t new_end = v->hdr.table_offset + align_up((uint64_t)n * 4, 512);
 	uint64_t len = (uint64_t)v->bitmap_size + v->block_size;
 	uint32_t moved = 0, todo = 0;
 	int r;
 
-	if (v->next_free < new_end)
-		v->next_free = new_end;
+	/* Blocks move past the new end of the table. */
+	vhd_layout_reserve(v, new_end);
 	for (uint32_t i = 0; i < v->bat_entries; i++) {
 		uint64_t s = (uint64_t)v->bat[i] * 512;
 		if (v->bat[i] != VHD_BAT_UNUSED &&
@@ -395,13 +316,10 @@ grow_bat_in_place(struct vhd *v, uint32_t n, vhd_progress_fn progress,
 	/* An image without blocks there has its trailing footer where the
 	 * BAT grows: move the footer past it first. */
 	if (v->footer_off < new_end) {
-		uint64_t fo = clear_of_meta(v, v->next_free, 512, 0);
-		if ((r = vhd_write_footer_at(v, fo)) < 0 ||
+		uint64_t fo = vhd_layout_place(v, v->next_free, 512, 0);
+		if ((r = vhd_layout_grow(v, fo)) < 0 ||
 		    (r = vhd_file_sync(v)) < 0)
 			return r;
-		v->footer_off = fo;
-		v->file_size = fo + 512;
-		v->next_free = fo;
 	}
 	/* The space is free now (no entry points there): the new entries. */
 	uint32_t *nb = realloc(v->bat, (size_t)n * sizeof(uint32_t));
@@ -419,7 +337,7 @@ grow_bat_in_place(struct vhd *v, uint32_t n, vhd_progress_fn progress,
 	free(b);
 	if (r < 0 || (r = vhd_file_sync(v)) < 0)
 		return r;
-	put_be32(v->header_raw + 28, n);
+	v->hdr.max_entries = n;
 	if ((r = vhd_write_header(v)) < 0)
 		return r;
 	v->bat_entries = n;
@@ -446,9 +364,9 @@ grow_bat_to_end(struct vhd *v, uint32_t n)
 	if (v->batmap.present)
 		ml = (size_t)align_up(((uint64_t)n + 7) / 8, 512);
 	/* BAT, batmap header and map, footer: clear of locator data. */
-	uint64_t off = clear_of_meta(v, v->next_free > v->footer_off ?
-				     v->next_free : v->footer_off,
-				     bl + (ml ? 512 + ml : 0) + 512, 0);
+	uint64_t off = vhd_layout_place(v, v->next_free > v->footer_off ?
+					v->next_free : v->footer_off,
+					bl + (ml ? 512 + ml : 0) + 512, 0);
 	uint64_t end = off + bl;
 	if (v->batmap.present) {
 		/* blktap finds the batmap header right after the BAT. */
@@ -469,18 +387,15 @@ grow_bat_to_end(struct vhd *v, uint32_t n)
 		put_be32(mh + 24, vhd_checksum(map, ml, ml));
 		end += 512 + ml;
 	}
-	if ((r = vhd_write_footer_at(v, end)) < 0 || (r = vhd_file_write(v, b, bl, off)) < 0)
+	if ((r = vhd_layout_grow(v, end)) < 0 || (r = vhd_file_write(v, b, bl, off)) < 0)
 		goto out;
 	if (map && ((r = vhd_file_write(v, mh, 512, off + bl)) < 0 ||
 		    (r = vhd_file_write(v, map, ml, off + bl + 512)) < 0))
 		goto out;
-	v->footer_off = end;
-	v->file_size = end + 512;
-	v->next_free = end;
 	if ((r = vhd_file_sync(v)) < 0)
 		goto out;
-	put_be64(v->header_raw + 16, off);
-	put_be32(v->header_raw + 28, n);
+	v->hdr.table_offset = off;
+	v->hdr.max_entries = n;
 	if ((r = vhd_write_header(v)) < 0)
 		goto out;
 	v->bat_entries = n;
@@ -494,17 +409,15 @@ out:
 static int
 grow_bat(struct vhd *v, uint32_t n, vhd_progress_fn progress, void *arg)
 {
-	uint64_t old_end = v->hdr.table_offset +
-			   align_up((uint64_t)v->bat_entries * 4, 512);
+	uint64_t old_end = v->hdr.table_offset + vhd_bat_bytes(v);
 	uint64_t new_end = v->hdr.table_offset + align_up((uint64_t)n * 4, 512);
-	struct span s[10];
-	int k = other_meta(v, s), blocked = v->batmap.hdr_off != 0;
+	struct vhd_ext m[VHD_META_EXTENTS];
+	size_t k = vhd_meta_extents(v, m, 0);
+	int blocked = v->batmap.hdr_off != 0;
 
-	if (overlaps(v->ft.data_offset, v->ft.data_offset + 1024, old_end,
-		     new_end))
-		blocked = 1;
-	for (int i = 0; i < k; i++)
-		if (overlaps(s[i].start, s[i].end, old_end, new_end))
+	/* The header, locator data or a batmap where the table grows. */
+	for (size_t i = 0; i < k; i++)
+		if (overlaps(m[i].start, m[i].end, old_end, new_end))
 			blocked = 1;
 	if (new_end == old_end) {
 		/* The last BAT sector has room: only its padding changes. */
@@ -534,11 +447,7 @@ shrink_dyn(struct vhd *v, uint64_t ns, unsigned flags)
 	for (uint32_t i = keep; i < v->blocks; i++) {
 		if (v->bat[i] == VHD_BAT_UNUSED)
 			continue;
-		if ((r = vhd_batmap_clear_durable(v, i)) < 0)
-			return r;
-		v->bat[i] = VHD_BAT_UNUSED;
-		vhd_bm_forget(v, i);
-		if ((r = vhd_bat_write_entry(v, i)) < 0)
+		if ((r = vhd_layout_unmap_block(v, i)) < 0)
 			return r;
 		any = 1;
 	}
@@ -573,12 +482,11 @@ set_max_entries(struct vhd *v, uint32_t n)
 {
 	int r;
 
-	if (n == get_be32(v->header_raw + 28))
+	if (n == v->hdr.max_entries)
 		return 0;
-	put_be32(v->header_raw + 28, n);
+	v->hdr.max_entries = n;
 	if ((r = vhd_write_header(v)) < 0)
 		return r;
-	v->hdr.max_entries = n;
 	if (n < v->bat_entries)
 		v->bat_entries = n;
 	return vhd_file_sync(v);
@@ -641,10 +549,9 @@ resize_handle(struct vhd *v, uint64_t ns, unsigned flags,
 		if ((r = v->io->ops->pread(v->io, copy, 512, 0)) < 0)
 			return vhd_err(-r, "'%s': cannot read: %s", v->path,
 				       strerror(-r));
-		if (memcmp(copy, v->footer_raw, 85) == 0 &&
-		    memcmp(copy + 86, v->footer_raw + 86, 426) == 0)
+		if (vhd_footer_same(copy, v->footer_raw))
 			return 0;
-		if ((r = vhd_write_footer_at(v, 0)) < 0)
+		if ((r = vhd_write_footer_copy(v)) < 0)
 			return r;
 		return vhd_file_sync(v);
 	}

@@ -225,72 +225,16 @@ write_in_block(struct vhd *v, uint32_t blk, uint64_t data, uint32_t boff,
 	return 0;
 }
 
-/* Metadata that next_free leaves out because it lies (partly) past the end
- * of the file, where the open ignores it: a child's locator data, and a
- * blktap batmap whose map does not fit before the footer.  Once the file
- * grows over it, a later open counts it, and a block there would make the
- * image fail to open.  Returns how many ranges were stored in s (<= 10). */
-static int
-ignored_meta(const struct vhd *v, uint64_t s[10][2])
-{
-	int n = 0;
-
-	for (int i = 0; v->type == VHD_TYPE_DIFF && i < 8; i++) {
-		const struct vhd_locator *l = &v->hdr.loc[i];
-		uint64_t x = vhd_locator_extent(l);
-		if (x == 0 || l->offset > UINT64_MAX - x)
-			continue;
-		s[n][0] = l->offset;
-		s[n++][1] = l->offset + x;
-	}
-	if (v->batmap.hdr_off && !v->batmap.present) {
-		s[n][0] = v->batmap.hdr_off;
-		s[n++][1] = v->batmap.hdr_off + 512;
-		if (v->batmap.map_sectors <= (64u << 20) / 512 &&
-		    v->batmap.map_off <= UINT64_MAX - (64u << 20)) {
-			s[n][0] = v->batmap.map_off;
-			s[n++][1] = v->batmap.map_off +
-				    (uint64_t)v->batmap.map_sectors * 512;
-		}
-	}
-	return n;
-}
-
-/* Where a new block (bitmap, data and the footer behind it) may start at
- * or after next_free, stepping over ignored_meta(). */
-static uint64_t
-new_block_start(const struct vhd *v)
-{
-	uint64_t from = v->next_free, bstart, end, m[10][2];
-	int k = ignored_meta(v, m);
-
-	/* from only grows and each move passes one range: at most 10. */
-	for (int pass = 0; pass < 12; pass++) {
-		if (from >= (UINT64_C(1) << 42))
-			return from;    /* past 2 TiB: alloc_block refuses */
-		bstart = align_up(from + v->bitmap_size, VHD_DATA_ALIGN) -
-			 v->bitmap_size;
-		end = bstart + v->bitmap_size + v->block_size + 512;
-		int moved = 0;
-		for (int i = 0; i < k; i++) {
-			if (m[i][0] < end && bstart < m[i][1] && m[i][1] > from) {
-				from = m[i][1];
-				moved = 1;
-			}
-		}
-		if (!moved)
-			return bstart;
-	}
-	return UINT64_MAX;      /* not reached */
-}
-
 /* Allocates block blk holding [boff, boff+len) of buf (buf NULL: zeros).
  * Order: bitmap and data, footer after the block, barrier, BAT entry. */
 static int
 alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 	    size_t len)
 {
-	uint64_t bstart = new_block_start(v);
+	/* Room for the bitmap, the data and the footer behind them, clear of
+	 * metadata past the end of the file that a grown file would show. */
+	uint64_t bstart = vhd_layout_place(v, v->next_free, v->bitmap_size +
+					   (uint64_t)v->block_size + 512, 1);
 	uint64_t data = bstart + v->bitmap_size;
 	uint64_t bend = data + v->block_size;
 	int diff = v->type == VHD_TYPE_DIFF;
@@ -318,18 +262,8 @@ alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 	 * damaged).  Without a barrier between them the order of these
 	 * writes is not durable anyway; the barrier before the BAT is. */
 	uint64_t old_zero_eof = v->zero_eof;
-	/* A block ending before the trailing footer (in space leaked by a
-	 * crash) leaves that footer alone: one right behind the block could
-	 * overlap it when the file size is not a multiple of 512. */
-	if (bend >= v->footer_off && (r = vhd_write_footer_at(v, bend)) < 0)
+	if ((r = vhd_layout_grow(v, bend)) < 0)
 		goto out;
-	if (bend + 512 > v->zero_eof)
-		v->zero_eof = bend + 512;
-	if (bend + 512 > v->file_size)
-		v->file_size = bend + 512;
-	if (bend > v->footer_off)
-		v->footer_off = bend;
-	v->next_free = bend;
 	if ((r = pwrite_at(v, bits, v->bitmap_size, bstart)) < 0)
 		goto out;
 	if (buf && diff)
@@ -357,16 +291,7 @@ alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 			goto out;
 		}
 	}
-	v->bat[blk] = (uint32_t)(bstart / 512);
-	if ((r = vhd_bat_write_entry(v, blk)) < 0) {
-		v->bat[blk] = VHD_BAT_UNUSED;
-		goto out;
-	}
-	vhd_bm_new_block(v, blk, diff ? bits : NULL);
-	/* blktap's batmap bit ("block full") is left clear: setting it right
-	 * after the BAT write could reach the disk before the BAT entry
-	 * does, leaving a block marked full that the BAT does not hold.  A
-	 * clear bit only means "look at the bitmap". */
+	r = vhd_layout_map_block(v, blk, bstart, diff ? bits : NULL, 1);
 out:
 	free(bits);
 	return r;
@@ -599,15 +524,8 @@ dealloc_block(struct vhd *v, uint32_t blk)
 	uint64_t bstart = (uint64_t)v->bat[blk] * 512;
 	int r;
 
-	if ((r = vhd_batmap_clear_durable(v, blk)) < 0)
+	if ((r = vhd_layout_unmap_block(v, blk)) < 0)
 		return r;
-	uint32_t old = v->bat[blk];
-	v->bat[blk] = VHD_BAT_UNUSED;
-	if ((r = vhd_bat_write_entry(v, blk)) < 0) {
-		v->bat[blk] = old;
-		return r;
-	}
-	vhd_bm_forget(v, blk);
 	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC)) {
 		r = v->io->ops->flush(v->io);
 		if (r < 0)

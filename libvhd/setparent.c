@@ -16,30 +16,6 @@
 #include <stdlib.h>
 #include "internal.h"
 
-/* A 512-aligned place for len bytes before the BAT that overlaps nothing
- * the header or BAT points at, or 0.  Space there is never allocated to
- * blocks, by us or by QEMU (which puts new blocks after the BAT and the
- * blocks), so locator data there survives other tools' writes. */
-static uint64_t
-room_before_bat(struct vhd *v, uint64_t len)
-{
-	struct vhd_ext *x;
-	size_t n;
-	uint64_t pos = 0;
-
-	if (vhd_extents(v, &x, &n) < 0)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (x[i].end <= pos)
-			continue;
-		if (x[i].start >= pos + len)
-			break;
-		pos = align_up(x[i].end, 512);
-	}
-	free(x);
-	return pos + len <= v->hdr.table_offset ? pos : 0;
-}
-
 static int
 same_file(struct vhd_io *a, struct vhd_io *b)
 {
@@ -85,7 +61,8 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 	struct vhd_io *plock = NULL;
 	uint8_t hdr[1024], *blob = NULL;
 	size_t blob_len = 0;
-	uint64_t data_off, new_footer, room = 0;
+	uint64_t data_off, room = 0;
+	uint32_t pts;
 	int r;
 
 	if (child == NULL || new_parent == NULL ||
@@ -138,33 +115,36 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 	/* New locator data: before the BAT if there is room, else past every
 	 * block and piece of metadata and past the current trailing footer
 	 * (which it may overwrite once the new footer is in place behind it). */
-	data_off = v->next_free > v->footer_off ? v->next_free : v->footer_off;
-	data_off = align_up(data_off, 512);
+	data_off = align_up(v->next_free > v->footer_off ? v->next_free :
+			    v->footer_off, 512);
 	memcpy(hdr, v->header_raw, 1024);
 	r = vhd_locators_build(child, new_parent, hdr, data_off, &blob,
 			       &blob_len);
-	if (r == 0 && (room = room_before_bat(v, blob_len)) != 0) {
-		free(blob);
-		blob = NULL;
-		data_off = room;
-		r = vhd_locators_build(child, new_parent, hdr, data_off, &blob,
-				       &blob_len);
+	if (r == 0) {
+		/* Appended, the data and the footer behind it keep clear of
+		 * metadata past the end of the file, as blocks do. */
+		uint64_t at = room = vhd_layout_room_before_bat(v, blob_len);
+		if (!room)
+			at = vhd_layout_place(v, data_off, blob_len + 512, 0);
+		if (at != data_off) {
+			free(blob);
+			blob = NULL;
+			data_off = at;
+			r = vhd_locators_build(child, new_parent, hdr, data_off,
+					       &blob, &blob_len);
+		}
 	}
 	if (r < 0) {
 		r = vhd_err(-r, "'%s': cannot record the parent path '%s'",
 			    child, new_parent);
 		goto out;
 	}
-	memcpy(hdr + 40, p->ft.uuid, 16);
-	put_be32(hdr + 56, parent_mtime(new_parent));
-	put_be32(hdr + 36, 0);
-	put_be32(hdr + 36, vhd_checksum(hdr, 1024, 36));
+	pts = parent_mtime(new_parent);
 
 	/* 1. the footer behind the new data (when appending), then the data
 	 * (over the old footer's place), 2. barrier, 3. the header,
 	 * 4. barrier. */
-	new_footer = room ? v->footer_off : data_off + blob_len;
-	if (!room && (r = vhd_write_footer_at(v, new_footer)) < 0)
+	if (!room && (r = vhd_layout_grow(v, data_off + blob_len)) < 0)
 		goto out;
 	r = v->io->ops->pwrite(v->io, blob, blob_len, data_off);
 	if (r < 0) {
@@ -176,12 +156,10 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 		r = vhd_err(-r, "'%s': cannot sync", child);
 		goto out;
 	}
-	if (!room) {
-		v->footer_off = new_footer;
-		v->file_size = new_footer + 512;
-		v->next_free = new_footer;
-	}
+	/* The new name and locators (hdr), the new parent's id and time. */
 	memcpy(v->header_raw, hdr, 1024);
+	memcpy(v->hdr.parent_id, p->ft.uuid, 16);
+	v->hdr.parent_ts = pts;
 	r = vhd_write_header(v);
 	if (r < 0)
 		goto out;

@@ -37,25 +37,9 @@ free_handle(struct vhd *v)
 }
 
 int
-vhd_write_footer_at(struct vhd *v, uint64_t off)
-{
-	uint8_t raw[512];
-	int r;
-
-	vhd_footer_encode(&v->ft, raw);
-	r = v->io->ops->pwrite(v->io, raw, 512, off);
-	if (r < 0)
-		return vhd_err(-r, "'%s': cannot write the footer at %llu: %s",
-			       v->path, (unsigned long long)off, strerror(-r));
-	memcpy(v->footer_raw, raw, 512);
-	return 0;
-}
-
-int
 vhd_write_header(struct vhd *v)
 {
-	put_be32(v->header_raw + 36, 0);
-	put_be32(v->header_raw + 36, vhd_checksum(v->header_raw, 1024, 36));
+	vhd_header_encode(&v->hdr, v->header_raw);
 	int r = v->io->ops->pwrite(v->io, v->header_raw, 1024,
 				   v->ft.data_offset);
 	if (r < 0)
@@ -71,8 +55,8 @@ static int
 find_footer_pass(struct vhd *v, unsigned flags)
 {
 	struct vhd_problems p1 = { NULL, NULL, 0, "" };
-	struct vhd_problems p = { NULL, NULL, 0, "" };
-	uint64_t fs = v->file_size;
+	struct vhd_footer_scan s;
+	uint64_t fs = v->file_size, off;
 	uint8_t raw[512];
 	unsigned warn = 0;
 	int r;
@@ -81,46 +65,22 @@ find_footer_pass(struct vhd *v, unsigned flags)
 		return vhd_err(EBADMSG, "'%s': not a VHD image: the file has "
 			       "%llu bytes, fewer than a footer", v->path,
 			       (unsigned long long)fs);
-	r = v->io->ops->pread(v->io, raw, 512, fs - 512);
+	r = vhd_footer_scan(v->io, fs, &s);
 	if (r < 0)
 		return vhd_err(-r, "'%s': cannot read the footer: %s", v->path,
 			       strerror(-r));
-	if (vhd_footer_check(raw, v->path, fs - 512, flags, &warn, &p1) == 0) {
-		v->footer_off = fs - 512;
-		goto found;
+	if (vhd_footer_pick(&s, v->path, VHD_FOOTER_AT_END | VHD_FOOTER_AT_511 |
+			    VHD_FOOTER_AT_COPY, flags, raw, &off, &warn, &p1)) {
+		vhd_layout_set_footer(v, raw, off);
+		v->warnings |= warn;
+		return 0;
 	}
-	/* Pre-2004 tools wrote a 511-byte footer (blktap accepts it). */
-	warn = 0;
-	memset(raw, 0, sizeof(raw));
-	r = v->io->ops->pread(v->io, raw, 511, fs - 511);
-	if (r == 0 && vhd_footer_check(raw, v->path, fs - 511, flags, &warn,
-				       &p) == 0) {
-		v->footer_off = fs - 511;
-		warn |= VHD_WARN_FOOTER_511;
-		goto found;
-	}
-	/* After a crash or a full disk the trailing footer can be missing:
-	 * dynamic disks keep a copy at offset 0. */
-	warn = 0;
-	p.count = 0;
-	r = v->io->ops->pread(v->io, raw, 512, 0);
-	if (r == 0 && vhd_footer_check(raw, v->path, 0, flags, &warn, &p) == 0
-	    && get_be32(raw + 60) != VHD_TYPE_FIXED) {
-		v->footer_off = fs;
-		warn |= VHD_WARN_FOOTER_FROM_COPY;
-		goto found;
-	}
-	if (memcmp(raw, "conectix", 8) != 0 && p1.first[0] &&
+	if (memcmp(s.copy, "conectix", 8) != 0 && p1.first[0] &&
 	    strstr(p1.first, "cookie"))
 		return vhd_err(EBADMSG, "'%s': not a VHD image (no 'conectix' "
 			       "footer at the end of the file or at offset 0)",
 			       v->path);
 	return vhd_problems_result(&p1);
-found:
-	memcpy(v->footer_raw, raw, 512);
-	vhd_footer_decode(raw, &v->ft);
-	v->warnings |= warn;
-	return 0;
 }
 
 /* With VHD_OPEN_IGNORE_CHECKSUM a footer whose checksum is right still
@@ -173,9 +133,10 @@ open_dynamic(struct vhd *v, unsigned flags)
 		return r;
 	if ((r = vhd_batmap_load(v)) < 0)
 		return r;
-	if ((r = vhd_bat_validate(v, check_fn, check_arg)) < 0)
+	uint64_t next_free;
+	if ((r = vhd_bat_validate(v, check_fn, check_arg, &next_free)) < 0)
 		return r;
-	v->zero_eof = v->file_size;
+	vhd_layout_init(v, next_free);
 	return vhd_bm_init(v);
 }
 
@@ -670,8 +631,8 @@ int
 vhd_probe(const char *path)
 {
 	struct vhd_io *io;
+	struct vhd_footer_scan s;
 	uint64_t fs;
-	uint8_t c[8];
 	int r, yes = 0;
 
 	if ((r = vhd_io_file_open(&io, path, 0)) < 0)
@@ -680,14 +641,8 @@ vhd_probe(const char *path)
 		goto out;
 	if (vhd_drv_vhdx.probe(io, fs) == 1)
 		yes = 1;
-	else if (fs >= 512 && io->ops->pread(io, c, 8, fs - 512) == 0 &&
-		 memcmp(c, "conectix", 8) == 0)
-		yes = 1;
-	else if (fs >= 511 && io->ops->pread(io, c, 8, fs - 511) == 0 &&
-		 memcmp(c, "conectix", 8) == 0)
-		yes = 1;
-	else if (fs >= 512 && io->ops->pread(io, c, 8, 0) == 0 &&
-		 memcmp(c, "conectix", 8) == 0)
+	else if (fs >= 512 && vhd_footer_scan(io, fs, &s) == 0 &&
+		 vhd_footer_cookie(&s))
 		yes = 1;
 	r = yes;
 out:
