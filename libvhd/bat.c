@@ -115,6 +115,14 @@ vhd_batmap_load(struct vhd *v)
 	return 0;
 }
 
+void
+vhd_batmap_header_put(uint8_t h[512], const struct vhd_batmap *b)
+{
+	put_be64(h + 8, b->map_off);
+	put_be32(h + 16, b->map_sectors);
+	put_be32(h + 24, b->checksum);
+}
+
 /* Sets or clears the batmap bit of blk (when a batmap exists), rewriting
  * the map sector and the header with its checksum. */
 int
@@ -158,7 +166,7 @@ vhd_batmap_set(struct vhd *v, uint32_t blk, int full)
 	r = v->io->ops->pread(v->io, h, 512, b->hdr_off);
 	if (r < 0)
 		goto fail;
-	put_be32(h + 24, b->checksum);
+	vhd_batmap_header_put(h, b);
 	r = v->io->ops->pwrite(v->io, h, 512, b->hdr_off);
 	if (r < 0)
 		goto fail;

@@ -138,15 +138,14 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 			       (unsigned long long)size,
 			       (unsigned long long)entries, bs);
 	uint64_t bat_off = 1536, bat_len = align_up(entries * 4, 512);
+	struct vhd_header h = { .data_offset = VHD_NO_OFFSET,
+				.version = 0x00010000,
+				.max_entries = (uint32_t)entries,
+				.block_size = bs };
 	memset(hdr, 0, sizeof(hdr));
-	memcpy(hdr, "cxsparse", 8);
-	put_be64(hdr + 8, VHD_NO_OFFSET);
-	put_be32(hdr + 24, 0x00010000);
-	put_be32(hdr + 28, (uint32_t)entries);
-	put_be32(hdr + 32, bs);
 	if (type == VHD_TYPE_DIFF) {
-		memcpy(hdr + 40, pf.uuid, 16);
-		put_be32(hdr + 56, vhd_file_mtime(o->parent));
+		memcpy(h.parent_id, pf.uuid, 16);
+		h.parent_ts = vhd_file_mtime(o->parent);
 		r = vhd_locators_build(child_path, o->parent, hdr, 1536, &blob,
 				       &blob_len);
 		if (r < 0)
@@ -161,8 +160,8 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 					  2 * blob_len : VHD_LOC_RESERVE, 512);
 	}
 	uint64_t end = bat_off + bat_len;
-	put_be64(hdr + 16, bat_off);
-	put_be32(hdr + 36, vhd_checksum(hdr, 1024, 36));
+	h.table_offset = bat_off;
+	vhd_header_encode(&h, hdr);
 	if ((r = wr(io, foot, 512, 0)) < 0 ||
 	    (r = wr(io, hdr, 1024, 512)) < 0)
 		goto out;

@@ -335,6 +335,9 @@ int vhd_bat_load(struct vhd *v);
 int vhd_bat_write_entry(struct vhd *v, uint32_t blk);
 int vhd_batmap_load(struct vhd *v);
 int vhd_batmap_set(struct vhd *v, uint32_t blk, int full);
+/* Encodes b's map offset, map size and checksum into its header h (the
+ * cookie and version as h has them). */
+void vhd_batmap_header_put(uint8_t h[512], const struct vhd_batmap *b);
 /* Clears blk's "full" bit before its BAT entry may be cleared: when a bit
  * was set, it is synced (unless UNSAFE_NOSYNC), or a crash could leave a
  * block marked full that the BAT no longer holds. */

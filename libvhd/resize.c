@@ -265,20 +265,28 @@ move_block_to_end(struct vhd *v, uint32_t blk)
 	return vhd_file_sync(v);
 }
 
-/* The BAT entries [first, n) as big-endian bytes, padded to a sector
- * with 0xFF. */
+/* The table in memory grown to n entries (the new ones unused), and its
+ * entries from the sector holding first as big-endian bytes, padded to a
+ * sector with 0xFF.  NULL: no memory (message set). */
 static uint8_t *
-bat_bytes_from(const uint32_t *bat, uint32_t first, uint32_t n, size_t *len)
+grown_bat_bytes(struct vhd *v, uint32_t n, uint32_t first, size_t *len)
 {
 	uint32_t f = first / 128 * 128;
 	size_t l = (size_t)align_up((uint64_t)(n - f) * 4, 512);
-	uint8_t *b = malloc(l ? l : 512);
+	uint32_t *nb = realloc(v->bat, (size_t)n * sizeof(uint32_t));
+	uint8_t *b;
 
-	if (!b)
+	if (nb)
+		v->bat = nb;
+	if (!nb || !(b = malloc(l ? l : 512))) {
+		vhd_err(ENOMEM, "no memory");
 		return NULL;
+	}
+	for (uint32_t i = v->bat_entries; i < n; i++)
+		nb[i] = VHD_BAT_UNUSED;
 	memset(b, 0xff, l);
 	for (uint32_t i = f; i < n; i++)
-		put_be32(b + 4 * (size_t)(i - f), bat[i]);
+		put_be32(b + 4 * (size_t)(i - f), nb[i]);
 	*len = l;
 	return b;
 }
@@ -322,17 +330,11 @@ grow_bat_in_place(struct vhd *v, uint32_t n, vhd_progress_fn progress,
 			return r;
 	}
 	/* The space is free now (no entry points there): the new entries. */
-	uint32_t *nb = realloc(v->bat, (size_t)n * sizeof(uint32_t));
-	if (!nb)
-		return vhd_err(ENOMEM, "no memory");
-	v->bat = nb;
-	for (uint32_t i = v->bat_entries; i < n; i++)
-		nb[i] = VHD_BAT_UNUSED;
 	size_t bl;
 	uint32_t first = v->bat_entries / 128 * 128;
-	uint8_t *b = bat_bytes_from(nb, first, n, &bl);
+	uint8_t *b = grown_bat_bytes(v, n, first, &bl);
 	if (!b)
-		return vhd_err(ENOMEM, "no memory");
+		return -ENOMEM;
 	r = vhd_file_write(v, b, bl, v->hdr.table_offset + (uint64_t)first * 4);
 	free(b);
 	if (r < 0 || (r = vhd_file_sync(v)) < 0)
@@ -353,14 +355,8 @@ grow_bat_to_end(struct vhd *v, uint32_t n)
 	uint8_t *b, *map = NULL, mh[512];
 	int r;
 
-	uint32_t *nb = realloc(v->bat, (size_t)n * sizeof(uint32_t));
-	if (!nb)
-		return vhd_err(ENOMEM, "no memory");
-	v->bat = nb;
-	for (uint32_t i = v->bat_entries; i < n; i++)
-		nb[i] = VHD_BAT_UNUSED;
-	if (!(b = bat_bytes_from(nb, 0, n, &bl)))
-		return vhd_err(ENOMEM, "no memory");
+	if (!(b = grown_bat_bytes(v, n, 0, &bl)))
+		return -ENOMEM;
 	if (v->batmap.present)
 		ml = (size_t)align_up(((uint64_t)n + 7) / 8, 512);
 	/* BAT, batmap header and map, footer: clear of locator data. */
@@ -382,9 +378,11 @@ grow_bat_to_end(struct vhd *v, uint32_t n)
 			r = vhd_err(-r, "'%s': cannot read the batmap", v->path);
 			goto out;
 		}
-		put_be64(mh + 8, end + 512);
-		put_be32(mh + 16, (uint32_t)(ml / 512));
-		put_be32(mh + 24, vhd_checksum(map, ml, ml));
+		struct vhd_batmap nm = v->batmap;
+		nm.map_off = end + 512;
+		nm.map_sectors = (uint32_t)(ml / 512);
+		nm.checksum = vhd_checksum(map, ml, ml);
+		vhd_batmap_header_put(mh, &nm);
 		end += 512 + ml;
 	}
 	if ((r = vhd_layout_grow(v, end)) < 0 || (r = vhd_file_write(v, b, bl, off)) < 0)

@@ -289,6 +289,86 @@ test_long_paths_appended(void **state)
 	verify(pchild);
 }
 
+/* Appended locator data keeps clear of metadata past the end of the
+ * file, as new blocks do: here a blktap batmap whose map lies just past
+ * the footer (the open ignores it; once the file grows over it, a later
+ * open takes it, and locator bytes there would read as "full" bits). */
+static void
+test_append_clear_of_meta_past_eof(void **state)
+{
+	struct vhd_create_opts o = { .struct_size = sizeof o, .parent = pbase };
+	char deep[4096], cmd[8500], c2[160];
+	uint8_t *b, *hdr, z[2048];
+	size_t n, n2, k;
+	struct vhd *v;
+	struct vhd_locator l;
+	(void)state;
+
+	snprintf(c2, sizeof(c2), "%s/child2.vhd", dir);
+	assert_int_equal(vhd_create(c2, &o), 0);
+	assert_int_equal(vhd_open(&v, c2, VHD_OPEN_RDWR), 0);
+	memset(z, 0xA5, sizeof(z));
+	assert_int_equal(vhd_pwrite(v, z, 2048, 2 * 1024 * 1024), 0);
+	vhd_close(v);
+	b = tu_slurp(c2, &n);
+	hdr = b + tu_be64(b + 16);
+	uint64_t bat = tu_be64(hdr + 16);
+	uint64_t bat_end = bat + (tu_be32(hdr + 28) * 4ull + 511) / 512 * 512;
+	uint64_t first = UINT64_MAX;
+	for (uint32_t i = 0; i < tu_be32(hdr + 28); i++)
+		if (tu_be32(b + bat + 4 * i) != 0xFFFFFFFFu &&
+		    tu_be32(b + bat + 4 * i) * 512ull < first)
+			first = tu_be32(b + bat + 4 * i) * 512ull;
+	assert_true(first >= bat_end + 512);
+	/* The batmap header after the BAT; its 4-sector map, all clear (its
+	 * checksum that of zeros), 1 KiB past the footer. */
+	uint64_t map_off = n - 512 + 1024;
+	memset(b + bat_end, 0, 512);
+	memcpy(b + bat_end, "tdbatmap", 8);
+	for (int i = 0; i < 8; i++)
+		b[bat_end + 8 + i] = (uint8_t)(map_off >> (56 - 8 * i));
+	tu_put_be32(b + bat_end + 16, 4);
+	tu_put_be32(b + bat_end + 20, 0x00010002);
+	memset(z, 0, sizeof(z));
+	tu_put_be32(b + bat_end + 24, sum(z, 2048, 2048));
+	tu_spill(c2, b, n);
+	free(b);
+
+	/* A parent path too long for the room before the BAT. */
+	k = (size_t)snprintf(deep, sizeof(deep), "%s/m", dir);
+	while (k < 2800)
+		k += (size_t)snprintf(deep + k, sizeof(deep) - k, "/%0100d", 1);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp '%s' '%s/base.vhd'",
+		 deep, pbase, deep);
+	assert_int_equal(system(cmd), 0);
+	strcat(deep, "/base.vhd");
+	/* The first long set fills the room before the BAT, the second
+	 * is appended. */
+	assert_int_equal(vhd_set_parent(c2, deep, 0), 0);
+	b = tu_slurp(c2, &n2);
+	assert_int_equal(n2, n);
+	free(b);
+	assert_int_equal(vhd_set_parent(c2, deep, 0), 0);
+
+	b = tu_slurp(c2, &n2);
+	hdr = b + tu_be64(b + 16);
+	assert_true(n2 > map_off + 2048);
+	for (int i = 0; i < 2; i++) {
+		vhd_locator_decode(hdr + 576 + 24 * i, &l);
+		assert_true(l.offset >= map_off + 2048 ||
+			    l.offset + vhd_locator_extent(&l) <= map_off);
+	}
+	/* The map reads as it was written: zeros (the file grew over it). */
+	assert_memory_equal(b + map_off, z, 2048);
+	free(b);
+	/* The grown file takes the batmap now, and it is consistent. */
+	assert_int_equal(vhd_check(c2, VHD_CHECK_NO_PARENT, NULL, NULL), 0);
+	assert_int_equal(vhd_open(&v, c2, VHD_OPEN_RDONLY), 0);
+	assert_int_equal(vhd_pread(v, z, 2048, 2 * 1024 * 1024), 0);
+	assert_int_equal(z[0], 0xA5);
+	vhd_close(v);
+}
+
 #endif
 
 static void
@@ -309,6 +389,7 @@ main(void)
 		cmocka_unit_test(test_layout_and_crash_order),
 #ifndef _WIN32
 		cmocka_unit_test(test_long_paths_appended),
+		cmocka_unit_test(test_append_clear_of_meta_past_eof),
 #endif
 		cmocka_unit_test(test_bad_arguments),
 	};
