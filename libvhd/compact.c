@@ -29,15 +29,6 @@
 
 int vhd_borrow_io(struct vhd_io **out, struct vhd_io *inner);   /* resize.c */
 
-static int
-all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return 0;
-	return 1;
-}
-
 /* Does allocated block blk hold nothing?  Dynamic: every stored sector
  * is zero.  Differencing: no sector is stored (stored zeros hide the
  * parent).  1 yes, 0 no, -errno. */
@@ -64,7 +55,7 @@ block_empty(struct vhd *v, uint32_t blk, uint8_t *buf)
 				size_t k = e - o < CHUNK ? (size_t)(e - o) : CHUNK;
 				if ((r = vhd_file_read(v, buf, k, data + o)) < 0)
 					return r;
-				if (!all_zero(buf, k))
+				if (!vhd_is_zero(buf, k))
 					return 0;
 				o += k;
 			}

@@ -84,6 +84,15 @@ align_up(uint64_t x, uint64_t a)
 	return (x + a - 1) / a * a;
 }
 
+static inline int
+vhd_is_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
 /* ---- err.c ---- */
 /* Formats the thread's message and returns -err. */
 int vhd_err(int err, const char *fmt, ...)

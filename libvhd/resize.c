@@ -221,17 +221,28 @@ holds_data(struct vhd *v, uint64_t off, uint64_t end)
 					   (size_t)(off + run - o) : COPY_CHUNK;
 				if ((r = vhd_read_level(v, buf, k, o)) < 0)
 					break;
-				for (size_t i = 0; i < k; i++)
-					if (buf[i]) {
-						r = 1;
-						break;
-					}
+				if (!vhd_is_zero(buf, k))
+					r = 1;
 				o += k;
 			}
 		}
 		off += run;
 	}
 	free(buf);
+	return r;
+}
+
+/* Refuses (ENOTEMPTY) a shrink to ns that would cut off data. */
+static int
+check_cut(struct vhd *v, uint64_t ns)
+{
+	int r = holds_data(v, ns, v->size);
+
+	if (r > 0)
+		return vhd_err(ENOTEMPTY, "'%s': the range from %llu to %llu "
+			       "that shrinking would cut off holds data",
+			       v->path, (unsigned long long)ns,
+			       (unsigned long long)v->size);
 	return r;
 }
 
@@ -432,16 +443,8 @@ shrink_dyn(struct vhd *v, uint64_t ns, unsigned flags)
 	uint32_t keep = (uint32_t)((ns + v->block_size - 1) / v->block_size);
 	int r, any = 0;
 
-	if (!(flags & VHD_RESIZE_FORCE)) {
-		r = holds_data(v, ns, v->size);
-		if (r < 0)
-			return r;
-		if (r)
-			return vhd_err(ENOTEMPTY, "'%s': the range from %llu to "
-				       "%llu that shrinking would cut off holds "
-				       "data", v->path, (unsigned long long)ns,
-				       (unsigned long long)v->size);
-	}
+	if (!(flags & VHD_RESIZE_FORCE) && (r = check_cut(v, ns)) < 0)
+		return r;
 	for (uint32_t i = keep; i < v->blocks; i++) {
 		if (v->bat[i] == VHD_BAT_UNUSED)
 			continue;
@@ -554,31 +557,9 @@ resize_handle(struct vhd *v, uint64_t ns, unsigned flags,
 		return vhd_file_sync(v);
 	}
 	if (v->type == VHD_TYPE_FIXED) {
-		if (ns < v->size && !(flags & VHD_RESIZE_FORCE)) {
-			uint8_t *buf = malloc(COPY_CHUNK);
-			if (!buf)
-				return vhd_err(ENOMEM, "no memory");
-			for (uint64_t o = ns; o < v->size;) {
-				size_t k = v->size - o < COPY_CHUNK ?
-					   (size_t)(v->size - o) : COPY_CHUNK;
-				if ((r = vhd_read_level(v, buf, k, o)) < 0) {
-					free(buf);
-					return r;
-				}
-				for (size_t i = 0; i < k; i++)
-					if (buf[i]) {
-						free(buf);
-						return vhd_err(ENOTEMPTY, "'%s': the "
-							"range from %llu to %llu that "
-							"shrinking would cut off "
-							"holds data", v->path,
-							(unsigned long long)ns,
-							(unsigned long long)v->size);
-					}
-				o += k;
-			}
-			free(buf);
-		}
+		if (ns < v->size && !(flags & VHD_RESIZE_FORCE) &&
+		    (r = check_cut(v, ns)) < 0)
+			return r;
 		r = resize_fixed(v, ns);
 	} else {
 		r = resize_dyn(v, ns, flags, progress, arg);

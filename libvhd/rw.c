@@ -75,20 +75,31 @@ vhd_read_level(struct vhd *v, uint8_t *buf, size_t n, uint64_t off)
 	return v->drv->read(v, buf, n, off);
 }
 
+/* The part of [off, off+n) inside off's block: its number, the offset in
+ * it, and the length. */
+static size_t
+block_part(const struct vhd *v, uint64_t off, size_t n, uint32_t *blk,
+	   uint32_t *boff)
+{
+	size_t len = v->block_size - (size_t)(off % v->block_size);
+
+	*blk = (uint32_t)(off / v->block_size);
+	*boff = (uint32_t)(off % v->block_size);
+	return len < n ? len : n;
+}
+
 /* The VHD driver's read of one level: [off, off+n) lies inside the disk. */
 int
 vhd_vhd_read(struct vhd *v, uint8_t *buf, size_t n, uint64_t off)
 {
+	size_t len;
 	int r;
 
 	if (v->type == VHD_TYPE_FIXED)
 		return pread_at(v, buf, n, off);
-	while (n > 0) {
-		uint32_t blk = (uint32_t)(off / v->block_size);
-		uint32_t boff = (uint32_t)(off % v->block_size);
-		size_t len = v->block_size - boff;
-		if (len > n)
-			len = n;
+	for (; n > 0; buf += len, off += len, n -= len) {
+		uint32_t blk, boff;
+		len = block_part(v, off, n, &blk, &boff);
 		uint32_t e = v->bat[blk];
 		if (e == VHD_BAT_UNUSED) {
 			r = read_below(v, buf, len, off);
@@ -118,9 +129,6 @@ vhd_vhd_read(struct vhd *v, uint8_t *buf, size_t n, uint64_t off)
 		}
 		if (r < 0)
 			return r;
-		buf += len;
-		off += len;
-		n -= len;
 	}
 	return 0;
 }
@@ -385,20 +393,16 @@ write_chunk_diff(struct vhd *v, uint32_t blk, uint32_t boff,
 static int
 write_slow(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off)
 {
-	while (n > 0) {
-		uint32_t blk = (uint32_t)(off / v->block_size);
-		uint32_t boff = (uint32_t)(off % v->block_size);
-		size_t len = v->block_size - boff;
-		if (len > n)
-			len = n;
+	size_t len;
+
+	for (; n > 0; buf += len, off += len, n -= len) {
+		uint32_t blk, boff;
+		len = block_part(v, off, n, &blk, &boff);
 		int r = v->type == VHD_TYPE_DIFF ?
 			write_chunk_diff(v, blk, boff, buf, len) :
 			write_chunk(v, blk, boff, buf, len, 0);
 		if (r < 0)
 			return r;
-		buf += len;
-		off += len;
-		n -= len;
 	}
 	return 0;
 }
@@ -416,19 +420,13 @@ write_fast(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off,
 		if (v->bat[b] == VHD_BAT_UNUSED || v->bm_state[b] != BM_FULL)
 			return 0;
 	*done = 1;
-	while (n > 0) {
-		uint32_t blk = (uint32_t)(off / v->block_size);
-		uint32_t boff = (uint32_t)(off % v->block_size);
-		size_t len = v->block_size - boff;
-		if (len > n)
-			len = n;
+	for (size_t len; n > 0; buf += len, off += len, n -= len) {
+		uint32_t blk, boff;
+		len = block_part(v, off, n, &blk, &boff);
 		uint64_t data = (uint64_t)v->bat[blk] * 512 + v->bitmap_size;
 		int r = pwrite_at(v, buf, len, data + boff);
 		if (r < 0)
 			return r;
-		buf += len;
-		off += len;
-		n -= len;
 	}
 	return 0;
 }

@@ -140,15 +140,6 @@ open_dynamic(struct vhd *v, unsigned flags)
 	return vhd_bm_init(v);
 }
 
-static int
-is_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return 0;
-	return 1;
-}
-
 static void
 fmt_uuid(char out[37], const uint8_t u[16])
 {
@@ -300,7 +291,7 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 	int n, r, err = 0;
 	char errmsg[1024] = "", looked[2048] = "";
 	int raw_parent = v->drv == &vhd_drv_vhd &&
-			 is_zero(v->hdr.parent_id, 16);
+			 vhd_is_zero(v->hdr.parent_id, 16);
 	/* A parent is of its child's format (a VHD's may be blktap's raw
 	 * parent): another format there is refused by name rather than read
 	 * under another format's rules. */
