@@ -42,6 +42,15 @@ vhd_bat_load(struct vhd *v)
 	return r;
 }
 
+void
+vhd_bat_encode(const uint32_t *bat, uint32_t first, uint32_t end,
+	       uint8_t *out, size_t len)
+{
+	memset(out, 0xff, len);           /* past the last entry: padding */
+	for (uint32_t i = first; i < end; i++)
+		put_be32(out + 4 * (size_t)(i - first), bat[i]);
+}
+
 /* Writes the 512-byte BAT sector holding entry blk from the memory copy. */
 int
 vhd_bat_write_entry(struct vhd *v, uint32_t blk)
@@ -49,9 +58,8 @@ vhd_bat_write_entry(struct vhd *v, uint32_t blk)
 	uint8_t sec[512];
 	uint32_t first = blk / 128 * 128;
 
-	memset(sec, 0xff, sizeof(sec));   /* past the last entry: padding */
-	for (uint32_t i = 0; i < 128 && first + i < v->bat_entries; i++)
-		put_be32(sec + 4 * i, v->bat[first + i]);
+	vhd_bat_encode(v->bat, first, v->bat_entries - first < 128 ?
+		       v->bat_entries : first + 128, sec, sizeof(sec));
 	int r = v->io->ops->pwrite(v->io, sec, 512,
 				   v->hdr.table_offset + (uint64_t)first * 4);
 	if (r < 0)

@@ -156,9 +156,7 @@ check_one(const char *path, struct ck *c)
 	if (warn & VHD_WARN_HIDDEN_BYTE)
 		ck_warn(c, "'%s': footer: tapdisk hidden byte set with a "
 			"stale checksum", path);
-	uint32_t type = get_be32(tail + 60);
-	if (!tail_ok)
-		type = get_be32(copy + 60);
+	uint32_t type = vhd_footer_type(tail_ok ? tail : copy);
 	if (type == VHD_TYPE_DYNAMIC || type == VHD_TYPE_DIFF) {
 		warn = 0;
 		int copy_ok = vhd_footer_check(copy, path, 0, 0, &warn,

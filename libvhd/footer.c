@@ -56,6 +56,12 @@ vhd_footer_decode(const uint8_t raw[512], struct vhd_footer *f)
 	f->hidden = raw[85];
 }
 
+uint32_t
+vhd_footer_type(const uint8_t raw[512])
+{
+	return get_be32(raw + 60);
+}
+
 void
 vhd_footer_encode(struct vhd_footer *f, uint8_t raw[512])
 {

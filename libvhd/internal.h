@@ -167,6 +167,8 @@ struct vhd_footer {
 /* Ones' complement of the byte sum, bytes [skip, skip+4) taken as zero. */
 uint32_t vhd_checksum(const uint8_t *p, size_t n, size_t skip);
 void vhd_footer_decode(const uint8_t raw[512], struct vhd_footer *f);
+/* The disk type field of a raw footer. */
+uint32_t vhd_footer_type(const uint8_t raw[512]);
 /* Encodes f (checksum recomputed, stored in f too). */
 void vhd_footer_encode(struct vhd_footer *f, uint8_t raw[512]);
 /* Are two footers the same but for byte 85 (tapdisk's hidden flag, which
@@ -342,6 +344,10 @@ int vhd_write_header(struct vhd *v);
 /* bat.c */
 int vhd_bat_load(struct vhd *v);
 int vhd_bat_write_entry(struct vhd *v, uint32_t blk);
+/* Entries [first, end) of bat as big-endian bytes into out, the rest of
+ * its len bytes 0xFF (the padding of the last sector). */
+void vhd_bat_encode(const uint32_t *bat, uint32_t first, uint32_t end,
+		    uint8_t *out, size_t len);
 int vhd_batmap_load(struct vhd *v);
 int vhd_batmap_set(struct vhd *v, uint32_t blk, int full);
 /* Encodes b's map offset, map size and checksum into its header h (the

@@ -367,7 +367,7 @@ vhd_footer_pick(const struct vhd_footer_scan *s, const char *name,
 	quiet.count = 0;
 	if ((where & VHD_FOOTER_AT_COPY) &&
 	    vhd_footer_check(s->copy, name, 0, flags, warn, &quiet) == 0 &&
-	    get_be32(s->copy + 60) != VHD_TYPE_FIXED) {
+	    vhd_footer_type(s->copy) != VHD_TYPE_FIXED) {
 		memcpy(raw, s->copy, 512);
 		*off = fs;
 		*warn |= VHD_WARN_FOOTER_FROM_COPY;

@@ -106,7 +106,7 @@ repair_io(struct rp *c, struct vhd_io *io)
 		    "0 to restore the other from");
 		return 0;
 	}
-	if (get_be32(good + 60) == VHD_TYPE_FIXED)
+	if (vhd_footer_type(good) == VHD_TYPE_FIXED)
 		return 0;       /* no copy, nothing movable */
 
 	/* The structure, read strictly: the same footer choice as above, and

@@ -295,9 +295,7 @@ grown_bat_bytes(struct vhd *v, uint32_t n, uint32_t first, size_t *len)
 	}
 	for (uint32_t i = v->bat_entries; i < n; i++)
 		nb[i] = VHD_BAT_UNUSED;
-	memset(b, 0xff, l);
-	for (uint32_t i = f; i < n; i++)
-		put_be32(b + 4 * (size_t)(i - f), nb[i]);
+	vhd_bat_encode(nb, f, n, b, l);
 	*len = l;
 	return b;
 }
