@@ -139,7 +139,8 @@ check_one(const char *path, struct ck *c)
 			(unsigned long long)fs);
 		return 0;
 	}
-	r = vhd_footer_scan(io, fs, &s);
+	if ((r = vhd_footer_scan(io, fs, &s)) == 0)
+		r = s.err;
 	io->ops->close(io);
 	if (r < 0)
 		return vhd_err(-r, "'%s': cannot read: %s", path, strerror(-r));

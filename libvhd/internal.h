@@ -436,10 +436,12 @@ int vhd_layout_map_block(struct vhd *v, uint32_t blk, uint64_t start,
 int vhd_layout_unmap_block(struct vhd *v, uint32_t blk);
 /* The footer search: the last 512 bytes, the last 511 (a pre-2004
  * footer, zero padded) and the first 512 (the copy) of a file of size
- * bytes (at least 512; -errno when a read fails). */
+ * bytes (at least 512).  -errno when the last 512 cannot be read; a
+ * failed read of the others leaves zeros there, its -errno in err. */
 struct vhd_footer_scan {
 	uint8_t tail[512], tail511[512], copy[512];
 	uint64_t size;
+	int err;
 };
 int vhd_footer_scan(struct vhd_io *io, uint64_t size,
 		    struct vhd_footer_scan *s);

@@ -323,10 +323,17 @@ vhd_footer_scan(struct vhd_io *io, uint64_t fs, struct vhd_footer_scan *s)
 		return -EINVAL;
 	if ((r = io->ops->pread(io, s->tail, 512, fs - 512)) < 0)
 		return r;
-	/* Pre-2004 tools wrote a 511-byte footer (blktap accepts it). */
-	if ((r = io->ops->pread(io, s->tail511, 511, fs - 511)) < 0)
-		return r;
-	return io->ops->pread(io, s->copy, 512, 0);
+	/* Pre-2004 tools wrote a 511-byte footer (blktap accepts it).  These
+	 * two are only fallbacks: a failed read leaves zeros (no footer). */
+	if ((r = io->ops->pread(io, s->tail511, 511, fs - 511)) < 0) {
+		memset(s->tail511, 0, sizeof(s->tail511));
+		s->err = r;
+	}
+	if ((r = io->ops->pread(io, s->copy, 512, 0)) < 0) {
+		memset(s->copy, 0, sizeof(s->copy));
+		s->err = r;
+	}
+	return 0;
 }
 
 int

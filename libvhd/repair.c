@@ -91,7 +91,7 @@ repair_io(struct rp *c, struct vhd_io *io)
 		    (unsigned long long)fs);
 		return 0;
 	}
-	if ((r = vhd_footer_scan(io, fs, &s)) < 0)
+	if ((r = vhd_footer_scan(io, fs, &s)) < 0 || (r = s.err) < 0)
 		return io_fail(c, r, "read");
 	/* Valid: checksum included, the tapdisk hidden-byte quirk accepted
 	 * as readers accept it.  The trailing footer (or an old 511-byte
