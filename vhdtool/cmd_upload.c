@@ -419,7 +419,7 @@ cmd_upload(int argc, char **argv)
 	opt.retries = retries;
 	opt.timeout = timeout;
 	u.sparse = 1;
-	u.s.fd = -1;
+	u.s.e = NULL;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":frc:F:ph", lopts, NULL)) != -1) {
 		switch (c) {
