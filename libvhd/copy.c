@@ -478,6 +478,25 @@ stream_zeros(struct vhd_copy_end *d, uint64_t n)
 	return 0;
 }
 
+/* A fixed VHD's footer for the size written (nothing for raw). */
+static int
+footer(struct vhd_copy_end *d, uint8_t foot[512])
+{
+	return d->fixed ? vhd_fixed_footer(d->size, d->footer_flags, foot) : 0;
+}
+
+/* --sync (VHD_COPY_SYNC): the file's data durable. */
+static int
+sync_file(struct vhd_copy_end *d)
+{
+	int r = d->io && d->sync ? d->io->ops->flush(d->io) : 0;
+
+	if (r < 0 && r != -EINVAL)
+		return vhd_err(-r, "'%s': cannot sync: %s", d->name,
+			       strerror(-r));
+	return 0;
+}
+
 /* Raw files and fixed VHDs: the data at its offsets, then (fixed) the
  * footer after it. */
 static int
@@ -486,18 +505,14 @@ raw_finish(struct vhd_copy_end *d)
 	uint8_t foot[512];
 	int r;
 
-	if (d->fixed && (r = vhd_fixed_footer(d->size, d->footer_flags,
-					      foot)) < 0)
+	if ((r = footer(d, foot)) < 0)
 		return r;
 	if (!d->dense && (r = d->io->ops->truncate(d->io, d->size)) < 0)
 		return vhd_err(-r, "'%s': cannot set its size: %s", d->name,
 			       strerror(-r));
 	if (d->fixed && (r = file_write(d, foot, 512, d->size)) < 0)
 		return r;
-	if (d->sync && (r = d->io->ops->flush(d->io)) < 0 && r != -EINVAL)
-		return vhd_err(-r, "'%s': cannot sync: %s", d->name,
-			       strerror(-r));
-	return 0;
+	return sync_file(d);
 }
 
 static const struct sink_ops raw_sink = { file_write, raw_finish };
@@ -517,10 +532,8 @@ stream_finish(struct vhd_copy_end *d)
 	uint8_t foot[512];
 	int r;
 
-	if (d->fixed && (r = vhd_fixed_footer(d->size, d->footer_flags,
-					      foot)) < 0)
-		return r;
-	if ((r = stream_zeros(d, d->size - d->written)) < 0 ||
+	if ((r = footer(d, foot)) < 0 ||
+	    (r = stream_zeros(d, d->size - d->written)) < 0 ||
 	    (d->fixed && (r = stream_write(d, foot, 512)) < 0))
 		return r;
 	if (d->gz) {
@@ -530,11 +543,7 @@ stream_finish(struct vhd_copy_end *d)
 			return vhd_err(EIO, "'%s': write error while "
 				       "compressing", d->name);
 	}
-	if (d->io && d->sync && (r = d->io->ops->flush(d->io)) < 0 &&
-	    r != -EINVAL)
-		return vhd_err(-r, "'%s': cannot sync: %s", d->name,
-			       strerror(-r));
-	return 0;
+	return sync_file(d);
 }
 
 static const struct sink_ops stream_sink = { stream_put, stream_finish };

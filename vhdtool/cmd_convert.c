@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,15 +73,6 @@ static const char help[] =
 	"  -h, --help                show this help\n\n"
 	"On failure or interruption the partial DST is removed.\n"
 	"Exit status: 0 done, 1 error, 2 usage error, 3 damaged source.\n";
-
-static volatile sig_atomic_t interrupted;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
 
 struct endpoint {
 	const char *path;       /* as given: for messages */
@@ -174,7 +164,7 @@ static int
 cancel(void *arg)
 {
 	(void)arg;
-	return interrupted != 0;
+	return tool_interrupted != 0;
 }
 
 /* -U: the source is read without keeping writers out (locking). */
@@ -454,19 +444,14 @@ cmd_convert(int argc, char **argv)
 		switch (c) {
 		case 'U': force_share = VHD_OPEN_FORCE_SHARE; break;
 		case 'F':
-			if (strcmp(optarg, "raw") == 0)
-				from = 0;
-			else if (strcmp(optarg, "vhd") == 0 || strcmp(optarg, "vpc") == 0)
-				from = 1;
-			else
-				return tool_usage(usage, argv[0],
-					"unknown format '%s' (use raw or vhd)", optarg);
-			break;
 		case 'O':
+			/* raw 0, vhd (qemu's vpc) 1; --to vhdx goes here once
+			 * the library writes VHDX (VHD_FORMAT_VHDX in
+			 * open_dest). */
 			if (strcmp(optarg, "raw") == 0)
-				to = 0;
+				*(c == 'F' ? &from : &to) = 0;
 			else if (strcmp(optarg, "vhd") == 0 || strcmp(optarg, "vpc") == 0)
-				to = 1;
+				*(c == 'F' ? &from : &to) = 1;
 			else
 				return tool_usage(usage, argv[0],
 					"unknown format '%s' (use raw or vhd)", optarg);
@@ -572,9 +557,7 @@ cmd_convert(int argc, char **argv)
 				  "a terminal");
 	d.fixed = to == 1 && co.type == VHD_TYPE_FIXED;
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
+	tool_catch_signals(1);
 	progress_init(&pr, pmode, 1);
 
 	cpo.progress = progress_cb;

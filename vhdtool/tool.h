@@ -5,6 +5,7 @@
 #ifndef VHDTOOL_TOOL_H
 #define VHDTOOL_TOOL_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "largefile.h"
@@ -68,6 +69,11 @@ void progress_end(struct progress *p);
 /* -p / --progress[=MODE] of a subcommand: sets *mode, or prints the usage
  * error and returns EXIT_USAGE. */
 int tool_progress_opt(const char *usage, char **argv, const char *arg, int *mode);
+
+/* SIGINT and SIGTERM (and SIGHUP with hup) set tool_interrupted, which
+ * long copies poll to stop cleanly (util.c). */
+extern volatile sig_atomic_t tool_interrupted;
+void tool_catch_signals(int hup);
 
 /* "vhdtool: FILE: problem" (FILE may be NULL: "vhdtool: problem"). */
 void tool_err(const char *file, const char *fmt, ...)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <fcntl.h>
@@ -411,4 +412,22 @@ tool_nonzero_runs(const char *buf, size_t n, uint64_t off, size_t granule,
 		  void *arg)
 {
 	return vhd_nonzero_runs(buf, n, off, granule, fn, arg);
+}
+
+volatile sig_atomic_t tool_interrupted;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	tool_interrupted = 1;
+}
+
+void
+tool_catch_signals(int hup)
+{
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (hup)
+		signal(SIGHUP, on_signal);
 }
