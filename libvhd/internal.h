@@ -522,6 +522,9 @@ extern struct vhd_lock_wait vhd_lock_wait;
 #define VHD_LOCK_QUIET_MS 200u
 /* Lock a file backend opened without a lock (after checking who it is). */
 int vhd_io_file_lock(struct vhd_io *io, int lock);
+/* The descriptor of a file backend, for the copy engine's kernel copies
+ * and hole search (copy.c); -1 for any other backend. */
+int vhd_io_file_fd(struct vhd_io *io);
 /* Identity of a file backend (0 if not a file). */
 int vhd_io_file_id(struct vhd_io *io, uint64_t *dev, uint64_t *ino);
 

@@ -571,6 +571,12 @@ vhd_io_file_open(struct vhd_io **out, const char *path, unsigned flags)
 }
 
 int
+vhd_io_file_fd(struct vhd_io *io)
+{
+	return io && io->ops == &file_ops ? ((struct io_file *)io)->fd : -1;
+}
+
+int
 vhd_io_file_id(struct vhd_io *io, uint64_t *dev, uint64_t *ino)
 {
 	struct stat st;

@@ -362,6 +362,112 @@ VHD_EXPORT int  vhd_footer_parse(const uint8_t raw[512], struct vhd_info *info);
 VHD_EXPORT int  vhd_raw_to_fixed(const char *path, unsigned flags);
 VHD_EXPORT int  vhd_fixed_to_raw(const char *path);
 
+/* ---- Copying a disk (copy.c) --------------------------------------------- *
+ * What vhdtool convert does, for any caller: every byte of a disk from a
+ * source to a destination, unallocated ranges and holes never read, 4 KiB
+ * granules of zeros never written (the destination stays sparse), blocks
+ * shared (reflink) or copied by the kernel (copy_file_range) where the
+ * file system can, reading and writing on two threads.  A source or a
+ * destination is a struct vhd_copy_end; messages name it by the name it
+ * was given.  Not available on Windows (-ENOTSUP). */
+struct vhd_copy_end;
+
+/* Sources.  An opened image of any format (a differencing chain is read
+ * flattened); the end owns v from then on, even on failure of later
+ * calls (vhd_copy_close closes it). */
+VHD_EXPORT int  vhd_copy_src_image(struct vhd_copy_end **out, struct vhd *v,
+				   const char *name);
+/* A raw disk: a file (its holes not read) or a block device. */
+VHD_EXPORT int  vhd_copy_src_raw(struct vhd_copy_end **out, const char *path,
+				 const char *name);
+/* A stream, read once front to back, gzip-compressed or not: the file at
+ * path, or (path NULL) the descriptor fd, which stays the caller's. */
+VHD_EXPORT int  vhd_copy_src_stream(struct vhd_copy_end **out,
+				    const char *path, int fd, const char *name);
+/* 1 if the file at path starts with gzip's magic (1f 8b), else 0. */
+VHD_EXPORT int  vhd_copy_is_gzip(const char *path);
+/* A stream's first n (<= 512) bytes, to tell its format; they are still
+ * copied.  *got < n at the end of the stream. */
+VHD_EXPORT int  vhd_copy_head(struct vhd_copy_end *src, void *buf, size_t n,
+			      size_t *got);
+/* A stream that must be read at random (a dynamic VHD in it, or for a
+ * dynamic destination): copied verbatim (sparse) to a temporary file in
+ * $TMPDIR, whose path *path then is, to be opened as a source; removed
+ * when src is closed. */
+struct vhd_copy_opts;
+VHD_EXPORT int  vhd_copy_spool(struct vhd_copy_end *src,
+			       const struct vhd_copy_opts *opts,
+			       const char **path);
+
+/* Destinations. */
+#define VHD_COPY_GZIP   0x1u    /* compress (a stream) */
+#define VHD_COPY_DENSE  0x2u    /* path is an existing device: write every
+				   byte, zeros included, in place */
+#define VHD_COPY_SYNC   0x4u    /* vhd_copy_finish makes it durable */
+struct vhd_copy_dst_opts {
+	size_t struct_size;         /* sizeof(struct vhd_copy_dst_opts) */
+	const char *name;           /* for messages (NULL: the path, or
+				       "standard output") */
+	int fd;                     /* with path NULL: write a stream here */
+	enum vhd_format format;     /* VHD_FORMAT_RAW or VHD_FORMAT_VHD */
+	enum vhd_type type;         /* VHD: VHD_TYPE_FIXED or _DYNAMIC (only
+				       fixed can be a stream) */
+	uint32_t block_size;        /* dynamic; 0: the default */
+	uint64_t size;              /* disk size; a stream source's is known
+				       only once copied: vhd_copy_finish */
+	unsigned flags;             /* VHD_COPY_GZIP, _DENSE, _SYNC */
+	unsigned footer_flags;      /* fixed: VHD_FOOTER_* */
+};
+/* Creates path (which must not exist, unless VHD_COPY_DENSE), or starts
+ * a stream on opts->fd.  Closed without vhd_copy_finish, a created file
+ * is removed. */
+VHD_EXPORT int  vhd_copy_dst_create(struct vhd_copy_end **out, const char *path,
+				    const struct vhd_copy_dst_opts *opts);
+
+/* Copying. */
+#define VHD_COPY_FROM_RAW 0x1u  /* a stream source is raw (its last 512
+				   bytes are data, even if a footer) */
+#define VHD_COPY_FROM_VHD 0x2u  /* a stream source must be a fixed VHD
+				   (-EBADMSG if it does not end in a footer
+				   of its size) */
+struct vhd_copy_opts {
+	size_t struct_size;         /* sizeof(struct vhd_copy_opts) */
+	unsigned flags;             /* VHD_COPY_FROM_* */
+	vhd_progress_fn progress;   /* may be NULL */
+	void *progress_arg;
+	int (*cancel)(void *arg);   /* non-zero: stop (-EINTR); may be NULL */
+	void *cancel_arg;
+};
+/* Copies every byte of src to dst (at the same offsets).  On failure
+ * vhd_copy_failed says which end failed (neither: out of memory). */
+VHD_EXPORT int  vhd_copy(struct vhd_copy_end *src, struct vhd_copy_end *dst,
+			 const struct vhd_copy_opts *opts);
+/* The destination's size (size: 0 for the one it was created with, or a
+ * stream source's), footer, sync, close. */
+VHD_EXPORT int  vhd_copy_finish(struct vhd_copy_end *dst, uint64_t size);
+VHD_EXPORT int  vhd_copy_failed(const struct vhd_copy_end *e);
+/* The disk size (a stream source's once copied). */
+VHD_EXPORT uint64_t vhd_copy_size(const struct vhd_copy_end *e);
+/* The image behind an end, or NULL (raw, stream). */
+VHD_EXPORT struct vhd *vhd_copy_image(struct vhd_copy_end *e);
+/* A random-access source read by the caller (an upload): the extent at
+ * off, *len > 0 bytes that are all data (1) or all zero (0); and reads. */
+VHD_EXPORT int  vhd_copy_extent(struct vhd_copy_end *src, uint64_t off,
+				uint64_t *len);
+VHD_EXPORT int  vhd_copy_pread(struct vhd_copy_end *src, void *buf, size_t n,
+			       uint64_t off);
+/* e may be NULL. */
+VHD_EXPORT void vhd_copy_close(struct vhd_copy_end *e);
+/* buf holds [off, off+n): calls fn once per run of consecutive granules
+ * (granule bytes, aligned to absolute offsets) that are not all zero,
+ * with the run's bytes, length and offset.  0, or fn's first negative
+ * return. */
+VHD_EXPORT int  vhd_nonzero_runs(const char *buf, size_t n, uint64_t off,
+				 size_t granule,
+				 int (*fn)(void *arg, const char *p, size_t len,
+					   uint64_t at),
+				 void *arg);
+
 /* ---- Errors --------------------------------------------------------------- */
 VHD_EXPORT const char *vhd_errmsg(void);
 

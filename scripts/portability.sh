@@ -37,7 +37,9 @@ FIX=${SHARED_FIXTURES:-}
 #  test_fuzz_regress: replays the NBD fuzzer, which needs poll() and sockets
 #  test_locator: asserts POSIX path meaning ("C:\dir\p.vhd" is foreign
 #    there and reduced to its name; on Windows it is tried as it is)
-WIN_SKIP="test_fuzz_regress test_locator"
+#  test_copy: the copy engine is POSIX only (threads, zlib, SEEK_DATA,
+#    copy_file_range); on Windows its calls return -ENOTSUP
+WIN_SKIP="test_fuzz_regress test_locator test_copy"
 # The sources come from the make fragments (scripts/portability.mk passes
 # them); run by hand, ask make.
 if [ -z "${LIBVHD_SRCS:-}" ]; then

@@ -47,15 +47,6 @@ static const char help[] =
 	"On failure or interruption the partial DST is removed.\n"
 	"Exit status: 0 done, 1 error, 2 usage error, 3 not a VHD blob.\n";
 
-static volatile sig_atomic_t interrupted;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
 struct down {
 	struct blob b;
 	const char *path;
@@ -227,7 +218,7 @@ fetch(struct down *d, struct blob_range *rg, size_t nr, int conns)
 			if (!buf || blob_pool_push(p, o, (size_t)k, buf) < 0)
 				rc = EXIT_ERROR;
 			o += k;
-			if (interrupted) {
+			if (tool_interrupted) {
 				tool_err(d->path, "interrupted");
 				rc = EXIT_ERROR;
 				blob_pool_abort(p);
@@ -373,8 +364,7 @@ cmd_download(int argc, char **argv)
 	rc = blob_open_url(&d.b, argv[optind], &opt, "download");
 	if (rc != EXIT_OK)
 		return rc;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	tool_catch_signals(0);
 	signal(SIGPIPE, SIG_IGN);
 	progress_init(&d.pr, pmode, 1);
 	rc = download(&d, conns, to, force);

@@ -63,15 +63,6 @@ static const char help[] =
 	"Messages never show the URL's query string (the SAS signature).\n"
 	"Exit status: 0 done, 1 error, 2 usage error, 3 damaged source.\n";
 
-static volatile sig_atomic_t interrupted;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
 struct up {
 	struct blob b;
 	struct tool_src s;
@@ -198,7 +189,7 @@ send_disk(struct up *u, struct blob_pool *p)
 				u->scanned += end - o;
 				progress_update(&u->pr, u->scanned, u->total);
 				o = end;
-				if (interrupted) {
+				if (tool_interrupted) {
 					tool_err(u->b.url, "interrupted (vhdtool "
 						 "upload --resume continues)");
 					rc = EXIT_ERROR;
@@ -419,7 +410,7 @@ cmd_upload(int argc, char **argv)
 	opt.retries = retries;
 	opt.timeout = timeout;
 	u.sparse = 1;
-	u.s.fd = -1;
+	u.s.e = NULL;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":frc:F:ph", lopts, NULL)) != -1) {
 		switch (c) {
@@ -483,8 +474,7 @@ cmd_upload(int argc, char **argv)
 		goto out;
 	}
 	u.size = tool_azure_size(u.s.size);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	tool_catch_signals(0);
 	signal(SIGPIPE, SIG_IGN);
 	progress_init(&u.pr, pmode, 1);
 	rc = upload(&u, conns, force, resume);

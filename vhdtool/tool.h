@@ -5,6 +5,7 @@
 #ifndef VHDTOOL_TOOL_H
 #define VHDTOOL_TOOL_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "largefile.h"
@@ -68,6 +69,11 @@ void progress_end(struct progress *p);
 /* -p / --progress[=MODE] of a subcommand: sets *mode, or prints the usage
  * error and returns EXIT_USAGE. */
 int tool_progress_opt(const char *usage, char **argv, const char *arg, int *mode);
+
+/* SIGINT and SIGTERM (and SIGHUP with hup) set tool_interrupted, which
+ * long copies poll to stop cleanly (util.c). */
+extern volatile sig_atomic_t tool_interrupted;
+void tool_catch_signals(int hup);
 
 /* "vhdtool: FILE: problem" (FILE may be NULL: "vhdtool: problem"). */
 void tool_err(const char *file, const char *fmt, ...)
@@ -145,19 +151,17 @@ void tool_inputs_add_chain(struct tool_inputs *in, struct vhd *v,
 int tool_check_output(const struct tool_inputs *in, const char *out, int fd,
 		      const char *name);
 
-/* A disk to read (source.c): a VHD (chain flattened) or a raw image. */
+/* A disk to read (source.c): a VHD or VHDX (chain flattened) or a raw
+ * image, as a source of the library's copy engine. */
 struct tool_src {
 	const char *path;       /* as the user named it: for messages */
 	const char *file;       /* the file opened: path, or a spool of it */
-	struct vhd *v;          /* VHD, or NULL for raw */
-	int fd;                 /* raw: the file; -1 if none */
+	struct vhd_copy_end *e; /* NULL until opened */
 	uint64_t size;          /* disk size */
 };
 /* tool_src_open_file's how: */
 #define TOOL_SRC_FOREIGN        1u /* refuse (and name) qcow2, VMDK...
 				      found by content */
-#define TOOL_SRC_RAW_VIEW       2u /* a fixed VHD also gets fd: its data
-				      is the file's first size bytes */
 #define TOOL_SRC_CHECKSUM_HINT  4u /* a bad checksum names
 				      --ignore-checksum */
 /* Opens s->file (messages name s->path).  from: -1 by content (a file
@@ -174,8 +178,6 @@ void tool_src_close(struct tool_src *s);
 /* The extent at off: *len > 0 bytes all data (1) or all zero (0); -errno. */
 int tool_src_extent(struct tool_src *s, uint64_t off, uint64_t *len);
 int tool_src_read(struct tool_src *s, void *buf, size_t n, uint64_t off);
-/* Reads exactly n bytes of fd at off; -EIO if it ends first, or -errno. */
-int tool_pread_full(int fd, void *buf, size_t n, uint64_t off);
 /* Does the name end in .vhd or .vpc (convert's rule for VHD output)? */
 int tool_name_is_vhd(const char *path);
 /* Does it end in .vhdx or .avhdx? */
@@ -183,8 +185,6 @@ int tool_name_is_vhdx(const char *path);
 /* The disk size convert --azure gives: a whole MiB, at least 20 MiB. */
 uint64_t tool_azure_size(uint64_t size);
 
-/* Is the buffer all zero bytes? */
-int is_zero(const void *buf, size_t n);
 /* buf holds [off, off+n): calls fn once for each run of consecutive
  * granules (granule bytes, aligned to absolute offsets) that are not all
  * zero, with the run's bytes, length and offset.  0, or fn's first

@@ -20,4 +20,4 @@ INSTALL_BINS += $(VHDTOOL)
 MAN_PAGES += vhdtool/vhdtool.1
 tools: $(VHDTOOL)
 $(VHDTOOL): $(VHDTOOL_OBJS) $(LIBVHD_A)
-	$(CC) $(LDFLAGS) -o $@ $^ -lz $(VHDTOOL_AZURE_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(VHDTOOL_AZURE_LIBS) $(LDLIBS)

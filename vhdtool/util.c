@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <fcntl.h>
@@ -266,26 +267,6 @@ json_str(FILE *f, const char *s)
 }
 
 int
-is_zero(const void *buf, size_t n)
-{
-	const unsigned char *p = buf;
-
-	/* Check a short head by hand, then compare the buffer with itself
-	 * shifted by 16 bytes: all zero iff the head is and the rest equals
-	 * the bytes 16 before it. */
-	if (n <= 16) {
-		for (size_t i = 0; i < n; i++)
-			if (p[i])
-				return 0;
-		return 1;
-	}
-	for (size_t i = 0; i < 16; i++)
-		if (p[i])
-			return 0;
-	return memcmp(p, p + 16, n - 16) == 0;
-}
-
-int
 tool_need_vhd(const char *file)
 {
 	int r = vhd_probe(file);
@@ -430,26 +411,23 @@ tool_nonzero_runs(const char *buf, size_t n, uint64_t off, size_t granule,
 		  int (*fn)(void *arg, const char *p, size_t len, uint64_t at),
 		  void *arg)
 {
-	size_t i = 0;
+	return vhd_nonzero_runs(buf, n, off, granule, fn, arg);
+}
 
-	while (i < n) {
-		/* Granules are aligned to absolute offsets. */
-		size_t g = granule - (size_t)((off + i) % granule);
-		if (g > n - i)
-			g = n - i;
-		if (is_zero(buf + i, g)) {
-			i += g;
-			continue;
-		}
-		size_t start = i;
-		for (i += g; i < n; i += g) {
-			g = n - i < granule ? n - i : granule;
-			if (is_zero(buf + i, g))
-				break;
-		}
-		int r = fn(arg, buf + start, i - start, off + start);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+volatile sig_atomic_t tool_interrupted;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	tool_interrupted = 1;
+}
+
+void
+tool_catch_signals(int hup)
+{
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (hup)
+		signal(SIGHUP, on_signal);
 }
