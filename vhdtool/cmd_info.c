@@ -155,7 +155,7 @@ print_vhdx(struct vhd *v, const struct vhd_info *in, const char *file,
 
 static void
 print_text(struct vhd *v, const struct vhd_info *in, const char *file,
-	   const char *parent_problem)
+	   const struct tool_msg *parent_problem)
 {
 	char h[32], u[37], t[32], c1[32], c2[32];
 
@@ -207,7 +207,7 @@ print_text(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf("parent timestamp:  %s\n", vhd_time_str(in->parent_timestamp, t));
 	if (parent_problem)
 		printf("parent:            MISSING (%s)\n",
-		       strip_file(parent_problem, file));
+		       tool_msg_text(parent_problem, file));
 	else if (vhd_parent(v))
 		printf("parent:            %s\n", vhd_path(vhd_parent(v)));
 	printf("chain:\n");
@@ -226,7 +226,7 @@ print_text(struct vhd *v, const struct vhd_info *in, const char *file,
 
 static void
 print_json(struct vhd *v, const struct vhd_info *in, const char *file,
-	   const char *parent_problem)
+	   const struct tool_msg *parent_problem)
 {
 	char u[37], t[32], c[32];
 	int first = 1;
@@ -290,7 +290,7 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf(",\n  \"parent_missing\": %s,\n", parent_problem ? "true" : "false");
 	printf("  \"parent_problem\": ");
 	if (parent_problem)
-		json_str(stdout, parent_problem);
+		json_str(stdout, parent_problem->text);
 	else
 		printf("null");
 	printf(",\n");
@@ -324,7 +324,7 @@ cmd_info(int argc, char **argv)
 	struct vhd_info in = { .struct_size = sizeof in };
 	struct vhd *v = NULL;
 	const char *file;
-	char *parent_problem = NULL, *damaged = NULL;
+	struct tool_msg *parent_problem = NULL, *damaged = NULL;
 	int c, json = 0, r, rc = EXIT_OK, parent_err = 0;
 
 	opterr = 0;
@@ -355,7 +355,9 @@ cmd_info(int argc, char **argv)
 
 		if (err == -EBUSY)      /* tried and waited once: enough */
 			return tool_lib_err(file, err);
-		char *msg = strdup(vhd_errmsg()), *pmsg = NULL;
+		struct tool_msg *msg = malloc(sizeof(*msg)), *pmsg = NULL;
+		if (msg)
+			tool_msg_save(msg);
 		int perr = err;
 		struct vhd_open_opts o2 = oo;
 
@@ -365,7 +367,14 @@ cmd_info(int argc, char **argv)
 		} else {
 			/* What went wrong once checksums were no object is
 			 * what is wrong with the parent. */
-			pmsg = strdup(err == -EBADMSG ? vhd_errmsg() : msg ? msg : "");
+			if ((pmsg = malloc(sizeof(*pmsg))) != NULL) {
+				if (err == -EBADMSG)
+					tool_msg_save(pmsg);
+				else if (msg)
+					*pmsg = *msg;
+				else
+					memset(pmsg, 0, sizeof(*pmsg));
+			}
 			perr = err == -EBADMSG ? r : err;
 			o2.flags |= VHD_OPEN_NO_PARENT;
 			o2.parent_path = NULL;
@@ -380,7 +389,9 @@ cmd_info(int argc, char **argv)
 					free(msg);
 			} else {
 				vhd_close(v);
-				rc = tool_msg_err(file, msg, err);
+				rc = msg ? tool_msg_err(file, file, msg, NULL,
+							err) :
+				     tool_lib_err(file, err);
 				free(msg);
 				free(pmsg);
 				return rc;
@@ -402,7 +413,7 @@ cmd_info(int argc, char **argv)
 	if (oo.flags & VHD_OPEN_FORCE_SHARE)
 		tool_force_share_note(file);
 	if (damaged) {
-		tool_msg_err(file, damaged, -EBADMSG);
+		tool_msg_err(file, file, damaged, NULL, -EBADMSG);
 		rc = EXIT_DAMAGED;
 	}
 	/* The description is out, but the image cannot be used as it is:
@@ -411,7 +422,7 @@ cmd_info(int argc, char **argv)
 		rc = parent_err == -EBADMSG ? EXIT_DAMAGED : EXIT_ERROR;
 	if (parent_problem)
 		tool_err(file, "parent not available: %s",
-			 strip_file(parent_problem, file));
+			 tool_msg_text(parent_problem, file));
 out:
 	free(parent_problem);
 	free(damaged);
