@@ -37,17 +37,22 @@ vhd_header_check(const uint8_t raw[1024], const char *name, uint64_t off,
 	}
 	vhd_header_decode(raw, &h);
 	uint32_t sum = vhd_checksum(raw, 1024, 36);
+	char e[24], g[24];
+
+	snprintf(e, sizeof(e), "0x%08x", sum);
+	snprintf(g, sizeof(g), "0x%08x", h.checksum);
 	if (sum != h.checksum) {
 		if (flags & VHD_OPEN_IGNORE_CHECKSUM)
 			*warn |= VHD_WARN_HEADER_CHECKSUM;
 		else
-			vhd_problem(p, VHD_CODE_HEADER_CHECKSUM, off + 36, NULL, NULL,
+			vhd_problem(p, VHD_CODE_HEADER_CHECKSUM, off + 36, e, g,
 			    "'%s': dynamic header at offset %llu: "
 				    "checksum: expected 0x%08x, found 0x%08x",
 				    name, o, sum, h.checksum);
 	}
+	snprintf(g, sizeof(g), "0x%08x", h.version);
 	if (h.version >> 16 != 1)
-		vhd_problem(p, VHD_CODE_HEADER_VERSION, off + 24, "0x00010000", NULL,
+		vhd_problem(p, VHD_CODE_HEADER_VERSION, off + 24, "0x00010000", g,
 			    "'%s': dynamic header at offset %llu: header "
 			    "version: expected 0x00010000, found 0x%08x", name,
 			    o, h.version);

@@ -195,8 +195,7 @@ repair_io(struct rp *c, struct vhd_io *io)
 			return io_fail(c, r, "write the footer copy");
 		if ((r = io->ops->flush(io)) < 0)
 			return io_fail(c, r, "sync");
-		say(c, 1, copy_ok ? VHD_CODE_FOOTER_COPY_DIFFERS :
-		    VHD_CODE_FOOTER_COOKIE, 0, "footer copy at offset 0 %s: rewritten from the "
+		say(c, 1, VHD_CODE_FOOTER_COPY_DIFFERS, 0, "footer copy at offset 0 %s: rewritten from the "
 		    "trailing footer", copy_ok ? "differed" : "invalid");
 	}
 	return 0;
