@@ -268,6 +268,16 @@ struct vhd_info {
 					    replayed in memory; the file
 					    itself is unchanged */
 
+/* What a VHD_WARN_* bit (one) means, in a few words; NULL for others. */
+VHD_EXPORT const char *vhd_warning_text(unsigned warn);
+/* The disk size QEMU's vpc driver gives the image described by info
+ * (without its force_size_calc option), for QEMU version qemu_version
+ * (major * 100 + minor: 702 for 7.2, 1000 for 10.0).  QEMU takes the
+ * CHS capacity for some creator applications and the current size for
+ * others, and 10.0 changed which (SPEC.md §6, §7). */
+VHD_EXPORT uint64_t vhd_qemu_size(const struct vhd_info *info,
+				  unsigned qemu_version);
+
 VHD_EXPORT int  vhd_get_info(struct vhd *v, struct vhd_info *info);
 VHD_EXPORT const char *vhd_path(struct vhd *v);
 /* The parent handle of a differencing disk (owned by v), or NULL. */
