@@ -64,6 +64,17 @@ ck_last_error(struct ck *c)
 	ck_problem(c, &d);
 }
 
+/* A tolerated producer quirk (quirks.c): its code and words. */
+static void
+ck_quirk(struct ck *c, const char *path, unsigned warn, uint64_t off)
+{
+	const struct vhd_quirk *q = vhd_quirk_by_warn(warn);
+
+	if (q)
+		ck_say(c, VHD_SEV_WARNING, q->code, off, "'%s': %s", path,
+		       q->warn_text);
+}
+
 /* Warnings (accepted quirks, leaked space) are reported, not counted
  * (vhd_check's one-line callers get them as "warning: ..."). */
 #define ck_warn(c, code, off, ...) \
@@ -187,9 +198,7 @@ check_one(const char *path, struct ck *c)
 	if (!tail_ok)
 		vhd_footer_check(tail, path, fs - 512, 0, &warn, &p);
 	if (warn & VHD_WARN_HIDDEN_BYTE)
-		ck_warn(c, VHD_CODE_HIDDEN_BYTE, fs - 512 + 85,
-			"'%s': footer: tapdisk hidden byte set with a "
-			"stale checksum", path);
+		ck_quirk(c, path, VHD_WARN_HIDDEN_BYTE, fs - 512 + 85);
 	uint32_t type = get_be32(tail + 60);
 	if (!tail_ok)
 		type = get_be32(copy + 60);
@@ -227,8 +236,7 @@ check_one(const char *path, struct ck *c)
 		return 0;
 	}
 	if (v->warnings & VHD_WARN_FOOTER_511)
-		ck_warn(c, VHD_CODE_FOOTER_511, fs - 511,
-			"'%s': old 511-byte footer", path);
+		ck_quirk(c, path, VHD_WARN_FOOTER_511, v->footer_off);
 	if (v->type == VHD_TYPE_DIFF || v->type == VHD_TYPE_DYNAMIC) {
 		warn = 0;
 		vhd_header_check(v->header_raw, path, v->ft.data_offset, v->size,
@@ -273,9 +281,7 @@ check_vhdx(const char *path, struct ck *c)
 	if (r < 0)
 		return r;
 	if (v->warnings & VHD_WARN_LOG_REPLAYED)
-		ck_warn(c, VHD_CODE_LOG_REPLAYED, VHD_DIAG_NO_OFFSET,
-			"'%s': the log is not empty (unclean shutdown); "
-			"replayed in memory, the file is unchanged", path);
+		ck_quirk(c, path, VHD_WARN_LOG_REPLAYED, VHD_DIAG_NO_OFFSET);
 	vhd_close(v);
 	return c->count;
 }

@@ -152,6 +152,10 @@ void vhd_problem(struct vhd_problems *p, enum vhd_code code, uint64_t off,
 /* 0 if no problem; else the count (fn set) or -EBADMSG (record set). */
 int vhd_problems_result(struct vhd_problems *p);
 
+/* ---- quirks.c ---- */
+/* The quirk whose tolerance sets VHD_WARN_* bit warn, or NULL. */
+const struct vhd_quirk *vhd_quirk_by_warn(unsigned warn);
+
 /* ---- abi.c ---- */
 /* The size a caller of the first release passes: the end of the struct's
  * last member then.  New members only ever go after these. */

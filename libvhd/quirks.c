@@ -161,13 +161,21 @@ vhd_quirk_table(size_t *n)
 	return quirks;
 }
 
-const char *
-vhd_warning_text(unsigned warn)
+const struct vhd_quirk *
+vhd_quirk_by_warn(unsigned warn)
 {
 	for (size_t i = 0; i < sizeof(quirks) / sizeof(quirks[0]); i++)
 		if (quirks[i].warn && quirks[i].warn == warn)
-			return quirks[i].warn_text;
+			return &quirks[i];
 	return NULL;
+}
+
+const char *
+vhd_warning_text(unsigned warn)
+{
+	const struct vhd_quirk *q = vhd_quirk_by_warn(warn);
+
+	return q ? q->warn_text : NULL;
 }
 
 /* Creator applications (footer bytes 28..31) and which size QEMU's vpc

@@ -265,9 +265,9 @@ main(int argc, char **argv)
 	s->disk_size = info.virtual_size;
 	/* As info does: the image opened, but not as written. */
 	if (info.warnings & VHD_WARN_FOOTER_FROM_COPY)
-		fprintf(stderr, "%s: %s: warning: trailing footer missing or "
-			"damaged; using the copy at offset 0 (vhdtool check "
-			"--repair restores it)\n", prog, image);
+		fprintf(stderr, "%s: %s: warning: %s (vhdtool check --repair "
+			"restores it)\n", prog, image,
+			vhd_warning_text(VHD_WARN_FOOTER_FROM_COPY));
 	if (stat(image, &ist) == 0) {
 		s->atime = ist.st_atim;
 		s->mtime = ist.st_mtim;
