@@ -24,6 +24,8 @@ ck_problem(void *arg, const struct vhd_diag *d)
 		c->last.offset = d->offset;
 		snprintf(c->last.file, sizeof(c->last.file), "%s",
 			 d->file ? d->file : "");
+		snprintf(c->last.expected, sizeof(c->last.expected), "%s",
+			 d->expected ? d->expected : "");
 	}
 	if (c->report)
 		c->report(c->arg, d);
@@ -231,7 +233,9 @@ check_one(const char *path, struct ck *c)
 		const struct vhd_diag *e = vhd_last_error();
 		if (c->count == 0 || e->code != c->last.code ||
 		    e->offset != c->last.offset ||
-		    strcmp(e->file ? e->file : "", c->last.file) != 0)
+		    strcmp(e->file ? e->file : "", c->last.file) != 0 ||
+		    strcmp(e->expected ? e->expected : "",
+			   c->last.expected) != 0)
 			ck_last_error(c);
 		return 0;
 	}
