@@ -12,9 +12,10 @@ call = re.compile(r'\b(strstr|strcasestr|strcmp|strncmp|strcasecmp|'
                   r'strncasecmp|memcmp|strspn|strchr|strrchr)\s*\(')
 # What holds message text: the library's message, a record's text or
 # message, and the names the tools gave saved messages.
-# (Members of these named file are file names, not text.)
+# (A record's file, code, offset and values are not its text.)
 text = re.compile(r'vhd_errmsg|\berrmsg\b'
-                  r'|(->|\.)(text|message|first|last)\b(?!\s*(->|\.)\s*file)'
+                  r'|(->|\.)(text|message|first|last)\b'
+                  r'(?!\s*(->|\.)\s*(file|code|offset|expected|found)\b)'
                   r'|\b(msg|m|problem|why|pmsg|damaged)\b(?!\s*(->|\.))')
 bad = 0
 for path in sys.argv[1:]:
