@@ -200,7 +200,7 @@ int
 vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg,
 		 uint64_t *next_free)
 {
-	struct vhd_problems p = { fn, arg, 0, "" };
+	struct vhd_problems p = { .fn = fn, .arg = arg };
 	uint64_t blk_bytes = (uint64_t)v->bitmap_size + v->block_size;
 	uint64_t limit = v->footer_off;  /* blocks end before the footer */
 	/* Grown as allocated entries are found: sized by the BAT, this took
@@ -221,7 +221,9 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg,
 			continue;
 		uint64_t s = (uint64_t)v->bat[i] * 512;
 		if (i >= v->blocks) {
-			vhd_problem(&p, "'%s': BAT entry %u at offset %llu: "
+			vhd_problem(&p, VHD_CODE_BAT_ENTRY,
+				    v->hdr.table_offset + 4ull * i, NULL, NULL,
+				    "'%s': BAT entry %u at offset %llu: "
 				    "expected unused (0xffffffff) beyond the "
 				    "disk's %u blocks, found sector %u", v->path,
 				    i, (unsigned long long)(v->hdr.table_offset +
@@ -229,7 +231,9 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg,
 			continue;
 		}
 		if (s + blk_bytes > limit) {
-			vhd_problem(&p, "'%s': BAT entry %u at offset %llu: "
+			vhd_problem(&p, VHD_CODE_BAT_ENTRY,
+				    v->hdr.table_offset + 4ull * i, NULL, NULL,
+				    "'%s': BAT entry %u at offset %llu: "
 				    "expected a block ending before the footer "
 				    "at %llu, found %llu..%llu", v->path, i,
 				    (unsigned long long)(v->hdr.table_offset +
@@ -265,7 +269,10 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg,
 			const struct vhd_ext *b = x[i].blk != VHD_BAT_UNUSED ?
 						 &x[i] : &x[far];
 			const struct vhd_ext *o = b == &x[i] ? &x[far] : &x[i];
-			vhd_problem(&p, "'%s': BAT entry %u at offset %llu: "
+			vhd_problem(&p, VHD_CODE_BAT_ENTRY,
+				    v->hdr.table_offset +
+				    4ull * b->blk, NULL, NULL,
+				    "'%s': BAT entry %u at offset %llu: "
 				    "expected a block not overlapping others, "
 				    "found %llu..%llu overlapping %s at "
 				    "%llu..%llu", v->path, b->blk,

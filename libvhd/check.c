@@ -1,5 +1,5 @@
 /* check.c - consistency check of an image and its chain; never writes.
- * Every problem is reported; "warning: " lines (leaked space, accepted
+ * Every problem is reported as a record; warnings (leaked space, accepted
  * quirks) are reported but not counted. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,48 +7,82 @@
 #include "internal.h"
 
 struct ck {
-	vhd_report_fn report;
+	vhd_diag_fn report;
 	void *arg;
 	int count;
-	char last[1024];
+	struct vhd_errrec last;   /* the last problem reported */
 };
 
 static void
-ck_problem(void *arg, const char *msg)
+ck_problem(void *arg, const struct vhd_diag *d)
 {
 	struct ck *c = arg;
 
-	c->count++;
-	snprintf(c->last, sizeof(c->last), "%s", msg);
+	if (d->severity == VHD_SEV_ERROR) {
+		c->count++;
+		c->last.code = d->code;
+		c->last.offset = d->offset;
+		snprintf(c->last.file, sizeof(c->last.file), "%s",
+			 d->file ? d->file : "");
+		snprintf(c->last.expected, sizeof(c->last.expected), "%s",
+			 d->expected ? d->expected : "");
+	}
 	if (c->report)
-		c->report(c->arg, msg);
+		c->report(c->arg, d);
 }
 
+/* Reports a record made from a format (see vhd_rec_vformat). */
 static void
-ck_warn(struct ck *c, const char *fmt, ...)
+ck_say(struct ck *c, enum vhd_severity sev, enum vhd_code code,
+       uint64_t off, const char *fmt, ...)
+#ifdef __GNUC__
+	__attribute__((format(VHD_FMT_PRINTF, 5, 6)))
+#endif
+	;
+static void
+ck_say(struct ck *c, enum vhd_severity sev, enum vhd_code code,
+       uint64_t off, const char *fmt, ...)
 {
-	char msg[1100];
+	struct vhd_errrec r;
+	struct vhd_diag d;
 	va_list ap;
 
-	strcpy(msg, "warning: ");
 	va_start(ap, fmt);
-	vsnprintf(msg + 9, sizeof(msg) - 9, fmt, ap);
+	vhd_rec_vformat(&r, sev, code, off, NULL, NULL, fmt, ap);
 	va_end(ap);
-	if (c->report)
-		c->report(c->arg, msg);
+	vhd_rec_view(&r, &d);
+	ck_problem(c, &d);
 }
 
+/* The library's last error (a refused open) as a problem. */
 static void
-ck_fail(struct ck *c, const char *fmt, ...)
+ck_last_error(struct ck *c)
 {
-	char msg[1024];
-	va_list ap;
+	struct vhd_diag d = *vhd_last_error();
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	ck_problem(c, msg);
+	if (d.code == VHD_CODE_NONE)
+		d.code = VHD_CODE_DAMAGED;
+	d.severity = VHD_SEV_ERROR;
+	ck_problem(c, &d);
 }
+
+/* A tolerated producer quirk (quirks.c): its code and words. */
+static void
+ck_quirk(struct ck *c, const char *path, unsigned warn, uint64_t off)
+{
+	const struct vhd_quirk *q = vhd_quirk_by_warn(warn);
+
+	if (q)
+		ck_say(c, VHD_SEV_WARNING, q->code, off, "'%s': %s", path,
+		       q->warn_text);
+}
+
+/* Warnings (accepted quirks, leaked space) are reported, not counted
+ * (vhd_check's one-line callers get them as "warning: ..."). */
+#define ck_warn(c, code, off, ...) \
+	ck_say(c, VHD_SEV_WARNING, code, off, __VA_ARGS__)
+#define ck_fail(c, code, off, ...) \
+	ck_say(c, VHD_SEV_ERROR, code, off, __VA_ARGS__)
 
 static void
 check_locators(struct ck *c, struct vhd *v)
@@ -63,7 +97,8 @@ check_locators(struct ck *c, struct vhd *v)
 		if (l->code != VHD_PLAT_WI2R && l->code != VHD_PLAT_WI2K &&
 		    l->code != VHD_PLAT_W2RU && l->code != VHD_PLAT_W2KU &&
 		    l->code != VHD_PLAT_MAC && l->code != VHD_PLAT_MACX) {
-			ck_fail(c, "'%s': parent locator %d at offset %llu: "
+			ck_fail(c, VHD_CODE_LOCATOR, eo,
+				"'%s': parent locator %d at offset %llu: "
 				"platform code: expected one of Wi2r Wi2k W2ru "
 				"W2ku Mac MacX, found 0x%08x", v->path, i,
 				(unsigned long long)eo, l->code);
@@ -71,7 +106,8 @@ check_locators(struct ck *c, struct vhd *v)
 		}
 		if (l->offset > v->file_size || x > v->file_size - l->offset ||
 		    x < l->length)
-			ck_fail(c, "'%s': parent locator %d at offset %llu: data "
+			ck_fail(c, VHD_CODE_LOCATOR, eo,
+				"'%s': parent locator %d at offset %llu: data "
 				"(%u bytes at %llu) must lie inside the file of "
 				"%llu bytes", v->path, i, (unsigned long long)eo,
 				l->length, (unsigned long long)l->offset,
@@ -87,7 +123,8 @@ check_batmap(struct ck *c, struct vhd *v)
 	if (!b->hdr_off || b->cut)
 		return;         /* none, or cut short by the end: unused */
 	if (!b->present) {
-		ck_fail(c, "'%s': blktap batmap header at offset %llu: the map "
+		ck_fail(c, VHD_CODE_BATMAP, b->hdr_off,
+			"'%s': blktap batmap header at offset %llu: the map "
 			"(%u sectors at %llu) is not between its header and the "
 			"footer", v->path,
 			(unsigned long long)b->hdr_off, b->map_sectors,
@@ -97,14 +134,16 @@ check_batmap(struct ck *c, struct vhd *v)
 	uint64_t len = (uint64_t)b->map_sectors * 512;
 	uint32_t sum = vhd_checksum(b->map, len, len);
 	if (sum != b->checksum)
-		ck_fail(c, "'%s': blktap batmap header at offset %llu: checksum: "
+		ck_fail(c, VHD_CODE_BATMAP, b->hdr_off,
+			"'%s': blktap batmap header at offset %llu: checksum: "
 			"expected 0x%08x, found 0x%08x", v->path,
 			(unsigned long long)b->hdr_off, sum, b->checksum);
 	for (uint32_t i = 0; i < v->bat_entries && i < len * 8; i++) {
 		if (!bit_test(b->map, i))
 			continue;
 		if (v->bat[i] == VHD_BAT_UNUSED) {
-			ck_fail(c, "'%s': blktap batmap: block %u: marked full "
+			ck_fail(c, VHD_CODE_BATMAP, b->map_off + i / 8,
+				"'%s': blktap batmap: block %u: marked full "
 				"but not allocated", v->path, i);
 			continue;
 		}
@@ -112,7 +151,8 @@ check_batmap(struct ck *c, struct vhd *v)
 		uint32_t run;
 		if (vhd_bm_run(v, i, 0, v->spb, &set, &run) == 0 &&
 		    (!set || run != v->spb))
-			ck_fail(c, "'%s': blktap batmap: block %u: marked full "
+			ck_fail(c, VHD_CODE_BATMAP, b->map_off + i / 8,
+				"'%s': blktap batmap: block %u: marked full "
 				"but its bitmap has clear bits", v->path, i);
 	}
 }
@@ -121,8 +161,8 @@ static int
 check_one(const char *path, struct ck *c)
 {
 	struct vhd_io *io;
-	struct vhd_problems p = { ck_problem, c, 0, "" };
-	struct vhd_problems quiet = { NULL, NULL, 0, "" };
+	struct vhd_problems p = { .fn = ck_problem, .arg = c };
+	struct vhd_problems quiet = { .fn = NULL, .arg = NULL };
 	struct vhd_footer_scan s;
 	uint8_t tail[512], *copy = s.copy;
 	uint64_t fs, off;
@@ -135,7 +175,8 @@ check_one(const char *path, struct ck *c)
 		io->ops->close(io);
 		if (r < 0)
 			return vhd_err(-r, "'%s': %s", path, strerror(-r));
-		ck_fail(c, "'%s': not a VHD image: %llu bytes", path,
+		ck_fail(c, VHD_CODE_NOT_VHD, VHD_DIAG_NO_OFFSET,
+			"'%s': not a VHD image: %llu bytes", path,
 			(unsigned long long)fs);
 		return 0;
 	}
@@ -155,15 +196,16 @@ check_one(const char *path, struct ck *c)
 		vhd_footer_check(tail, path, fs - 512, 0, &warn, &p);
 	}
 	if (warn & VHD_WARN_HIDDEN_BYTE)
-		ck_warn(c, "'%s': footer: tapdisk hidden byte set with a "
-			"stale checksum", path);
+		ck_quirk(c, path, VHD_WARN_HIDDEN_BYTE,
+			 (tail_ok ? off : fs - 512) + 85);
 	uint32_t type = vhd_footer_type(tail_ok ? tail : copy);
 	if (type == VHD_TYPE_DYNAMIC || type == VHD_TYPE_DIFF) {
 		warn = 0;
 		int copy_ok = vhd_footer_check(copy, path, 0, 0, &warn,
 					       &p) == 0;
 		if (tail_ok && copy_ok && !vhd_footer_same(tail, copy))
-			ck_fail(c, "'%s': the footer copy at offset 0 differs "
+			ck_fail(c, VHD_CODE_FOOTER_COPY_DIFFERS, 0,
+				"'%s': the footer copy at offset 0 differs "
 				"from the footer at offset %llu", path,
 				(unsigned long long)(fs - 512));
 	}
@@ -178,12 +220,19 @@ check_one(const char *path, struct ck *c)
 	if (r < 0) {
 		if (r != -EBADMSG)
 			return r;
-		if (strcmp(vhd_errmsg(), c->last) != 0)
-			ck_problem(c, vhd_errmsg());
+		/* The open refuses with the first problem found: not
+		 * twice when the footer check above reported it. */
+		const struct vhd_diag *e = vhd_last_error();
+		if (c->count == 0 || e->code != c->last.code ||
+		    e->offset != c->last.offset ||
+		    strcmp(e->file ? e->file : "", c->last.file) != 0 ||
+		    strcmp(e->expected ? e->expected : "",
+			   c->last.expected) != 0)
+			ck_last_error(c);
 		return 0;
 	}
 	if (v->warnings & VHD_WARN_FOOTER_511)
-		ck_warn(c, "'%s': old 511-byte footer", path);
+		ck_quirk(c, path, VHD_WARN_FOOTER_511, v->footer_off);
 	if (v->type == VHD_TYPE_DIFF || v->type == VHD_TYPE_DYNAMIC) {
 		warn = 0;
 		vhd_header_check(v->header_raw, path, v->ft.data_offset, v->size,
@@ -196,7 +245,8 @@ check_one(const char *path, struct ck *c)
 		uint64_t used = align_up(v->next_free + v->bitmap_size,
 					 VHD_DATA_ALIGN) - v->bitmap_size;
 		if (tail_ok && v->footer_off > used)
-			ck_warn(c, "'%s': %llu bytes leaked between offset %llu "
+			ck_warn(c, VHD_CODE_LEAKED, v->next_free,
+				"'%s': %llu bytes leaked between offset %llu "
 				"and the footer at %llu", path,
 				(unsigned long long)(v->footer_off -
 						     v->next_free),
@@ -218,23 +268,25 @@ check_vhdx(const char *path, struct ck *c)
 			 VHD_OPEN_NOLOCK);
 
 	if (r == -EBADMSG || r == -ENOTSUP) {
-		ck_problem(c, vhd_errmsg());
+		struct vhd_diag d = *vhd_last_error();
+		if (d.code == VHD_CODE_DAMAGED || d.code == VHD_CODE_NONE)
+			d.code = VHD_CODE_VHDX;
+		ck_problem(c, &d);
 		return c->count;
 	}
 	if (r < 0)
 		return r;
 	if (v->warnings & VHD_WARN_LOG_REPLAYED)
-		ck_warn(c, "'%s': the log is not empty (unclean shutdown); "
-			"replayed in memory, the file is unchanged", path);
+		ck_quirk(c, path, VHD_WARN_LOG_REPLAYED, VHD_DIAG_NO_OFFSET);
 	vhd_close(v);
 	return c->count;
 }
 
 static int check_locked(const char *path, unsigned flags,
-			vhd_report_fn report, void *arg);
+			vhd_diag_fn report, void *arg);
 
 int
-vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg)
+vhd_check_diag(const char *path, unsigned flags, vhd_diag_fn fn, void *arg)
 {
 	struct vhd_io *lk;
 	int r;
@@ -247,16 +299,46 @@ vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg)
 			      VHD_LOCK_PEEK : VHD_LOCK_READ);
 	if (r < 0)
 		return r;
-	r = check_locked(path, flags, report, arg);
+	r = check_locked(path, flags, fn, arg);
 	lk->ops->close(lk);
 	return r;
 }
 
+/* vhd_check's callers get each record's text, warnings marked. */
+struct text_report {
+	vhd_report_fn fn;
+	void *arg;
+};
+
+static void
+report_text(void *arg, const struct vhd_diag *d)
+{
+	struct text_report *t = arg;
+	char line[1100];
+
+	if (!t->fn)
+		return;
+	if (d->severity == VHD_SEV_WARNING) {
+		snprintf(line, sizeof(line), "warning: %s", d->text);
+		t->fn(t->arg, line);
+	} else {
+		t->fn(t->arg, d->text);
+	}
+}
+
+int
+vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg)
+{
+	struct text_report t = { report, arg };
+
+	return vhd_check_diag(path, flags, report_text, &t);
+}
+
 static int
-check_locked(const char *path, unsigned flags, vhd_report_fn report,
+check_locked(const char *path, unsigned flags, vhd_diag_fn report,
 	     void *arg)
 {
-	struct ck c = { report, arg, 0, "" };
+	struct ck c = { .report = report, .arg = arg };
 	struct vhd *v;
 	unsigned share = (flags & VHD_CHECK_FORCE_SHARE) ?
 			 VHD_OPEN_FORCE_SHARE : 0;
@@ -280,7 +362,7 @@ check_locked(const char *path, unsigned flags, vhd_report_fn report,
 	/* The parents are locked as the chain opens, the top already is. */
 	struct vhd_io *io;
 	if ((r = vhd_io_file_open2(&io, path, 0, VHD_LOCK_NONE)) < 0) {
-		ck_problem(&c, vhd_errmsg());
+		ck_last_error(&c);
 		return c.count;
 	}
 	struct vhd_open_opts oo = {
@@ -291,14 +373,14 @@ check_locked(const char *path, unsigned flags, vhd_report_fn report,
 	if ((r = vhd_open_io(&v, io, &oo)) < 0)
 		io->ops->close(io);
 	if (r < 0) {
-		ck_problem(&c, vhd_errmsg());
+		ck_last_error(&c);
 		return c.count;
 	}
 	for (struct vhd *p = v->parent; p; p = p->parent) {
 		if (p->kind != VHD_KIND_VHD)
 			continue;
 		if ((r = check_one(p->path, &c)) < 0)
-			ck_problem(&c, vhd_errmsg());
+			ck_last_error(&c);
 	}
 	vhd_close(v);
 	return c.count;

@@ -117,11 +117,12 @@ vhd_footer_check(const uint8_t raw[512], const char *name, uint64_t off,
 {
 	struct vhd_footer f;
 	int before = p->count;
-	char s[40];
+	char s[40], e[24], g[24];
 
 	if (memcmp(raw, "conectix", 8) != 0) {
 		vhd_show_bytes(s, raw, 8);
-		vhd_problem(p, "'%s': footer at offset %llu: cookie: expected "
+		vhd_problem(p, VHD_CODE_FOOTER_COOKIE, off, "conectix", s,
+			    "'%s': footer at offset %llu: cookie: expected "
 			    "'conectix', found '%s'", name,
 			    (unsigned long long)off, s);
 		return p->count - before;   /* not a footer: nothing else */
@@ -139,25 +140,36 @@ vhd_footer_check(const uint8_t raw[512], const char *name, uint64_t off,
 			*warn |= VHD_WARN_HIDDEN_BYTE;
 		else if (flags & VHD_OPEN_IGNORE_CHECKSUM)
 			*warn |= VHD_WARN_FOOTER_CHECKSUM;
-		else
-			vhd_problem(p, "'%s': footer at offset %llu: checksum: "
+		else {
+			snprintf(e, sizeof(e), "0x%08x", sum);
+			snprintf(g, sizeof(g), "0x%08x", f.checksum);
+			vhd_problem(p, VHD_CODE_FOOTER_CHECKSUM, off + 64, e,
+				    g, "'%s': footer at offset %llu: checksum: "
 				    "expected 0x%08x, found 0x%08x", name,
 				    (unsigned long long)off, sum, f.checksum);
+		}
 	}
 	/* Features bit 0x2 must be set per the specification, and every
 	 * producer we know sets it; we tolerate its absence (reading only;
 	 * check reports nothing for it) since nothing depends on it. */
+	snprintf(g, sizeof(g), "0x%08x", f.version);
 	if (f.version >> 16 != 1)
-		vhd_problem(p, "'%s': footer at offset %llu: format version: "
+		vhd_problem(p, VHD_CODE_FOOTER_VERSION, off + 12, "0x00010000",
+			    g, "'%s': footer at offset %llu: format version: "
 			    "expected 0x00010000, found 0x%08x", name,
 			    (unsigned long long)off, f.version);
 	if (f.type != VHD_TYPE_FIXED && f.type != VHD_TYPE_DYNAMIC &&
-	    f.type != VHD_TYPE_DIFF)
-		vhd_problem(p, "'%s': footer at offset %llu: disk type: "
+	    f.type != VHD_TYPE_DIFF) {
+		snprintf(g, sizeof(g), "%u", f.type);
+		vhd_problem(p, VHD_CODE_FOOTER_TYPE, off + 60, "2, 3 or 4", g,
+			    "'%s': footer at offset %llu: disk type: "
 			    "expected 2, 3 or 4, found %u", name,
 			    (unsigned long long)off, f.type);
+	}
+	snprintf(g, sizeof(g), "%llu", (unsigned long long)f.cur_size);
 	if (f.cur_size % 512 != 0)
-		vhd_problem(p, "'%s': footer at offset %llu: current size: "
+		vhd_problem(p, VHD_CODE_FOOTER_SIZE, off + 48,
+			    "a multiple of 512", g, "'%s': footer at offset %llu: current size: "
 			    "expected a multiple of 512, found %llu", name,
 			    (unsigned long long)off,
 			    (unsigned long long)f.cur_size);
@@ -165,7 +177,8 @@ vhd_footer_check(const uint8_t raw[512], const char *name, uint64_t off,
 	 * sectors, so 2 TiB of data is the real ceiling for dynamic disks
 	 * (the BAT check enforces it); refuse only absurd sizes here. */
 	if (f.cur_size > (UINT64_C(1) << 50))
-		vhd_problem(p, "'%s': footer at offset %llu: current size: "
+		vhd_problem(p, VHD_CODE_FOOTER_SIZE, off + 48,
+			    "at most 2^50", g, "'%s': footer at offset %llu: current size: "
 			    "expected at most %llu, found %llu", name,
 			    (unsigned long long)off,
 			    (unsigned long long)(UINT64_C(1) << 50),
@@ -174,7 +187,9 @@ vhd_footer_check(const uint8_t raw[512], const char *name, uint64_t off,
 		/* The spec text says 0xFFFFFFFF; tools write 64 one bits. */
 		if (f.data_offset != VHD_NO_OFFSET &&
 		    f.data_offset != 0xFFFFFFFFu)
-			vhd_problem(p, "'%s': footer at offset %llu: data "
+			vhd_problem(p, VHD_CODE_FOOTER_DATA_OFFSET, off + 16,
+				    "0xffffffffffffffff", NULL,
+				    "'%s': footer at offset %llu: data "
 				    "offset: expected 0xffffffffffffffff for a "
 				    "fixed disk, found 0x%llx", name,
 				    (unsigned long long)off,
@@ -182,7 +197,9 @@ vhd_footer_check(const uint8_t raw[512], const char *name, uint64_t off,
 	} else if (f.type == VHD_TYPE_DYNAMIC || f.type == VHD_TYPE_DIFF) {
 		if (f.data_offset % 512 != 0 || f.data_offset < 512 ||
 		    f.data_offset == VHD_NO_OFFSET)
-			vhd_problem(p, "'%s': footer at offset %llu: data "
+			vhd_problem(p, VHD_CODE_FOOTER_DATA_OFFSET, off + 16,
+				    "a sector offset of the dynamic header",
+				    NULL, "'%s': footer at offset %llu: data "
 				    "offset: expected a sector offset of the "
 				    "dynamic header, found 0x%llx", name,
 				    (unsigned long long)off,

@@ -45,42 +45,53 @@ vhd_header_check(const uint8_t raw[1024], const char *name, uint64_t off,
 		char found[33];
 
 		vhd_show_bytes(found, raw, 8);
-		vhd_problem(p, "'%s': dynamic header at offset %llu: cookie: "
+		vhd_problem(p, VHD_CODE_HEADER_COOKIE, off, "cxsparse", found,
+			    "'%s': dynamic header at offset %llu: cookie: "
 			    "expected 'cxsparse', found '%s'", name, o, found);
 		return p->count - before;
 	}
 	vhd_header_decode(raw, &h);
 	uint32_t sum = vhd_checksum(raw, 1024, 36);
+	char e[24], g[24];
+
+	snprintf(e, sizeof(e), "0x%08x", sum);
+	snprintf(g, sizeof(g), "0x%08x", h.checksum);
 	if (sum != h.checksum) {
 		if (flags & VHD_OPEN_IGNORE_CHECKSUM)
 			*warn |= VHD_WARN_HEADER_CHECKSUM;
 		else
-			vhd_problem(p, "'%s': dynamic header at offset %llu: "
+			vhd_problem(p, VHD_CODE_HEADER_CHECKSUM, off + 36, e, g,
+			    "'%s': dynamic header at offset %llu: "
 				    "checksum: expected 0x%08x, found 0x%08x",
 				    name, o, sum, h.checksum);
 	}
+	snprintf(g, sizeof(g), "0x%08x", h.version);
 	if (h.version >> 16 != 1)
-		vhd_problem(p, "'%s': dynamic header at offset %llu: header "
+		vhd_problem(p, VHD_CODE_HEADER_VERSION, off + 24, "0x00010000", g,
+			    "'%s': dynamic header at offset %llu: header "
 			    "version: expected 0x00010000, found 0x%08x", name,
 			    o, h.version);
 	/* Block size: any power of two from 512 B to 1 GiB is valid VHD. */
 	if (h.block_size < 512 || h.block_size > (1u << 30) ||
 	    (h.block_size & (h.block_size - 1)) != 0) {
-		vhd_problem(p, "'%s': dynamic header at offset %llu: block "
+		vhd_problem(p, VHD_CODE_HEADER_BLOCK_SIZE, off + 32, NULL, NULL,
+			    "'%s': dynamic header at offset %llu: block "
 			    "size: expected a power of two from 512 to 2^30, "
 			    "found %u", name, o, h.block_size);
 		return p->count - before;
 	}
 	uint64_t need = (disk_size + h.block_size - 1) / h.block_size;
 	if (h.max_entries < need)
-		vhd_problem(p, "'%s': dynamic header at offset %llu: max table "
+		vhd_problem(p, VHD_CODE_HEADER_TABLE_ENTRIES, off + 28, NULL, NULL,
+			    "'%s': dynamic header at offset %llu: max table "
 			    "entries: expected at least %llu for a disk of %llu "
 			    "bytes, found %u", name, o,
 			    (unsigned long long)need,
 			    (unsigned long long)disk_size, h.max_entries);
 	uint64_t bat_len = align_up((uint64_t)h.max_entries * 4, 512);
 	if (h.table_offset > file_size || bat_len > file_size - h.table_offset)
-		vhd_problem(p, "'%s': dynamic header at offset %llu: table "
+		vhd_problem(p, VHD_CODE_HEADER_TABLE_OFFSET, off + 16, NULL, NULL,
+			    "'%s': dynamic header at offset %llu: table "
 			    "offset: expected the BAT (%llu bytes) inside the "
 			    "file of %llu bytes, found offset %llu", name, o,
 			    (unsigned long long)bat_len,
@@ -89,7 +100,8 @@ vhd_header_check(const uint8_t raw[1024], const char *name, uint64_t off,
 	else if (h.table_offset < 512 ||
 		 (h.table_offset < off + 1024 &&
 		  off < h.table_offset + bat_len))
-		vhd_problem(p, "'%s': dynamic header at offset %llu: table "
+		vhd_problem(p, VHD_CODE_HEADER_TABLE_OFFSET, off + 16, NULL, NULL,
+			    "'%s': dynamic header at offset %llu: table "
 			    "offset: expected the BAT clear of the footer copy "
 			    "and the header, found offset %llu", name, o,
 			    (unsigned long long)h.table_offset);

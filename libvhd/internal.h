@@ -7,6 +7,7 @@
 #define LIBVHD_INTERNAL_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -94,29 +95,75 @@ vhd_is_zero(const uint8_t *p, size_t n)
 }
 
 /* ---- err.c ---- */
-/* Formats the thread's message and returns -err. */
+/* A diagnostic record as the library keeps it (the thread's last error,
+ * the first problem of a validation): struct vhd_diag's members, with the
+ * strings they point to.  A message that names a file is written with the
+ * format prefix "'%s': " and the file as its first argument: the record
+ * keeps that argument as its file and what follows as its message. */
+struct vhd_errrec {
+	char text[1024];
+	size_t msg_off;         /* the message: text + msg_off */
+	int has_file;
+	enum vhd_severity sev;
+	enum vhd_code code;
+	uint64_t offset;
+	char file[512];
+	char expected[96], found[96];
+	int has_expected, has_found;
+};
+/* Formats the thread's message and returns -err; the code follows from err
+ * (EBADMSG: VHD_CODE_DAMAGED, EBUSY: VHD_CODE_LOCKED, else none). */
 int vhd_err(int err, const char *fmt, ...)
 #ifdef __GNUC__
 	__attribute__((format(VHD_FMT_PRINTF, 2, 3)))
 #endif
 	;
+/* The same with its code. */
+int vhd_err_code(int err, enum vhd_code code, const char *fmt, ...)
+#ifdef __GNUC__
+	__attribute__((format(VHD_FMT_PRINTF, 3, 4)))
+#endif
+	;
+/* The thread's record, kept while other calls run, then made the last
+ * error again (returning err, a negative errno). */
+void vhd_err_save(struct vhd_errrec *s);
+int  vhd_err_restore(int err, const struct vhd_errrec *s);
+/* Fills a record (severity, code, offset, expected and found may be
+ * NULL) from a format as vhd_err's, and the public view d of it. */
+void vhd_rec_vformat(struct vhd_errrec *r, enum vhd_severity sev,
+		     enum vhd_code code, uint64_t off, const char *expected,
+		     const char *found, const char *fmt, va_list ap);
+/* The same for a message about file, the format without the file. */
+void vhd_rec_vfile(struct vhd_errrec *r, enum vhd_severity sev,
+		   enum vhd_code code, uint64_t off, const char *file,
+		   const char *fmt, va_list ap);
+void vhd_rec_view(const struct vhd_errrec *r, struct vhd_diag *d);
+
 /* Validators report through this: with fn NULL only the first problem is
- * kept (and becomes the error message); with fn every problem is passed on
+ * kept (and becomes the error); with fn every problem is passed on
  * (check). */
-typedef void (*vhd_problem_fn)(void *arg, const char *msg);
+typedef void (*vhd_problem_fn)(void *arg, const struct vhd_diag *d);
 struct vhd_problems {
 	vhd_problem_fn fn;
 	void *arg;
 	int count;
-	char first[1024];
+	struct vhd_errrec first;        /* the first problem */
 };
-void vhd_problem(struct vhd_problems *p, const char *fmt, ...)
+/* One problem of severity error: its code, the offset it is at
+ * (VHD_DIAG_NO_OFFSET if none), the expected and found values (or NULL)
+ * and its text. */
+void vhd_problem(struct vhd_problems *p, enum vhd_code code, uint64_t off,
+		 const char *expected, const char *found, const char *fmt, ...)
 #ifdef __GNUC__
-	__attribute__((format(VHD_FMT_PRINTF, 2, 3)))
+	__attribute__((format(VHD_FMT_PRINTF, 6, 7)))
 #endif
 	;
-/* 0 if no problem; else the count (fn set) or -EBADMSG (message set). */
+/* 0 if no problem; else the count (fn set) or -EBADMSG (record set). */
 int vhd_problems_result(struct vhd_problems *p);
+
+/* ---- quirks.c ---- */
+/* The quirk whose tolerance sets VHD_WARN_* bit warn, or NULL. */
+const struct vhd_quirk *vhd_quirk_by_warn(unsigned warn);
 
 /* ---- abi.c ---- */
 /* The size a caller of the first release passes: the end of the struct's
@@ -255,7 +302,8 @@ struct vhd_driver {
 	void (*free)(struct vhd *v);
 	/* Differencing images: the paths where the parent may be (malloc'd,
 	 * in lookup order; the count or -errno), whether p is v's parent (0,
-	 * or -EBADMSG with the reason in why), and the VHD_OPEN_FORMAT_* flag
+	 * or -EBADMSG with the reason in why, which the
+	 * caller prefixes with the child's name), and the VHD_OPEN_FORMAT_* flag
 	 * a parent is opened with. */
 	int  (*parent_candidates)(struct vhd *v,
 				  char *out[VHD_MAX_PARENT_CANDIDATES]);

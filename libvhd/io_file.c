@@ -437,7 +437,8 @@ describe_conflict(int fd, const char *path, long byte, char *msg, size_t n)
 		does = "reading it and keeps writers out";
 	else
 		does = "using it";
-	snprintf(msg, n, "'%s': in use by %s%s, which %s %s", path,
+	(void)path;     /* the caller's record names the file */
+	snprintf(msg, n, "in use by %s%s, which %s %s",
 		 nfound ? who : "another program", more ? " and others" : "",
 		 nfound > 1 || more ? "are" : "is", does);
 }
@@ -483,9 +484,13 @@ lock_file(struct io_file *f, int mode)
 			if (!told && now_ms() - start >= VHD_LOCK_QUIET_MS) {
 				describe_conflict(f->fd, f->path, byte, msg,
 						  sizeof(msg));
+				/* The record (vhd_last_error) tells the
+				 * callback the file and the holder apart. */
+				vhd_err_code(EBUSY, VHD_CODE_LOCKED, "'%s': %s",
+					     f->path, msg);
 				if (vhd_lock_wait.waiting)
 					vhd_lock_wait.waiting(vhd_lock_wait.arg,
-							      msg,
+							      vhd_errmsg(),
 							      vhd_lock_wait.ms);
 				told = 1;
 			}
@@ -497,7 +502,8 @@ lock_file(struct io_file *f, int mode)
 	}
 	if (r == -EBUSY) {
 		describe_conflict(f->fd, f->path, byte, msg, sizeof(msg));
-		return vhd_err(EBUSY, "%s", msg);
+		return vhd_err_code(EBUSY, VHD_CODE_LOCKED, "'%s': %s", f->path,
+				    msg);
 	}
 	if (r < 0)
 		return vhd_err(-r, "'%s': cannot lock: %s", f->path,

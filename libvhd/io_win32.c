@@ -265,14 +265,13 @@ take_lock(HANDLE h, int lock, const char *path)
 {
 	OVERLAPPED ov = at(LOCK_BYTE);
 	DWORD fl = LOCKFILE_FAIL_IMMEDIATELY, waited = 0;
-	char msg[300];
+	const char *who;
 
 	if (lock == VHD_LOCK_PEEK)
 		return 0;
 	if (lock == VHD_LOCK_WRITE)
 		fl |= LOCKFILE_EXCLUSIVE_LOCK;
-	snprintf(msg, sizeof(msg), "'%s': in use by %s", path,
-		 lock == VHD_LOCK_WRITE ? "another program" : "a writer");
+	who = lock == VHD_LOCK_WRITE ? "another program" : "a writer";
 	for (;;) {
 		DWORD le;
 		if (LockFileEx(h, fl, 0, 1, 0, &ov))
@@ -282,10 +281,14 @@ take_lock(HANDLE h, int lock, const char *path)
 			return vhd_err(win_errno(le), "'%s': cannot lock: %s",
 				       path, strerror(win_errno(le)));
 		if (waited >= vhd_lock_wait.ms)
-			return vhd_err(EBUSY, "%s", msg);
-		if (waited == VHD_LOCK_QUIET_MS && vhd_lock_wait.waiting)
-			vhd_lock_wait.waiting(vhd_lock_wait.arg, msg,
+			return vhd_err_code(EBUSY, VHD_CODE_LOCKED,
+					    "'%s': in use by %s", path, who);
+		if (waited == VHD_LOCK_QUIET_MS && vhd_lock_wait.waiting) {
+			vhd_err_code(EBUSY, VHD_CODE_LOCKED,
+				     "'%s': in use by %s", path, who);
+			vhd_lock_wait.waiting(vhd_lock_wait.arg, vhd_errmsg(),
 					      vhd_lock_wait.ms);
+		}
 		Sleep(50);
 		waited += 50;
 	}

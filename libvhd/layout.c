@@ -349,7 +349,7 @@ vhd_footer_pick(const struct vhd_footer_scan *s, const char *name,
 		unsigned where, unsigned flags, uint8_t raw[512], uint64_t *off,
 		unsigned *warn, struct vhd_problems *p)
 {
-	struct vhd_problems quiet = { NULL, NULL, 0, "" };
+	struct vhd_problems quiet = { .fn = NULL, .arg = NULL };
 	uint64_t fs = s->size;
 
 	*warn = 0;

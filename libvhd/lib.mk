@@ -13,7 +13,7 @@ LIBVHD_SRCS = \
 	libvhd/err.c libvhd/abi.c libvhd/driver.c libvhd/footer.c libvhd/header.c libvhd/bat.c libvhd/layout.c \
 	libvhd/bitmap.c libvhd/io_file.c libvhd/io_mem.c libvhd/vhd.c \
 	libvhd/rw.c libvhd/map.c libvhd/create.c libvhd/check.c \
-	libvhd/info.c libvhd/locator.c libvhd/merge.c libvhd/setparent.c libvhd/repair.c libvhd/resize.c libvhd/compact.c libvhd/copy.c \
+	libvhd/info.c libvhd/locator.c libvhd/merge.c libvhd/setparent.c libvhd/repair.c libvhd/resize.c libvhd/compact.c libvhd/copy.c libvhd/quirks.c \
 	libvhd/crc32c.c libvhd/vhdx.c libvhd/vhdx_meta.c libvhd/vhdx_log.c
 LIBVHD_OBJS = $(LIBVHD_SRCS:%.c=$(BUILD)/obj/%.o)
 # The copy engine (copy.c) reads and writes gzip streams: zlib, for the

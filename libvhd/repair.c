@@ -31,28 +31,39 @@
 #include "internal.h"
 
 struct rp {
-	vhd_report_fn report;
+	vhd_diag_fn report;
 	void *arg;
 	const char *path;
 	int fixes;
 };
 
+/* A fix made (fix 1: severity repaired) or refused (severity error), as
+ * a record "'FILE': what" with the code of the problem concerned. */
 static void
-say(struct rp *c, int fix, const char *fmt, ...)
+say(struct rp *c, int fix, enum vhd_code code, uint64_t off,
+    const char *fmt, ...)
+#ifdef __GNUC__
+	__attribute__((format(VHD_FMT_PRINTF, 5, 6)))
+#endif
+	;
+static void
+say(struct rp *c, int fix, enum vhd_code code, uint64_t off,
+    const char *fmt, ...)
 {
-	char msg[1024];
-	int n;
+	struct vhd_errrec r;
+	struct vhd_diag d;
 	va_list ap;
 
-	n = snprintf(msg, sizeof(msg), "%s'%s': ",
-		     fix ? "repaired: " : "not repaired: ", c->path);
 	va_start(ap, fmt);
-	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	vhd_rec_vfile(&r, fix ? VHD_SEV_REPAIRED : VHD_SEV_ERROR, code, off,
+		      c->path, fmt, ap);
 	va_end(ap);
 	if (fix)
 		c->fixes++;
-	if (c->report)
-		c->report(c->arg, msg);
+	if (c->report) {
+		vhd_rec_view(&r, &d);
+		c->report(c->arg, &d);
+	}
 }
 
 static int
@@ -76,7 +87,7 @@ place_footer(struct rp *c, struct vhd_io *io, const uint8_t raw[512],
 static int
 repair_io(struct rp *c, struct vhd_io *io)
 {
-	struct vhd_problems quiet = { NULL, NULL, 0, "" };
+	struct vhd_problems quiet = { .fn = NULL, .arg = NULL };
 	struct vhd_footer_scan s;
 	uint8_t good[512], *copy = s.copy;
 	uint64_t fs, off;
@@ -87,7 +98,8 @@ repair_io(struct rp *c, struct vhd_io *io)
 	if ((r = io->ops->get_size(io, &fs)) < 0)
 		return io_fail(c, r, "get the file size");
 	if (fs < 512) {
-		say(c, 0, "the file has %llu bytes, fewer than a footer",
+		say(c, 0, VHD_CODE_NOT_VHD, VHD_DIAG_NO_OFFSET,
+		    "the file has %llu bytes, fewer than a footer",
 		    (unsigned long long)fs);
 		return 0;
 	}
@@ -102,7 +114,8 @@ repair_io(struct rp *c, struct vhd_io *io)
 	copy_ok = vhd_footer_check(copy, c->path, 0, 0, &warn, &quiet) == 0;
 	if (!tail_ok && !vhd_footer_pick(&s, c->path, VHD_FOOTER_AT_COPY, 0,
 					 good, &off, &warn, &quiet)) {
-		say(c, 0, "no valid footer at the end of the file or at offset "
+		say(c, 0, VHD_CODE_FOOTER_FROM_COPY, VHD_DIAG_NO_OFFSET,
+		    "no valid footer at the end of the file or at offset "
 		    "0 to restore the other from");
 		return 0;
 	}
@@ -117,14 +130,10 @@ repair_io(struct rp *c, struct vhd_io *io)
 	if (r < 0) {
 		if (r != -EBADMSG)
 			return r;
-		/* "'path': problem" -> "problem" (say() names the file) */
-		const char *m = vhd_errmsg();
-		size_t pl = strlen(c->path);
-		if (m[0] == '\'' && strncmp(m + 1, c->path, pl) == 0 &&
-		    strncmp(m + 1 + pl, "': ", 3) == 0)
-			m += pl + 4;
-		say(c, 0, "%s (the metadata itself is in doubt: nothing "
-		    "is changed)", m);
+		/* The problem without its file (say() names it). */
+		const struct vhd_diag *e = vhd_last_error();
+		say(c, 0, e->code, e->offset, "%s (the metadata itself is in doubt: nothing "
+		    "is changed)", e->message);
 		return 0;
 	}
 	uint64_t end = v->next_free;
@@ -136,7 +145,8 @@ repair_io(struct rp *c, struct vhd_io *io)
 	if (!tail_ok) {
 		if ((r = place_footer(c, io, good, end, fs)) < 0)
 			return r;
-		say(c, 1, "trailing footer %s: wrote the copy from offset 0 at "
+		say(c, 1, VHD_CODE_FOOTER_FROM_COPY, end,
+		    "trailing footer %s: wrote the copy from offset 0 at "
 		    "offset %llu, after the last block%s",
 		    fs == end ? "missing" : "invalid",
 		    (unsigned long long)end,
@@ -146,7 +156,8 @@ repair_io(struct rp *c, struct vhd_io *io)
 		 * crash before the truncate must leave the old one whole. */
 		if ((r = place_footer(c, io, good, end, fs)) < 0)
 			return r;
-		say(c, 1, "%llu bytes leaked between offset %llu and the footer "
+		say(c, 1, VHD_CODE_LEAKED, end,
+		    "%llu bytes leaked between offset %llu and the footer "
 		    "at %llu: footer moved to %llu, file truncated to %llu "
 		    "bytes", (unsigned long long)(foot - end),
 		    (unsigned long long)end, (unsigned long long)foot,
@@ -161,16 +172,16 @@ repair_io(struct rp *c, struct vhd_io *io)
 			return io_fail(c, r, "write the footer copy");
 		if ((r = io->ops->flush(io)) < 0)
 			return io_fail(c, r, "sync");
-		say(c, 1, "footer copy at offset 0 %s: rewritten from the "
+		say(c, 1, VHD_CODE_FOOTER_COPY_DIFFERS, 0, "footer copy at offset 0 %s: rewritten from the "
 		    "trailing footer", copy_ok ? "differed" : "invalid");
 	}
 	return 0;
 }
 
 int
-vhd_repair(const char *path, vhd_report_fn report, void *arg)
+vhd_repair_diag(const char *path, vhd_diag_fn fn, void *arg)
 {
-	struct rp c = { report, arg, path, 0 };
+	struct rp c = { fn, arg, path, 0 };
 	struct vhd_io *io;
 	int r;
 
@@ -186,4 +197,32 @@ vhd_repair(const char *path, vhd_report_fn report, void *arg)
 	r = repair_io(&c, io);
 	io->ops->close(io);
 	return r < 0 ? r : c.fixes;
+}
+
+/* vhd_repair's callers get "repaired: 'FILE': ..." and "not repaired:
+ * 'FILE': ..." lines. */
+struct text_report {
+	vhd_report_fn fn;
+	void *arg;
+};
+
+static void
+report_text(void *arg, const struct vhd_diag *d)
+{
+	struct text_report *t = arg;
+	char line[1100];
+
+	if (!t->fn)
+		return;
+	snprintf(line, sizeof(line), "%s%s", d->severity == VHD_SEV_REPAIRED ?
+		 "repaired: " : "not repaired: ", d->text);
+	t->fn(t->arg, line);
+}
+
+int
+vhd_repair(const char *path, vhd_report_fn report, void *arg)
+{
+	struct text_report t = { report, arg };
+
+	return vhd_repair_diag(path, report_text, &t);
 }

@@ -663,7 +663,7 @@ vhd_fixed_footer(uint64_t size, unsigned flags, uint8_t out[512])
 int
 vhd_footer_parse(const uint8_t raw[512], struct vhd_info *out)
 {
-	struct vhd_problems p = { NULL, NULL, 0, "" };
+	struct vhd_problems p = { .fn = NULL, .arg = NULL };
 	struct vhd_footer f;
 	struct vhd_info in, *info = &in;
 	unsigned warn = 0;

@@ -94,7 +94,8 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 	 * as it does for reads: the child reads the parent up to its own
 	 * size, zeros past the parent's end.  Accepted when forced. */
 	if (p->size != v->size && !(flags & VHD_SET_PARENT_FORCE)) {
-		r = vhd_err(EINVAL, "'%s' is %llu bytes but '%s' is %llu bytes: "
+		r = vhd_err_code(EINVAL, VHD_CODE_PARENT_SIZE,
+			    "'%s' is %llu bytes but '%s' is %llu bytes: "
 			    "a parent should have the child's size", new_parent,
 			    (unsigned long long)p->size, child,
 			    (unsigned long long)v->size);
@@ -102,12 +103,14 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 	}
 	if (memcmp(p->ft.uuid, v->hdr.parent_id, 16) != 0 &&
 	    !(flags & VHD_SET_PARENT_FORCE)) {
-		r = vhd_err(EINVAL, "'%s' is not the parent '%s' was made "
+		r = vhd_err_code(EINVAL, VHD_CODE_PARENT_MISMATCH,
+			    "'%s' is not the parent '%s' was made "
 			    "from: its unique id differs", new_parent, child);
 		goto out;
 	}
 	if (makes_loop(v, new_parent)) {
-		r = vhd_err(EINVAL, "'%s' descends from '%s': the chain would loop",
+		r = vhd_err_code(EINVAL, VHD_CODE_CHAIN_LOOP,
+			    "'%s' descends from '%s': the chain would loop",
 			    new_parent, child);
 		goto out;
 	}

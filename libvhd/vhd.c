@@ -54,7 +54,7 @@ vhd_write_header(struct vhd *v)
 static int
 find_footer_pass(struct vhd *v, unsigned flags)
 {
-	struct vhd_problems p1 = { NULL, NULL, 0, "" };
+	struct vhd_problems p1 = { .fn = NULL, .arg = NULL };
 	struct vhd_footer_scan s;
 	uint64_t fs = v->file_size, off;
 	uint8_t raw[512];
@@ -62,7 +62,8 @@ find_footer_pass(struct vhd *v, unsigned flags)
 	int r;
 
 	if (fs < 512)
-		return vhd_err(EBADMSG, "'%s': not a VHD image: the file has "
+		return vhd_err_code(EBADMSG, VHD_CODE_NOT_VHD, "'%s': not a "
+			       "VHD image: the file has "
 			       "%llu bytes, fewer than a footer", v->path,
 			       (unsigned long long)fs);
 	r = vhd_footer_scan(v->io, fs, &s);
@@ -75,9 +76,10 @@ find_footer_pass(struct vhd *v, unsigned flags)
 		v->warnings |= warn;
 		return 0;
 	}
-	if (memcmp(s.copy, "conectix", 8) != 0 && p1.first[0] &&
-	    strstr(p1.first, "cookie"))
-		return vhd_err(EBADMSG, "'%s': not a VHD image (no 'conectix' "
+	if (memcmp(s.copy, "conectix", 8) != 0 &&
+	    p1.first.code == VHD_CODE_FOOTER_COOKIE)
+		return vhd_err_code(EBADMSG, VHD_CODE_NOT_VHD, "'%s': not a "
+			       "VHD image (no 'conectix' "
 			       "footer at the end of the file or at offset 0)",
 			       v->path);
 	return vhd_problems_result(&p1);
@@ -103,13 +105,14 @@ find_footer(struct vhd *v, unsigned flags)
 static int
 open_dynamic(struct vhd *v, unsigned flags)
 {
-	struct vhd_problems p = { NULL, NULL, 0, "" };
+	struct vhd_problems p = { .fn = NULL, .arg = NULL };
 	unsigned warn = 0;
 	int r;
 
 	if (v->ft.data_offset > v->file_size ||
 	    v->file_size - v->ft.data_offset < 1024)
-		return vhd_err(EBADMSG, "'%s': footer: data offset: the dynamic "
+		return vhd_err_code(EBADMSG, VHD_CODE_FOOTER_DATA_OFFSET,
+			       "'%s': footer: data offset: the dynamic "
 			       "header at %llu must lie inside the file of %llu "
 			       "bytes", v->path,
 			       (unsigned long long)v->ft.data_offset,
@@ -170,7 +173,8 @@ open_vhd(struct vhd *v, unsigned flags)
 	if (v->type != VHD_TYPE_FIXED)
 		return open_dynamic(v, flags);
 	if (v->footer_off != v->size)
-		return vhd_err(EBADMSG, "'%s': fixed disk: current size "
+		return vhd_err_code(EBADMSG, VHD_CODE_FOOTER_SIZE,
+			       "'%s': fixed disk: current size "
 			       "%llu, but the footer is at offset %llu "
 			       "(expected the file to be %llu bytes, found "
 			       "%llu)", v->path,
@@ -246,8 +250,8 @@ parent_check_vhd(struct vhd *v, struct vhd *p, char *why, size_t n)
 		return 0;
 	fmt_uuid(want, v->hdr.parent_id);
 	fmt_uuid(got, p->ft.uuid);
-	snprintf(why, n, "'%s': parent '%s' has unique id %s, expected %s",
-		 v->path, p->path, got, want);
+	snprintf(why, n, "parent '%s' has unique id %s, expected %s",
+		 p->path, got, want);
 	return -EBADMSG;
 }
 
@@ -289,7 +293,8 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 {
 	char *cand[VHD_MAX_PARENT_CANDIDATES];
 	int n, r, err = 0;
-	char errmsg[1024] = "", looked[2048] = "";
+	char why[1024] = "", looked[2048] = "";
+	struct vhd_errrec saved;
 	int raw_parent = v->drv == &vhd_drv_vhd &&
 			 vhd_is_zero(v->hdr.parent_id, 16);
 	/* A parent is of its child's format (a VHD's may be blktap's raw
@@ -305,7 +310,8 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 		   VHD_LOCK_READ;
 
 	if (v->depth >= VHD_MAX_CHAIN)
-		return vhd_err(EBADMSG, "'%s': the chain is deeper than %d "
+		return vhd_err_code(EBADMSG, VHD_CODE_CHAIN_LOOP,
+			       "'%s': the chain is deeper than %d "
 			       "images (a loop?)", v->path, VHD_MAX_CHAIN);
 	if (parent_path) {
 		cand[0] = strdup(parent_path);
@@ -330,8 +336,7 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 		if (r < 0) {
 			if (r != -ENOENT && !err) {
 				err = r;
-				snprintf(errmsg, sizeof(errmsg), "%s",
-					 vhd_errmsg());
+				vhd_err_save(&saved);
 			}
 			continue;
 		}
@@ -344,10 +349,13 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 				io->ops->close(io);
 				if (!err) {
 					err = -EBADMSG;
-					snprintf(errmsg, sizeof(errmsg),
-						 "'%s': the chain loops: parent "
-						 "'%s' is already in it",
-						 v->path, cand[i]);
+					vhd_err_code(EBADMSG,
+						     VHD_CODE_CHAIN_LOOP,
+						     "'%s': the chain loops: "
+						     "parent '%s' is already "
+						     "in it", v->path,
+						     cand[i]);
+					vhd_err_save(&saved);
 				}
 				continue;
 			}
@@ -356,8 +364,7 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 			io->ops->close(io);
 			if (!err) {
 				err = r;
-				snprintf(errmsg, sizeof(errmsg), "%s",
-					 vhd_errmsg());
+				vhd_err_save(&saved);
 			}
 			continue;
 		}
@@ -384,14 +391,16 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 			io->ops->close(io);
 			if (!err) {
 				err = r;
-				snprintf(errmsg, sizeof(errmsg), "%s",
-					 vhd_errmsg());
+				vhd_err_save(&saved);
 			}
 			continue;
 		}
-		if (!raw_parent && v->drv->parent_check(v, p, errmsg,
-							sizeof(errmsg)) < 0) {
+		if (!raw_parent && v->drv->parent_check(v, p, why,
+							sizeof(why)) < 0) {
 			err = -EBADMSG;
+			vhd_err_code(EBADMSG, VHD_CODE_PARENT_MISMATCH,
+				     "'%s': %s", v->path, why);
+			vhd_err_save(&saved);
 			vhd_close(p);
 			continue;
 		}
@@ -402,11 +411,13 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 	if (v->parent)
 		return 0;
 	if (err)
-		return vhd_err(-err, "%s", errmsg);
+		return vhd_err_restore(err, &saved);
 	if (n == 0)
-		return vhd_err(ENOENT, "'%s': parent not found: the image names "
+		return vhd_err_code(ENOENT, VHD_CODE_PARENT_MISSING,
+			       "'%s': parent not found: the image names "
 			       "no parent", v->path);
-	return vhd_err(ENOENT, "'%s': parent not found; looked for %s",
+	return vhd_err_code(ENOENT, VHD_CODE_PARENT_MISSING,
+			    "'%s': parent not found; looked for %s",
 		       v->path, looked);
 }
 

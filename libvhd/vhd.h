@@ -268,6 +268,16 @@ struct vhd_info {
 					    replayed in memory; the file
 					    itself is unchanged */
 
+/* What a VHD_WARN_* bit (one) means, in a few words; NULL for others. */
+VHD_EXPORT const char *vhd_warning_text(unsigned warn);
+/* The disk size QEMU's vpc driver gives the image described by info
+ * (without its force_size_calc option), for QEMU version qemu_version
+ * (major * 100 + minor: 702 for 7.2, 1000 for 10.0).  QEMU takes the
+ * CHS capacity for some creator applications and the current size for
+ * others, and 10.0 changed which (SPEC.md §6, §7). */
+VHD_EXPORT uint64_t vhd_qemu_size(const struct vhd_info *info,
+				  unsigned qemu_version);
+
 VHD_EXPORT int  vhd_get_info(struct vhd *v, struct vhd_info *info);
 VHD_EXPORT const char *vhd_path(struct vhd *v);
 /* The parent handle of a differencing disk (owned by v), or NULL. */
@@ -288,9 +298,90 @@ VHD_EXPORT uint64_t vhd_chs_round_up(uint64_t size);
  * then says which. */
 VHD_EXPORT int  vhd_probe(const char *path);
 
+/* ---- Diagnostics --------------------------------------------------------- *
+ * Every problem the library finds, every warning about a tolerated quirk
+ * and every repair is a record: a severity, a code from enum vhd_code
+ * (stable: new codes are only ever added at the end), the file and the
+ * offset concerned, the expected and found values where they apply, and
+ * a one-line text for humans.  Programs decide by the code, never by the
+ * text, whose wording may change in any release.  vhd_code_name() gives
+ * each code a stable lowercase name ("footer-checksum") for JSON and
+ * logs. */
+enum vhd_severity {
+	VHD_SEV_ERROR = 1,      /* damage: counted by check, refused by open */
+	VHD_SEV_WARNING = 2,    /* a tolerated quirk or wasted space */
+	VHD_SEV_REPAIRED = 3,   /* vhd_repair fixed it */
+};
+enum vhd_code {
+	VHD_CODE_NONE = 0,              /* no diagnosis: an OS error (the
+					   errno says it), or no error */
+	VHD_CODE_DAMAGED,               /* damage without a finer code */
+	VHD_CODE_NOT_VHD,               /* no footer cookie at either end */
+	VHD_CODE_FOOTER_COOKIE,
+	VHD_CODE_FOOTER_CHECKSUM,
+	VHD_CODE_FOOTER_VERSION,
+	VHD_CODE_FOOTER_TYPE,           /* disk type not 2, 3 or 4 */
+	VHD_CODE_FOOTER_SIZE,           /* current size, or fixed file size */
+	VHD_CODE_FOOTER_DATA_OFFSET,
+	VHD_CODE_FOOTER_COPY_DIFFERS,   /* copy at 0 differs from the end's */
+	VHD_CODE_FOOTER_FROM_COPY,      /* trailing footer missing or bad */
+	VHD_CODE_FOOTER_511,            /* pre-2004 511-byte footer */
+	VHD_CODE_HIDDEN_BYTE,           /* tapdisk byte 85, stale checksum */
+	VHD_CODE_HEADER_COOKIE,
+	VHD_CODE_HEADER_CHECKSUM,
+	VHD_CODE_HEADER_VERSION,
+	VHD_CODE_HEADER_BLOCK_SIZE,
+	VHD_CODE_HEADER_TABLE_ENTRIES,
+	VHD_CODE_HEADER_TABLE_OFFSET,
+	VHD_CODE_BAT_ENTRY,             /* past the disk, the file, overlap */
+	VHD_CODE_BATMAP,                /* blktap's batmap */
+	VHD_CODE_LOCATOR,               /* a parent locator */
+	VHD_CODE_LEAKED,                /* space after the last block */
+	VHD_CODE_PARENT_MISSING,        /* no candidate parent exists */
+	VHD_CODE_PARENT_MISMATCH,       /* the parent's unique id differs */
+	VHD_CODE_PARENT_SIZE,           /* the parent's size differs */
+	VHD_CODE_CHAIN_LOOP,            /* a chain that loops or is too deep */
+	VHD_CODE_LOCKED,                /* another program holds the lock */
+	VHD_CODE_VHDX,                  /* a VHDX structure is damaged */
+	VHD_CODE_LOG_REPLAYED,          /* VHDX log replayed in memory */
+	VHD_CODE_UNSUPPORTED,           /* valid but not handled here */
+	VHD_CODE_AZURE_RULE,            /* breaks an Azure upload rule */
+	VHD_CODE_COUNT_                 /* (not a code: one past the last) */
+};
+#define VHD_DIAG_NO_OFFSET UINT64_MAX
+struct vhd_diag {
+	size_t struct_size;         /* set by the library: sizeof its struct */
+	enum vhd_severity severity;
+	enum vhd_code code;
+	const char *file;           /* the image concerned, or NULL */
+	uint64_t offset;            /* in file, or VHD_DIAG_NO_OFFSET */
+	const char *expected;       /* the value expected there, or NULL */
+	const char *found;          /* the value found, or NULL */
+	const char *text;           /* one line, naming the file ("'a.vhd':
+				       footer at offset 0: ...") */
+	const char *message;        /* text without the "'FILE': " prefix */
+};
+/* Records are valid only during the call. */
+typedef void (*vhd_diag_fn)(void *arg, const struct vhd_diag *d);
+/* "footer-checksum", ...; "unknown" for a code this library lacks. */
+VHD_EXPORT const char *vhd_code_name(enum vhd_code code);
+/* The record of the thread's last failure (valid until the next libvhd
+ * call on this thread): its code, the file it names and its message
+ * without the file.  vhd_errmsg() is its text ("" here, "no error"
+ * there, when nothing failed; code VHD_CODE_NONE with a text is an OS
+ * error: the errno returned says which).  While a lock-wait
+ * callback (vhd_set_lock_wait) runs it describes the lock's holder
+ * (VHD_CODE_LOCKED). */
+VHD_EXPORT const struct vhd_diag *vhd_last_error(void);
+/* For a program that names file itself ("prog: a.vhd: ..."): the last
+ * error's message when its record is about file, else its whole text
+ * (it names another file, a parent say); "" when nothing failed. */
+VHD_EXPORT const char *vhd_errmsg_about(const char *file);
+
 /* ---- Checking ----------------------------------------------------------- */
 /* Called once per problem found, with a one-line description that names
- * the offset and the expected and found values where they apply. */
+ * the offset and the expected and found values where they apply (the
+ * text of a record; vhd_check_diag gives the whole record). */
 typedef void (*vhd_report_fn)(void *arg, const char *problem);
 #define VHD_CHECK_NO_PARENT 0x1u    /* do not check the chain above */
 #define VHD_CHECK_FORCE_SHARE 0x2u  /* check even while a writer has it
@@ -310,6 +401,13 @@ VHD_EXPORT int  vhd_check(const char *path, unsigned flags,
  * Takes the exclusive lock (-EBUSY while another program writes).
  * Returns the number of fixes made, or -errno. */
 VHD_EXPORT int  vhd_repair(const char *path, vhd_report_fn report, void *arg);
+/* The same, with a record per problem, warning and repair: vhd_check_diag
+ * counts the records of severity VHD_SEV_ERROR; vhd_repair_diag's fixes
+ * have VHD_SEV_REPAIRED, its refusals VHD_SEV_ERROR, both with the code of
+ * the problem concerned. */
+VHD_EXPORT int  vhd_check_diag(const char *path, unsigned flags,
+			       vhd_diag_fn fn, void *arg);
+VHD_EXPORT int  vhd_repair_diag(const char *path, vhd_diag_fn fn, void *arg);
 
 /* ---- Differencing disks ------------------------------------------------- */
 typedef void (*vhd_progress_fn)(void *arg, uint64_t done, uint64_t total);

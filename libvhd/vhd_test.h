@@ -24,6 +24,19 @@ int  vhd_resize_io(struct vhd_io *io, uint64_t new_size, unsigned flags,
 int  vhd_compact_io(struct vhd_io *io, unsigned flags,
 		    vhd_progress_fn progress, void *arg);
 
+/* The producer quirks table (quirks.c; SPEC.md §7 lists the same). */
+struct vhd_quirk {
+	const char *id;         /* stable name: SPEC.md §7's first column */
+	const char *producers;  /* who does it */
+	const char *what;       /* the quirk */
+	const char *detect;     /* how the library tells it */
+	const char *handling;   /* what the library does about it */
+	unsigned warn;          /* VHD_WARN_* an open sets tolerating it */
+	enum vhd_code code;     /* check's record about it (or NONE) */
+	const char *warn_text;  /* vhd_warning_text(warn) */
+};
+const struct vhd_quirk *vhd_quirk_table(size_t *n);
+
 #ifdef __cplusplus
 }
 #endif

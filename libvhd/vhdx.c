@@ -318,8 +318,8 @@ vhdx_parent_check(struct vhd *v, struct vhd *p, char *why, size_t n)
 			return 0;
 	vhdx_fmt_guid(want, x->linkage[0]);
 	vhdx_fmt_guid(got, px->data_guid);
-	snprintf(why, n, "'%s': parent '%s' has DataWriteGuid %s, expected "
-		 "parent_linkage %s", v->path, p->path, got, want);
+	snprintf(why, n, "parent '%s' has DataWriteGuid %s, expected "
+		 "parent_linkage %s", p->path, got, want);
 	return -EBADMSG;
 }
 

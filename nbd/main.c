@@ -301,17 +301,10 @@ open_export(struct export *e, const char *path, const char *name,
 
 	r = vhd_open_opts(&e->vhd, path, &o);
 	if (r < 0) {
-		const char *m = vhd_errmsg();
-		size_t n = strlen(path);
+		/* "vhdnbd: IMAGE: problem", as vhdtool and vhdfuse say it. */
+		const char *m = vhd_errmsg_about(path);
 
-		/* "vhdnbd: IMAGE: problem", as vhdtool and vhdfuse say it:
-		 * the library's "'IMAGE': " prefix is dropped. */
-		if (!m || !*m || strcmp(m, "no error") == 0)
-			m = strerror(-r);
-		if (m[0] == '\'' && strncmp(m + 1, path, n) == 0 &&
-		    strncmp(m + 1 + n, "': ", 3) == 0)
-			m += n + 4;
-		fprintf(stderr, PROG ": %s: %s\n", path, m);
+		fprintf(stderr, PROG ": %s: %s\n", path, *m ? m : strerror(-r));
 		return r == -EBADMSG ? 3 : 1;
 	}
 	r = vhd_get_info(e->vhd, &in);

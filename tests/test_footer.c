@@ -37,14 +37,14 @@ static int
 problems(const uint8_t raw[512], unsigned flags, unsigned *warn,
 	 char *msg)
 {
-	struct vhd_problems p = { NULL, NULL, 0, "" };
+	struct vhd_problems p = { .fn = NULL };
 	unsigned w = 0;
 	int n = vhd_footer_check(raw, "x.vhd", 1000, flags, &w, &p);
 
 	if (warn)
 		*warn = w;
 	if (msg)
-		strcpy(msg, p.first);
+		strcpy(msg, p.first.text);
 	return n;
 }
 

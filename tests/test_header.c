@@ -28,7 +28,7 @@ valid(uint8_t h[1024])
 static int
 check(uint8_t h[1024], unsigned flags, unsigned *warn, char *msg, int resum)
 {
-	struct vhd_problems p = { NULL, NULL, 0, "" };
+	struct vhd_problems p = { .fn = NULL };
 	unsigned w = 0;
 
 	if (resum)
@@ -38,7 +38,7 @@ check(uint8_t h[1024], unsigned flags, unsigned *warn, char *msg, int resum)
 	if (warn)
 		*warn = w;
 	if (msg)
-		strcpy(msg, p.first);
+		strcpy(msg, p.first.text);
 	return n;
 }
 
@@ -159,12 +159,12 @@ test_cookie_escaped(void **state)
 		assert_true(*c >= 0x20 && *c < 0x7f);
 	/* The footer's cookie too. */
 	uint8_t f[512];
-	struct vhd_problems p = { NULL, NULL, 0, "" };
+	struct vhd_problems p = { .fn = NULL };
 	unsigned w = 0;
 	memset(f, 0, sizeof(f));
 	memcpy(f, "\xffonectix", 8);
 	assert_int_equal(vhd_footer_check(f, "x.vhd", 0, 0, &w, &p), 1);
-	assert_non_null(strstr(p.first, "found '\\xffonectix'"));
+	assert_non_null(strstr(p.first.text, "found '\\xffonectix'"));
 }
 
 int

@@ -102,15 +102,9 @@ lock_waiting(void *arg, const char *msg, unsigned ms)
 static void
 open_error(const char *image, int err)
 {
-	const char *msg = vhd_errmsg();
-	size_t n = strlen(image);
+	const char *msg = vhd_errmsg_about(image);
 
-	if (!msg || !*msg || strcmp(msg, "no error") == 0)
-		msg = strerror(-err);
-	if (msg[0] == '\'' && strncmp(msg + 1, image, n) == 0 &&
-	    strncmp(msg + 1 + n, "': ", 3) == 0)
-		msg += n + 4;
-	fprintf(stderr, "%s: %s: %s\n", prog, image, msg);
+	fprintf(stderr, "%s: %s: %s\n", prog, image, *msg ? msg : strerror(-err));
 }
 
 /* Fill s->files: the disk, then each partition (directory mode only). */
@@ -271,9 +265,9 @@ main(int argc, char **argv)
 	s->disk_size = info.virtual_size;
 	/* As info does: the image opened, but not as written. */
 	if (info.warnings & VHD_WARN_FOOTER_FROM_COPY)
-		fprintf(stderr, "%s: %s: warning: trailing footer missing or "
-			"damaged; using the copy at offset 0 (vhdtool check "
-			"--repair restores it)\n", prog, image);
+		fprintf(stderr, "%s: %s: warning: %s (vhdtool check --repair "
+			"restores it)\n", prog, image,
+			vhd_warning_text(VHD_WARN_FOOTER_FROM_COPY));
 	if (stat(image, &ist) == 0) {
 		s->atime = ist.st_atim;
 		s->mtime = ist.st_mtim;

@@ -14,7 +14,8 @@ static const char help[] =
 	"header, block allocation table, bitmaps, parent locators.  Each problem is\n"
 	"printed on its own line with the offset and the expected and found values.\n"
 	"The image is opened read-only and never modified, unless --repair is given.\n\n"
-	"  -j, --json        print {\"file\", \"problems\": [...], \"clean\"} as JSON\n"
+	"  -j, --json        print {\"file\", \"clean\", \"problems\": [...],\n"
+	"                    \"diagnostics\": [{\"severity\", \"code\", ...}]} as JSON\n"
 	"  -n, --no-parent   do not check the images above a differencing disk\n"
 	"  -r, --repair      first fix what can be fixed without guessing (a missing\n"
 	"                    or damaged footer from its good copy, leaked space after\n"
@@ -29,49 +30,91 @@ static const char help[] =
 	"Exit status: 0 no problems, 3 problems found (or not a VHD image),\n"
 	"1 the file could not be read or a parent is missing.\n";
 
-struct problems {
-	char **v;
-	size_t n, cap;
-	size_t bad;             /* lines that are not warnings */
+/* One record as check prints it: the line the library words (warnings
+ * marked "warning: "), what the text output shows, and the record's
+ * fields for --json. */
+struct problem {
+	char *line;             /* "warning: 'a.vhd': ..." as vhd_check gives */
+	char *file;             /* the file it is about, or NULL */
+	char *message;          /* the line without the file */
+	char *expected, *found; /* or NULL */
+	enum vhd_severity severity;
+	enum vhd_code code;
+	uint64_t offset;
 };
 
+struct problems {
+	struct problem *v;
+	size_t n, cap;
+	size_t bad;             /* records that are not warnings */
+};
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
 static void
-collect(void *arg, const char *problem)
+collect_diag(void *arg, const struct vhd_diag *d)
 {
 	struct problems *p = arg;
+	struct problem *x;
+	char line[1100];
 
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 16;
-		char **nv = realloc(p->v, cap * sizeof(*nv));
+		struct problem *nv = realloc(p->v, cap * sizeof(*nv));
 		if (!nv)
 			return;
 		p->v = nv;
 		p->cap = cap;
 	}
-	if ((p->v[p->n] = strdup(problem)) != NULL)
-		p->n++;
+	x = &p->v[p->n];
+	snprintf(line, sizeof(line), "%s%s", d->severity == VHD_SEV_WARNING ?
+		 "warning: " : "", d->text);
+	if ((x->line = strdup(line)) == NULL)
+		return;
+	x->file = dup_or_null(d->file);
+	x->message = strdup(d->message);
+	x->expected = dup_or_null(d->expected);
+	x->found = dup_or_null(d->found);
+	x->severity = d->severity;
+	x->code = d->code;
+	x->offset = d->offset;
+	p->n++;
 	/* Warnings (a tolerated quirk, leaked space) are shown but do not
 	 * make the image damaged; the library counts the same way. */
-	if (strncmp(problem, "warning: ", 9) != 0)
+	if (d->severity != VHD_SEV_WARNING)
 		p->bad++;
 }
 
-/* "FILE: problem"; a problem the library words as "'other.vhd': ..."
- * (an image further up the chain) is printed as "other.vhd: ...". */
+/* A problem the tool finds itself (an Azure rule, not a VHD at all). */
 static void
-print_problem(const char *file, const char *problem)
+collect_own(struct problems *p, enum vhd_code code, const char *text)
 {
-	const char *end, *kind = "";
+	struct vhd_diag d = {
+		.struct_size = sizeof d, .severity = VHD_SEV_ERROR,
+		.code = code, .offset = VHD_DIAG_NO_OFFSET, .text = text,
+		.message = text,
+	};
 
-	if (strncmp(problem, "warning: ", 9) == 0) {
-		kind = "warning: ";
-		problem += 9;
-	}
-	if (problem[0] == '\'' && (end = strstr(problem + 1, "': ")) != NULL)
-		printf("%.*s: %s%s\n", (int)(end - problem - 1), problem + 1,
-		       kind, end + 3);
-	else
-		printf("%s: %s%s\n", file, kind, problem);
+	collect_diag(p, &d);
+}
+
+static void
+collect_azure(void *arg, const char *text)
+{
+	collect_own(arg, VHD_CODE_AZURE_RULE, text);
+}
+
+/* "FILE: problem"; a problem about an image further up the chain is
+ * printed as "other.vhd: ...". */
+static void
+print_problem(const char *file, const struct problem *x)
+{
+	printf("%s: %s%s\n", x->file ? x->file : file,
+	       x->severity == VHD_SEV_WARNING ? "warning: " : "", x->message);
 }
 
 /* Do a and b say the same thing about different numbers (offsets, BAT
@@ -103,14 +146,15 @@ same_kind(const char *a, const char *b)
  * byte can make every BAT entry wrong), then "... and N more like it". */
 #define SHOW_OF_A_KIND 3
 static void
-print_problems(const char *file, char **v, size_t n)
+print_problems(const char *file, const struct problem *v, size_t n)
 {
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
-		while (j < n && same_kind(v[i], v[j]))
+		while (j < n && v[j].code == v[i].code &&
+		       same_kind(v[i].line, v[j].line))
 			j++;
 		for (size_t k = i; k < j && k < i + SHOW_OF_A_KIND; k++)
-			print_problem(file, v[k]);
+			print_problem(file, &v[k]);
 		if (j - i > SHOW_OF_A_KIND)
 			printf("%s: ... and %zu more like it\n", file,
 			       j - i - SHOW_OF_A_KIND);
@@ -118,22 +162,28 @@ print_problems(const char *file, char **v, size_t n)
 	}
 }
 
-/* "repaired: 'FILE': what" -> "FILE: repaired: what" (likewise "not
- * repaired: "); in JSON mode these go to stderr. */
+/* "FILE: repaired: what" (likewise "not repaired: "); in JSON mode these
+ * go to stderr. */
 static void
-print_repair(void *arg, const char *msg)
+print_repair(void *arg, const struct vhd_diag *d)
 {
-	const char *kind = strncmp(msg, "not ", 4) == 0 ? "not repaired: " :
-			   "repaired: ";
-	const char *end;
+	const char *kind = d->severity == VHD_SEV_REPAIRED ? "repaired: " :
+			   "not repaired: ";
 
-	if (strncmp(msg, kind, strlen(kind)) == 0)
-		msg += strlen(kind);
-	if (msg[0] == '\'' && (end = strstr(msg + 1, "': ")) != NULL)
-		fprintf(arg, "%.*s: %s%s\n", (int)(end - msg - 1), msg + 1,
-			kind, end + 3);
+	if (d->file)
+		fprintf(arg, "%s: %s%s\n", d->file, kind, d->message);
 	else
-		fprintf(arg, "%s%s\n", kind, msg);
+		fprintf(arg, "%s%s\n", kind, d->message);
+}
+
+/* A JSON string, or null. */
+static void
+json_str_or_null(const char *s)
+{
+	if (s)
+		json_str(stdout, s);
+	else
+		printf("null");
 }
 
 int
@@ -183,33 +233,29 @@ cmd_check(int argc, char **argv)
 	if (r == 0 && foreign_format_file(file)) {
 		return tool_foreign_err(file, file, foreign_format_file(file));
 	} else if (r == 0) {
-		collect(&p, "not a VHD image: no footer with cookie 'conectix' "
-			"at its end or at offset 0");
+		collect_own(&p, VHD_CODE_NOT_VHD, "not a VHD image: no footer "
+			    "with cookie 'conectix' at its end or at offset 0");
 	} else {
 		/* The check below is then the re-check after the repair. */
-		if (repair && (r = vhd_repair(file, print_repair,
-					      json ? stderr : stdout)) < 0)
+		if (repair && (r = vhd_repair_diag(file, print_repair,
+						   json ? stderr : stdout)) < 0)
 			return tool_lib_err(file, r);
-		r = vhd_check(file, flags, collect, &p);
+		r = vhd_check_diag(file, flags, collect_diag, &p);
 		if (r < 0) {
 			rc = tool_lib_err(file, r);
 			goto out;
 		}
 		if ((size_t)r > p.bad)  /* a report lost to ENOMEM */
-			collect(&p, "more problems (out of memory to list them)");
+			collect_own(&p, VHD_CODE_DAMAGED, "more problems (out "
+				    "of memory to list them)");
 		if (azure)
-			az = azure_check(file, collect, &p);
+			az = azure_check(file, collect_azure, &p);
 		/* A parent that is not there is not damage in this file: it
-		 * is an error (exit 1), as for every other command. */
-		struct vhd *v = NULL;
-		if (p.bad > (size_t)az && !(flags & VHD_CHECK_NO_PARENT)) {
-			r = vhd_open(&v, file, VHD_OPEN_RDONLY | VHD_OPEN_NOLOCK |
-				     VHD_OPEN_IGNORE_CHECKSUM);
-			if (r == -ENOENT)
+		 * is an error (exit 1), as for every other command.  Told by
+		 * the record's code. */
+		for (size_t i = 0; i < p.n; i++)
+			if (p.v[i].code == VHD_CODE_PARENT_MISSING)
 				missing = 1;
-			else if (r == 0)
-				vhd_close(v);
-		}
 	}
 	if (json) {
 		printf("{\"file\": ");
@@ -220,7 +266,29 @@ cmd_check(int argc, char **argv)
 		printf("\"problems\": [");
 		for (size_t i = 0; i < p.n; i++) {
 			printf("%s\n  ", i ? "," : "");
-			json_str(stdout, p.v[i]);
+			json_str(stdout, p.v[i].line);
+		}
+		/* The same records, whole: decide by "code", not "text". */
+		printf("%s], \"diagnostics\": [", p.n ? "\n" : "");
+		for (size_t i = 0; i < p.n; i++) {
+			const struct problem *x = &p.v[i];
+			printf("%s\n  {\"severity\": \"%s\", \"code\": \"%s\", "
+			       "\"file\": ", i ? "," : "",
+			       x->severity == VHD_SEV_WARNING ? "warning" :
+			       "error", vhd_code_name(x->code));
+			json_str_or_null(x->file ? x->file : file);
+			printf(", \"offset\": ");
+			if (x->offset == VHD_DIAG_NO_OFFSET)
+				printf("null");
+			else
+				printf("%llu", (unsigned long long)x->offset);
+			printf(", \"expected\": ");
+			json_str_or_null(x->expected);
+			printf(", \"found\": ");
+			json_str_or_null(x->found);
+			printf(", \"text\": ");
+			json_str(stdout, x->line);
+			printf("}");
 		}
 		printf("%s]}\n", p.n ? "\n" : "");
 	} else if (p.n == 0) {
@@ -248,8 +316,13 @@ cmd_check(int argc, char **argv)
 	rc = missing && p.bad - az == 1 ? EXIT_ERROR :
 	     p.bad ? EXIT_DAMAGED : EXIT_OK;
 out:
-	for (size_t i = 0; i < p.n; i++)
-		free(p.v[i]);
+	for (size_t i = 0; i < p.n; i++) {
+		free(p.v[i].line);
+		free(p.v[i].file);
+		free(p.v[i].message);
+		free(p.v[i].expected);
+		free(p.v[i].found);
+	}
 	free(p.v);
 	return rc;
 }

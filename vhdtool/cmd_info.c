@@ -21,43 +21,26 @@ static const char help[] =
 	"  -h, --help          show this help\n\n"
 	"The disk size is the footer's current size.  The CHS capacity\n"
 	"(cylinders * heads * sectors * 512) is shown too because QEMU takes it as\n"
-	"the disk size for images whose creator is not one of win, qem2, d2v, tap\n"
-	"or CTXS; it is often a little smaller.\n"
+	"the disk size for some creators (it is often a little smaller): QEMU\n"
+	"before 10.0 for every creator but win, qem2, d2v, tap and CTXS; QEMU 10.0\n"
+	"and later only for vpc and qemu.  When QEMU reads another size it is said,\n"
+	"for each QEMU version.\n"
 	"A differencing disk whose parent cannot be opened is still described, then\n"
 	"the problem is reported on standard error and the exit status is 1 (parent\n"
 	"missing) or 3 (parent of another disk, or a loop).\n";
 
-static const struct {
-	unsigned bit;
-	const char *text;
-} warn_text[] = {
-	{ VHD_WARN_FOOTER_CHECKSUM, "footer checksum is wrong (ignored)" },
-	{ VHD_WARN_HEADER_CHECKSUM, "dynamic header checksum is wrong (ignored)" },
-	{ VHD_WARN_FOOTER_FROM_COPY, "trailing footer missing or damaged; "
-				     "used the copy at offset 0" },
-	{ VHD_WARN_FOOTER_511, "old 511-byte trailing footer" },
-	{ VHD_WARN_HIDDEN_BYTE, "tapdisk hidden byte set with a stale checksum" },
-	{ VHD_WARN_LOG_REPLAYED, "the VHDX log was not empty (unclean shutdown): "
-				 "replayed in memory, the file is unchanged" },
-};
-#define NWARN (sizeof(warn_text) / sizeof(warn_text[0]))
+/* The QEMU versions whose vpc size rule info describes (vhd_qemu_size):
+ * the one before 10.0 (Debian 12 has 7.2) and 10.0's. */
+#define QEMU_OLD 702
+#define QEMU_NEW 1000
 
-/* The disk size QEMU's vpc driver reads (block/vpc.c vpc_open): the
- * current size for these creators or for the maximum geometry, else the
- * CHS capacity. */
-static uint64_t
-qemu_size(const struct vhd_info *in)
+/* One line per tolerated quirk, in the library's words. */
+static void
+print_warnings(unsigned warnings)
 {
-	static const char *const by_size[] = { "win ", "qem2", "d2v ", "tap",
-					       "CTXS" };
-
-	if (in->cylinders == 65535 && in->heads == 16 &&
-	    in->sectors_per_track == 255)
-		return in->virtual_size;
-	for (size_t i = 0; i < sizeof(by_size) / sizeof(by_size[0]); i++)
-		if (strcmp(in->creator_app, by_size[i]) == 0)
-			return in->virtual_size;
-	return in->chs_size;
+	for (unsigned bit = 1; bit; bit <<= 1)
+		if ((warnings & bit) && vhd_warning_text(bit))
+			printf("warning:           %s\n", vhd_warning_text(bit));
 }
 
 static int
@@ -148,14 +131,12 @@ print_vhdx(struct vhd *v, const struct vhd_info *in, const char *file,
 		if (vhd_parent(v))
 			printf("parent:            %s\n", vhd_path(vhd_parent(v)));
 	}
-	for (size_t i = 0; i < NWARN; i++)
-		if (in->warnings & warn_text[i].bit)
-			printf("warning:           %s\n", warn_text[i].text);
+	print_warnings(in->warnings);
 }
 
 static void
 print_text(struct vhd *v, const struct vhd_info *in, const char *file,
-	   const char *parent_problem)
+	   const struct tool_msg *parent_problem)
 {
 	char h[32], u[37], t[32], c1[32], c2[32];
 
@@ -166,11 +147,22 @@ print_text(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf("CHS capacity:      %llu bytes (%s)",
 	       (unsigned long long)in->chs_size, human_size(in->chs_size, h));
 	printf("\n");
-	if (qemu_size(in) != in->virtual_size)
-		printf("                   QEMU takes the CHS capacity as the disk "
-		       "size for this\n                   creator: it reads %llu "
-		       "bytes (create --chs-round avoids this)\n",
-		       (unsigned long long)qemu_size(in));
+	uint64_t q_old = vhd_qemu_size(in, QEMU_OLD);
+	uint64_t q_new = vhd_qemu_size(in, QEMU_NEW);
+	if (q_old == q_new && q_old != in->virtual_size)
+		printf("                   QEMU (7.2 and 10.0 alike) takes the CHS "
+		       "capacity as the\n                   disk size for this "
+		       "creator: it reads %llu bytes\n                   "
+		       "(create --chs-round avoids this)\n",
+		       (unsigned long long)q_old);
+	else if (q_old != q_new)
+		printf("                   QEMU before 10.0 reads %llu bytes%s\n"
+		       "                   QEMU 10.0 and later reads %llu bytes%s\n",
+		       (unsigned long long)q_old,
+		       q_old == in->chs_size ? " (the CHS capacity)" :
+		       " (the current size)", (unsigned long long)q_new,
+		       q_new == in->chs_size ? " (the CHS capacity)" :
+		       " (the current size)");
 	printf("geometry (C/H/S):  %u/%u/%u\n", in->cylinders, in->heads,
 	       in->sectors_per_track);
 	if (in->original_size != in->virtual_size)
@@ -196,9 +188,7 @@ print_text(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf("timestamp:         %s\n", vhd_time_str(in->timestamp, t));
 	if (in->saved_state)
 		printf("saved state:       yes\n");
-	for (size_t i = 0; i < NWARN; i++)
-		if (in->warnings & warn_text[i].bit)
-			printf("warning:           %s\n", warn_text[i].text);
+	print_warnings(in->warnings);
 	if (in->type != VHD_TYPE_DIFF)
 		return;
 	printf("parent name:       %s\n", in->parent_name);
@@ -207,7 +197,7 @@ print_text(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf("parent timestamp:  %s\n", vhd_time_str(in->parent_timestamp, t));
 	if (parent_problem)
 		printf("parent:            MISSING (%s)\n",
-		       strip_file(parent_problem, file));
+		       tool_msg_text(parent_problem, file));
 	else if (vhd_parent(v))
 		printf("parent:            %s\n", vhd_path(vhd_parent(v)));
 	printf("chain:\n");
@@ -226,7 +216,7 @@ print_text(struct vhd *v, const struct vhd_info *in, const char *file,
 
 static void
 print_json(struct vhd *v, const struct vhd_info *in, const char *file,
-	   const char *parent_problem)
+	   const struct tool_msg *parent_problem)
 {
 	char u[37], t[32], c[32];
 	int first = 1;
@@ -236,7 +226,12 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf(",\n  \"type\": \"%s\",\n", vhd_type_name(in->type));
 	printf("  \"virtual_size\": %llu,\n", (unsigned long long)in->virtual_size);
 	printf("  \"chs_size\": %llu,\n", (unsigned long long)in->chs_size);
-	printf("  \"qemu_size\": %llu,\n", (unsigned long long)qemu_size(in));
+	/* qemu_size: QEMU before 10.0 (the one tests run); qemu_10_size:
+	 * QEMU 10.0 and later. */
+	printf("  \"qemu_size\": %llu,\n",
+	       (unsigned long long)vhd_qemu_size(in, QEMU_OLD));
+	printf("  \"qemu_10_size\": %llu,\n",
+	       (unsigned long long)vhd_qemu_size(in, QEMU_NEW));
 	printf("  \"original_size\": %llu,\n", (unsigned long long)in->original_size);
 	printf("  \"geometry\": {\"cylinders\": %u, \"heads\": %u, \"sectors\": %u},\n",
 	       in->cylinders, in->heads, in->sectors_per_track);
@@ -262,11 +257,11 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf("},\n  \"timestamp\": \"%s\",\n", vhd_time_str(in->timestamp, t));
 	printf("  \"saved_state\": %s,\n", in->saved_state ? "true" : "false");
 	printf("  \"warnings\": [");
-	for (size_t i = 0; i < NWARN; i++) {
-		if (!(in->warnings & warn_text[i].bit))
+	for (unsigned bit = 1; bit; bit <<= 1) {
+		if (!(in->warnings & bit) || !vhd_warning_text(bit))
 			continue;
 		printf("%s", first ? "" : ", ");
-		json_str(stdout, warn_text[i].text);
+		json_str(stdout, vhd_warning_text(bit));
 		first = 0;
 	}
 	printf("],\n");
@@ -290,7 +285,7 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 	printf(",\n  \"parent_missing\": %s,\n", parent_problem ? "true" : "false");
 	printf("  \"parent_problem\": ");
 	if (parent_problem)
-		json_str(stdout, parent_problem);
+		json_str(stdout, parent_problem->text);
 	else
 		printf("null");
 	printf(",\n");
@@ -324,7 +319,7 @@ cmd_info(int argc, char **argv)
 	struct vhd_info in = { .struct_size = sizeof in };
 	struct vhd *v = NULL;
 	const char *file;
-	char *parent_problem = NULL, *damaged = NULL;
+	struct tool_msg *parent_problem = NULL, *damaged = NULL;
 	int c, json = 0, r, rc = EXIT_OK, parent_err = 0;
 
 	opterr = 0;
@@ -355,7 +350,9 @@ cmd_info(int argc, char **argv)
 
 		if (err == -EBUSY)      /* tried and waited once: enough */
 			return tool_lib_err(file, err);
-		char *msg = strdup(vhd_errmsg()), *pmsg = NULL;
+		struct tool_msg *msg = malloc(sizeof(*msg)), *pmsg = NULL;
+		if (msg)
+			tool_msg_save(msg);
 		int perr = err;
 		struct vhd_open_opts o2 = oo;
 
@@ -365,7 +362,14 @@ cmd_info(int argc, char **argv)
 		} else {
 			/* What went wrong once checksums were no object is
 			 * what is wrong with the parent. */
-			pmsg = strdup(err == -EBADMSG ? vhd_errmsg() : msg ? msg : "");
+			if ((pmsg = malloc(sizeof(*pmsg))) != NULL) {
+				if (err == -EBADMSG)
+					tool_msg_save(pmsg);
+				else if (msg)
+					*pmsg = *msg;
+				else
+					memset(pmsg, 0, sizeof(*pmsg));
+			}
 			perr = err == -EBADMSG ? r : err;
 			o2.flags |= VHD_OPEN_NO_PARENT;
 			o2.parent_path = NULL;
@@ -380,7 +384,9 @@ cmd_info(int argc, char **argv)
 					free(msg);
 			} else {
 				vhd_close(v);
-				rc = tool_msg_err(file, msg, err);
+				rc = msg ? tool_msg_err(file, file, msg, NULL,
+							err) :
+				     tool_lib_err(file, err);
 				free(msg);
 				free(pmsg);
 				return rc;
@@ -402,7 +408,7 @@ cmd_info(int argc, char **argv)
 	if (oo.flags & VHD_OPEN_FORCE_SHARE)
 		tool_force_share_note(file);
 	if (damaged) {
-		tool_msg_err(file, damaged, -EBADMSG);
+		tool_msg_err(file, file, damaged, NULL, -EBADMSG);
 		rc = EXIT_DAMAGED;
 	}
 	/* The description is out, but the image cannot be used as it is:
@@ -411,7 +417,7 @@ cmd_info(int argc, char **argv)
 		rc = parent_err == -EBADMSG ? EXIT_DAMAGED : EXIT_ERROR;
 	if (parent_problem)
 		tool_err(file, "parent not available: %s",
-			 strip_file(parent_problem, file));
+			 tool_msg_text(parent_problem, file));
 out:
 	free(parent_problem);
 	free(damaged);

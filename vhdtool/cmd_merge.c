@@ -213,12 +213,14 @@ cmd_set_parent(int argc, char **argv)
 	}
 	r = vhd_set_parent(argv[optind], argv[optind + 1], flags);
 	if (r < 0) {
-		const char *m = vhd_errmsg();
+		enum vhd_code code = vhd_last_error()->code;
 		if (!(flags & VHD_SET_PARENT_FORCE) &&
-		    (strstr(m, "unique id") || strstr(m, "the child's size"))) {
-			char buf[1200];
-			snprintf(buf, sizeof(buf), "%s (--force accepts it)", m);
-			return tool_msg_err(argv[optind], buf, r);
+		    (code == VHD_CODE_PARENT_MISMATCH ||
+		     code == VHD_CODE_PARENT_SIZE)) {
+			struct tool_msg m;
+			tool_msg_save(&m);
+			return tool_msg_err(argv[optind], argv[optind], &m,
+					    "--force accepts it", r);
 		}
 		return tool_lib_err(argv[optind], r);
 	}

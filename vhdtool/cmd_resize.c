@@ -134,9 +134,9 @@ cmd_resize(int argc, char **argv)
 	r = vhd_resize(file, ns, flags, progress_cb, &pr);
 	progress_end(&pr);
 	if (r == -ENOTEMPTY) {
-		char buf[1200];
-		snprintf(buf, sizeof(buf), "%s (--force drops it)", vhd_errmsg());
-		return tool_msg_err(file, buf, r);
+		struct tool_msg m;
+		tool_msg_save(&m);
+		return tool_msg_err(file, file, &m, "--force drops it", r);
 	}
 	if (r < 0)
 		return tool_lib_err(file, r);

@@ -43,13 +43,14 @@ usage(FILE *f)
 static void
 lock_waiting(void *arg, const char *msg, unsigned ms)
 {
-	const char *end = msg[0] == '\'' ? strstr(msg + 1, "': ") : NULL;
+	/* The record names the file and the holder apart: "a.vhd: in
+	 * use by ..." */
+	const struct vhd_diag *d = vhd_last_error();
 
 	(void)arg;
-	if (end)        /* "'a.vhd': in use" -> "a.vhd: in use" */
-		fprintf(stderr, "vhdtool: %.*s: %s; waiting up to %g s for "
-			"it\n", (int)(end - msg - 1), msg + 1, end + 3,
-			ms / 1000.0);
+	if (d->code == VHD_CODE_LOCKED && d->file)
+		fprintf(stderr, "vhdtool: %s: %s; waiting up to %g s for "
+			"it\n", d->file, d->message, ms / 1000.0);
 	else
 		fprintf(stderr, "vhdtool: %s; waiting up to %g s for it\n",
 			msg, ms / 1000.0);

@@ -40,24 +40,21 @@ tool_azure_size(uint64_t n)
 static int
 src_lib_err(const struct tool_src *s, int r)
 {
-	return tool_msg_err(s->path, strip_file(vhd_errmsg(), s->file), r);
+	struct tool_msg m;
+
+	tool_msg_save(&m);
+	return tool_msg_err(s->path, s->file, &m, NULL, r);
 }
 
 /* A bad checksum, with the option that reads the image anyway. */
 static int
 checksum_err(const struct tool_src *s, int r)
 {
-	char *m = strdup(strip_file(vhd_errmsg(), s->file));
-	size_t n = m ? strlen(m) + 64 : 0;
-	char *h = m ? malloc(n) : NULL;
-	int rc;
+	struct tool_msg m;
 
-	if (h)
-		snprintf(h, n, "%s (--ignore-checksum reads it anyway)", m);
-	rc = tool_msg_err(s->path, h ? h : m, r);
-	free(h);
-	free(m);
-	return rc;
+	tool_msg_save(&m);
+	return tool_msg_err(s->path, s->file, &m,
+			    "--ignore-checksum reads it anyway", r);
 }
 
 int
@@ -92,7 +89,8 @@ tool_src_open_file(struct tool_src *s, int from, unsigned vhd_flags,
 		if (r < 0) {
 			if (r == -EBADMSG && (how & TOOL_SRC_CHECKSUM_HINT) &&
 			    !(vhd_flags & VHD_OPEN_IGNORE_CHECKSUM) &&
-			    strstr(vhd_errmsg(), "checksum"))
+			    (vhd_last_error()->code == VHD_CODE_FOOTER_CHECKSUM ||
+			     vhd_last_error()->code == VHD_CODE_HEADER_CHECKSUM))
 				return checksum_err(s, r);
 			return src_lib_err(s, r);
 		}

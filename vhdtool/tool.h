@@ -82,10 +82,23 @@ void tool_err(const char *file, const char *fmt, ...)
  * and returns the exit code for it: EXIT_DAMAGED for -EBADMSG, else
  * EXIT_ERROR. */
 int tool_lib_err(const char *file, int err);
-/* msg without a leading "'file': " or "file: ". */
-const char *strip_file(const char *msg, const char *file);
-/* The same with a message saved earlier. */
-int tool_msg_err(const char *file, const char *msg, int err);
+/* A copy of the library's last error record (vhd_last_error): the file
+ * it names ("" if none), its whole text, its message without the file,
+ * its code. */
+struct tool_msg {
+	char file[512];
+	char text[1024];
+	char message[1024];
+	enum vhd_code code;
+};
+void tool_msg_save(struct tool_msg *m);
+/* What follows "vhdtool: FILE: ": the message if m is about file, else
+ * the whole text (it names another file). */
+const char *tool_msg_text(const struct tool_msg *m, const char *file);
+/* "vhdtool: NAME: message (hint)" for a saved record about file (name is
+ * what the user called it; hint may be NULL); returns the exit code. */
+int tool_msg_err(const char *name, const char *file, const struct tool_msg *m,
+		 const char *hint, int err);
 /* Prints the usage text (and a pointer to --help) to stderr, returns
  * EXIT_USAGE.  why may be NULL. */
 int tool_usage(const char *usage, const char *cmd, const char *why, ...)

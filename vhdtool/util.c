@@ -26,33 +26,44 @@ tool_err(const char *file, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-const char *
-strip_file(const char *msg, const char *file)
+void
+tool_msg_save(struct tool_msg *m)
 {
-	size_t n = strlen(file);
+	const struct vhd_diag *d = vhd_last_error();
 
-	if (msg[0] == '\'' && strncmp(msg + 1, file, n) == 0 &&
-	    msg[n + 1] == '\'' && msg[n + 2] == ':')
-		return msg + n + 3 + (msg[n + 3] == ' ');
-	if (strncmp(msg, file, n) == 0 && msg[n] == ':')
-		return msg + n + 1 + (msg[n + 1] == ' ');
-	return msg;
+	snprintf(m->file, sizeof(m->file), "%s", d->file ? d->file : "");
+	snprintf(m->text, sizeof(m->text), "%s", d->text);
+	snprintf(m->message, sizeof(m->message), "%s", d->message);
+	m->code = d->code;
 }
 
-/* The library's messages usually start by naming the file ("'a.vhd':
- * bad cookie"); print them as "vhdtool: a.vhd: bad cookie". */
+/* The library's records name the file they are about ("'a.vhd': bad
+ * cookie"): about file, the message alone follows "vhdtool: a.vhd: ";
+ * about another (a parent), the whole text. */
+const char *
+tool_msg_text(const struct tool_msg *m, const char *file)
+{
+	if (file && m->file[0] && strcmp(m->file, file) == 0)
+		return m->message;
+	return m->text;
+}
+
 int tool_force_share_hint;
 
 int
-tool_msg_err(const char *file, const char *msg, int err)
+tool_msg_err(const char *name, const char *file, const struct tool_msg *m,
+	     const char *hint, int err)
 {
-	if (!msg || !*msg || strcmp(msg, "no error") == 0)
+	const char *msg = tool_msg_text(m, file);
+
+	if (!*msg)
 		msg = strerror(err < 0 ? -err : err);
-	if (err == -EBUSY && tool_force_share_hint)
-		tool_err(file, "%s (-U reads it anyway)",
-			 file ? strip_file(msg, file) : msg);
+	if (err == -EBUSY && tool_force_share_hint && !hint)
+		hint = "-U reads it anyway";
+	if (hint)
+		tool_err(name, "%s (%s)", msg, hint);
 	else
-		tool_err(file, "%s", file ? strip_file(msg, file) : msg);
+		tool_err(name, "%s", msg);
 	return err == -EBADMSG ? EXIT_DAMAGED : EXIT_ERROR;
 }
 
@@ -67,7 +78,10 @@ tool_force_share_note(const char *file)
 int
 tool_lib_err(const char *file, int err)
 {
-	return tool_msg_err(file, vhd_errmsg(), err);
+	struct tool_msg m;
+
+	tool_msg_save(&m);
+	return tool_msg_err(file, file, &m, NULL, err);
 }
 
 /* One line saying what is wrong, one pointing to --help (the usage text
