@@ -244,6 +244,13 @@ struct vhd_driver {
 	int  (*parent_check)(struct vhd *v, struct vhd *p, char *why,
 			     size_t n);
 	unsigned parent_flags;
+	/* Formats that write through their driver (NULL: VHD's own code in
+	 * rw.c).  Called under the exclusive lock, after the range checks;
+	 * zero takes VHD_ZERO_* flags, discard set for vhd_discard. */
+	int  (*write)(struct vhd *v, const uint8_t *buf, size_t n,
+		      uint64_t off);
+	int  (*zero)(struct vhd *v, uint64_t off, uint64_t len,
+		     unsigned flags, int discard);
 };
 extern const struct vhd_driver vhd_drv_vhd, vhd_drv_vhdx, vhd_drv_raw;
 /* The driver whose probe claims the file: VHDX by its file type

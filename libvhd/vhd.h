@@ -196,6 +196,12 @@ struct vhd_create_opts {
 	unsigned flags;             /* VHD_CREATE_* */
 	const char *parent;         /* differencing: path of the parent */
 	const uint8_t *unique_id;   /* NULL: a new random UUID */
+	enum vhd_format format;     /* 0 (or VHD_FORMAT_VHD): VHD;
+				       VHD_FORMAT_VHDX: VHDX (block size 0 =
+				       32 MiB, 2 MiB for a differencing disk;
+				       1 MiB..256 MiB; a VHDX parent) */
+	uint32_t logical_sector_size; /* VHDX: 512 (0) or 4096; a child
+					 takes its parent's */
 };
 /* Creates path (which must not exist).  On failure nothing is left behind. */
 VHD_EXPORT int  vhd_create(const char *path, const struct vhd_create_opts *opts);

@@ -54,13 +54,6 @@ open_mem(struct vhd **v, const uint8_t *img, size_t n, struct vhd_io **io)
 	return r;
 }
 
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> 8 * i);
-}
-
 /* Recomputes the CRC-32C at off + 4 of the n-byte structure at off. */
 static void
 reseal(uint8_t *img, size_t off, size_t n)
