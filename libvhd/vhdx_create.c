@@ -10,7 +10,8 @@
  * A differencing child records its parent's DataWriteGuid as
  * parent_linkage, the parent's path relative to the child's directory
  * (".\parent.vhdx", '\' separators, as Hyper-V writes it) as
- * relative_path and its absolute path as absolute_win32_path. */
+ * relative_path and its absolute path as absolute_win32_path ('\'
+ * separators, no drive letter: "\home\u\parent.vhdx"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include "vhdx.h"
@@ -73,7 +74,11 @@ build_locator(uint8_t *out, const uint8_t guid[16], const uint8_t *rel,
 	size_t vlen[3];
 	size_t pos = 20 + 12 * 3;
 
+	/* Lower case, as Hyper-V writes it (libvhdi reads no other). */
 	vhdx_fmt_guid(g, guid);
+	for (char *q = g; *q; q++)
+		if (*q >= 'A' && *q <= 'F')
+			*q = (char)(*q - 'A' + 'a');
 	gl = vhd_utf8_to_utf16(g, 0, gu, sizeof(gu));
 	val[0] = gu;
 	vlen[0] = (size_t)gl;
@@ -263,6 +268,14 @@ vhdx_create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 				    "long", name, o->parent);
 			goto out;
 		}
+		/* absolute_win32_path with Windows separators: a path
+		 * rooted on the current drive ("\dir\p.vhdx"); readers
+		 * that cannot use it take its last component next to the
+		 * child (libvhdi does). */
+		for (uint32_t i = 0; i + 1 < la.length; i += 2)
+			if (blob[la.offset + i] == '/' &&
+			    blob[la.offset + i + 1] == 0)
+				blob[la.offset + i] = '\\';
 		size_t n = build_locator(meta + io0 + 40, par.data_guid,
 					 blob + lr.offset, lr.length,
 					 blob + la.offset, la.length);

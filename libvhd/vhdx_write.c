@@ -383,10 +383,11 @@ write_block(struct vhd *v, struct vhdx *x, struct tx *t, uint64_t blk,
 		return bat_set(v, x, t, idx, PB_FULLY_PRESENT |
 			       (off / VHDX_MIB) << 20);
 	}
-	/* The parent shows through: whole sectors, bits set; the edge
-	 * sectors completed from what the chain shows (read before the
-	 * block's state changes in memory). */
-	uint64_t lss = x->lss, a = boff / lss * lss;
+	/* The parent shows through: whole 4 KiB pages (as Hyper-V writes
+	 * them; libvhdi misreads a run of clear bits that starts inside a
+	 * page), bits set; the edge pages completed from what the chain
+	 * shows (read before the block's state changes in memory). */
+	uint64_t lss = VHDX_LOG_SECTOR, a = boff / lss * lss;
 	uint64_t b = (boff + k + lss - 1) / lss * lss;
 	uint64_t ha = a < boff ? a + lss : a;           /* aligned middle */
 	uint64_t hb = (boff + k) / lss * lss;
@@ -435,7 +436,9 @@ write_block(struct vhd *v, struct vhdx *x, struct tx *t, uint64_t blk,
 		if ((r = vhd_file_write(v, tail, lss, off + hb)) < 0)
 			goto out;
 	}
-	r = bitmap_set(v, x, t, blk, a / lss, b / lss);
+	if (b > blen)            /* the disk ends inside the page */
+		b = blen;
+	r = bitmap_set(v, x, t, blk, a / x->lss, (b + x->lss - 1) / x->lss);
 out:
 	free(head);
 	return r;

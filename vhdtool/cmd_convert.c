@@ -45,7 +45,7 @@
 #define MIB     (UINT64_C(1) << 20)
 
 static const char usage[] =
-	"usage: vhdtool convert [--from raw|vhd] [--to raw|vhd] [--type fixed|dynamic]\n"
+	"usage: vhdtool convert [--from raw|vhd] [--to raw|vhd|vhdx] [--type fixed|dynamic]\n"
 	"                       [--block-size SIZE] [--azure] [--gzip] [--ignore-checksum]\n"
 	"                       [--json] [-p] [-f] SRC DST\n"
 	"       vhdtool convert --in-place [--to raw|vhd] [--azure] FILE\n";
@@ -54,7 +54,8 @@ static const char help[] =
 	"Copy the disk in SRC (a VHD image of any type, a fixed or dynamic VHDX image,\n"
 	"or a raw disk image) to a new file DST.  The source format is detected from its content; a differencing\n"
 	"source is read through its whole chain (flattened).  The destination is a\n"
-	"VHD if its name ends in .vhd (or .vhd.gz), else raw, unless --to says\n"
+	"VHD if its name ends in .vhd (or .vhd.gz), a VHDX if it ends in .vhdx or\n"
+	".avhdx (a file, not a stream; block size default 32M), else raw, unless --to says\n"
 	"otherwise.  Unallocated ranges and all-zero data are not written: VHD\n"
 	"output stays small and raw output sparse.\n\n"
 	"SRC may be '-' (standard input) or gzip-compressed (raw or VHD inside);\n"
@@ -62,7 +63,7 @@ static const char help[] =
 	"a raw disk or a fixed VHD (a dynamic VHD needs a seekable file).\n\n"
 	"  -F, --from raw|vhd        source format (default: by content; a file\n"
 	"                            named *.vhd must then be a VHD)\n"
-	"  -O, --to raw|vhd          destination format\n"
+	"  -O, --to raw|vhd|vhdx     destination format\n"
 	"  -t, --type fixed|dynamic  VHD destination type (default dynamic, fixed\n"
 	"                            for streams; implies --to vhd)\n"
 	"  -b, --block-size SIZE     block size of a dynamic destination (default 2M)\n"
@@ -172,12 +173,21 @@ write_sparse(struct endpoint *d, const char *buf, size_t n, uint64_t off)
 /* A VHD destination needs a disk size that is a positive multiple of 512
  * and at most 2040 GiB.  A raw source of another size is padded with
  * zeros to the next sector (qemu-img does the same), which is said. */
+/* The destination is a VHDX (--to vhdx, or a .vhdx/.avhdx name): written
+ * through the library like a dynamic VHD, its limit 64 TiB. */
+static int out_vhdx;
+
 static int
 check_source_size(struct endpoint *s, int to, int azure)
 {
 	if (to != 1)
 		return EXIT_OK;
-	if (s->size > VHD_MAX_DISK_SIZE) {
+	if (out_vhdx && s->size > (UINT64_C(64) << 40)) {
+		tool_err(s->path, "size %llu is larger than the VHDX limit of "
+			 "64 TiB", (unsigned long long)s->size);
+		return EXIT_ERROR;
+	}
+	if (!out_vhdx && s->size > VHD_MAX_DISK_SIZE) {
 		tool_err(s->path, "size %llu is larger than the VHD limit of "
 			 "2040 GiB", (unsigned long long)s->size);
 		return EXIT_ERROR;
@@ -1105,9 +1115,11 @@ cmd_convert(int argc, char **argv)
 				to = 0;
 			else if (strcmp(optarg, "vhd") == 0 || strcmp(optarg, "vpc") == 0)
 				to = 1;
+			else if (strcmp(optarg, "vhdx") == 0)
+				to = 2;
 			else
 				return tool_usage(usage, argv[0],
-					"unknown format '%s' (use raw or vhd)", optarg);
+					"unknown format '%s' (use raw, vhd or vhdx)", optarg);
 			break;
 		case 't':
 			if (strcmp(optarg, "fixed") == 0)
@@ -1159,6 +1171,9 @@ cmd_convert(int argc, char **argv)
 		if (azure && to == 0)
 			return tool_usage(usage, argv[0],
 					  "--azure makes a VHD, not raw");
+		if (to == 2)
+			return tool_usage(usage, argv[0], "--in-place makes a "
+					  "fixed VHD or raw, not VHDX");
 		return in_place(argv[optind], to, azure, json);
 	}
 	if (argc - optind != 2)
@@ -1184,14 +1199,19 @@ cmd_convert(int argc, char **argv)
 		snprintf(base, sizeof(base), "%s", d.path);
 		if (gz && ends_with(base, ".gz"))
 			base[strlen(base) - 3] = '\0';
-		if (!d.std && tool_name_is_vhdx(base)) {
-			tool_err(d.path, "writing VHDX is not supported yet "
-				 "(--to raw or --to vhd writes another format "
-				 "under this name)");
-			return EXIT_ERROR;
-		}
-		to = co.type || co.block_size ||
-		     (!d.std && tool_name_is_vhd(base));
+		if (!d.std && tool_name_is_vhdx(base))
+			to = 2;
+		else
+			to = co.type || co.block_size ||
+			     (!d.std && tool_name_is_vhd(base));
+	}
+	if (to == 2) {
+		if (d.std || gz || azure)
+			return tool_usage(usage, argv[0], "a VHDX is written to "
+					  "a file (not a stream, not --azure)");
+		out_vhdx = 1;
+		co.format = VHD_FORMAT_VHDX;
+		to = 1;
 	}
 	if (to == 0 && (co.type || co.block_size))
 		return tool_usage(usage, argv[0],
@@ -1208,7 +1228,7 @@ cmd_convert(int argc, char **argv)
 	if (d.std && isatty(STDOUT_FILENO) && !force)
 		return tool_usage(usage, argv[0], "refusing to write a disk to "
 				  "a terminal");
-	d.fixed = to == 1 && co.type == VHD_TYPE_FIXED;
+	d.fixed = to == 1 && co.type == VHD_TYPE_FIXED && !out_vhdx;
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -1276,7 +1296,7 @@ cmd_convert(int argc, char **argv)
 			json_str(f, d.std ? "-" : d.path);
 			fprintf(f, ", \"format\": \"%s\", \"type\": \"%s\", "
 				"\"compressed\": %s, \"size\": %llu}\n",
-				to ? "vhd" : "raw",
+				out_vhdx ? "vhdx" : to ? "vhd" : "raw",
 				to ? vhd_type_name(co.type) : "raw",
 				gz ? "true" : "false", (unsigned long long)d.size);
 		} else if (!d.std) {
@@ -1285,7 +1305,7 @@ cmd_convert(int argc, char **argv)
 			 * qemu-img leave quiet too. */
 			fprintf(f, "%s -> %s: %s%s%s, disk of %s\n", s.path,
 				d.path, to ? vhd_type_name(co.type) : "raw",
-				to ? " VHD" : " image",
+				out_vhdx ? " VHDX" : to ? " VHD" : " image",
 				gz ? " (gzip-compressed)" : "",
 				human_size(d.size, hs));
 		}

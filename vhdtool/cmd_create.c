@@ -188,7 +188,7 @@ cmd_create(int argc, char **argv)
 		if (parse_size(size_arg, &o.size) < 0)
 			return tool_usage(usage, argv[0], "bad size '%s' "
 				"(bytes, or a number with K, M, G or T)", size_arg);
-		if (o.type == VHD_TYPE_FIXED && o.block_size)
+		if (o.type == VHD_TYPE_FIXED && o.block_size && fmt != 1)
 			return tool_usage(usage, argv[0],
 				"--block-size applies to dynamic disks only");
 		if (o.flags & VHD_CREATE_CHS_ROUND && o.size &&
