@@ -5,6 +5,8 @@
 # opens read-write and replays; done on a copy); every read-only use of
 # ours (info, map, check, convert) leaves the file's bytes unchanged.  A
 # log whose FlushedFileOffset lies past the end of the file is refused.
+# A read-write open (ours) writes the replay back: QEMU reads that file
+# as it reads its own replay.
 . "$TOP/tests/lib.sh"
 need qemu-img qemu-utils
 need qemu-io qemu-utils
@@ -38,6 +40,19 @@ cmp -s ours.raw before.raw && fail "the replay changed nothing"
 qemu-io -r -c 'read -P 0x77 3M 1M' -c 'read -P 0 1052672 8192' \
 	-c 'read -P 0x5a 1060864 4096' q.vhdx > /dev/null ||
 	fail "QEMU's replay did not give what the entry writes"
+
+# Our read-write open (vhdnbd serving it, no writes) writes the replay
+# back and clears the log: the file changes, QEMU then opens it read-only
+# (it refuses a dirty log so), its check finds nothing and it reads what
+# QEMU's own replay gives.
+. "$TOP/tests/nbd/nbd-lib.bash"
+cp d.vhdx rw.vhdx
+start_server --unix "$SOCK" rw.vhdx
+stop_server
+cmp -s rw.vhdx d.vhdx && fail "a read-write open did not write the replay back"
+qemu-img check -q -f vhdx rw.vhdx || fail "qemu-img check after our replay"
+qemu-img compare -q -f vhdx -F vhdx rw.vhdx q.vhdx || fail "our written-back replay differs from QEMU's"
+"$VHDTOOL" info rw.vhdx | grep -q 'log was not empty' && fail "the log was not cleared"
 
 # The same two entries wrapping round the end of the log: the active
 # sequence (MS-VHDX 2.3.3) is both, replayed from the tail, so the disk
