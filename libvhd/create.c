@@ -58,11 +58,11 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 	const char *name = child_path && *child_path ? child_path : "image";
 	int r;
 
-	if (o->format == VHD_FORMAT_VHDX)
+	if (o->flags & VHD_CREATE_VHDX)
 		return vhdx_create_io(io, o, child_path);
-	if (o->format != VHD_FORMAT_UNKNOWN && o->format != VHD_FORMAT_VHD)
-		return vhd_err(EINVAL, "'%s': cannot create images of format "
-			       "%d (VHD or VHDX)", name, (int)o->format);
+	if (o->flags & VHD_CREATE_SECTOR_4K)
+		return vhd_err(EINVAL, "'%s': VHD sectors are 512 bytes (4096 "
+			       "is for VHDX)", name);
 	if (type == VHD_TYPE_NONE)
 		type = o->parent ? VHD_TYPE_DIFF : VHD_TYPE_DYNAMIC;
 	if (type != VHD_TYPE_FIXED && type != VHD_TYPE_DYNAMIC &&

@@ -185,6 +185,11 @@ VHD_EXPORT const uint8_t *vhd_io_mem_data(struct vhd_io *io, size_t *n);
 #define VHD_CREATE_SPARSE     0x2u   /* fixed: leave the data a hole (default
 					writes nothing either way: the file is
 					extended, not filled) */
+#define VHD_CREATE_VHDX       0x4u   /* a VHDX (block size 0 = 32 MiB, 2 MiB
+					for a differencing disk; 1 MiB..256 MiB;
+					a VHDX parent) instead of a VHD */
+#define VHD_CREATE_SECTOR_4K  0x8u   /* VHDX: 4096-byte logical sectors (else
+					512; a child takes its parent's) */
 struct vhd_create_opts {
 	size_t struct_size;         /* sizeof(struct vhd_create_opts) */
 	enum vhd_type type;         /* 0 means dynamic (or differencing when
@@ -196,12 +201,6 @@ struct vhd_create_opts {
 	unsigned flags;             /* VHD_CREATE_* */
 	const char *parent;         /* differencing: path of the parent */
 	const uint8_t *unique_id;   /* NULL: a new random UUID */
-	enum vhd_format format;     /* 0 (or VHD_FORMAT_VHD): VHD;
-				       VHD_FORMAT_VHDX: VHDX (block size 0 =
-				       32 MiB, 2 MiB for a differencing disk;
-				       1 MiB..256 MiB; a VHDX parent) */
-	uint32_t logical_sector_size; /* VHDX: 512 (0) or 4096; a child
-					 takes its parent's */
 };
 /* Creates path (which must not exist).  On failure nothing is left behind. */
 VHD_EXPORT int  vhd_create(const char *path, const struct vhd_create_opts *opts);

@@ -125,7 +125,8 @@ vhdx_create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 	struct parent par;
 	struct vhdx x;
 	uint64_t size = o->size;
-	uint32_t bs = o->block_size, lss = o->logical_sector_size;
+	uint32_t bs = o->block_size;
+	uint32_t lss = (o->flags & VHD_CREATE_SECTOR_4K) ? 4096 : 0;
 	uint32_t pss = 4096;
 	uint8_t *meta = NULL, *buf = NULL, *blob = NULL;
 	size_t blob_len = 0;
@@ -140,8 +141,8 @@ vhdx_create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 	if ((type == VHD_TYPE_DIFF) != (o->parent != NULL))
 		return vhd_err(EINVAL, "'%s': a differencing disk needs a "
 			       "parent, and only it takes one", name);
-	if (o->flags & ~VHD_CREATE_SPARSE)
-		return vhd_err(EINVAL, "'%s': VHDX: --chs-round applies to VHD "
+	if (o->flags & VHD_CREATE_CHS_ROUND)
+		return vhd_err(EINVAL, "'%s': VHDX: CHS rounding applies to VHD "
 			       "only", name);
 	if (bs == 0)
 		bs = type == VHD_TYPE_DIFF ? 2 * MIB : 32 * MIB;
@@ -167,9 +168,6 @@ vhdx_create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 	}
 	if (lss == 0)
 		lss = 512;
-	if (lss != 512 && lss != 4096)
-		return vhd_err(EINVAL, "'%s': logical sector size %u: expected "
-			       "512 or 4096", name, lss);
 	if (size == 0 || size % lss || size > VHDX_MAX_SIZE)
 		return vhd_err(EINVAL, "'%s': size %llu: expected a positive "
 			       "multiple of the logical sector size (%u) of at "

@@ -97,8 +97,8 @@ make_parent(uint32_t lss)
 	struct vhd_create_opts po = { .struct_size = sizeof po,
 				      .type = VHD_TYPE_DYNAMIC, .size = DISK,
 				      .block_size = MIB,
-				      .format = VHD_FORMAT_VHDX,
-				      .logical_sector_size = lss };
+				      .flags = VHD_CREATE_VHDX |
+				      (lss == 4096 ? VHD_CREATE_SECTOR_4K : 0) };
 	struct vhd *p;
 	uint32_t s = 99;
 
@@ -121,8 +121,8 @@ make_image(enum vhd_type type, uint32_t bs, uint32_t lss)
 {
 	struct vhd_create_opts o = { .struct_size = sizeof o, .type = type,
 				     .size = DISK, .block_size = bs,
-				     .format = VHD_FORMAT_VHDX,
-				     .logical_sector_size = lss };
+				     .flags = VHD_CREATE_VHDX |
+				     (lss == 4096 ? VHD_CREATE_SECTOR_4K : 0) };
 	struct vhd_io *io;
 
 	diff = type == VHD_TYPE_DIFF;
@@ -311,7 +311,7 @@ test_mixed_chain_refused(void **state)
 				      .type = VHD_TYPE_DYNAMIC, .size = DISK };
 	struct vhd_create_opts co = { .struct_size = sizeof co,
 				      .type = VHD_TYPE_DIFF,
-				      .format = VHD_FORMAT_VHDX };
+				      .flags = VHD_CREATE_VHDX };
 	char vhd[4200], child[4200];
 
 	(void)state;
@@ -323,7 +323,7 @@ test_mixed_chain_refused(void **state)
 	assert_int_equal(vhd_create(child, &co), -ENOTSUP);
 	assert_non_null(strstr(vhd_errmsg(), "a VHD image"));
 	assert_int_equal(access(child, F_OK), -1);
-	co.format = VHD_FORMAT_VHD;
+	co.flags = 0;
 	co.parent = parent_path;
 	snprintf(child, sizeof(child), "%s/c.vhd", tmpdir);
 	assert_int_equal(vhd_create(child, &co), -ENOTSUP);

@@ -1210,7 +1210,7 @@ cmd_convert(int argc, char **argv)
 			return tool_usage(usage, argv[0], "a VHDX is written to "
 					  "a file (not a stream, not --azure)");
 		out_vhdx = 1;
-		co.format = VHD_FORMAT_VHDX;
+		co.flags |= VHD_CREATE_VHDX;
 		to = 1;
 	}
 	if (to == 0 && (co.type || co.block_size))

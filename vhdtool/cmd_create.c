@@ -95,6 +95,7 @@ cmd_create(int argc, char **argv)
 	const char *file, *size_arg = NULL;
 	uint64_t bs = 0;
 	int c, type_given = 0, json = 0, r, fmt = -1;
+	uint32_t lss = 0;
 	char h1[32], h2[32];
 
 	memset(&o, 0, sizeof(o));
@@ -133,10 +134,10 @@ cmd_create(int argc, char **argv)
 			break;
 		case 's':
 			if (strcmp(optarg, "512") == 0)
-				o.logical_sector_size = 512;
+				lss = 512;
 			else if (strcmp(optarg, "4096") == 0 ||
 				 strcmp(optarg, "4K") == 0)
-				o.logical_sector_size = 4096;
+				lss = 4096;
 			else
 				return tool_usage(usage, argv[0],
 					"bad sector size '%s' (use 512 or 4096)", optarg);
@@ -175,11 +176,13 @@ cmd_create(int argc, char **argv)
 		      (l >= 6 && strcasecmp(file + l - 6, ".avhdx") == 0);
 	}
 	if (fmt == 1) {
-		o.format = VHD_FORMAT_VHDX;
+		o.flags |= VHD_CREATE_VHDX;
+		if (lss == 4096)
+			o.flags |= VHD_CREATE_SECTOR_4K;
 		if (o.flags & VHD_CREATE_CHS_ROUND)
 			return tool_usage(usage, argv[0],
 				"--chs-round applies to VHD only");
-	} else if (o.logical_sector_size) {
+	} else if (lss) {
 		return tool_usage(usage, argv[0],
 			"--sector-size applies to VHDX only (VHD sectors are 512 bytes)");
 	}
@@ -195,8 +198,7 @@ cmd_create(int argc, char **argv)
 		    o.size <= VHD_MAX_DISK_SIZE)
 			o.size = vhd_chs_round_up(o.size);
 		if ((r = check_size(file, o.size, size_arg, fmt == 1,
-				    o.logical_sector_size ?
-				    o.logical_sector_size : 512)) != 0)
+				    lss ? lss : 512)) != 0)
 			return r;
 	}
 	r = vhd_create(file, &o);
