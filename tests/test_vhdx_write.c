@@ -331,6 +331,72 @@ test_mixed_chain_refused(void **state)
 	assert_int_equal(access(child, F_OK), -1);
 }
 
+/* The read-write open's write-back of a replay crashed at each of its
+ * writes (and failing there with EIO): the image still reads the
+ * replayed disk, read-only and read-write. */
+static void
+replay_crashes(const uint8_t *img, size_t n, const uint8_t *want)
+{
+	static uint8_t got[DISK];
+	struct vhd_io *mem, *fio;
+	struct vhd *v;
+	long total;
+
+	assert_int_equal(vhd_io_mem_open(&mem, img, n), 0);
+	fio = fault_io_wrap(mem, FAULT_NONE, 0);
+	assert_int_equal(open_mem(&v, fio, VHD_OPEN_RDWR), 0);
+	total = fault_io_writes(fio);
+	vhd_close(v);
+	mem->ops->close(mem);
+	assert_true(total >= 2);        /* a sector, the header */
+	for (long k = 1; k <= total; k++) {
+		for (int mode = 0; mode < 2; mode++) {
+			size_t len;
+			assert_int_equal(vhd_io_mem_open(&mem, img, n), 0);
+			fio = fault_io_wrap(mem, mode ? FAULT_FAIL : FAULT_CRASH,
+					    k);
+			if (open_mem(&v, fio, VHD_OPEN_RDWR) == 0)
+				vhd_close(v);
+			else
+				fio->ops->close(fio);
+			const uint8_t *d = vhd_io_mem_data(mem, &len);
+			for (int rw = 0; rw < 2; rw++) {
+				struct vhd_io *io2;
+				assert_int_equal(vhd_io_mem_open(&io2, d, len),
+						 0);
+				if (open_mem(&v, io2, rw ? VHD_OPEN_RDWR :
+					     VHD_OPEN_RDONLY) < 0)
+					fail_msg("replay crashed at write %ld: "
+						 "%s", k, vhd_errmsg());
+				assert_int_equal(vhd_pread(v, got, DISK, 0),
+						 0);
+				if (memcmp(got, want, DISK) != 0)
+					fail_msg("replay crashed at write %ld "
+						 "(mode %d, rw %d): another disk",
+						 k, mode, rw);
+				vhd_close(v);
+			}
+			mem->ops->close(mem);
+		}
+	}
+}
+
+/* With VHDX_DIRTY_OUT set (tests/cli/vhdx_log.sh), the crashed image and
+ * the disk our read-only replay reads are left there for QEMU to judge. */
+static void
+save_dirty(const uint8_t *img, size_t n, const uint8_t *disk)
+{
+	const char *dir = getenv("VHDX_DIRTY_OUT");
+	char path[4200];
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/dirty.vhdx", dir);
+	tu_spill(path, img, n);
+	snprintf(path, sizeof(path), "%s/dirty.raw", dir);
+	tu_spill(path, disk, DISK);
+}
+
 /* The last log entry durable, its sectors not yet in place. */
 static void
 test_log_replay_rdwr(void **state)
@@ -380,6 +446,7 @@ test_log_replay_rdwr(void **state)
 		ro->ops->close(ro);
 		if (replayed) {
 			point = k;
+			save_dirty(copy, n, disk);
 			assert_memory_equal(disk + 3 * MIB + 100, buf,
 					    sizeof(buf));
 			/* read-write: written back, the log cleared */
@@ -399,6 +466,7 @@ test_log_replay_rdwr(void **state)
 			assert_int_equal(vhd_pread(v, disk2, DISK, 0), 0);
 			assert_memory_equal(disk, disk2, DISK);
 			vhd_close(v);
+			replay_crashes(copy, n, disk);
 			ro->ops->close(ro);
 		}
 		free(copy);
@@ -524,5 +592,7 @@ main(void)
 		cmocka_unit_test(test_crash_dynamic),
 		cmocka_unit_test(test_crash_diff),
 	};
+	if (getenv("VHDX_DIRTY_OUT"))
+		cmocka_set_test_filter("test_log_replay_rdwr");
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
