@@ -8,8 +8,8 @@
 #    the NBD export advertises 4096 as its minimum block size.
 #  - a differencing child (vhdtool create --parent) written through NBD:
 #    vhdimount (libvhdi) and 7-Zip read parent + child as the reference.
-#  - VHDX made by qemu-img (block_state_zero on and off), written by us:
-#    qemu-img check and compare.
+#  - VHDX made by qemu-img (block_state_zero on and off, fixed), written by
+#    us: qemu-img check and compare, and we read what we wrote.
 #  - convert raw -> VHDX (dynamic, fixed, a .avhdx name, --to vhdx).
 #  - mixed chains are refused at creation, and nothing is left behind.
 . "$TOP/tests/lib.sh"
@@ -37,6 +37,10 @@ served_write() {   # image: apply ops through vhdnbd
 judge() {   # image
 	qemu-img check -q -f vhdx "$1" || fail "$1: qemu-img check"
 	qemu-img compare -q -f vhdx -F raw "$1" ref.raw || fail "$1: qemu-img compare"
+	qemu-io -r -f vhdx -c 'read -P 0x66 30M 1M' -c 'read -P 0x77 12345 999' \
+		-c 'read -P 0 8M 8M' "$1" > qio.log || { cat qio.log; fail "$1: qemu-io reads"; }
+	rm -f ours.raw; "$VHDTOOL" convert "$1" ours.raw > /dev/null
+	cmp ours.raw ref.raw || fail "$1: we read it differently"
 	seven "$1"
 }
 
