@@ -496,13 +496,30 @@ reads_zero(const struct vhdx *x, uint64_t blk)
 	       (st == PB_NOT_PRESENT && !x->has_parent);
 }
 
+#define PUNCH_MAX 1024u
+
+/* Commits t, then gives back the space of the blocks no longer in the BAT
+ * (durably so) where the file system can; that space is never reused by
+ * this session: allocations go to the end of the file. */
+static int
+commit_punch(struct vhd *v, struct vhdx *x, struct tx *t,
+	     const uint64_t *punch, size_t *npunch)
+{
+	int r = tx_commit(v, x, t);
+
+	for (size_t i = 0; r == 0 && i < *npunch && v->io->ops->punch; i++)
+		(void)v->io->ops->punch(v->io, punch[i], x->block_size);
+	*npunch = 0;
+	return r;
+}
+
 int
 vhdx_zero(struct vhd *v, uint64_t off, uint64_t len, unsigned flags,
 	  int discard)
 {
 	struct vhdx *x = X(v);
 	struct tx t;
-	uint64_t *punch = NULL;
+	uint64_t punch[PUNCH_MAX];
 	size_t npunch = 0;
 	int r, fixed = x->leave_allocated;
 
@@ -525,10 +542,6 @@ vhdx_zero(struct vhd *v, uint64_t off, uint64_t len, unsigned flags,
 		return r;
 	memset(&t, 0, sizeof(t));
 	tx_reset(&t, x);
-	if (!(punch = malloc(sizeof(*punch) * (len / x->block_size + 2)))) {
-		r = vhd_err(ENOMEM, "no memory");
-		goto out;
-	}
 	while (len > 0 && r == 0) {
 		uint64_t blk = off / x->block_size, boff = off % x->block_size;
 		uint64_t k = x->block_size - boff < len ? x->block_size - boff
@@ -544,8 +557,8 @@ vhdx_zero(struct vhd *v, uint64_t off, uint64_t len, unsigned flags,
 			 * zeros: ZERO there. */
 			unsigned ns = discard && !x->has_parent ? PB_UNMAPPED
 								: PB_ZERO;
-			if (t.n + TX_BLOCK > TX_MAX &&
-			    (r = tx_commit(v, x, &t)) < 0)
+			if ((t.n + TX_BLOCK > TX_MAX || npunch == PUNCH_MAX) &&
+			    (r = commit_punch(v, x, &t, punch, &npunch)) < 0)
 				break;
 			if (st != ns)
 				r = bat_set(v, x, &t, idx, ns);
@@ -559,16 +572,9 @@ vhdx_zero(struct vhd *v, uint64_t off, uint64_t len, unsigned flags,
 		len -= k;
 	}
 	if (r == 0)
-		r = tx_commit(v, x, &t);
+		r = commit_punch(v, x, &t, punch, &npunch);
 	else
 		tx_revert(x, &t);
-	/* The space of blocks no longer in the BAT (durably so) is given
-	 * back where the file system can; it is never reused by this
-	 * session: allocations go to the end of the file. */
-	for (size_t i = 0; r == 0 && i < npunch && v->io->ops->punch; i++)
-		(void)v->io->ops->punch(v->io, punch[i], x->block_size);
-out:
-	free(punch);
 	tx_free(&t);
 	return r;
 }

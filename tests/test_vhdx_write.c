@@ -303,6 +303,51 @@ test_roundtrip_diff(void **state)
 	roundtrip(VHD_TYPE_DIFF, 2 * MIB, 4096);
 }
 
+/* Discarding a range of more blocks than one log entry or one batch of
+ * punches holds (a file: its blocks stay sparse): every block unmapped,
+ * the disk reads zeros, the image reopens clean. */
+static void
+test_large_discard(void **state)
+{
+	struct vhd_create_opts o = { .struct_size = sizeof o,
+				     .type = VHD_TYPE_DYNAMIC,
+				     .size = UINT64_C(4) << 30,
+				     .block_size = MIB,
+				     .flags = VHD_CREATE_VHDX };
+	struct vhd_info in = { .struct_size = sizeof in };
+	char path[4200];
+	uint8_t sec[512], back[512];
+	struct vhd *v;
+	uint64_t run;
+	unsigned st;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/big.vhdx", tmpdir);
+	unlink(path);
+	assert_int_equal(vhd_create(path, &o), 0);
+	assert_int_equal(vhd_open(&v, path, VHD_OPEN_RDWR), 0);
+	memset(sec, 0xa5, sizeof(sec));
+	for (uint64_t b = 0; b < 3000; b++)
+		assert_int_equal(vhd_pwrite(v, sec, sizeof(sec),
+					    b * MIB + 4096), 0);
+	assert_int_equal(vhd_get_info(v, &in), 0);
+	assert_int_equal(in.allocated_blocks, 3000);
+	assert_int_equal(vhd_discard(v, 0, o.size), 0);
+	assert_int_equal(vhd_pread(v, back, sizeof(back), 2999 * MIB + 4096),
+			 0);
+	for (size_t i = 0; i < sizeof(back); i++)
+		assert_int_equal(back[i], 0);
+	vhd_close(v);
+	assert_int_equal(vhd_open(&v, path, VHD_OPEN_RDONLY), 0);
+	assert_int_equal(vhd_get_info(v, &in), 0);
+	assert_int_equal(in.allocated_blocks, 0);
+	assert_int_equal(v->warnings & VHD_WARN_LOG_REPLAYED, 0);
+	assert_int_equal(vhd_map(v, 0, o.size, &run, &st, NULL), 0);
+	assert_true(run == o.size && st == VHD_MAP_ZERO);
+	vhd_close(v);
+	unlink(path);
+}
+
 /* A child of a VHD, a VHD child of a VHDX: refused, naming the format. */
 static void
 test_mixed_chain_refused(void **state)
@@ -587,6 +632,7 @@ main(void)
 		cmocka_unit_test(test_roundtrip_fixed),
 		cmocka_unit_test(test_roundtrip_dynamic),
 		cmocka_unit_test(test_roundtrip_diff),
+		cmocka_unit_test(test_large_discard),
 		cmocka_unit_test(test_mixed_chain_refused),
 		cmocka_unit_test(test_log_replay_rdwr),
 		cmocka_unit_test(test_crash_dynamic),
