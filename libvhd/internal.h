@@ -214,10 +214,10 @@ struct vhd_batmap {
  * level, the allocation map of this level, the format's part of
  * vhd_get_info, and freeing the format's state.  The public calls
  * (vhd_pread, vhd_map, vhd_get_info, vhd_close, ...) do the argument
- * checks, locking and chain walk once for every format.  Writes, and the
- * path-based operations (check, repair, resize, compact, merge,
- * set-parent), are VHD only for now: other formats open read-only and
- * those operations refuse them (VHD_OPEN_FORMAT_VHD). */
+ * checks, locking and chain walk once for every format.  A format with
+ * write and zero (VHDX) writes through them; the path-based operations
+ * (check's repair, resize, compact, merge, set-parent) are VHD only for
+ * now and refuse other formats (VHD_OPEN_FORMAT_VHD). */
 struct vhd;
 struct vhd_driver {
 	const char *name;               /* "VHD", "VHDX", "raw" */
