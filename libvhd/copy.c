@@ -416,9 +416,9 @@ vhd_copy_failed(const struct vhd_copy_end *e)
 }
 
 /* ---- destinations ----
- * dst_create picks the sink by format and type.  A VHDX writer adds its
- * case there: create the image, open it read-write and use image_sink
- * (vhd_pwrite dispatches to the driver); nothing else changes. */
+ * dst_create picks the sink by format and type.  A dynamic VHD and any
+ * VHDX are created, opened read-write and written through image_sink
+ * (vhd_pwrite dispatches to the driver). */
 
 static int
 file_write(struct vhd_copy_end *d, const void *buf, size_t n, uint64_t off)
@@ -589,17 +589,21 @@ vhd_copy_dst_create(struct vhd_copy_end **out, const char *path,
 	d->dense = !!(o.flags & VHD_COPY_DENSE);
 	d->footer_flags = o.footer_flags;
 	d->stream = gz || !path;
-	if (o.format == VHD_FORMAT_VHD && o.type != VHD_TYPE_FIXED) {
-		/* A dynamic VHD: created by the library, written through
-		 * the image's own writes.  (A VHDX destination goes the
-		 * same way once its driver writes.) */
+	if ((o.format == VHD_FORMAT_VHD && o.type != VHD_TYPE_FIXED) ||
+	    o.format == VHD_FORMAT_VHDX) {
+		/* A dynamic VHD or any VHDX: created by the library, written
+		 * through the image's own writes (its driver's). */
 		struct vhd_create_opts co = { .struct_size = sizeof co };
+		int vhdx = o.format == VHD_FORMAT_VHDX;
 		if (d->stream || d->dense) {
-			r = vhd_err(EINVAL, "'%s': a dynamic VHD needs a new "
-				    "seekable file", d->name);
+			r = vhd_err(EINVAL, "'%s': a %s needs a new seekable "
+				    "file", d->name, vhdx ? "VHDX" :
+				    "dynamic VHD");
 			goto fail;
 		}
-		co.type = VHD_TYPE_DYNAMIC;
+		co.type = vhdx && o.type == VHD_TYPE_FIXED ? VHD_TYPE_FIXED :
+			  VHD_TYPE_DYNAMIC;
+		co.flags = vhdx ? VHD_CREATE_VHDX : 0;
 		co.size = o.size;
 		co.block_size = o.block_size;
 		if ((r = vhd_create(path, &co)) < 0)

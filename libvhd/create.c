@@ -1,7 +1,7 @@
 /* create.c - new fixed, dynamic and differencing images. */
 #include <stdio.h>
 #include <stdlib.h>
-#include "internal.h"
+#include "vhdx.h"
 
 static int
 wr(struct vhd_io *io, const void *buf, size_t n, uint64_t off)
@@ -58,6 +58,11 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 	const char *name = child_path && *child_path ? child_path : "image";
 	int r;
 
+	if (o->flags & VHD_CREATE_VHDX)
+		return vhdx_create_io(io, o, child_path);
+	if (o->flags & VHD_CREATE_SECTOR_4K)
+		return vhd_err(EINVAL, "'%s': VHD sectors are 512 bytes (4096 "
+			       "is for VHDX)", name);
 	if (type == VHD_TYPE_NONE)
 		type = o->parent ? VHD_TYPE_DIFF : VHD_TYPE_DYNAMIC;
 	if (type != VHD_TYPE_FIXED && type != VHD_TYPE_DYNAMIC &&

@@ -279,10 +279,10 @@ struct vhd_batmap {
  * level, the allocation map of this level, the format's part of
  * vhd_get_info, and freeing the format's state.  The public calls
  * (vhd_pread, vhd_map, vhd_get_info, vhd_close, ...) do the argument
- * checks, locking and chain walk once for every format.  Writes, and the
- * path-based operations (check, repair, resize, compact, merge,
- * set-parent), are VHD only for now: other formats open read-only and
- * those operations refuse them (VHD_OPEN_FORMAT_VHD). */
+ * checks, locking and chain walk once for every format.  A format with
+ * write and zero (VHDX) writes through them; the path-based operations
+ * (check's repair, resize, compact, merge, set-parent) are VHD only for
+ * now and refuse other formats (VHD_OPEN_FORMAT_VHD). */
 struct vhd;
 struct vhd_driver {
 	const char *name;               /* "VHD", "VHDX", "raw" */
@@ -310,6 +310,13 @@ struct vhd_driver {
 	int  (*parent_check)(struct vhd *v, struct vhd *p, char *why,
 			     size_t n);
 	unsigned parent_flags;
+	/* Formats that write through their driver (NULL: VHD's own code in
+	 * rw.c).  Called under the exclusive lock, after the range checks;
+	 * zero takes VHD_ZERO_* flags, discard set for vhd_discard. */
+	int  (*write)(struct vhd *v, const uint8_t *buf, size_t n,
+		      uint64_t off);
+	int  (*zero)(struct vhd *v, uint64_t off, uint64_t len,
+		     unsigned flags, int discard);
 };
 extern const struct vhd_driver vhd_drv_vhd, vhd_drv_vhdx, vhd_drv_raw;
 /* The driver whose probe claims the file: VHDX by its file type

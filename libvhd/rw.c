@@ -456,6 +456,12 @@ vhd_pwrite(struct vhd *v, const void *buf, size_t n, uint64_t off)
 		return r;
 	if (n == 0)
 		return 0;
+	if (v->drv->write) {
+		pthread_rwlock_wrlock(&v->lock);
+		r = v->drv->write(v, buf, n, off);
+		pthread_rwlock_unlock(&v->lock);
+		return r;
+	}
 	if (v->type == VHD_TYPE_FIXED) {
 		pthread_rwlock_rdlock(&v->lock);
 		r = pwrite_at(v, buf, n, off);
@@ -594,8 +600,8 @@ zero_sparse(struct vhd *v, uint64_t off, uint64_t len, unsigned flags,
 	return 0;
 }
 
-int
-vhd_write_zeroes(struct vhd *v, uint64_t off, uint64_t len, unsigned flags)
+static int
+zeroes(struct vhd *v, uint64_t off, uint64_t len, unsigned flags, int discard)
 {
 	int r, needs = 0;
 
@@ -606,6 +612,10 @@ vhd_write_zeroes(struct vhd *v, uint64_t off, uint64_t len, unsigned flags)
 	if (len == 0)
 		return 0;
 	pthread_rwlock_wrlock(&v->lock);
+	if (v->drv->zero) {
+		r = v->drv->zero(v, off, len, flags, discard);
+		goto out;
+	}
 	if (v->type == VHD_TYPE_FIXED) {
 		r = -ENOTSUP;
 		if (!(flags & VHD_ZERO_NO_HOLE) && v->io->ops->punch)
@@ -634,6 +644,12 @@ out:
 }
 
 int
+vhd_write_zeroes(struct vhd *v, uint64_t off, uint64_t len, unsigned flags)
+{
+	return zeroes(v, off, len, flags, 0);
+}
+
+int
 vhd_discard(struct vhd *v, uint64_t off, uint64_t len)
 {
 	if (v && (off > v->size || len > v->size - off))
@@ -641,5 +657,5 @@ vhd_discard(struct vhd *v, uint64_t off, uint64_t len)
 			       "past the end of the disk (%llu bytes)", v->path,
 			       (unsigned long long)len, (unsigned long long)off,
 			       (unsigned long long)v->size);
-	return vhd_write_zeroes(v, off, len, 0);
+	return zeroes(v, off, len, 0, 1);
 }

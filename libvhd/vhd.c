@@ -258,7 +258,7 @@ parent_check_vhd(struct vhd *v, struct vhd *p, char *why, size_t n)
 const struct vhd_driver vhd_drv_vhd = {
 	"VHD", VHD_FORMAT_VHD, probe_vhd, open_vhd, vhd_vhd_read,
 	vhd_vhd_map, info_vhd, NULL, parent_candidates_vhd, parent_check_vhd,
-	VHD_OPEN_FORMAT_VHD,
+	VHD_OPEN_FORMAT_VHD, NULL, NULL,
 };
 
 /* A raw file as the bottom of a chain (blktap's raw parents). */
@@ -568,6 +568,10 @@ vhd_close(struct vhd *v)
 	 * about durability with vhd_flush (convert --sync). */
 	if (v->rdwr && !(v->flags & VHD_OPEN_UNSAFE_NOSYNC))
 		v->io->ops->flush(v->io);
+	/* The format's last writes (VHDX: the header of a clean close)
+	 * need the file still open. */
+	if (v->drv && v->drv->free)
+		v->drv->free(v);
 	vhd_close(v->parent);
 	pthread_rwlock_destroy(&v->lock);
 	v->io->ops->close(v->io);

@@ -185,6 +185,11 @@ VHD_EXPORT const uint8_t *vhd_io_mem_data(struct vhd_io *io, size_t *n);
 #define VHD_CREATE_SPARSE     0x2u   /* fixed: leave the data a hole (default
 					writes nothing either way: the file is
 					extended, not filled) */
+#define VHD_CREATE_VHDX       0x4u   /* a VHDX (block size 0 = 32 MiB, 2 MiB
+					for a differencing disk; 1 MiB..256 MiB;
+					a VHDX parent) instead of a VHD */
+#define VHD_CREATE_SECTOR_4K  0x8u   /* VHDX: 4096-byte logical sectors (else
+					512; a child takes its parent's) */
 struct vhd_create_opts {
 	size_t struct_size;         /* sizeof(struct vhd_create_opts) */
 	enum vhd_type type;         /* 0 means dynamic (or differencing when
@@ -507,9 +512,9 @@ struct vhd_copy_dst_opts {
 	const char *name;           /* for messages (NULL: the path, or
 				       "standard output") */
 	int fd;                     /* with path NULL: write a stream here */
-	enum vhd_format format;     /* VHD_FORMAT_RAW or VHD_FORMAT_VHD */
-	enum vhd_type type;         /* VHD: VHD_TYPE_FIXED or _DYNAMIC (only
-				       fixed can be a stream) */
+	enum vhd_format format;     /* VHD_FORMAT_RAW, _VHD or _VHDX */
+	enum vhd_type type;         /* VHD, VHDX: VHD_TYPE_FIXED or _DYNAMIC
+				       (only a fixed VHD can be a stream) */
 	uint32_t block_size;        /* dynamic; 0: the default */
 	uint64_t size;              /* disk size; a stream source's is known
 				       only once copied: vhd_copy_finish */

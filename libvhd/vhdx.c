@@ -1,7 +1,8 @@
-/* vhdx.c - the VHDX driver: Hyper-V's format (MS-VHDX v1.0), read-only:
+/* vhdx.c - the VHDX driver: Hyper-V's format (MS-VHDX v1.0):
  * open, reads, map, info and the parent of a differencing image.  The
  * validating readers of each structure are in vhdx_meta.c, the log's
- * replay in vhdx_log.c.
+ * replay in vhdx_log.c, writing in vhdx_write.c, creation in
+ * vhdx_create.c.
  *
  * Open order (each step validates every field it uses, and a refusal
  * names the structure, the field, its offset, what was expected and what
@@ -89,6 +90,7 @@ vhdx_free(struct vhd *v)
 
 	if (!x)
 		return;
+	vhdx_rdwr_close(v, x);
 	vhdx_log_free(x);
 	free(x->bat);
 	free(x);
@@ -102,10 +104,6 @@ vhdx_open(struct vhd *v, unsigned flags)
 	int r;
 
 	v->kind = VHD_KIND_OTHER;
-	if (flags & VHD_OPEN_RDWR)
-		return vhd_err(ENOTSUP, "'%s': a VHDX image: writing VHDX is "
-			       "not supported yet (open it read-only)",
-			       v->path);
 	if (v->file_size < VHDX_REGION2_OFF + 65536)
 		return vhd_err(EBADMSG, "'%s': VHDX file of %llu bytes: expected "
 			       "at least %u (identifier, two headers, two "
@@ -131,6 +129,11 @@ vhdx_open(struct vhd *v, unsigned flags)
 	v->type = x->has_parent ? VHD_TYPE_DIFF : x->leave_allocated ?
 		  VHD_TYPE_FIXED : VHD_TYPE_DYNAMIC;
 	v->block_size = x->block_size;
+	/* Read-write: the replayed log is written back only now, once
+	 * everything it leads to has been validated (a refused image is
+	 * left as it was). */
+	if (flags & VHD_OPEN_RDWR)
+		return vhdx_rdwr_open(v, x);
 	return 0;
 }
 
@@ -326,5 +329,5 @@ vhdx_parent_check(struct vhd *v, struct vhd *p, char *why, size_t n)
 const struct vhd_driver vhd_drv_vhdx = {
 	"VHDX", VHD_FORMAT_VHDX, vhdx_probe, vhdx_open, vhdx_read, vhdx_map,
 	vhdx_info, vhdx_free, vhdx_parent_candidates, vhdx_parent_check,
-	VHD_OPEN_FORMAT_VHDX,
+	VHD_OPEN_FORMAT_VHDX, vhdx_write, vhdx_zero,
 };

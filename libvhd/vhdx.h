@@ -39,6 +39,27 @@ get_le64(const uint8_t *p)
 	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
 }
 
+static inline void
+put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void
+put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> 8 * i);
+}
+
+static inline void
+put_le64(uint8_t *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
 /* A range of the file the replayed log rewrites (data NULL: zeros),
  * applied in log order over what the file holds. */
 struct vhdx_patch {
@@ -69,6 +90,14 @@ struct vhdx {
 	char     parent_path[3][1024];
 	uint8_t  linkage[2][16];
 	int      nlinkage;
+	/* writing (vhdx_write.c) */
+	int      live;                  /* the header names our log (a clean
+					   close clears it) */
+	int      broken;                /* a metadata update failed midway */
+	uint64_t log_seq;               /* the next entry's sequence number */
+	uint32_t log_head;              /* where the next entry goes */
+	uint64_t file_end;              /* the file's size (new blocks here) */
+	uint64_t flushed_end;           /* its size at the last flush */
 };
 
 /* Payload block states (MS-VHDX 2.5.1.1) and the sector bitmap's. */
@@ -79,6 +108,13 @@ enum {
 #define SB_PRESENT 6
 #define BAT_STATE(e)  ((unsigned)((e) & 7))
 #define BAT_OFF(e)    (((e) >> 20) * VHDX_MIB)
+
+/* vhdx_meta.c: the GUIDs of the regions, metadata items and locator type
+ * (16 bytes as on disk). */
+extern const uint8_t vhdx_guid_bat[16], vhdx_guid_meta[16],
+	vhdx_guid_file_params[16], vhdx_guid_disk_size[16],
+	vhdx_guid_page83[16], vhdx_guid_lss[16], vhdx_guid_pss[16],
+	vhdx_guid_parent_loc[16], vhdx_guid_vhdx_locator[16];
 
 /* vhdx_meta.c: the open's steps, in order, each validating what it reads
  * (see vhdx.c for the order and why). */
@@ -101,5 +137,24 @@ int  vhdx_file_read(struct vhd *v, void *buf, size_t n, uint64_t off);
  * replay too; -EBADMSG naming the problem. */
 int  vhdx_log_replay(struct vhd *v, struct vhdx *x);
 void vhdx_log_free(struct vhdx *x);
+/* vhdx_log.c: the sectors a log entry of n data sectors starts with. */
+uint32_t vhdx_log_desc_sectors(uint32_t ndesc);
+
+/* vhdx_write.c: a read-write open's first step after the in-memory
+ * replay (writes the replayed log back, clears it from the header);
+ * writes, zeroing, the clean close. */
+int  vhdx_rdwr_open(struct vhd *v, struct vhdx *x);
+int  vhdx_write(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off);
+int  vhdx_zero(struct vhd *v, uint64_t off, uint64_t len, unsigned flags,
+	       int discard);
+void vhdx_rdwr_close(struct vhd *v, struct vhdx *x);
+void vhdx_encode_header(uint8_t h[4096], const struct vhdx *x, uint64_t seq);
+/* A random (version 4) GUID. */
+int  vhdx_new_guid(uint8_t g[16]);
+/* Writes header slot (1 or 2) from x's fields with sequence seq. */
+int  vhdx_write_header(struct vhd *v, struct vhdx *x, int slot, uint64_t seq);
+/* vhdx_create.c */
+int  vhdx_create_io(struct vhd_io *io, const struct vhd_create_opts *o,
+		    const char *path);
 
 #endif

@@ -30,12 +30,13 @@ struct entry {
 	uint64_t flushed, last;
 };
 
-static uint32_t
-desc_sectors(uint32_t ndesc)
+uint32_t
+vhdx_log_desc_sectors(uint32_t ndesc)
 {
 	/* the header takes the room of two descriptors */
 	return (ndesc + 2 + 127) / 128;
 }
+#define desc_sectors vhdx_log_desc_sectors
 
 /* Is the entry at pos (in the doubled buffer L of the log) valid?  Fills
  * e.  Invalid entries are simply not part of any sequence. */

@@ -11,23 +11,23 @@
 	(a) & 0xff, (a) >> 8 & 0xff, (a) >> 16 & 0xff, (a) >> 24 & 0xff, \
 	(b) & 0xff, (b) >> 8 & 0xff, (c) & 0xff, (c) >> 8 & 0xff, \
 	d0, d1, d2, d3, d4, d5, d6, d7 }
-static const uint8_t guid_bat[16] =
+const uint8_t vhdx_guid_bat[16] =
 	G(0x2DC27766, 0xF623, 0x4200, 0x9D, 0x64, 0x11, 0x5E, 0x9B, 0xFD, 0x4A, 0x08);
-static const uint8_t guid_meta[16] =
+const uint8_t vhdx_guid_meta[16] =
 	G(0x8B7CA206, 0x4790, 0x4B9A, 0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E);
-static const uint8_t guid_file_params[16] =
+const uint8_t vhdx_guid_file_params[16] =
 	G(0xCAA16737, 0xFA36, 0x4D43, 0xB3, 0xB6, 0x33, 0xF0, 0xAA, 0x44, 0xE7, 0x6B);
-static const uint8_t guid_disk_size[16] =
+const uint8_t vhdx_guid_disk_size[16] =
 	G(0x2FA54224, 0xCD1B, 0x4876, 0xB2, 0x11, 0x5D, 0xBE, 0xD8, 0x3B, 0xF4, 0xB8);
-static const uint8_t guid_page83[16] =
+const uint8_t vhdx_guid_page83[16] =
 	G(0xBECA12AB, 0xB2E6, 0x4523, 0x93, 0xEF, 0xC3, 0x09, 0xE0, 0x00, 0xC7, 0x46);
-static const uint8_t guid_lss[16] =
+const uint8_t vhdx_guid_lss[16] =
 	G(0x8141BF1D, 0xA96F, 0x4709, 0xBA, 0x47, 0xF2, 0x33, 0xA8, 0xFA, 0xAB, 0x5F);
-static const uint8_t guid_pss[16] =
+const uint8_t vhdx_guid_pss[16] =
 	G(0xCDA348C7, 0x445D, 0x4471, 0x9C, 0xC9, 0xE9, 0x88, 0x52, 0x51, 0xC5, 0x56);
-static const uint8_t guid_parent_loc[16] =
+const uint8_t vhdx_guid_parent_loc[16] =
 	G(0xA8D35F2D, 0xB30B, 0x454D, 0xAB, 0xF7, 0xD3, 0xD8, 0x48, 0x34, 0xAB, 0x0C);
-static const uint8_t guid_vhdx_locator[16] =
+const uint8_t vhdx_guid_vhdx_locator[16] =
 	G(0xB04AEFB7, 0xD19E, 0x4A81, 0xB7, 0x89, 0x25, 0xB8, 0xE9, 0x44, 0x59, 0x13);
 
 void
@@ -157,8 +157,8 @@ region_table_check(struct vhd *v, struct vhdx *x, const uint8_t *t,
 		uint32_t len = get_le32(e + 24);
 		int req = get_le32(e + 28) & 1;
 		char g[39];
-		if (memcmp(e, guid_bat, 16) != 0 &&
-		    memcmp(e, guid_meta, 16) != 0) {
+		if (memcmp(e, vhdx_guid_bat, 16) != 0 &&
+		    memcmp(e, vhdx_guid_meta, 16) != 0) {
 			if (!req)
 				continue;
 			vhdx_fmt_guid(g, e);
@@ -185,7 +185,7 @@ region_table_check(struct vhd *v, struct vhdx *x, const uint8_t *t,
 				       (unsigned long long)eo,
 				       (unsigned long long)fo, len,
 				       (unsigned long long)v->file_size);
-		int isbat = memcmp(e, guid_bat, 16) == 0;
+		int isbat = memcmp(e, vhdx_guid_bat, 16) == 0;
 		if ((isbat ? x->bat_off : x->meta_off) != 0)
 			return vhd_err(EBADMSG, "'%s': region table entry %u "
 				       "at offset %llu: a second %s region",
@@ -307,7 +307,7 @@ parent_locator(struct vhd *v, struct vhdx *x, const struct item *it,
 	if (it->len < 20)
 		return bad(v, "metadata: parent locator: length", it->off,
 			   "at least 20", it->len);
-	if (memcmp(p, guid_vhdx_locator, 16) != 0) {
+	if (memcmp(p, vhdx_guid_vhdx_locator, 16) != 0) {
 		char g[39];
 		vhdx_fmt_guid(g, p);
 		return vhd_err(ENOTSUP, "'%s': metadata: parent locator at "
@@ -365,9 +365,9 @@ int
 vhdx_read_metadata(struct vhd *v, struct vhdx *x)
 {
 	struct item it[] = {
-		{ guid_file_params, 0, 0, 0 }, { guid_disk_size, 0, 0, 0 },
-		{ guid_page83, 0, 0, 0 }, { guid_lss, 0, 0, 0 },
-		{ guid_pss, 0, 0, 0 }, { guid_parent_loc, 0, 0, 0 },
+		{ vhdx_guid_file_params, 0, 0, 0 }, { vhdx_guid_disk_size, 0, 0, 0 },
+		{ vhdx_guid_page83, 0, 0, 0 }, { vhdx_guid_lss, 0, 0, 0 },
+		{ vhdx_guid_pss, 0, 0, 0 }, { vhdx_guid_parent_loc, 0, 0, 0 },
 	};
 	static const uint32_t want_len[] = { 8, 8, 16, 4, 4, 0 };
 	static const char *const names[] = {

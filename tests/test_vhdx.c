@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include "vhdx.h"
 #include "lib_testutil.h"
+#include "lib_io_fault.h"
 
 #define MIB (1u << 20)
 
@@ -52,13 +53,6 @@ open_mem(struct vhd **v, const uint8_t *img, size_t n, struct vhd_io **io)
 	if (r < 0)
 		(*io)->ops->close(*io);
 	return r;
-}
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> 8 * i);
 }
 
 /* Recomputes the CRC-32C at off + 4 of the n-byte structure at off. */
@@ -115,18 +109,45 @@ test_seed_reads(void **state)
 	free(buf);
 }
 
+/* A read-write open writes the replayed log back and clears it from the
+ * header (sequence + 1): the file then reads the same disk without a
+ * replay, and a write lands. */
 static void
-test_rdwr_refused(void **state)
+test_rdwr_replays(void **state)
 {
 	struct vhd_open_opts o = { sizeof o, VHD_OPEN_RDWR, NULL };
-	struct vhd_io *io;
+	static const uint8_t zero16[16];
+	struct vhd_io *mem, *io2;
 	struct vhd *v;
+	uint8_t *buf = malloc(8 * MIB), sec[512];
+	size_t n;
 
 	(void)state;
-	assert_int_equal(vhd_io_mem_open(&io, seed, seed_len), 0);
-	assert_int_equal(vhd_open_io(&v, io, &o), -ENOTSUP);
-	assert_non_null(strstr(vhd_errmsg(), "writing VHDX is not supported"));
-	io->ops->close(io);
+	assert_non_null(buf);
+	assert_int_equal(vhd_io_mem_open(&mem, seed, seed_len), 0);
+	assert_int_equal(vhd_open_io(&v, fault_io_wrap(mem, FAULT_NONE, 0),
+				     &o), 0);
+	assert_true(v->warnings & VHD_WARN_LOG_REPLAYED);
+	memset(sec, 0x3c, sizeof(sec));
+	assert_int_equal(vhd_pwrite(v, sec, sizeof(sec), 5 * MIB + 512), 0);
+	vhd_close(v);
+	const uint8_t *d = vhd_io_mem_data(mem, &n);
+	uint64_t s1 = get_le64(d + 64 * 1024 + 8);
+	uint64_t s2 = get_le64(d + 128 * 1024 + 8);
+	const uint8_t *h = d + (s2 > s1 ? 128 : 64) * 1024;
+	assert_true((s1 > s2 ? s1 : s2) > get_le64(seed + 64 * 1024 + 8) &&
+		    (s1 > s2 ? s1 : s2) > get_le64(seed + 128 * 1024 + 8));
+	assert_memory_equal(h + 48, zero16, 16);        /* no log */
+	assert_int_equal(open_mem(&v, d, n, &io2), 0);
+	assert_int_equal(v->warnings & VHD_WARN_LOG_REPLAYED, 0);
+	assert_int_equal(vhd_pread(v, buf, 8 * MIB, 0), 0);
+	for (size_t i = 0; i < 8 * MIB; i++)
+		if (buf[i] != (i >= 5 * MIB + 512 && i < 5 * MIB + 1024 ?
+			       0x3c : 0))
+			fail_msg("byte %zu is %u", i, buf[i]);
+	vhd_close(v);
+	mem->ops->close(mem);
+	free(buf);
 }
 
 /* One damaged header is tolerated, both are refused, naming both. */
@@ -230,7 +251,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c_vector),
 		cmocka_unit_test(test_seed_reads),
-		cmocka_unit_test(test_rdwr_refused),
+		cmocka_unit_test(test_rdwr_replays),
 		cmocka_unit_test(test_headers),
 		cmocka_unit_test(test_metadata),
 		cmocka_unit_test(test_log_entry_checksum),

@@ -29,7 +29,7 @@
 #define MIB     (UINT64_C(1) << 20)
 
 static const char usage[] =
-	"usage: vhdtool convert [--from raw|vhd] [--to raw|vhd] [--type fixed|dynamic]\n"
+	"usage: vhdtool convert [--from raw|vhd] [--to raw|vhd|vhdx] [--type fixed|dynamic]\n"
 	"                       [--block-size SIZE] [--azure] [--gzip] [--ignore-checksum]\n"
 	"                       [--json] [-p] [-f] SRC DST\n"
 	"       vhdtool convert --in-place [--to raw|vhd] [--azure] FILE\n";
@@ -38,7 +38,8 @@ static const char help[] =
 	"Copy the disk in SRC (a VHD image of any type, a fixed or dynamic VHDX image,\n"
 	"or a raw disk image) to a new file DST.  The source format is detected from its content; a differencing\n"
 	"source is read through its whole chain (flattened).  The destination is a\n"
-	"VHD if its name ends in .vhd (or .vhd.gz), else raw, unless --to says\n"
+	"VHD if its name ends in .vhd (or .vhd.gz), a VHDX if it ends in .vhdx or\n"
+	".avhdx (a file, not a stream; block size default 32M), else raw, unless --to says\n"
 	"otherwise.  Unallocated ranges and all-zero data are not written: VHD\n"
 	"output stays small and raw output sparse.\n\n"
 	"SRC may be '-' (standard input) or gzip-compressed (raw or VHD inside);\n"
@@ -46,7 +47,7 @@ static const char help[] =
 	"a raw disk or a fixed VHD (a dynamic VHD needs a seekable file).\n\n"
 	"  -F, --from raw|vhd        source format (default: by content; a file\n"
 	"                            named *.vhd must then be a VHD)\n"
-	"  -O, --to raw|vhd          destination format\n"
+	"  -O, --to raw|vhd|vhdx     destination format\n"
 	"  -t, --type fixed|dynamic  VHD destination type (default dynamic, fixed\n"
 	"                            for streams; implies --to vhd)\n"
 	"  -b, --block-size SIZE     block size of a dynamic destination (default 2M)\n"
@@ -92,12 +93,21 @@ struct endpoint {
 /* A VHD destination needs a disk size that is a positive multiple of 512
  * and at most 2040 GiB.  A raw source of another size is padded with
  * zeros to the next sector (qemu-img does the same), which is said. */
+/* The destination is a VHDX (--to vhdx, or a .vhdx/.avhdx name): written
+ * through the library like a dynamic VHD, its limit 64 TiB. */
+static int out_vhdx;
+
 static int
 check_source_size(struct endpoint *s, int to, int azure)
 {
 	if (to != 1)
 		return EXIT_OK;
-	if (s->size > VHD_MAX_DISK_SIZE) {
+	if (out_vhdx && s->size > (UINT64_C(64) << 40)) {
+		tool_err(s->path, "size %llu is larger than the VHDX limit of "
+			 "64 TiB", (unsigned long long)s->size);
+		return EXIT_ERROR;
+	}
+	if (!out_vhdx && s->size > VHD_MAX_DISK_SIZE) {
 		tool_err(s->path, "size %llu is larger than the VHD limit of "
 			 "2040 GiB", (unsigned long long)s->size);
 		return EXIT_ERROR;
@@ -286,8 +296,8 @@ open_dest(struct endpoint *d, const struct endpoint *s, int to_vhd,
 	}
 	o.name = out_name(d);
 	o.fd = d->std ? STDOUT_FILENO : -1;
-	/* --to vhdx: VHD_FORMAT_VHDX here once the library writes it. */
-	o.format = to_vhd ? VHD_FORMAT_VHD : VHD_FORMAT_RAW;
+	o.format = out_vhdx ? VHD_FORMAT_VHDX : to_vhd ? VHD_FORMAT_VHD :
+		   VHD_FORMAT_RAW;
 	o.type = d->fixed ? VHD_TYPE_FIXED : co->type;
 	o.block_size = co->block_size;
 	o.size = d->size;
@@ -445,16 +455,17 @@ cmd_convert(int argc, char **argv)
 		case 'U': force_share = VHD_OPEN_FORCE_SHARE; break;
 		case 'F':
 		case 'O':
-			/* raw 0, vhd (qemu's vpc) 1; --to vhdx goes here once
-			 * the library writes VHDX (VHD_FORMAT_VHDX in
-			 * open_dest). */
+			/* raw 0, vhd (qemu's vpc) 1, vhdx 2 (a destination
+			 * only: a VHDX source is found by its content). */
 			if (strcmp(optarg, "raw") == 0)
 				*(c == 'F' ? &from : &to) = 0;
 			else if (strcmp(optarg, "vhd") == 0 || strcmp(optarg, "vpc") == 0)
 				*(c == 'F' ? &from : &to) = 1;
+			else if (c == 'O' && strcmp(optarg, "vhdx") == 0)
+				to = 2;
 			else
 				return tool_usage(usage, argv[0],
-					"unknown format '%s' (use raw or vhd)", optarg);
+					"unknown format '%s' (use raw, vhd or vhdx)", optarg);
 			break;
 		case 't':
 			if (strcmp(optarg, "fixed") == 0)
@@ -506,6 +517,9 @@ cmd_convert(int argc, char **argv)
 		if (azure && to == 0)
 			return tool_usage(usage, argv[0],
 					  "--azure makes a VHD, not raw");
+		if (to == 2)
+			return tool_usage(usage, argv[0], "--in-place makes a "
+					  "fixed VHD or raw, not VHDX");
 		return in_place(argv[optind], to, azure, json);
 	}
 	if (argc - optind != 2)
@@ -531,14 +545,19 @@ cmd_convert(int argc, char **argv)
 		snprintf(base, sizeof(base), "%s", d.path);
 		if (gz && ends_with(base, ".gz"))
 			base[strlen(base) - 3] = '\0';
-		if (!d.std && tool_name_is_vhdx(base)) {
-			tool_err(d.path, "writing VHDX is not supported yet "
-				 "(--to raw or --to vhd writes another format "
-				 "under this name)");
-			return EXIT_ERROR;
-		}
-		to = co.type || co.block_size ||
-		     (!d.std && tool_name_is_vhd(base));
+		if (!d.std && tool_name_is_vhdx(base))
+			to = 2;
+		else
+			to = co.type || co.block_size ||
+			     (!d.std && tool_name_is_vhd(base));
+	}
+	if (to == 2) {
+		if (d.std || gz || azure)
+			return tool_usage(usage, argv[0], "a VHDX is written to "
+					  "a file (not a stream, not --azure)");
+		out_vhdx = 1;
+		co.flags |= VHD_CREATE_VHDX;
+		to = 1;
 	}
 	if (to == 0 && (co.type || co.block_size))
 		return tool_usage(usage, argv[0],
@@ -555,7 +574,7 @@ cmd_convert(int argc, char **argv)
 	if (d.std && isatty(STDOUT_FILENO) && !force)
 		return tool_usage(usage, argv[0], "refusing to write a disk to "
 				  "a terminal");
-	d.fixed = to == 1 && co.type == VHD_TYPE_FIXED;
+	d.fixed = to == 1 && co.type == VHD_TYPE_FIXED && !out_vhdx;
 
 	tool_catch_signals(1);
 	progress_init(&pr, pmode, 1);
@@ -609,7 +628,7 @@ cmd_convert(int argc, char **argv)
 			json_str(f, d.std ? "-" : d.path);
 			fprintf(f, ", \"format\": \"%s\", \"type\": \"%s\", "
 				"\"compressed\": %s, \"size\": %llu}\n",
-				to ? "vhd" : "raw",
+				out_vhdx ? "vhdx" : to ? "vhd" : "raw",
 				to ? vhd_type_name(co.type) : "raw",
 				gz ? "true" : "false", (unsigned long long)d.size);
 		} else if (!d.std) {
@@ -618,7 +637,7 @@ cmd_convert(int argc, char **argv)
 			 * qemu-img leave quiet too. */
 			fprintf(f, "%s -> %s: %s%s%s, disk of %s\n", s.path,
 				d.path, to ? vhd_type_name(co.type) : "raw",
-				to ? " VHD" : " image",
+				out_vhdx ? " VHDX" : to ? " VHD" : " image",
 				gz ? " (gzip-compressed)" : "",
 				human_size(d.size, hs));
 		}

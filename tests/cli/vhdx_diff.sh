@@ -74,7 +74,7 @@ qemu-img create -q -f vhdx -o block_size=1M other/parent.vhdx 64M
 expect_exit 3 "$VHDTOOL" convert other/child.vhdx o.raw 2> err.txt
 grep -q "DataWriteGuid .* expected parent_linkage" err.txt || fail "wrong parent: $(cat err.txt)"
 # A VHD where the parent should be.
-rm other/parent.vhdx && "$VHDTOOL" create other/parent.vhdx 64M > /dev/null
+rm other/parent.vhdx && "$VHDTOOL" create --format vhd other/parent.vhdx 64M > /dev/null
 expect_exit 1 "$VHDTOOL" convert other/child.vhdx o.raw 2> err.txt
 grep -q "a VHD image, where only a VHDX can be used" err.txt || fail "VHD parent: $(cat err.txt)"
 # No parent at all: reported, the child still described.

@@ -5,6 +5,9 @@
 # opens read-write and replays; done on a copy); every read-only use of
 # ours (info, map, check, convert) leaves the file's bytes unchanged.  A
 # log whose FlushedFileOffset lies past the end of the file is refused.
+# A read-write open (ours) writes the replay back: QEMU reads that file
+# as it reads its own replay.  And an entry our writer made is replayed by
+# QEMU as by us.
 . "$TOP/tests/lib.sh"
 need qemu-img qemu-utils
 need qemu-io qemu-utils
@@ -38,6 +41,38 @@ cmp -s ours.raw before.raw && fail "the replay changed nothing"
 qemu-io -r -c 'read -P 0x77 3M 1M' -c 'read -P 0 1052672 8192' \
 	-c 'read -P 0x5a 1060864 4096' q.vhdx > /dev/null ||
 	fail "QEMU's replay did not give what the entry writes"
+
+# Our read-write open (vhdnbd serving it, no writes) writes the replay
+# back and clears the log: the file changes, QEMU then opens it read-only
+# (it refuses a dirty log so), its check finds nothing and it reads what
+# QEMU's own replay gives.
+. "$TOP/tests/nbd/nbd-lib.bash"
+cp d.vhdx rw.vhdx
+start_server --unix "$SOCK" rw.vhdx
+stop_server
+cmp -s rw.vhdx d.vhdx && fail "a read-write open did not write the replay back"
+qemu-img check -q -f vhdx rw.vhdx || fail "qemu-img check after our replay"
+qemu-img compare -q -f vhdx -F vhdx rw.vhdx q.vhdx || fail "our written-back replay differs from QEMU's"
+"$VHDTOOL" info rw.vhdx | grep -q 'log was not empty' && fail "the log was not cleared"
+
+# A log entry written by our writer (tests/test_vhdx_write.c crashes a
+# write right after its entry became durable and leaves the image here):
+# our read-only replay reads what QEMU reads after QEMU replays the copy,
+# QEMU's check then finds nothing, and our read-only use leaves the bytes.
+[ -x "$BUILD/tests/test_vhdx_write" ] || fail "no $BUILD/tests/test_vhdx_write: make test-bins"
+VHDX_DIRTY_OUT="$T" "$BUILD/tests/test_vhdx_write" > unit.log 2>&1 ||
+	{ cat unit.log; fail "test_vhdx_write could not make the dirty image"; }
+sha256sum dirty.vhdx > dirty.sum
+"$VHDTOOL" info dirty.vhdx | grep -q 'log was not empty' || fail "our entry is not replayed"
+"$VHDTOOL" convert dirty.vhdx ourdirty.raw > /dev/null
+cmp ourdirty.raw dirty.raw || fail "convert reads our entry differently from the library"
+sha256sum -c --quiet dirty.sum || fail "a read-only use changed our dirty image"
+cp dirty.vhdx qd.vhdx
+qemu-io -c 'read 0 512' qd.vhdx > /dev/null
+cmp -s qd.vhdx dirty.vhdx && fail "QEMU did not replay our log entry"
+qemu-img check -q -f vhdx qd.vhdx || fail "qemu-img check after QEMU replayed our entry"
+qemu-img convert -f vhdx -O raw qd.vhdx qd.raw
+cmp qd.raw dirty.raw || fail "QEMU replays our entry differently"
 
 # The same two entries wrapping round the end of the log: the active
 # sequence (MS-VHDX 2.3.3) is both, replayed from the tail, so the disk
