@@ -167,6 +167,7 @@ static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
 static struct conn *q_head, *q_tail;
 static int q_quit;                              /* under q_lock */
+static unsigned q_waiting, q_woken;             /* under q_lock */
 static pthread_t *workers, poller;
 static unsigned nworkers;
 static int have_poller;
@@ -392,6 +393,21 @@ conn_send(struct conn *c, const void *buf, size_t n)
 
 /* ---- replies without blocking, the budget, the ready queue ------------------- */
 
+/* Wake an idle worker for the queue, unless one woken already has not
+ * run yet: the worker that queued a connection often takes it back
+ * itself once its request is served (as a thread that unlocks a mutex
+ * often takes it again before the waiter it woke runs), and a wake per
+ * request would set every idle worker running for nothing.  The worker
+ * that takes a connection wakes the next while more wait.  Under q_lock. */
+static void
+wake_locked(void)
+{
+	if (q_head && q_woken == 0 && q_waiting > 0) {
+		q_woken++;
+		pthread_cond_signal(&q_cond);
+	}
+}
+
 /* Hand a connection's read role to the pool: an idle worker takes it at
  * once (its bytes are in user space already, it was parked, the poller
  * saw it readable, or a request is likely on its way). */
@@ -405,8 +421,7 @@ enqueue(struct conn *c)
 	else
 		q_head = c;
 	q_tail = c;
-	if (atomic_load(&g_idle_workers) > 0)
-		pthread_cond_signal(&q_cond);
+	wake_locked();
 	pthread_mutex_unlock(&q_lock);
 }
 
@@ -1818,9 +1833,13 @@ worker(void *arg)
 
 		pthread_mutex_lock(&q_lock);
 		while (!q_head && !q_quit) {
+			q_waiting++;
 			atomic_fetch_add(&g_idle_workers, 1);
 			pthread_cond_wait(&q_cond, &q_lock);
 			atomic_fetch_sub(&g_idle_workers, 1);
+			q_waiting--;
+			if (q_woken > 0)
+				q_woken--;
 		}
 		c = q_head;
 		if (!c) {
@@ -1830,6 +1849,7 @@ worker(void *arg)
 		q_head = c->qnext;
 		if (!q_head)
 			q_tail = NULL;
+		wake_locked();
 		pthread_mutex_unlock(&q_lock);
 		serve_read(c);
 	}
@@ -2034,6 +2054,7 @@ server_init(const struct server_config *config)
 	have_poller = 0;
 	q_head = q_tail = NULL;
 	q_quit = 0;
+	q_waiting = q_woken = 0;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	quitfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (epfd < 0 || quitfd < 0)
