@@ -746,7 +746,7 @@ if [ -n "$RESULTS" ]; then
 	echo "Written by \`bench/bench.sh\` (\`make bench\`); do not edit by hand."
 	echo
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "- command: \`BENCH_SIZE=${BENCH_SIZE:-1G} BENCH_REPS=$REPS BENCH_RUNTIME=$RT make bench\`"
+	echo "- command: \`${ONLY:+BENCH_ONLY=$ONLY }${BENCH_NBD_EXTRA:+BENCH_NBD_EXTRA='$BENCH_NBD_EXTRA' }BENCH_SIZE=${BENCH_SIZE:-1G} BENCH_REPS=$REPS BENCH_RUNTIME=$RT make bench\`"
 	echo "- commit: $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$TOP" diff --quiet HEAD -- libvhd vhdtool vhdfuse nbd 2>/dev/null || echo ' (with uncommitted changes)')"
 	echo "- machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); shared with other work, so only ratios mean much"
 	echo "- peers: $(qemu-img --version | head -1 | sed 's/ Copyright.*//'), nbdkit $(nbdkit --version | awk '{ print $2 }'), $(fio --version), $(vhdimount -V 2>&1 | head -1)"
