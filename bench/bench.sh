@@ -9,6 +9,11 @@
 # default 3), BENCH_DIR (scratch parent, default /var/tmp), BUILD (where
 # our programs are, default build), BENCH_RESULTS (file written, default
 # bench/RESULTS.md; empty: write none).
+# BENCH_ONLY=nbd,... runs only the sections named (conv, nbd, fuse, merge,
+# create, big, azure; "nbd" includes the 2040 GiB NBD serving) and then
+# writes no RESULTS.md unless BENCH_RESULTS names one.
+# BENCH_NBD_EXTRA="NAME=PATH ..." also runs other vhdnbd builds as NBD
+# sides NAME (e.g. an older commit's), in the same rounds, shown for info.
 #
 # In every round ours runs first, then theirs; each figure is the median
 # of the rounds, and only the ratio ours/theirs is meant to be compared
@@ -27,7 +32,24 @@ VHDFUSE=$BUILD/vhdfuse
 PY=/usr/bin/python3
 REPS=${BENCH_REPS:-5}
 RT=${BENCH_RUNTIME:-3}
-RESULTS=${BENCH_RESULTS-$TOP/bench/RESULTS.md}
+ONLY=${BENCH_ONLY:-}
+if [ -n "$ONLY" ]; then RESULTS=${BENCH_RESULTS:-}; else RESULTS=${BENCH_RESULTS-$TOP/bench/RESULTS.md}; fi
+want() { [ -z "$ONLY" ] || case ",$ONLY," in *",$1,"*) ;; *) false ;; esac; }
+NBD_EXTRA=""   # side names of BENCH_NBD_EXTRA
+for e in ${BENCH_NBD_EXTRA:-}; do
+	case $e in
+	[a-z]*=/*) [ -x "${e#*=}" ] || die "BENCH_NBD_EXTRA: ${e#*=} is not a program"
+		NBD_EXTRA="$NBD_EXTRA ${e%%=*}" ;;
+	*) die "BENCH_NBD_EXTRA: want NAME=/ABSOLUTE/PATH, not $e" ;;
+	esac
+done
+nbd_prog() { # side -> its vhdnbd
+	local e
+	[ "$1" = ours ] && { echo "$VHDNBD"; return; }
+	for e in ${BENCH_NBD_EXTRA:-}; do
+		[ "${e%%=*}" = "$1" ] && { echo "${e#*=}"; return; }
+	done
+}
 BIG=$((2040 * 1024 * 1024 * 1024))
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -210,6 +232,7 @@ qemu-img convert -f raw -O vpc -o subformat=dynamic,force_size=on disk.raw disk.
 mkdir -p out
 
 # ---- 1. conversions ----------------------------------------------------------
+if want conv; then
 section conversions
 # conv KEY SRC DST VHDTOOL-ARGS -- QEMU-IMG-ARGS: ours, then qemu-img as
 # it is by default (its output is not synced: cache=unsafe), then
@@ -246,30 +269,54 @@ done
 	note "bench: warning: vhdtool convert output differs from the raw data"
 rm -f out/*
 
+fi
+
 # ---- 2. NBD --------------------------------------------------------------------
-section "NBD (nbdcopy, fio)"
 SOCK=$W/nbd.sock
 URI="nbd+unix:///?socket=$SOCK"
+if want nbd; then
+section "NBD (nbdcopy, fio)"
+# Images for the write rows: every block allocated (the same data), and
+# a fresh one; the raw peers are the raw data and a fresh sparse file.
+qemu-img convert -S 0 -f raw -O vpc -o subformat=dynamic,force_size=on disk.raw full.vhd ||
+	die "qemu-img convert -S 0 failed"
+qemu-img create -q -f vpc -o subformat=dynamic,force_size=on fresh.vhd "$SIZE" ||
+	die "qemu-img create failed"
+# nbd_start SIDE KIND: serve a fresh copy of KIND (half: the shared image,
+# half data; full: every block allocated; fresh: nothing allocated; diff:
+# a new differencing child of full.vhd) on $SOCK; the pid in NPID, or
+# return 1.  nbdkit serves the raw file of the same contents; qemu-nbd
+# cannot read a differencing VHD (its vpc driver ignores the parent).
+NPID=""
+nbd_start() {
+	local side=$1 kind=$2 img
+	rm -f "$SOCK" srv.img
+	NPID=""
+	case $side.$kind in
+	nbdkit.fresh) truncate -s "$SIZE" srv.img ;;
+	nbdkit.*) cp --sparse=always disk.raw srv.img ;;
+	theirs.diff) return 1 ;;
+	*.diff) "$VHDTOOL" create --parent full.vhd srv.img >>"$LOG" 2>&1 || return 1 ;;
+	*) case $kind in half) img=disk.vhd ;; *) img=$kind.vhd ;; esac
+		cp --sparse=always "$img" srv.img ;;
+	esac
+	case $side in
+	theirs) start_bg qemu-nbd -f vpc -k "$SOCK" -t --shared=16 srv.img ;;
+	nbdkit) start_bg nbdkit --foreground -U "$SOCK" file file=srv.img ;;
+	*) start_bg "$(nbd_prog "$side")" -u "$SOCK" srv.img ;;
+	esac
+	NPID=$SPID
+	wait_nbd "$URI" && return 0
+	stop_bg "$NPID"
+	return 1
+}
 nbd_round() { # side
 	local side=$1 pid t0 t1
-	rm -f "$SOCK" srv.img
-	case $side in
-	ours)
-		cp --sparse=always disk.vhd srv.img
-		start_bg "$VHDNBD" -u "$SOCK" srv.img ;;
-	theirs)
-		cp --sparse=always disk.vhd srv.img
-		start_bg qemu-nbd -f vpc -k "$SOCK" -t --shared=16 srv.img ;;
-	nbdkit)
-		cp --sparse=always disk.raw srv.img
-		start_bg nbdkit --foreground -U "$SOCK" file file=srv.img ;;
-	esac
-	pid=$SPID
-	if ! wait_nbd "$URI"; then
+	if ! nbd_start "$side" half; then
 		fail nbd-seq "$side" "server did not start"
-		stop_bg "$pid"
 		return
 	fi
+	pid=$NPID
 	echo "+ nbdcopy $URI null:" >>"$LOG"
 	t0=$EPOCHREALTIME
 	if nbdcopy "$URI" null: >>"$LOG" 2>&1; then
@@ -285,14 +332,60 @@ nbd_round() { # side
 	add rss-nbd "$side" "$(hwm "$pid")"
 	stop_bg "$pid"
 }
+# nbd_writes SIDE: 4 KiB random writes at QD1 and QD16 into an allocated
+# image, a fresh one and a differencing child (each fresh server, so the
+# allocations are measured), QD1 FUA writes, and nbdcopy of the raw data
+# into a fresh image.
+nbd_writes() {
+	local side=$1 kind qd t0 t1
+	if nbd_start "$side" full; then
+		CPUPID=$NPID
+		fio_iops nbd-w1-full "$side" write --ioengine=nbd --uri="$URI" --iodepth=1
+		fio_iops nbd-w16-full "$side" write --ioengine=nbd --uri="$URI" --iodepth=16
+		CPUPID=""
+		echo "+ nbdwrite.py $URI fua $RT" >>"$LOG"
+		t0=$($PY "$TOP/bench/nbdwrite.py" "$URI" fua "$RT" 2>>"$LOG") &&
+			add nbd-fua1 "$side" "$t0" || fail nbd-fua1 "$side" "nbdwrite.py fua"
+		stop_bg "$NPID"
+	else
+		fail nbd-w1-full "$side" "server did not start"
+	fi
+	for kind in fresh diff; do
+		for qd in 1 16; do
+			if nbd_start "$side" $kind; then
+				fio_iops nbd-w$qd-$kind "$side" write --ioengine=nbd --uri="$URI" \
+					--iodepth=$qd
+				stop_bg "$NPID"
+			elif [ "$side.$kind" != theirs.diff ]; then
+				fail nbd-w$qd-$kind "$side" "server did not start"
+			fi
+		done
+	done
+	if nbd_start "$side" fresh; then
+		echo "+ nbdcopy disk.raw $URI" >>"$LOG"
+		t0=$EPOCHREALTIME
+		if nbdcopy disk.raw "$URI" >>"$LOG" 2>&1; then
+			t1=$EPOCHREALTIME
+			add nbd-wseq "$side" "$(awk -v m="$MIB" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", m / (b - a) }')"
+		else
+			fail nbd-wseq "$side" "nbdcopy"
+		fi
+		stop_bg "$NPID"
+	else
+		fail nbd-wseq "$side" "server did not start"
+	fi
+}
 for r in $(seq "$REPS"); do
-	nbd_round ours
-	nbd_round theirs
-	nbd_round nbdkit
+	for side in ours $NBD_EXTRA theirs nbdkit; do
+		nbd_round $side
+		nbd_writes $side
+	done
 done
-rm -f srv.img "$SOCK"
+rm -f srv.img "$SOCK" full.vhd fresh.vhd
+fi
 
 # ---- 3. FUSE --------------------------------------------------------------------
+if want fuse; then
 section "FUSE (dd, fio)"
 MNT=$W/mnt
 : >"$MNT"
@@ -371,7 +464,10 @@ fuse_seq fuse-seq-v vhdimount "$VMIB"
 fuse_rand fuse-rr-v ours
 fuse_rand fuse-rr-v vhdimount
 
+fi
+
 # ---- 4. merge --------------------------------------------------------------------
+if want merge; then
 section merge
 mkdir -p m
 cp --sparse=always disk.vhd m/parent.vhd
@@ -425,7 +521,10 @@ qemu-img compare -f raw -F vpc m/expect.raw m/parent.vhd >>"$LOG" 2>&1 ||
 	fail merge ours "merged parent differs from the expected data"
 rm -f m/parent.vhd m/child.vhd m/expect.raw
 
+fi
+
 # ---- 5. create 2040 GiB ----------------------------------------------------------
+if want create; then
 section "create 2040 GiB"
 for r in $(seq $((REPS + 2))); do
 	rm -f out/*
@@ -435,7 +534,10 @@ for r in $(seq $((REPS + 2))); do
 done
 rm -f out/*
 
+fi
+
 # ---- 6. 2040 GiB sparse: memory --------------------------------------------------
+if want nbd || want big; then
 section "2040 GiB sparse image"
 "$VHDTOOL" create big.vhd 2040G >>"$LOG" 2>&1 || fail big ours create
 start_bg "$VHDNBD" -u "$SOCK" big.vhd
@@ -444,10 +546,10 @@ wait_nbd "$URI" && $PY "$TOP/bench/nbdwrite.py" "$URI" at 4194304 0 109951162777
 	>>"$LOG" 2>&1 || fail big ours "writing data"
 stop_bg "$BPID"
 for r in $(seq "$REPS"); do
-	for side in ours theirs; do
+	for side in ours $NBD_EXTRA theirs; do
 		rm -f "$SOCK"
-		if [ $side = ours ]; then
-			start_bg "$VHDNBD" -r -u "$SOCK" big.vhd
+		if [ $side != theirs ]; then
+			start_bg "$(nbd_prog $side)" -r -u "$SOCK" big.vhd
 		else
 			start_bg qemu-nbd -r -f vpc -k "$SOCK" -t --shared=16 big.vhd
 		fi
@@ -469,13 +571,17 @@ for r in $(seq "$REPS"); do
 	done
 done
 rm -f "$SOCK"
+fi
+if want big && want fuse; then
 if fuse_mount ours big.vhd; then
 	fio_iops big-fuse ours read --ioengine=psync --filename="$FILE" --size="$BIG" --direct=1 \
 		--runtime=2
 	add rss-big-fuse ours "$(hwm "$FPID")"
 fi
 fuse_umount ours
+fi
 rm -f out/*
+if want big; then
 "$VHDTOOL" convert big.vhd big.raw >>"$LOG" 2>&1 || fail big ours "convert to big.raw"
 for r in $(seq "$REPS"); do
 	timed big-dyn-raw ours "$VHDTOOL" convert big.vhd out/a.raw; rm -f out/*
@@ -487,14 +593,19 @@ for r in $(seq "$REPS"); do
 	timed big-raw-dyn theirs qemu-img convert -f raw -O vpc -o subformat=dynamic,force_size=on \
 		big.raw out/b.vhd; rm -f out/*
 done
+fi
 rm -f big.raw big.vhd
 
 # ---- 7. Azure upload ----------------------------------------------------------------
+if want azure; then
 section "Azure upload (Azurite)"
 AZ_SAMPLES=$S BENCH_DIR=$W BUILD=$BUILD BENCH_SIZE=$SIZE BENCH_REPS=$REPS \
 	bash "$TOP/bench/azure.sh" >>"$LOG" 2>&1 || fail az-up-sparse ours "bench/azure.sh"
 
+fi
+
 # ---- report ------------------------------------------------------------------------
+: "${MERGED:=0}" "${VMIB:=0}"
 MERGED_MIB=$((MERGED / 1048576))
 for side in ours theirs; do
 	[ -s "$S/merge.$side" ] || continue
@@ -515,6 +626,9 @@ row() {
 	t=$($pick "${tref%.*}" "${tref##*.}")
 	[ -e "$S/$oref.err" ] && o=nan
 	[ -e "$S/$tref.err" ] && t=nan
+	# A partial run (BENCH_ONLY) leaves out the rows of sections not run.
+	[ -n "$ONLY" ] && [ "$o" = nan ] && [ "$t" = nan ] && [ ! -e "$S/$oref.err" ] &&
+		[ ! -e "$S/$tref.err" ] && return 0
 	o=$(awk -v v="$o" -v s="$scale" 'BEGIN { if (v == "nan") print v; else print v / s }')
 	t=$(awk -v v="$t" -v s="$scale" 'BEGIN { if (v == "nan") print v; else print v / s }')
 	ratio=$(awk -v a="$o" -v b="$t" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "-"; else printf "%.2f", a / b }')
@@ -555,6 +669,30 @@ row "NBD 4K rand read QD16 (fio), vs qemu-nbd" IOPS rate nbd-rr.ours nbd-rr.thei
 row "NBD 4K rand read QD16 (fio), vs nbdkit file (raw)" IOPS rate nbd-rr.ours nbd-rr.nbdkit 0.9
 row "NBD 4K rand write QD16 (fio), vs qemu-nbd" IOPS rate nbd-rw.ours nbd-rw.theirs 1.0
 row "NBD 4K rand write QD16 (fio), vs nbdkit file (raw)" IOPS info nbd-rw.ours nbd-rw.nbdkit -
+for k in full:"allocated dynamic" fresh:"fresh dynamic (allocating)" diff:"differencing child (allocating)"; do
+	for qd in 1 16; do
+		row "NBD 4K rand write QD$qd, ${k#*:}, vs nbdkit file (raw)" IOPS rate \
+			nbd-w$qd-${k%%:*}.ours nbd-w$qd-${k%%:*}.nbdkit 0.9
+	done
+done
+row "NBD 4K rand write QD16, allocated dynamic, vs qemu-nbd" IOPS info nbd-w16-full.ours nbd-w16-full.theirs -
+row "NBD 4K rand write QD16, fresh dynamic, vs qemu-nbd" IOPS info nbd-w16-fresh.ours nbd-w16-fresh.theirs -
+row "NBD seq write (nbdcopy into a fresh image), vs nbdkit file (raw)" MiB/s rate nbd-wseq.ours nbd-wseq.nbdkit 0.9
+row "NBD seq write (nbdcopy into a fresh image), vs qemu-nbd" MiB/s info nbd-wseq.ours nbd-wseq.theirs -
+row "NBD 4K FUA write QD1, allocated dynamic, vs nbdkit file (FUA, raw)" IOPS rate nbd-fua1.ours nbd-fua1.nbdkit 0.9
+row "NBD 4K FUA write QD1, allocated dynamic, vs qemu-nbd" IOPS info nbd-fua1.ours nbd-fua1.theirs -
+for x in $NBD_EXTRA; do
+	for k in nbd-seq:"seq read (nbdcopy)":MiB/s nbd-rr:"4K rand read QD16":IOPS \
+		nbd-rw:"4K rand write QD16":IOPS nbd-w1-full:"4K rand write QD1, allocated":IOPS \
+		nbd-w16-full:"4K rand write QD16, allocated":IOPS nbd-w16-fresh:"4K rand write QD16, fresh":IOPS \
+		nbd-wseq:"seq write (nbdcopy)":MiB/s nbd-fua1:"4K FUA write QD1":IOPS \
+		big-rr2:"2040 GiB 4K rand read, 2 connections":IOPS; do
+		set -- "${k%%:*}" "$(echo "$k" | cut -d: -f2)" "${k##*:}"
+		row "[$x] NBD $2: vhdnbd vs $x" "$3" info "$1.ours" "$1.$x" -
+		row "[$x] NBD $2: $x vs nbdkit file (raw)" "$3" info "$1.$x" "$1.nbdkit" -
+		row "[$x] NBD $2: $x vs qemu-nbd" "$3" info "$1.$x" "$1.theirs" -
+	done
+done
 row "server CPU per NBD 4K rand read, vs qemu-nbd" us info cpu-nbd-rr.ours cpu-nbd-rr.theirs -
 row "server CPU per NBD 4K rand read, vs nbdkit" us info cpu-nbd-rr.ours cpu-nbd-rr.nbdkit -
 row "server CPU per NBD 4K rand write, vs qemu-nbd" us info cpu-nbd-rw.ours cpu-nbd-rw.theirs -
@@ -608,7 +746,7 @@ if [ -n "$RESULTS" ]; then
 	echo "Written by \`bench/bench.sh\` (\`make bench\`); do not edit by hand."
 	echo
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "- command: \`BENCH_SIZE=${BENCH_SIZE:-1G} BENCH_REPS=$REPS BENCH_RUNTIME=$RT make bench\`"
+	echo "- command: \`${ONLY:+BENCH_ONLY=$ONLY }${BENCH_NBD_EXTRA:+BENCH_NBD_EXTRA='$BENCH_NBD_EXTRA' }BENCH_SIZE=${BENCH_SIZE:-1G} BENCH_REPS=$REPS BENCH_RUNTIME=$RT make bench\`"
 	echo "- commit: $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$TOP" diff --quiet HEAD -- libvhd vhdtool vhdfuse nbd 2>/dev/null || echo ' (with uncommitted changes)')"
 	echo "- machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); shared with other work, so only ratios mean much"
 	echo "- peers: $(qemu-img --version | head -1 | sed 's/ Copyright.*//'), nbdkit $(nbdkit --version | awk '{ print $2 }'), $(fio --version), $(vhdimount -V 2>&1 | head -1)"
@@ -635,6 +773,11 @@ if [ -n "$RESULTS" ]; then
 	echo "- NBD over a Unix socket: \`nbdcopy URI null:\` (whole disk; nbdcopy skips holes it is told of),"
 	echo "  \`fio --ioengine=nbd --bs=4k --iodepth=16\` for ${RT}s. Servers: \`vhdnbd\`, \`qemu-nbd -f vpc -t --shared=16\`,"
 	echo "  \`nbdkit file\` on the raw file. Each round starts every server on a fresh copy (writes allocate blocks)."
+	echo "- NBD writes: \`fio --rw=randwrite --bs=4k\` at QD1 and QD16 into an image with every block allocated"
+	echo "  (\`qemu-img convert -S 0\`), a fresh dynamic image and a fresh differencing child of the allocated one"
+	echo "  (a new server each, so allocations are measured; qemu-nbd cannot serve a VHD child), against"
+	echo "  \`nbdkit file\` on the raw data or a fresh sparse file; \`nbdcopy disk.raw URI\` into a fresh image;"
+	echo "  QD1 4 KiB random writes with NBD_CMD_FLAG_FUA for ${RT}s (\`bench/nbdwrite.py URI fua\`)."
 	echo "- FUSE, read-only mounts over a regular file (vhdimount: its own folder): the image is read"
 	echo "  into the page cache, then mounted afresh, so the FUSE side is cold. \`dd bs=1M\` of the disk;"
 	echo "  \`fio --ioengine=psync --direct=1 --bs=4k\` for ${RT}s, one job and four. vhdimount (libvhdi, a sector per system call)"

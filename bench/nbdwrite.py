@@ -9,10 +9,14 @@ nbdwrite.py URI stride BLOCK STRIDE [RAW...]
 nbdwrite.py URI at LEN OFFSET...
     write LEN bytes at each OFFSET (a negative OFFSET counts from the end).
 Prints the number of bytes written.
+nbdwrite.py URI fua SECONDS
+    4 KiB writes with NBD_CMD_FLAG_FUA at random aligned offsets, one at a
+    time, for SECONDS; prints the writes per second.
 """
 import os
 import random
 import sys
+import time
 
 import nbd
 
@@ -54,6 +58,23 @@ def main():
             buf = rng.randbytes(length)
             h.pwrite(buf, off)
             written += length
+    elif mode == "fua":
+        if not h.can_fua():
+            sys.exit("nbdwrite.py: the server does not offer FUA")
+        seconds = float(sys.argv[3])
+        buf = rng.randbytes(4096)
+        n = 0
+        t0 = time.monotonic()
+        while True:
+            h.pwrite(buf, rng.randrange(size // 4096) * 4096,
+                     nbd.CMD_FLAG_FUA)
+            n += 1
+            t = time.monotonic() - t0
+            if t >= seconds:
+                break
+        h.shutdown()
+        print("%.0f" % (n / t))
+        return
     else:
         sys.exit("nbdwrite.py: unknown mode " + mode)
     h.flush()

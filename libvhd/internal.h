@@ -588,6 +588,11 @@ int vhd_random_bytes(uint8_t *buf, size_t n);
 /* Modification time of path in VHD time (seconds since 2000), or 0. */
 uint32_t vhd_file_mtime(const char *path);
 int vhd_io_file_unlink(const char *path);
+/* Write n bytes at off and make them durable (O_DSYNC semantics: the data
+ * and what is needed to read it back, not the rest of the file).  -ENOTSUP
+ * (nothing written) if io is not a file backend that can. */
+int vhd_io_file_pwrite_sync(struct vhd_io *io, const void *buf, size_t n,
+			    uint64_t off);
 
 /* Write zeros to [off, off+n) of the file. */
 int vhd_io_zero(struct vhd_io *io, uint64_t off, uint64_t n);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -522,6 +523,46 @@ static const struct vhd_io_ops file_ops = {
 	.punch = f_punch,
 	.close = f_close,
 };
+
+int
+vhd_io_file_pwrite_sync(struct vhd_io *io, const void *buf, size_t n,
+			uint64_t off)
+{
+#ifdef RWF_DSYNC
+	struct io_file *f = (struct io_file *)io;
+	const uint8_t *p = buf;
+	int first = 1;
+
+	if (io->ops != &file_ops)
+		return -ENOTSUP;
+	while (n > 0) {
+		struct iovec iov = { .iov_base = (void *)p, .iov_len = n };
+		ssize_t r = pwritev2(f->fd, &iov, 1, (off_t)off, RWF_DSYNC);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			/* An old kernel or a file system without it. */
+			if (first && (errno == ENOSYS || errno == EOPNOTSUPP ||
+				      errno == EINVAL))
+				return -ENOTSUP;
+			return -errno;
+		}
+		if (r == 0)
+			return -EIO;
+		first = 0;
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+#else
+	(void)io;
+	(void)buf;
+	(void)n;
+	(void)off;
+	return -ENOTSUP;
+#endif
+}
 
 int
 vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,

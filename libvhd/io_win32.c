@@ -361,6 +361,18 @@ vhd_io_file_open(struct vhd_io **out, const char *path, unsigned flags)
 
 /* Volume serial number and file index: what (st_dev, st_ino) are on
  * POSIX. */
+/* No write-through path here yet: the caller writes and flushes. */
+int
+vhd_io_file_pwrite_sync(struct vhd_io *io, const void *buf, size_t n,
+			uint64_t off)
+{
+	(void)io;
+	(void)buf;
+	(void)n;
+	(void)off;
+	return -ENOTSUP;
+}
+
 int
 vhd_io_file_id(struct vhd_io *io, uint64_t *dev, uint64_t *ino)
 {

@@ -479,6 +479,88 @@ vhd_pwrite(struct vhd *v, const void *buf, size_t n, uint64_t off)
 	return r;
 }
 
+/* A FUA write into blocks that are all allocated with every bit set (or
+ * a fixed disk): only data moves, so writing it durably is enough.  1 in
+ * *done if it applied; *flush set if the backend could not write durably
+ * (the data was written; the caller syncs). */
+static int
+write_fua_fast(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off,
+	       int *done, int *flush)
+{
+	uint64_t b0, b1;
+
+	*done = 0;
+	if (v->type != VHD_TYPE_FIXED) {
+		b0 = off / v->block_size;
+		b1 = (off + n - 1) / v->block_size;
+		for (uint64_t b = b0; b <= b1; b++)
+			if (v->bat[b] == VHD_BAT_UNUSED ||
+			    v->bm_state[b] != BM_FULL)
+				return 0;
+	}
+	*done = 1;
+	while (n > 0) {
+		uint64_t phys = off;
+		size_t len = n;
+		int r;
+
+		if (v->type != VHD_TYPE_FIXED) {
+			uint32_t blk = (uint32_t)(off / v->block_size);
+			uint32_t boff = (uint32_t)(off % v->block_size);
+			if (len > v->block_size - boff)
+				len = v->block_size - boff;
+			phys = (uint64_t)v->bat[blk] * 512 + v->bitmap_size + boff;
+		}
+		r = *flush ? -ENOTSUP :
+			vhd_io_file_pwrite_sync(v->io, buf, len, phys);
+		if (r == -ENOTSUP) {
+			*flush = 1;
+			r = v->io->ops->pwrite(v->io, buf, len, phys);
+		}
+		if (r < 0)
+			return io_fail(v, r, "write", phys);
+		buf += len;
+		off += len;
+		n -= len;
+	}
+	return 0;
+}
+
+int
+vhd_pwrite_flags(struct vhd *v, const void *buf, size_t n, uint64_t off,
+		 unsigned flags)
+{
+	int r, done, flush = 0;
+
+	if (flags & ~VHD_WRITE_FUA)
+		return vhd_err(EINVAL, "vhd_pwrite_flags: unknown flags 0x%x",
+			       flags & ~VHD_WRITE_FUA);
+	if (!(flags & VHD_WRITE_FUA) || !v || (!buf && n) || n == 0)
+		return vhd_pwrite(v, buf, n, off);
+	if ((r = check_write(v, off, n, "write")) < 0)
+		return r;
+	if (v->drv->write) {
+		/* Another format's driver (VHDX: data, then its log): the
+		 * write, then a flush of the image. */
+		if ((r = vhd_pwrite(v, buf, n, off)) < 0)
+			return r;
+		return vhd_flush(v);
+	}
+	pthread_rwlock_rdlock(&v->lock);
+	r = write_fua_fast(v, buf, n, off, &done, &flush);
+	pthread_rwlock_unlock(&v->lock);
+	/* Otherwise the write allocates or sets bits: the allocation's own
+	 * barrier orders data before the BAT entry, and one sync then makes
+	 * the entry (and the bitmap) durable too. */
+	if (!done) {
+		r = vhd_pwrite(v, buf, n, off);
+		flush = 1;
+	}
+	if (r == 0 && flush)
+		r = vhd_flush(v);
+	return r;
+}
+
 int
 vhd_flush(struct vhd *v)
 {

@@ -212,6 +212,14 @@ VHD_EXPORT int  vhd_pread(struct vhd *v, void *buf, size_t n, uint64_t off);
 VHD_EXPORT int  vhd_pwrite(struct vhd *v, const void *buf, size_t n, uint64_t off);
 /* Every write that returned before this call is durable when it returns. */
 VHD_EXPORT int  vhd_flush(struct vhd *v);
+/* vhd_pwrite() with flags.  VHD_WRITE_FUA (force unit access): these
+ * bytes, and any metadata the write changed (a block it allocated, bits it
+ * set), are durable when it returns; other writes are not flushed (into
+ * an allocated block of a file backend, one write with O_DSYNC semantics
+ * instead of a sync of the whole file).  Unknown flags: -EINVAL. */
+#define VHD_WRITE_FUA      0x1u
+VHD_EXPORT int  vhd_pwrite_flags(struct vhd *v, const void *buf, size_t n,
+				 uint64_t off, unsigned flags);
 /* The range reads as zeros afterwards.  Whole unused blocks of a dynamic
  * disk are deallocated (their file space punched where the backend can);
  * a differencing disk stores zeros (a clear bit would expose the parent). */

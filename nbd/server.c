@@ -6,14 +6,19 @@
  * with a deadline (--handshake-timeout); connections still negotiating
  * are capped, and when the cap is reached the oldest of them is dropped,
  * so a flood of silent connections cannot lock clients out.  Once
- * negotiated, a connection costs no thread: its socket (non-blocking) is
- * watched by one epoll set that a fixed pool of workers (--threads) waits
- * on.  A worker woken for a connection reads requests (the "read role":
- * one holder at a time, passed on with EPOLLONESHOT), answers those that
- * need no I/O (a read of a hole) at once, and hands the read role on
- * before serving any other request, so requests of one connection are
- * served in parallel and replies may go out of order (proto.md allows
- * it).  No request is handed from thread to thread.
+ * negotiated, a connection costs no thread: a fixed pool of workers
+ * (--threads) takes connections from a ready queue, and one poller thread
+ * watches the sockets of idle connections (one epoll set, EPOLLONESHOT)
+ * and puts them on that queue when bytes arrive.  A worker that takes a
+ * connection reads requests (the "read role": one holder at a time),
+ * answers those that need no I/O (a read of a hole) at once, and hands
+ * the read role on before serving any other request, so requests of one
+ * connection are served in parallel and replies may go out of order
+ * (proto.md allows it).  No request is handed from thread to thread.
+ * While workers are idle the role goes straight to one of them through
+ * the queue (a mutex and a condition variable, as nbdkit's threads pass
+ * their read lock), and that worker waits up to LINGER_US in recv() for
+ * the client's next request: a busy connection never goes through epoll.
  *
  * Replies are sent without blocking; what the socket does not take is
  * queued on the connection and sent when it becomes writable again (a
@@ -79,7 +84,7 @@
 
 /* What an epoll event is about: the read or the write side of a
  * connection (two registrations: the socket and a dup of it). */
-enum { EV_READ, EV_WRITE, EV_QUEUE, EV_QUIT };
+enum { EV_READ, EV_WRITE, EV_QUIT };
 struct evtag {
 	int kind;
 	struct conn *c;
@@ -156,13 +161,17 @@ static int c_stopping;
 static _Atomic int g_stopping;
 
 /* The worker pool. */
-static int epfd = -1, qfd = -1, quitfd = -1;
-static struct evtag qtag = { EV_QUEUE, NULL }, quittag = { EV_QUIT, NULL };
+static int epfd = -1, quitfd = -1;
+static struct evtag quittag = { EV_QUIT, NULL };
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
 static struct conn *q_head, *q_tail;
-static pthread_t *workers;
+static int q_quit;                              /* under q_lock */
+static unsigned q_waiting, q_woken;             /* under q_lock */
+static pthread_t *workers, poller;
 static unsigned nworkers;
-static _Atomic unsigned g_idle_workers;        /* in epoll_wait() */
+static int have_poller;
+static _Atomic unsigned g_idle_workers;        /* waiting on q_cond */
 
 /* The budget of queued reply data and request buffers. */
 static _Atomic uint64_t g_charged;
@@ -384,14 +393,27 @@ conn_send(struct conn *c, const void *buf, size_t n)
 
 /* ---- replies without blocking, the budget, the ready queue ------------------- */
 
-/* Hand a connection's read role to the pool: a worker takes it at once,
- * without waiting for epoll (its bytes are in user space already, or it
- * was parked). */
+/* Wake an idle worker for the queue, unless one woken already has not
+ * run yet: the worker that queued a connection often takes it back
+ * itself once its request is served (as a thread that unlocks a mutex
+ * often takes it again before the waiter it woke runs), and a wake per
+ * request would set every idle worker running for nothing.  The worker
+ * that takes a connection wakes the next while more wait.  Under q_lock. */
+static void
+wake_locked(void)
+{
+	if (q_head && q_woken == 0 && q_waiting > 0) {
+		q_woken++;
+		pthread_cond_signal(&q_cond);
+	}
+}
+
+/* Hand a connection's read role to the pool: an idle worker takes it at
+ * once (its bytes are in user space already, it was parked, the poller
+ * saw it readable, or a request is likely on its way). */
 static void
 enqueue(struct conn *c)
 {
-	uint64_t one = 1;
-
 	pthread_mutex_lock(&q_lock);
 	c->qnext = NULL;
 	if (q_tail)
@@ -399,26 +421,8 @@ enqueue(struct conn *c)
 	else
 		q_head = c;
 	q_tail = c;
+	wake_locked();
 	pthread_mutex_unlock(&q_lock);
-	if (write(qfd, &one, sizeof one) < 0) {
-		/* cannot fail: the counter is far from its maximum */
-	}
-}
-
-static struct conn *
-dequeue(void)
-{
-	struct conn *c;
-
-	pthread_mutex_lock(&q_lock);
-	c = q_head;
-	if (c) {
-		q_head = c->qnext;
-		if (!q_head)
-			q_tail = NULL;
-	}
-	pthread_mutex_unlock(&q_lock);
-	return c;
 }
 
 /* Budget accounting; under c->lock. */
@@ -1394,7 +1398,10 @@ handle(struct request *r)
 		do_block_status(c, r);
 		return;
 	case NBD_CMD_WRITE:
-		e = vhd_pwrite(v, r->data, r->len, r->off);
+		/* FUA: that write and the metadata it changed, durable before
+		 * the reply; not every dirty byte of the image. */
+		e = vhd_pwrite_flags(v, r->data, r->len, r->off,
+				     (r->flags & NBD_CMD_FLAG_FUA) ? VHD_WRITE_FUA : 0);
 		break;
 	case NBD_CMD_FLUSH:
 		/* Nothing can be dirty on a read-only export. */
@@ -1417,10 +1424,10 @@ handle(struct request *r)
 		e = 0;
 		break;
 	}
-	/* FUA: durable before the reply (proto.md).  A flush of the whole
-	 * image is more than needed but always correct. */
+	/* FUA on the other commands: durable before the reply (proto.md),
+	 * by a flush of the whole image (more than needed, always correct). */
 	if (e >= 0 && (r->flags & NBD_CMD_FLAG_FUA) && r->type != NBD_CMD_FLUSH &&
-	    !c->exp->readonly)
+	    r->type != NBD_CMD_WRITE && !c->exp->readonly)
 		e = vhd_flush(v);
 	if (e < 0) {
 		log_io_error(c, -e);
@@ -1683,12 +1690,16 @@ arm_read(struct conn *c)
 	}
 }
 
-/* Pass the read role on: to the queue when bytes wait in user space,
+/* Pass the read role on: to the queue when bytes wait in user space or
+ * a worker is idle (it lingers for the next request: no epoll_ctl() and
+ * no trip through the poller while the client keeps requests coming),
  * else to epoll. */
 static void
 pass_read_role(struct conn *c)
 {
-	if (conn_buffered(c) || c->quit)
+	if (conn_buffered(c) || c->quit ||
+	    (cfg->poll_ns == 0 && atomic_load(&g_idle_workers) > 0 &&
+	     !atomic_load(&g_stopping)))
 		enqueue(c);
 	else
 		arm_read(c);
@@ -1812,49 +1823,63 @@ serve_write(struct conn *c)
 		conn_destroy(c);
 }
 
+/* A worker: serve the read roles of the ready queue. */
 static void *
 worker(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		struct epoll_event ev;
-		struct evtag *t;
-		int n;
+		struct conn *c;
 
-		atomic_fetch_add(&g_idle_workers, 1);
-		n = epoll_wait(epfd, &ev, 1, -1);
-		atomic_fetch_sub(&g_idle_workers, 1);
-		if (n <= 0)
-			continue;
-		t = ev.data.ptr;
-		switch (t->kind) {
-		case EV_QUIT:
-			return NULL;
-		case EV_QUEUE: {
-			/* Edge-triggered: one worker per wake-up; it wakes the
-			 * next while the queue holds more. */
-			uint64_t v, one = 1;
-			struct conn *c;
-			if (read(qfd, &v, sizeof v) < 0) {
-				/* nothing: another worker took the count */
-			}
-			c = dequeue();
-			pthread_mutex_lock(&q_lock);
-			if (q_head && write(qfd, &one, sizeof one) < 0) {
-				/* cannot fail */
-			}
-			pthread_mutex_unlock(&q_lock);
-			if (c)
-				serve_read(c);
-			break;
+		pthread_mutex_lock(&q_lock);
+		while (!q_head && !q_quit) {
+			q_waiting++;
+			atomic_fetch_add(&g_idle_workers, 1);
+			pthread_cond_wait(&q_cond, &q_lock);
+			atomic_fetch_sub(&g_idle_workers, 1);
+			q_waiting--;
+			if (q_woken > 0)
+				q_woken--;
 		}
-		case EV_READ:
-			role_taken(t->c);
-			serve_read(t->c);
-			break;
-		case EV_WRITE:
-			serve_write(t->c);
-			break;
+		c = q_head;
+		if (!c) {
+			pthread_mutex_unlock(&q_lock);
+			return NULL;
+		}
+		q_head = c->qnext;
+		if (!q_head)
+			q_tail = NULL;
+		wake_locked();
+		pthread_mutex_unlock(&q_lock);
+		serve_read(c);
+	}
+}
+
+/* The poller: a readable idle connection goes to the ready queue; a
+ * writable one has its queued replies sent here (that never blocks). */
+static void *
+poll_thread(void *arg)
+{
+	struct epoll_event ev[64];
+
+	(void)arg;
+	for (;;) {
+		int n = epoll_wait(epfd, ev, 64, -1);
+
+		for (int i = 0; i < n; i++) {
+			struct evtag *t = ev[i].data.ptr;
+
+			switch (t->kind) {
+			case EV_QUIT:
+				return NULL;
+			case EV_READ:
+				role_taken(t->c);
+				enqueue(t->c);
+				break;
+			case EV_WRITE:
+				serve_write(t->c);
+				break;
+			}
 		}
 	}
 }
@@ -1988,6 +2013,32 @@ fail:
 	free(c);
 }
 
+/* Stop the poller and the workers (no connection is left). */
+static void
+server_stop_pool(void)
+{
+	uint64_t one = 1;
+
+	if (write(quitfd, &one, sizeof one) < 0) {
+		/* cannot fail */
+	}
+	if (have_poller)
+		pthread_join(poller, NULL);
+	have_poller = 0;
+	pthread_mutex_lock(&q_lock);
+	q_quit = 1;
+	pthread_cond_broadcast(&q_cond);
+	pthread_mutex_unlock(&q_lock);
+	for (unsigned i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
+	nworkers = 0;
+	free(workers);
+	workers = NULL;
+	close(quitfd);
+	close(epfd);
+	quitfd = epfd = -1;
+}
+
 int
 server_init(const struct server_config *config)
 {
@@ -2000,17 +2051,14 @@ server_init(const struct server_config *config)
 	atomic_store(&g_stopping, 0);
 	atomic_store(&g_charged, 0);
 	nworkers = 0;
+	have_poller = 0;
 	q_head = q_tail = NULL;
+	q_quit = 0;
+	q_waiting = q_woken = 0;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	qfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	quitfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (epfd < 0 || qfd < 0 || quitfd < 0)
+	if (epfd < 0 || quitfd < 0)
 		return -errno;
-	ev.events = EPOLLIN | EPOLLET;
-	ev.data.ptr = &qtag;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, qfd, &ev) < 0)
-		return -errno;
-	ev.events = EPOLLIN;
 	ev.data.ptr = &quittag;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, quitfd, &ev) < 0)
 		return -errno;
@@ -2024,15 +2072,20 @@ server_init(const struct server_config *config)
 			break;
 		nworkers++;
 	}
+	if (nworkers && pthread_create(&poller, &a, poll_thread, NULL) == 0)
+		have_poller = 1;
 	pthread_attr_destroy(&a);
-	return nworkers ? 0 : -EAGAIN;
+	if (!have_poller) {
+		server_stop_pool();
+		return -EAGAIN;
+	}
+	return 0;
 }
 
 void
 server_shutdown(void)
 {
 	struct timespec ts;
-	uint64_t one = 1;
 	int r = 0;
 
 	pthread_mutex_lock(&c_lock);
@@ -2077,13 +2130,5 @@ server_shutdown(void)
 	log_limited_flush(&rl_conns, "too many connections");
 	log_limited_flush(&rl_timeout, "handshake timeouts");
 	log_limited_flush(&rl_errors, "errors");
-	if (write(quitfd, &one, sizeof one) < 0) {
-		/* cannot fail */
-	}
-	for (unsigned i = 0; i < nworkers; i++)
-		pthread_join(workers[i], NULL);
-	free(workers);
-	close(quitfd);
-	close(qfd);
-	close(epfd);
+	server_stop_pool();
 }
