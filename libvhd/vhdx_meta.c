@@ -457,7 +457,7 @@ vhdx_read_metadata(struct vhd *v, struct vhdx *x)
 	}
 	if (fl >> 2) {
 		r = bad(v, "metadata: file parameters: reserved flags",
-			it[0].off + 4, "0", fl >> 2);
+			it[0].off + 4, "bits 2-31 clear", fl);
 		goto out;
 	}
 	if (x->lss != 512 && x->lss != 4096) {
