@@ -17,6 +17,7 @@ disk content it must read as.  No VHDX library: only the on-disk layout.
                                 --probe reads the extents and 64 KiB either
                                 side of each only (for FUSE mounts of big
                                 disks)
+  gen.py qemu-io JSON IMAGE     the same as --probe, read by qemu-io
   gen.py map JSON MAPJSON       `vhdtool map --json`: every extent of data
                                 lies in runs mapped as data
 
@@ -400,7 +401,7 @@ def cases():
         blocks = {0: ('full', [(0, 4096, 30)]),
                   nb // 2: ('full', [(bs - 8192, 8192, 31)]),
                   nb - 1: ('full', [(bs - 4096, 4096, 32)])}
-        add(nm, 'qemu', lambda d, nm=nm, bs=bs, blocks=blocks: Disk(
+        add(nm, 'qemu-io vhdi', lambda d, nm=nm, bs=bs, blocks=blocks: Disk(
             nm, 64 * TIB, bs, blocks=blocks))
     # Differencing: a chain of three, child over middle over base, with
     # every state in the child and partially present blocks (sector
@@ -459,10 +460,51 @@ def main():
                    'extents': content(top)}, open(os.path.join(d, name + '.json'), 'w'))
     elif a[0] == 'verify':
         sys.exit(verify(json.load(open(a[1])), a[2], '--probe' in a))
+    elif a[0] == 'qemu-io':
+        sys.exit(qemu_io(json.load(open(a[1])), a[2]))
     elif a[0] == 'map':
         sys.exit(check_map(json.load(open(a[1])), json.load(open(a[2]))))
     else:
         sys.exit('unknown command ' + a[0])
+
+
+def expected(j, a, b):
+    """The disk's bytes [a, b) by the JSON's extents."""
+    out = bytearray(b - a)
+    for o, n, t in j['extents']:
+        s, e = max(a, o), min(b, o + n)
+        if s < e:
+            out[s - a:e - a] = pattern(t, o, n)[s - o:e - o]
+    return bytes(out)
+
+
+def windows(j):
+    """64 KiB-aligned windows round every extent, and the disk's first
+    and last 64 KiB: what a judge that cannot read the whole disk reads."""
+    w = [(0, 64 * KIB), (j['size'] - 64 * KIB, j['size'])]
+    for o, n, _ in j['extents']:
+        w.append((max(0, (o - 64 * KIB) // (64 * KIB) * (64 * KIB)),
+                  min(j['size'], (o + n + 128 * KIB) // (64 * KIB) * (64 * KIB))))
+    return sorted(set(w))
+
+
+def qemu_io(j, img):
+    """Read the windows with qemu-io (read -v: a hex dump; converting a
+    whole 64 TiB disk takes QEMU minutes) and compare."""
+    import subprocess
+    for a, b in windows(j):
+        out = subprocess.run(['qemu-io', '-r', '-f', 'vhdx', '-c',
+                              'read -v %d %d' % (a, b - a), img],
+                             check=True, capture_output=True, text=True).stdout
+        got = bytearray()
+        for line in out.splitlines():
+            head, sep, rest = line.partition(':  ')
+            if not sep or len(head) < 8:
+                continue
+            got += bytes.fromhex(rest[:47])
+        if bytes(got) != expected(j, a, b):
+            return 'qemu-io: %d..%d reads otherwise' % (a, b)
+    return 0
 
 
 def verify(j, path, probe):
@@ -484,13 +526,13 @@ def verify(j, path, probe):
             gaps.append((pos, o))
         pos = max(pos, o + n)
     gaps.append((pos, size))
+    if probe:
+        for a, b in windows(j):
+            f.seek(a)
+            if f.read(b - a) != expected(j, a, b):
+                return '%s: %d..%d reads otherwise' % (path, a, b)
+        return 0
     for s, e in gaps:
-        if probe:
-            for a, b in ((s, min(e, s + 64 * KIB)), (max(s, e - 64 * KIB), e)):
-                f.seek(a)
-                if f.read(b - a).count(0) != b - a:
-                    return '%s: non-zero bytes in %d..%d' % (path, a, b)
-            continue
         while s < e:
             try:
                 d = os.lseek(fd, s, os.SEEK_DATA)
