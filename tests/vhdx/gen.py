@@ -429,6 +429,23 @@ def cases():
                 24: ('partial', [(0, 2 * lss, 84)])}, parent=mid)
             return kid
         add(nm, '7z', chain)
+    # A differencing disk whose partially present blocks lie in two chunks
+    # (512-byte sectors, 256 MiB blocks: chunk ratio 16, sector bitmaps at
+    # BAT entries 16 and 33), over a dynamic parent: the bitmap of the
+    # right chunk, at the right bit, answers for each sector.  Too big for
+    # 7-Zip's extraction: judged by the generator's content only.
+    def chunks_diff(d):
+        bs, size = 256 * MIB, 20 * 256 * MIB
+        base = Disk('diff-chunks-base', size, bs, 512, 4096, 'dynamic',
+                    {b: ('full', [(0, 64 * KIB, 90 + b), (bs - 64 * KIB, 64 * KIB, 110 + b)])
+                     for b in (14, 15, 16, 17, 19)})
+        base.path = os.path.join(d, base.name + '.vhdx')
+        return Disk('diff-chunks', size, bs, 512, 4096, 'diff', {
+            15: ('partial', [(4096, 4096, 130)]),
+            16: ('partial', [(bs - 4096, 512, 131)]),
+            17: ('partial', [(0, 512, 132), (bs - 32 * KIB, 8 * KIB, 133)]),
+            19: 'zero'}, parent=base)
+    add('diff-chunks', '', chunks_diff)
     return C
 
 
