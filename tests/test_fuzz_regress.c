@@ -1,5 +1,5 @@
 /* test_fuzz_regress.c - every input the fuzzers found a bug with, kept in
- * tests/fuzz/regress/{open,modify,locator,nbd}/, replayed on each run, and the
+ * tests/fuzz/regress/{open,modify,locator,nbd,vhdx}/, replayed on each run, and the
  * fuzzers' seeds after them (so the harnesses also run in the gcc and
  * sanitized builds).
  *
