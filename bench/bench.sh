@@ -230,6 +230,14 @@ qemu-img convert -f raw -O vpc -o subformat=dynamic,force_size=on disk.raw disk.
 	die "qemu-img convert failed"
 "$VHDTOOL" check disk.vhd >>"$LOG" 2>&1 || note "bench: warning: vhdtool check disk.vhd failed"
 mkdir -p out
+# The VHDX rows (bench/vhdx.sh); BENCH_ONLY=vhdx runs only those.
+. "$TOP/bench/vhdx.sh"
+if [ "${BENCH_ONLY:-}" = vhdx ]; then
+	section "VHDX read (only)"
+	vhdx_bench
+	vhdx_brief
+	exit 0
+fi
 
 # ---- 1. conversions ----------------------------------------------------------
 if want conv; then
@@ -596,6 +604,10 @@ done
 fi
 rm -f big.raw big.vhd
 
+# ---- VHDX read (bench/vhdx.sh) ---------------------------------------------------
+section "VHDX read"
+vhdx_bench
+
 # ---- 7. Azure upload ----------------------------------------------------------------
 if want azure; then
 section "Azure upload (Azurite)"
@@ -716,6 +728,7 @@ row "2040 GiB sparse: NBD 4K rand read QD16, 1 connection (fio-bound), vs qemu-n
 row "2040 GiB sparse: server CPU per 4K hole read, 1 connection, vs qemu-nbd" us time cpu-big-rr.ours cpu-big-rr.theirs 1.0
 row "2040 GiB sparse: NBD 4K rand read QD16, 2 connections, vs qemu-nbd" IOPS rate big-rr2.ours big-rr2.theirs 1.0
 row "peak RSS: vhdnbd serving 2040 GiB sparse (qemu-nbd)" MiB rss rss-big-serve.ours rss-big-serve.theirs 64 1024
+vhdx_rows
 row "peak RSS: vhdfuse serving 2040 GiB sparse" MiB rss rss-big-fuse.ours - 64 1024
 row "peak RSS: convert 2040 GiB dynamic->raw (qemu-img)" MiB rss rss-big-dyn-raw.ours rss-big-dyn-raw.theirs 64 1024
 row "peak RSS: convert 2040 GiB dynamic->dynamic (qemu-img)" MiB rss rss-big-dyn-dyn.ours rss-big-dyn-dyn.theirs 64 1024
@@ -796,6 +809,7 @@ if [ -n "$RESULTS" ]; then
 	echo "  fio itself is the limit (one core at about 99%, 5 system calls per request whatever the server"
 	echo "  does), so that row is shown for information and the server is judged by its CPU time per"
 	echo "  request and by two connections (fio \`--numjobs=2\`, a multi-conn client such as nbdcopy or QEMU)."
+	vhdx_notes
 	echo "- CPU rows (info): user+system time of a command (GNU time), or of a server process during a fio"
 	echo "  run divided by the requests served (/proc/PID/stat). Less disturbed by other load than wall time."
 	} >"$RESULTS"

@@ -457,7 +457,7 @@ vhdx_read_metadata(struct vhd *v, struct vhdx *x)
 	}
 	if (fl >> 2) {
 		r = bad(v, "metadata: file parameters: reserved flags",
-			it[0].off + 4, "0", fl >> 2);
+			it[0].off + 4, "bits 2-31 clear", fl);
 		goto out;
 	}
 	if (x->lss != 512 && x->lss != 4096) {
@@ -593,21 +593,27 @@ vhdx_read_bat(struct vhd *v, struct vhdx *x)
 			       (unsigned long long)x->bat_entries,
 			       (unsigned long long)x->blocks, x->bat_len);
 	x->bat = malloc(x->bat_entries * 8);
-	used = malloc(x->bat_entries * 2 * sizeof(*used));
-	if (!x->bat || !used) {
-		free(used);
+	if (!x->bat)
 		return vhd_err(ENOMEM, "'%s': no memory for a BAT of %llu "
 			       "entries", v->path,
 			       (unsigned long long)x->bat_entries);
-	}
 	if ((r = vhdx_file_read(v, x->bat, x->bat_entries * 8,
 				x->bat_off)) < 0)
-		goto out;
+		return r;
+	/* Room for the extents of the entries with data only: a sparse
+	 * 64 TiB disk of 1 MiB blocks has 64 Mi entries. */
+	size_t npresent = 1;
 	for (uint64_t i = 0; i < x->bat_entries; i++) {
 		x->bat[i] = get_le64((const uint8_t *)&x->bat[i]);
+		npresent += BAT_STATE(x->bat[i]) == PB_FULLY_PRESENT ||
+			    BAT_STATE(x->bat[i]) == PB_PARTIALLY_PRESENT;
+	}
+	if (!(used = malloc(npresent * 2 * sizeof(*used))))
+		return vhd_err(ENOMEM, "'%s': no memory for %zu blocks",
+			       v->path, npresent);
+	for (uint64_t i = 0; i < x->bat_entries; i++)
 		if ((r = check_entry(v, x, i, used, &nused)) < 0)
 			goto out;
-	}
 	/* No two blocks (or bitmaps) may share bytes. */
 	qsort(used, nused, 2 * sizeof(*used), cmp_u64);
 	for (size_t i = 1; i < nused; i++) {

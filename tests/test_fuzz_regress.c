@@ -1,5 +1,5 @@
 /* test_fuzz_regress.c - every input the fuzzers found a bug with, kept in
- * tests/fuzz/regress/{open,modify,locator,nbd}/, replayed on each run, and the
+ * tests/fuzz/regress/{open,modify,locator,nbd,vhdx}/, replayed on each run, and the
  * fuzzers' seeds after them (so the harnesses also run in the gcc and
  * sanitized builds).
  *
@@ -41,6 +41,7 @@ fuzz_regress_fail(const char *who, const char *what, int line)
 #include "fuzz/fuzz_modify.c"
 #include "fuzz/fuzz_locator.c"
 #include "fuzz/fuzz_nbd.c"
+#include "fuzz/fuzz_vhdx.c"
 
 static char *
 read_all(const char *path, size_t *n)
@@ -221,6 +222,21 @@ test_nbd_inputs(void **state)
 	assert_true(each_input("seeds", "nbd", nbd_one) > 0);
 }
 
+static void
+vhdx_one(const char *name, const uint8_t *d, size_t n)
+{
+	(void)name;
+	fuzz_vhdx_input(d, n);
+}
+
+static void
+test_vhdx_inputs(void **state)
+{
+	(void)state;
+	each_input("regress", "vhdx", vhdx_one);
+	assert_true(each_input("seeds", "vhdx", vhdx_one) > 0);
+}
+
 int
 main(void)
 {
@@ -229,6 +245,7 @@ main(void)
 		cmocka_unit_test(test_modify_inputs),
 		cmocka_unit_test(test_locator_inputs),
 		cmocka_unit_test(test_nbd_inputs),
+		cmocka_unit_test(test_vhdx_inputs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,13 +63,47 @@ ms_guid_str(const uint8_t g[16], char out[37])
 	return out;
 }
 
+/* The chain under a VHDX (each level a VHDX: mixed chains are refused),
+ * text or JSON: depth, type, DataWriteGuid, file. */
+static void
+print_vhdx_chain(struct vhd *v, int json,
+		 const struct tool_msg *parent_problem)
+{
+	char u[37];
+	int depth = 0;
+
+	printf(json ? "  \"chain\": [" : "chain:\n");
+	for (struct vhd *p = v; p; p = vhd_parent(p), depth++) {
+		struct vhd_info pi = { .struct_size = sizeof pi };
+		if (vhd_get_info(p, &pi) < 0)
+			break;
+		ms_guid_str(pi.unique_id, u);
+		if (!json) {
+			printf("  %d  %-12s %s  %s\n", depth,
+			       vhd_type_name(pi.type), u, vhd_path(p));
+			continue;
+		}
+		printf("%s\n    {\"file\": ", depth ? "," : "");
+		json_str(stdout, vhd_path(p));
+		printf(", \"format\": \"%s\", \"type\": \"%s\", "
+		       "\"data_write_guid\": \"%s\"}",
+		       pi.format == VHD_FORMAT_VHDX ? "vhdx" : "vhd",
+		       vhd_type_name(pi.type), u);
+	}
+	if (json)
+		printf("\n  ]");
+	else if (parent_problem)
+		printf("  %d  (missing)\n", depth);
+}
+
 /* A VHDX has no footer, geometry or creator fields: its own lines. */
 static void
 print_vhdx(struct vhd *v, const struct vhd_info *in, const char *file,
-	   int json)
+	   int json, const struct tool_msg *parent_problem)
 {
 	char h[32], u[37], d[37], l[37];
 	const char *type = vhd_type_name(in->type);
+	int first = 1;
 
 	ms_guid_str(in->unique_id, u);
 	ms_guid_str(in->disk_id, d);
@@ -93,18 +127,37 @@ print_vhdx(struct vhd *v, const struct vhd_info *in, const char *file,
 		printf("  \"disk_id\": \"%s\",\n", d);
 		printf("  \"log_replayed\": %s,\n",
 		       in->warnings & VHD_WARN_LOG_REPLAYED ? "true" : "false");
-		printf("  \"parent_path\": ");
+		printf("  \"warnings\": [");
+		for (unsigned bit = 1; bit; bit <<= 1) {
+			if (!(in->warnings & bit) || !vhd_warning_text(bit))
+				continue;
+			printf("%s", first ? "" : ", ");
+			json_str(stdout, vhd_warning_text(bit));
+			first = 0;
+		}
+		printf("],\n  \"parent_path\": ");
 		if (in->type == VHD_TYPE_DIFF)
 			json_str(stdout, in->parent_name);
 		else
 			printf("null");
 		if (in->type == VHD_TYPE_DIFF)
 			printf(",\n  \"parent_linkage\": \"%s\"", l);
+		else
+			printf(",\n  \"parent_linkage\": null");
 		printf(",\n  \"parent\": ");
 		if (vhd_parent(v))
 			json_str(stdout, vhd_path(vhd_parent(v)));
 		else
 			printf("null");
+		printf(",\n  \"parent_missing\": %s,\n",
+		       parent_problem ? "true" : "false");
+		printf("  \"parent_problem\": ");
+		if (parent_problem)
+			json_str(stdout, parent_problem->text);
+		else
+			printf("null");
+		printf(",\n");
+		print_vhdx_chain(v, 1, parent_problem);
 		printf("\n}\n");
 		return;
 	}
@@ -128,10 +181,15 @@ print_vhdx(struct vhd *v, const struct vhd_info *in, const char *file,
 	if (in->type == VHD_TYPE_DIFF) {
 		printf("parent path:       %s\n", in->parent_name);
 		printf("parent linkage:    %s  [its DataWriteGuid]\n", l);
-		if (vhd_parent(v))
+		if (parent_problem)
+			printf("parent:            MISSING (%s)\n",
+			       tool_msg_text(parent_problem, file));
+		else if (vhd_parent(v))
 			printf("parent:            %s\n", vhd_path(vhd_parent(v)));
 	}
 	print_warnings(in->warnings);
+	if (in->type == VHD_TYPE_DIFF)
+		print_vhdx_chain(v, 0, parent_problem);
 }
 
 static void
@@ -399,7 +457,7 @@ cmd_info(int argc, char **argv)
 		goto out;
 	}
 	if (in.format == VHD_FORMAT_VHDX)
-		print_vhdx(v, &in, file, json);
+		print_vhdx(v, &in, file, json, parent_problem);
 	else if (json)
 		print_json(v, &in, file, parent_problem);
 	else

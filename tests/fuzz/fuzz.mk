@@ -16,7 +16,7 @@
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= fuzz_open fuzz_modify fuzz_locator fuzz_nbd
+FUZZ_TARGETS ?= fuzz_open fuzz_modify fuzz_locator fuzz_nbd fuzz_vhdx
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS   = -std=c11 -O1 -g -fno-omit-frame-pointer -pthread \
 		-Wall -Wextra -Werror -D_GNU_SOURCE $(LFS_CPPFLAGS) -Ilibvhd -Inbd
@@ -44,4 +44,5 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIB)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< \
 		$(FUZZ_LIB) -pthread
 
+$(FUZZ_BUILD)/fuzz_vhdx: tests/fuzz/fuzz_open.c
 $(FUZZ_BUILD)/fuzz_nbd: nbd/server.c nbd/server.h nbd/protocol.h

@@ -32,7 +32,8 @@
 #include "vhd.h"
 #include "fuzz_util.h"
 
-#define FZ_MAX_INPUT   (4u * 1024 * 1024)
+/* 8 MiB: fuzz_vhdx.c unpacks its inputs into 5 MiB images. */
+#define FZ_MAX_INPUT   (8u * 1024 * 1024)
 #define FZ_MAP_STEPS   4096
 
 #define FZ_ASSERT(cond, what) do { if (!(cond)) fz_fail(what, __LINE__); } \

@@ -25,6 +25,7 @@ GUIDS = {
     'disk_size': '2FA54224-CD1B-4876-B211-5DBED83BF4B8',
     'lss': '8141BF1D-A96F-4709-BA47-F233A8FAAB5F',
     'pss': 'CDA348C7-445D-4471-9CC9-E9885251C556',
+    'page83': 'BECA12AB-B2E6-4523-93EF-C309E000C746',
 }
 
 
@@ -75,13 +76,14 @@ class Image:
                         self.regions.setdefault(k, []).append(e)
         self.bat = struct.unpack_from('<Q', self.b, self.regions['bat'][0] + 16)[0]
         self.meta = struct.unpack_from('<Q', self.b, self.regions['meta'][0] + 16)[0]
-        self.items = {}
+        self.items, self.entries = {}, {}
         n = struct.unpack_from('<H', self.b, self.meta + 10)[0]
         for i in range(n):
             e = self.meta + 32 + 32 * i
-            for k in ('file_params', 'disk_size', 'lss', 'pss'):
+            for k in ('file_params', 'disk_size', 'lss', 'pss', 'page83'):
                 if self.b[e:e + 16] == guid(k):
                     self.items[k] = self.meta + struct.unpack_from('<I', self.b, e + 16)[0]
+                    self.entries[k] = e
 
     def header(self, off):
         seq, = struct.unpack_from('<Q', self.b, off + 8)
@@ -136,7 +138,7 @@ def log_entry(img, seq, descs, flushed, last, log_guid, tail=0):
     return e
 
 
-def dirty(img, flushed_past_eof=False, wrap=False):
+def dirty(img, flushed_past_eof=False, wrap=False, last=None, desc_off=None):
     """A 1 MiB block of 0x77 appended to the file (unreferenced), then log
     entries that (1) rewrite the first 4 KiB of the first present block with a
     byte ramp, (2) zero 8 KiB of the second present block, (3) point the
@@ -162,8 +164,9 @@ def dirty(img, flushed_past_eof=False, wrap=False):
     # tail: at the log's start, or (wrap) the first in the last 8 KiB of
     # the log and the second wrapping round to its start.
     first = img.log_len - 8192 if wrap else 0
-    e1 = log_entry(img, 5, [('data', b0, ramp), ('zero', b1 + 4096, 8192)],
-                   flushed, len(img.b), lg, tail=first)
+    e1 = log_entry(img, 5, [('data', b0 if desc_off is None else desc_off, ramp),
+                            ('zero', b1 + 4096, 8192)],
+                   flushed, len(img.b) if last is None else last, lg, tail=first)
     e2 = log_entry(img, 6, [('data', img.bat, bytes(page))],
                    flushed, len(img.b), lg, tail=first)
     assert len(e1) == 8192
@@ -239,6 +242,24 @@ def zero_block(img, blk):
     struct.pack_into('<Q', img.b, img.bat + 8 * blk, 2)
 
 
+def regions(img, fn):
+    """fn(entry offset, region name) on both region tables, resealed."""
+    for t in (192 * 1024, 256 * 1024):
+        n = struct.unpack_from('<I', img.b, t + 8)[0]
+        for i in range(n):
+            e = t + 16 + 32 * i
+            for k in ('bat', 'meta'):
+                if img.b[e:e + 16] == guid(k):
+                    fn(e, k)
+        seal(img.b, t, 65536)
+
+
+def table_count(img, n):
+    for t in (192 * 1024, 256 * 1024):
+        struct.pack_into('<I', img.b, t + 8, n)
+        seal(img.b, t, 65536)
+
+
 def both(img, fn):
     for off in (64 * 1024, 128 * 1024):
         fn(off)
@@ -264,6 +285,30 @@ CASES = {
                                               i.bat_entry(i.present()[0])),
     'bat-in-metadata': lambda i: struct.pack_into('<Q', i.b, i.bat, (i.meta // MIB) << 20 | 6),
     'log-truncated': lambda i: dirty(i, flushed_past_eof=True),
+    'header-log-version': lambda i: both(i, lambda o: (struct.pack_into('<H', i.b, o + 64, 1), seal(i.b, o, 4096))),
+    'header-log-length': lambda i: both(i, lambda o: (struct.pack_into('<I', i.b, o + 68, 12345), seal(i.b, o, 4096))),
+    'header-log-outside': lambda i: both(i, lambda o: (struct.pack_into('<I', i.b, o + 68, 64 << 20), seal(i.b, o, 4096))),
+    'region-entry-count': lambda i: table_count(i, 3000),
+    'region-bat-length': lambda i: regions(i, lambda e, k: k == 'bat' and struct.pack_into('<I', i.b, e + 24, 0)),
+    'region-meta-unaligned': lambda i: regions(i, lambda e, k: k == 'meta' and struct.pack_into('<Q', i.b, e + 16, i.meta + 4096)),
+    'region-overlap': lambda i: regions(i, lambda e, k: k == 'meta' and struct.pack_into('<Q', i.b, e + 16, i.bat)),
+    'region-missing-bat': lambda i: regions(i, lambda e, k: k == 'bat' and i.b.__setitem__(e, i.b[e] ^ 0x10)),
+    'region-log-overlap': lambda i: both(i, lambda o: (struct.pack_into('<Q', i.b, o + 72, i.bat), seal(i.b, o, 4096))),
+    'metadata-entry-count': lambda i: struct.pack_into('<H', i.b, i.meta + 10, 3000),
+    'metadata-item-offset': lambda i: struct.pack_into('<I', i.b, i.entries['file_params'] + 16, 100),
+    'metadata-item-length': lambda i: struct.pack_into('<I', i.b, i.entries['disk_size'] + 20, 4),
+    'metadata-item-past-end': lambda i: struct.pack_into('<I', i.b, i.entries['lss'] + 16, (1 << 20) - 2),
+    'metadata-duplicate': lambda i: i.b.__setitem__(slice(i.entries['pss'], i.entries['pss'] + 16), guid('lss')),
+    'metadata-missing': lambda i: (i.b.__setitem__(i.entries['page83'], i.b[i.entries['page83']] ^ 1),
+                                   struct.pack_into('<I', i.b, i.entries['page83'] + 24, 0)),
+    'metadata-reserved-flags': lambda i: struct.pack_into('<I', i.b, i.items['file_params'] + 4, 8),
+    'metadata-physical-sector': lambda i: struct.pack_into('<I', i.b, i.items['pss'], 1000),
+    'metadata-disk-size-unaligned': lambda i: struct.pack_into('<Q', i.b, i.items['disk_size'], (64 << 20) + 100),
+    'metadata-no-locator': lambda i: struct.pack_into('<I', i.b, i.items['file_params'] + 4, 2),
+    'bat-partial-in-dynamic': lambda i: struct.pack_into('<Q', i.b, i.bat, (i.bat_entry(i.present()[0]) & ~7) | 7),
+    'bat-region-short': lambda i: struct.pack_into('<Q', i.b, i.items['disk_size'], 64 << 40),
+    'log-descriptor-range': lambda i: dirty(i, desc_off=1 << 50),
+    'log-last-offset': lambda i: dirty(i, last=1 << 50),
 }
 
 
