@@ -349,6 +349,18 @@ alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 		if (z1 > w1 && (r = vhd_io_zero(v->io, w1, z1 - w1)) < 0)
 			goto zfail;
 	}
+	if (v->batch) {
+		/* vhd_alloc_commit writes the entry after one barrier. */
+		v->bat[blk] = (uint32_t)(bstart / 512);
+		if (v->pend_hi < v->pend_lo)
+			v->pend_lo = v->pend_hi = blk;
+		if (blk < v->pend_lo)
+			v->pend_lo = blk;
+		if (blk > v->pend_hi)
+			v->pend_hi = blk;
+		vhd_bm_new_block(v, blk, diff ? bits : NULL);
+		goto out;
+	}
 	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC)) {
 		r = v->io->ops->flush(v->io);
 		if (r < 0) {
@@ -373,6 +385,45 @@ out:
 zfail:
 	r = io_fail(v, r, "write", data);
 	goto out;
+}
+
+void
+vhd_alloc_batch(struct vhd *v, int on)
+{
+	pthread_rwlock_wrlock(&v->lock);
+	if (on && !v->batch) {
+		v->pend_lo = 1;         /* none pending */
+		v->pend_hi = 0;
+	}
+	v->batch = on;
+	pthread_rwlock_unlock(&v->lock);
+}
+
+int
+vhd_alloc_commit(struct vhd *v)
+{
+	int r = 0;
+
+	pthread_rwlock_wrlock(&v->lock);
+	if (!v->batch || v->pend_hi < v->pend_lo)
+		goto out;
+	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC) &&
+	    (r = v->io->ops->flush(v->io)) < 0) {
+		r = vhd_err(-r, "'%s': cannot sync: %s", v->path, strerror(-r));
+		goto out;
+	}
+	/* One BAT sector holds 128 entries. */
+	for (uint32_t b = v->pend_lo / 128 * 128; b <= v->pend_hi; b += 128)
+		if ((r = vhd_bat_write_entry(v, b)) < 0)
+			goto out;
+	v->pend_lo = 1;
+	v->pend_hi = 0;
+	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC) &&
+	    (r = v->io->ops->flush(v->io)) < 0)
+		r = vhd_err(-r, "'%s': cannot sync: %s", v->path, strerror(-r));
+out:
+	pthread_rwlock_unlock(&v->lock);
+	return r;
 }
 
 /* One block's part of a write; caller holds the exclusive lock.  filled:
