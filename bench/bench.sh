@@ -8,7 +8,9 @@
 # BENCH_REPS (rounds, default 5), BENCH_RUNTIME (seconds per fio run,
 # default 3), BENCH_DIR (scratch parent, default /var/tmp), BUILD (where
 # our programs are, default build), BENCH_RESULTS (file written, default
-# bench/RESULTS.md; empty: write none).
+# bench/RESULTS.md; empty: write none), BENCH_SCALE_MAX (largest image of
+# the scaling table, in allocated blocks: 1000 to 1000000, the default;
+# 100000 saves most of its few minutes).
 #
 # In every round ours runs first, then theirs; each figure is the median
 # of the rounds, and only the ratio ours/theirs is meant to be compared
@@ -579,6 +581,13 @@ section "Azure upload (Azurite)"
 AZ_SAMPLES=$S BENCH_DIR=$W BUILD=$BUILD BENCH_SIZE=$SIZE BENCH_REPS=$REPS \
 	bash "$TOP/bench/azure.sh" >>"$LOG" 2>&1 || fail az-up-sparse ours "bench/azure.sh"
 
+# ---- 8. scaling ------------------------------------------------------------------
+# Costs against the number of allocated blocks, 10^3 to BENCH_SCALE_MAX
+# (default 10^6: 4 GiB of 4 KiB blocks, a few minutes): bench/scale.sh.
+section "scaling (10^3 to ${BENCH_SCALE_MAX:-1000000} blocks)"
+BUILD=$BUILD BENCH_DIR=$W SCALE_OUT=$W/scale SCALE_REPS=$(( REPS < 3 ? REPS : 3 )) \
+	bash "$TOP/bench/scale.sh" 2>>"$LOG" || fail scale ours "bench/scale.sh"
+
 # ---- report ------------------------------------------------------------------------
 MERGED_MIB=$((MERGED / 1048576))
 for side in ours theirs; do
@@ -688,6 +697,8 @@ row "peak RSS: create 2040 GiB (qemu-img create)" MiB rssinfo rss-create.ours rs
 row "peak RSS: vhdnbd after nbdcopy+fio (qemu-nbd)" MiB rssinfo rss-nbd.ours rss-nbd.theirs - 1024
 row "peak RSS: vhdfuse after seq read (qemu-storage-daemon)" MiB rssinfo rss-fuse-seq.ours rss-fuse-seq.theirs - 1024
 
+[ -s "$W/scale.rows" ] && cat "$W/scale.rows" >>"$ROWS"
+
 # The table on standard output.
 echo
 printf '%-72s %-5s %9s %9s %6s %10s %s\n' metric unit ours theirs ratio target result
@@ -697,6 +708,11 @@ NMISS=$(awk -F'\t' '$7 == "MISS"' "$ROWS" | wc -l)
 echo "bench: $NPASS PASS, $NMISS MISS (ratio = ours/theirs; medians of $REPS rounds)"
 FAILED=$(cd "$S" && ls ./*.err 2>/dev/null | sed 's|^\./||; s|\.err$||' | tr '\n' ' ')
 [ -n "$FAILED" ] && echo "bench: runs that failed: $FAILED"
+if [ -s "$W/scale.md" ]; then
+	echo
+	echo "scaling (time / peak RSS per operation and allocated blocks):"
+	cat "$W/scale.md"
+fi
 
 # RESULTS.md
 if [ -n "$RESULTS" ]; then
@@ -723,6 +739,20 @@ if [ -n "$RESULTS" ]; then
 	echo "|---|---|---:|---:|---:|---|---|"
 	awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' "$ROWS"
 	echo
+	if [ -s "$W/scale.md" ]; then
+		echo "## Scaling with the allocated blocks"
+		echo
+		echo "Dynamic VHDs with 4 KiB blocks (the smallest \`vhdtool create\` allows), N of them allocated"
+		echo "(bench/mkimage.py --fill; every 10th holds zeros). Median wall time (ms) / peak RSS (MiB) per"
+		echo "operation; \"per-block growth\" is the largest rise of the time per block from one size to the next"
+		echo "(10x the blocks; target <= 2x), \"exponent\" the fitted k in time ~ N^k (process start-up makes small"
+		echo "sizes look costly per block, so k < 1 is common). compact frees the zero blocks and moves the rest;"
+		echo "merge folds a differencing child with N blocks into an empty parent (N allocations); the NBD rows"
+		echo "time socket-activated server start, open and one 4 KiB read. \`qemu-img check\` does not support VHD."
+		echo
+		cat "$W/scale.md"
+		echo
+	fi
 	echo "## What is measured"
 	echo
 	echo "- Image: $MIB MiB raw, 4 MiB chunks alternating pseudo-random data and written zeros."
