@@ -743,10 +743,12 @@ if [ -n "$RESULTS" ]; then
 		echo "## Scaling with the allocated blocks"
 		echo
 		echo "Dynamic VHDs with 4 KiB blocks (the smallest \`vhdtool create\` allows), N of them allocated"
-		echo "(bench/mkimage.py --fill; every 10th holds zeros). Median wall time (ms) / peak RSS (MiB) per"
-		echo "operation; \"per-block growth\" is the largest rise of the time per block from one size to the next"
-		echo "(10x the blocks; target <= 2x), \"exponent\" the fitted k in time ~ N^k (process start-up makes small"
-		echo "sizes look costly per block, so k < 1 is common). compact frees the zero blocks and moves the rest;"
+		echo "(bench/mkimage.py --fill; every 10th holds zeros). Median wall time in ms (CPU time, user + system,"
+		echo "in ms) / peak RSS (MiB, wait4's ru_maxrss as GNU time -f %M) per operation; \"per-block growth\" is the"
+		echo "largest rise of the time per block from one size to the next (10x the blocks; target <= 2x), judged"
+		echo "on CPU time where there is one (at 10^6 blocks merge and compact write 4 GiB: their wall time also"
+		echo "measures the shared disk), \"exponent\" the fitted k in time ~ N^k (process start-up makes small sizes"
+		echo "look costly per block, so k < 1 is common). compact frees the zero blocks and moves the rest;"
 		echo "merge folds a differencing child with N blocks into an empty parent (N allocations); the NBD rows"
 		echo "time socket-activated server start, open and one 4 KiB read. \`qemu-img check\` does not support VHD."
 		echo
