@@ -8,10 +8,12 @@
 # BENCH_REPS (rounds, default 5), BENCH_RUNTIME (seconds per fio run,
 # default 3), BENCH_DIR (scratch parent, default /var/tmp), BUILD (where
 # our programs are, default build), BENCH_RESULTS (file written, default
-# bench/RESULTS.md; empty: write none).
+# bench/RESULTS.md; empty: write none), BENCH_SCALE_MAX (largest image of
+# the scaling table, in allocated blocks: 1000 to 1000000, the default;
+# 100000 saves most of its few minutes).
 # BENCH_ONLY=nbd,... runs only the sections named (conv, nbd, fuse, merge,
-# create, big, azure; "nbd" includes the 2040 GiB NBD serving) and then
-# writes no RESULTS.md unless BENCH_RESULTS names one.
+# create, big, azure, vhdx, scale; "nbd" includes the 2040 GiB NBD serving)
+# and then writes no RESULTS.md unless BENCH_RESULTS names one.
 # BENCH_NBD_EXTRA="NAME=PATH ..." also runs other vhdnbd builds as NBD
 # sides NAME (e.g. an older commit's), in the same rounds, shown for info.
 #
@@ -402,6 +404,7 @@ mkdir -p vm
 FPID=""
 fuse_mount() {
 	local img=${2:-disk.vhd}
+	[ "$1" = qsdraw ] && img=disk.raw
 	cat "$img" >/dev/null
 	case $1 in
 	ours)
@@ -413,6 +416,13 @@ fuse_mount() {
 			--blockdev driver=file,node-name=f,filename=disk.vhd,read-only=on \
 			--blockdev driver=vpc,node-name=d,file=f,read-only=on \
 			--export type=fuse,id=e,node-name=d,mountpoint="$MNT",writable=off
+		FPID=$SPID; add_mount "$MNT"; FILE=$MNT
+		wait_mount "$MNT" ;;
+	qsdraw)
+		# The raw-file peer: the same daemon exporting disk.raw itself.
+		start_bg qemu-storage-daemon \
+			--blockdev driver=file,node-name=f,filename=disk.raw,read-only=on \
+			--export type=fuse,id=e,node-name=f,mountpoint="$MNT",writable=off
 		FPID=$SPID; add_mount "$MNT"; FILE=$MNT
 		wait_mount "$MNT" ;;
 	vhdimount)
@@ -458,12 +468,11 @@ fuse_rand() { # KEY SIDE [FIO-ARGS]
 	fuse_umount "$side"
 }
 for r in $(seq "$REPS"); do
-	fuse_seq fuse-seq ours "$MIB"
-	fuse_seq fuse-seq theirs "$MIB"
-	fuse_rand fuse-rr ours
-	fuse_rand fuse-rr theirs
-	fuse_rand fuse-rr4 ours --numjobs=4 --group_reporting
-	fuse_rand fuse-rr4 theirs --numjobs=4 --group_reporting
+	for side in ours theirs qsdraw; do
+		fuse_seq fuse-seq $side "$MIB"
+		fuse_rand fuse-rr $side
+		fuse_rand fuse-rr4 $side --numjobs=4 --group_reporting
+	done
 done
 # libvhdi reads a sector per system call: one round, on a prefix.
 VMIB=$((MIB < 256 ? MIB : 256))
@@ -472,6 +481,83 @@ fuse_seq fuse-seq-v vhdimount "$VMIB"
 fuse_rand fuse-rr-v ours
 fuse_rand fuse-rr-v vhdimount
 
+# Writes, each run on a fresh writable copy (half its blocks unallocated,
+# so allocation is included): vhdfuse and qemu-storage-daemon's FUSE
+# export of the VHD; qemu-storage-daemon exporting a copy of the raw file
+# (a userspace FUSE server on the raw file); the same writes to a copy of
+# the raw file directly (O_DIRECT, no FUSE: the limit).
+fuse_wmount() { # SIDE: writable, FILE set
+	rm -f srv.vhd srv.raw
+	case $1 in
+	ours)
+		cp --sparse=always disk.vhd srv.vhd
+		start_bg "$VHDFUSE" -f srv.vhd "$MNT"
+		FPID=$SPID; add_mount "$MNT"; FILE=$MNT
+		wait_mount "$MNT" ;;
+	theirs)
+		cp --sparse=always disk.vhd srv.vhd
+		start_bg qemu-storage-daemon \
+			--blockdev driver=file,node-name=f,filename=srv.vhd \
+			--blockdev driver=vpc,node-name=d,file=f \
+			--export type=fuse,id=e,node-name=d,mountpoint="$MNT",writable=on
+		FPID=$SPID; add_mount "$MNT"; FILE=$MNT
+		wait_mount "$MNT" ;;
+	qsdraw)
+		cp --sparse=always disk.raw srv.raw
+		start_bg qemu-storage-daemon \
+			--blockdev driver=file,node-name=f,filename=srv.raw \
+			--export type=fuse,id=e,node-name=f,mountpoint="$MNT",writable=on
+		FPID=$SPID; add_mount "$MNT"; FILE=$MNT
+		wait_mount "$MNT" ;;
+	raw)
+		cp --sparse=always disk.raw srv.raw
+		FPID=""; FILE=$W/srv.raw ;;
+	esac
+}
+fuse_wumount() {
+	[ "$1" = raw ] || unmount "$MNT"
+	[ -n "$FPID" ] && stop_bg "$FPID"
+	FPID=""
+	rm -f srv.vhd srv.raw
+}
+# fuse_wrand KEY SIDE [FIO-ARGS]: 4 KiB random writes, O_DIRECT.
+fuse_wrand() {
+	local key=$1 side=$2
+	shift 2
+	if ! fuse_wmount "$side"; then
+		fail "$key" "$side" "mount failed"; fuse_wumount "$side"; return
+	fi
+	CPUPID=$FPID
+	fio_iops "$key" "$side" write --ioengine=psync --filename="$FILE" --size="$SIZE" --direct=1 "$@"
+	CPUPID=""
+	fuse_wumount "$side"
+}
+# fuse_wseq SIDE: the whole disk written in 1 MiB O_DIRECT writes from
+# disk.raw (cached), then fsync: the data is on the disk when it ends.
+fuse_wseq() {
+	local side=$1 t0 t1
+	if ! fuse_wmount "$side"; then
+		fail fuse-sw "$side" "mount failed"; fuse_wumount "$side"; return
+	fi
+	cat disk.raw >/dev/null
+	echo "+ dd if=disk.raw of=$FILE bs=1M oflag=direct conv=notrunc,fsync" >>"$LOG"
+	t0=$EPOCHREALTIME
+	if dd if=disk.raw of="$FILE" bs=1M oflag=direct conv=notrunc,fsync 2>>"$LOG"; then
+		t1=$EPOCHREALTIME
+		add fuse-sw "$side" "$(awk -v m="$MIB" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", m / (b - a) }')"
+	else
+		fail fuse-sw "$side" "dd"
+	fi
+	[ -n "$FPID" ] && add rss-fuse-sw "$side" "$(hwm "$FPID")"
+	fuse_wumount "$side"
+}
+for r in $(seq "$REPS"); do
+	for side in ours theirs qsdraw raw; do
+		fuse_wrand fuse-rw $side
+		fuse_wrand fuse-rw4 $side --numjobs=4 --group_reporting
+		fuse_wseq $side
+	done
+done
 fi
 
 # ---- 4. merge --------------------------------------------------------------------
@@ -605,8 +691,10 @@ fi
 rm -f big.raw big.vhd
 
 # ---- VHDX read (bench/vhdx.sh) ---------------------------------------------------
+if want vhdx; then
 section "VHDX read"
 vhdx_bench
+fi
 
 # ---- 7. Azure upload ----------------------------------------------------------------
 if want azure; then
@@ -614,6 +702,15 @@ section "Azure upload (Azurite)"
 AZ_SAMPLES=$S BENCH_DIR=$W BUILD=$BUILD BENCH_SIZE=$SIZE BENCH_REPS=$REPS \
 	bash "$TOP/bench/azure.sh" >>"$LOG" 2>&1 || fail az-up-sparse ours "bench/azure.sh"
 
+fi
+
+if want scale; then
+# ---- 8. scaling ------------------------------------------------------------------
+# Costs against the number of allocated blocks, 10^3 to BENCH_SCALE_MAX
+# (default 10^6: 4 GiB of 4 KiB blocks, a few minutes): bench/scale.sh.
+section "scaling (10^3 to ${BENCH_SCALE_MAX:-1000000} blocks)"
+BUILD=$BUILD BENCH_DIR=$W SCALE_OUT=$W/scale SCALE_REPS=$(( REPS < 3 ? REPS : 3 )) \
+	bash "$TOP/bench/scale.sh" 2>>"$LOG" || fail scale ours "bench/scale.sh"
 fi
 
 # ---- report ------------------------------------------------------------------------
@@ -671,16 +768,16 @@ row "CPU (user+sys) convert raw->dynamic, vs qemu-img convert" s info cpu-conv-r
 row "CPU (user+sys) convert dynamic->raw, vs qemu-img convert" s info cpu-conv-dyn-raw.ours cpu-conv-dyn-raw.theirs -
 row "CPU (user+sys) convert raw->fixed, vs qemu-img convert" s info cpu-conv-raw-fixed.ours cpu-conv-raw-fixed.theirs -
 row "CPU (user+sys) convert dynamic->fixed, vs qemu-img convert" s info cpu-conv-dyn-fixed.ours cpu-conv-dyn-fixed.theirs -
-row "convert raw->dynamic VHD, vs cp --sparse=always" s time conv-raw-dyn.ours cp-raw.cp 1.5
-row "  same, vs cp --sparse=always + sync FILE" s time conv-raw-dyn.ours cp-raw.synced 1.5
-row "convert dynamic VHD->raw, vs cp --sparse=always" s time conv-dyn-raw.ours cp-raw.cp 1.5
-row "  same, vs cp --sparse=always + sync FILE" s time conv-dyn-raw.ours cp-raw.synced 1.5
+row "convert raw->dynamic VHD, vs cp --sparse=always" s time conv-raw-dyn.ours cp-raw.cp 1.0
+row "  same, vs cp --sparse=always + sync FILE" s time conv-raw-dyn.ours cp-raw.synced 1.0
+row "convert dynamic VHD->raw, vs cp --sparse=always" s time conv-dyn-raw.ours cp-raw.cp 1.0
+row "  same, vs cp --sparse=always + sync FILE" s time conv-dyn-raw.ours cp-raw.synced 1.0
 row "NBD seq read (nbdcopy), vhdnbd vs qemu-nbd -f vpc" MiB/s rate nbd-seq.ours nbd-seq.theirs 1.0
 row "NBD seq read (nbdcopy), vs nbdkit file (raw)" MiB/s rate nbd-seq.ours nbd-seq.nbdkit 0.9
 row "NBD 4K rand read QD16 (fio), vs qemu-nbd" IOPS rate nbd-rr.ours nbd-rr.theirs 1.0
 row "NBD 4K rand read QD16 (fio), vs nbdkit file (raw)" IOPS rate nbd-rr.ours nbd-rr.nbdkit 0.9
 row "NBD 4K rand write QD16 (fio), vs qemu-nbd" IOPS rate nbd-rw.ours nbd-rw.theirs 1.0
-row "NBD 4K rand write QD16 (fio), vs nbdkit file (raw)" IOPS info nbd-rw.ours nbd-rw.nbdkit -
+row "NBD 4K rand write QD16 (fio), vs nbdkit file (raw)" IOPS rate nbd-rw.ours nbd-rw.nbdkit 0.9
 for k in full:"allocated dynamic" fresh:"fresh dynamic (allocating)" diff:"differencing child (allocating)"; do
 	for qd in 1 16; do
 		row "NBD 4K rand write QD$qd, ${k#*:}, vs nbdkit file (raw)" IOPS rate \
@@ -709,9 +806,22 @@ row "server CPU per NBD 4K rand read, vs qemu-nbd" us info cpu-nbd-rr.ours cpu-n
 row "server CPU per NBD 4K rand read, vs nbdkit" us info cpu-nbd-rr.ours cpu-nbd-rr.nbdkit -
 row "server CPU per NBD 4K rand write, vs qemu-nbd" us info cpu-nbd-rw.ours cpu-nbd-rw.theirs -
 row "FUSE seq read, cold ($M), vhdfuse vs qemu-storage-daemon" MiB/s rate fuse-seq.ours fuse-seq.theirs 1.0
+row "  same, vs qemu-storage-daemon FUSE export of the raw file" MiB/s rate fuse-seq.ours fuse-seq.qsdraw 0.9
 row "FUSE seq read, first $VMIB MiB, 1 run, vs vhdimount" MiB/s rate fuse-seq-v.ours fuse-seq-v.vhdimount 1.0
 row "FUSE 4K rand read (fio psync O_DIRECT), vs qemu-storage-daemon" IOPS rate fuse-rr.ours fuse-rr.theirs 1.0
+row "  same, vs qemu-storage-daemon FUSE export of the raw file" IOPS rate fuse-rr.ours fuse-rr.qsdraw 0.9
 row "FUSE 4K rand read, 4 fio jobs, vs qemu-storage-daemon" IOPS rate fuse-rr4.ours fuse-rr4.theirs 1.0
+row "  same, vs qemu-storage-daemon FUSE export of the raw file" IOPS rate fuse-rr4.ours fuse-rr4.qsdraw 0.9
+row "FUSE 4K rand write (fio psync O_DIRECT), vs qemu-storage-daemon" IOPS rate fuse-rw.ours fuse-rw.theirs 1.0
+row "  same, vs qemu-storage-daemon FUSE export of the raw file" IOPS rate fuse-rw.ours fuse-rw.qsdraw 0.9
+row "  same, vs the raw file directly (O_DIRECT, no FUSE)" IOPS rate fuse-rw.ours fuse-rw.raw 0.8
+row "FUSE 4K rand write, 4 fio jobs, vs qemu-storage-daemon" IOPS rate fuse-rw4.ours fuse-rw4.theirs 1.0
+row "  same, vs qemu-storage-daemon FUSE export of the raw file" IOPS rate fuse-rw4.ours fuse-rw4.qsdraw 0.9
+row "  same, vs the raw file directly (O_DIRECT, no FUSE)" IOPS rate fuse-rw4.ours fuse-rw4.raw 0.8
+row "FUSE seq write ($M, dd bs=1M O_DIRECT + fsync), vs qemu-storage-daemon" MiB/s rate fuse-sw.ours fuse-sw.theirs 1.0
+row "  same, vs qemu-storage-daemon FUSE export of the raw file" MiB/s rate fuse-sw.ours fuse-sw.qsdraw 0.9
+row "  same, vs the raw file directly (O_DIRECT, no FUSE)" MiB/s rate fuse-sw.ours fuse-sw.raw 0.8
+row "daemon CPU per FUSE 4K rand write (1 job), vs qemu-storage-daemon" us info cpu-fuse-rw.ours cpu-fuse-rw.theirs -
 row "daemon CPU per FUSE 4K rand read (1 job), vs qemu-storage-daemon" us info cpu-fuse-rr.ours cpu-fuse-rr.theirs -
 row "FUSE 4K rand read (fio psync O_DIRECT), 1 run, vs vhdimount" IOPS rate fuse-rr-v.ours fuse-rr-v.vhdimount 1.0
 row "merge child with 25% of blocks ($MERGED_MIB MiB), vs qemu-img commit (qcow2)" s time merge.ours merge.theirs 1.0
@@ -741,6 +851,8 @@ row "peak RSS: create 2040 GiB (qemu-img create)" MiB rssinfo rss-create.ours rs
 row "peak RSS: vhdnbd after nbdcopy+fio (qemu-nbd)" MiB rssinfo rss-nbd.ours rss-nbd.theirs - 1024
 row "peak RSS: vhdfuse after seq read (qemu-storage-daemon)" MiB rssinfo rss-fuse-seq.ours rss-fuse-seq.theirs - 1024
 
+[ -s "$W/scale.rows" ] && cat "$W/scale.rows" >>"$ROWS"
+
 # The table on standard output.
 echo
 printf '%-72s %-5s %9s %9s %6s %10s %s\n' metric unit ours theirs ratio target result
@@ -750,6 +862,11 @@ NMISS=$(awk -F'\t' '$7 == "MISS"' "$ROWS" | wc -l)
 echo "bench: $NPASS PASS, $NMISS MISS (ratio = ours/theirs; medians of $REPS rounds)"
 FAILED=$(cd "$S" && ls ./*.err 2>/dev/null | sed 's|^\./||; s|\.err$||' | tr '\n' ' ')
 [ -n "$FAILED" ] && echo "bench: runs that failed: $FAILED"
+if [ -s "$W/scale.md" ]; then
+	echo
+	echo "scaling (time / peak RSS per operation and allocated blocks):"
+	cat "$W/scale.md"
+fi
 
 # RESULTS.md
 if [ -n "$RESULTS" ]; then
@@ -766,13 +883,32 @@ if [ -n "$RESULTS" ]; then
 	echo "- result: $NPASS PASS, $NMISS MISS${FAILED:+; failed runs: $FAILED}"
 	echo
 	echo "Ratio is ours/theirs (median of $REPS rounds, ours and theirs alternating)."
-	echo "Targets: times <= 1.0 (cp --sparse=always: <= 1.5), rates >= 1.0"
-	echo "(vs nbdkit serving the raw file: >= 0.9), peak RSS on a 2040 GiB sparse image < 64 MiB."
+	echo "Targets: times <= 1.0 (also against \`cp --sparse=always\` of the raw file), rates >= 1.0 against"
+	echo "the same server on the VHD, >= 0.9 against a userspace server on the raw file (nbdkit file;"
+	echo "for FUSE qemu-storage-daemon's export of the raw file), >= 0.8 against FUSE writes done to the raw"
+	echo "file directly; peak RSS on a 2040 GiB sparse image < 64 MiB; costs linear in the allocated blocks"
+	echo "(scaling table: time per block at most 2x from one size to the next, 10x larger)."
 	echo
 	echo "| metric | unit | ours | theirs | ratio | target | result |"
 	echo "|---|---|---:|---:|---:|---|---|"
 	awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' "$ROWS"
 	echo
+	if [ -s "$W/scale.md" ]; then
+		echo "## Scaling with the allocated blocks"
+		echo
+		echo "Dynamic VHDs with 4 KiB blocks (the smallest \`vhdtool create\` allows), N of them allocated"
+		echo "(bench/mkimage.py --fill; every 10th holds zeros). Median wall time in ms (CPU time, user + system,"
+		echo "in ms) / peak RSS (MiB, wait4's ru_maxrss as GNU time -f %M) per operation; \"per-block growth\" is the"
+		echo "largest rise of the time per block from one size to the next (10x the blocks; target <= 2x), judged"
+		echo "on CPU time where there is one (at 10^6 blocks merge and compact write 4 GiB: their wall time also"
+		echo "measures the shared disk), \"exponent\" the fitted k in time ~ N^k (process start-up makes small sizes"
+		echo "look costly per block, so k < 1 is common). compact frees the zero blocks and moves the rest;"
+		echo "merge folds a differencing child with N blocks into an empty parent (N allocations); the NBD rows"
+		echo "time socket-activated server start, open and one 4 KiB read. \`qemu-img check\` does not support VHD."
+		echo
+		cat "$W/scale.md"
+		echo
+	fi
 	echo "## What is measured"
 	echo
 	echo "- Image: $MIB MiB raw, 4 MiB chunks alternating pseudo-random data and written zeros."
@@ -795,6 +931,12 @@ if [ -n "$RESULTS" ]; then
 	echo "  into the page cache, then mounted afresh, so the FUSE side is cold. \`dd bs=1M\` of the disk;"
 	echo "  \`fio --ioengine=psync --direct=1 --bs=4k\` for ${RT}s, one job and four. vhdimount (libvhdi, a sector per system call)"
 	echo "  is run once, and its sequential read covers only the first $VMIB MiB (ours measured the same way)."
+	echo "  The raw-file peer is \`qemu-storage-daemon\` exporting disk.raw itself (driver=file) over FUSE."
+	echo "- FUSE writes, each run on a fresh writable copy (half the VHD's blocks unallocated, so allocation is"
+	echo "  included): \`fio --ioengine=psync --direct=1 --rw=randwrite --bs=4k\` for ${RT}s, one job and four, and"
+	echo "  \`dd bs=1M oflag=direct conv=fsync\` of the whole disk; vhdfuse and qemu-storage-daemon on the VHD"
+	echo "  (its file node: cache.direct=off, like our buffered image I/O), qemu-storage-daemon on a copy of"
+	echo "  the raw file, and the same fio/dd on a copy of the raw file directly (no FUSE)."
 	echo "- Merge: a differencing child of the dynamic VHD with every 4th 2 MiB block written ($MERGED_MIB MiB),"
 	echo "  \`vhdtool merge\`. QEMU cannot merge VHD children, so the peer is the same merge on qcow2: a base with"
 	echo "  the parent's data and an overlay with the child's blocks, \`qemu-img commit\` (durable, like ours). For"

@@ -193,6 +193,42 @@ ext_name(const struct vhd_ext *e, char *buf, size_t n)
 	return buf;
 }
 
+/* The usual case in one pass over the BAT, with no extent list (at 10^6
+ * blocks building and scanning one made the open 4x slower per block
+ * than at 10^5): every allocated block inside the disk and before the
+ * footer, each after the end of the one before it in BAT order, none
+ * overlapping metadata.  1 with *next set; 0: let the full check find
+ * and report what is wrong. */
+static int
+bat_in_order(struct vhd *v, uint64_t limit, uint64_t *next)
+{
+	struct vhd_ext m[VHD_META_EXTENTS];
+	uint64_t blk_bytes = (uint64_t)v->bitmap_size + v->block_size;
+	uint64_t end = 0;
+	size_t nm = vhd_meta_extents(v, m, 1), k = 0;
+
+	vhd_ext_sort(m, nm);
+	for (uint32_t i = 0; i < v->bat_entries; i++) {
+		if (v->bat[i] == VHD_BAT_UNUSED)
+			continue;
+		uint64_t s = (uint64_t)v->bat[i] * 512;
+		if (i >= v->blocks || s < end || s + blk_bytes > limit)
+			return 0;
+		/* metadata sorted by start: the first not wholly before s
+		 * is the only one that may reach into the block */
+		while (k < nm && m[k].end <= s)
+			k++;
+		if (k < nm && m[k].start < s + blk_bytes)
+			return 0;
+		end = s + blk_bytes;
+	}
+	for (size_t j = 0; j < nm; j++)
+		if (m[j].end > end)
+			end = m[j].end;
+	*next = end;
+	return 1;
+}
+
 /* Every allocated block must lie inside the file's data area and overlap
  * neither metadata nor another block.  *next gets the end of the last
  * piece of metadata or block inside the file. */
@@ -209,6 +245,10 @@ vhd_bat_validate(struct vhd *v, vhd_problem_fn fn, void *arg,
 	struct vhd_ext *x = malloc(cap * sizeof(*x));
 	char b1[32];
 
+	if (bat_in_order(v, limit, next_free)) {
+		free(x);
+		return 0;
+	}
 	if (!x)
 		return vhd_err(ENOMEM, "'%s': no memory", v->path);
 	n = vhd_meta_extents(v, x, 1);

@@ -368,6 +368,11 @@ struct vhd {
 	uint64_t next_free;     /* first offset new blocks may use */
 	uint64_t zero_eof;      /* the file reads zeros from here (extension) */
 	struct vhd_batmap batmap;
+	/* Batched allocation (vhd_alloc_batch): BAT entries of blocks
+	 * allocated since the last commit, [pend_lo, pend_hi], not yet on
+	 * disk; pend_hi < pend_lo: none. */
+	int batch;
+	uint32_t pend_lo, pend_hi;
 
 	/* bitmap state and cache, guarded by bm_lock */
 	pthread_mutex_t bm_lock;
@@ -485,6 +490,11 @@ int vhd_write_footer_copy(struct vhd *v);
  * first; the batmap "full" bit is left clear. */
 int vhd_layout_map_block(struct vhd *v, uint32_t blk, uint64_t start,
 			 const uint8_t *bits, int fresh);
+/* Batched allocation: blk mapped in memory, its BAT entry written (one
+ * write per BAT sector) by commit_deferred after the caller's barrier. */
+void vhd_layout_map_deferred(struct vhd *v, uint32_t blk, uint64_t start,
+			     const uint8_t *bits);
+int vhd_layout_commit_deferred(struct vhd *v);
 /* Drops blk: its batmap bit cleared (durably), the BAT entry cleared
  * (restored when the write fails), the bitmap forgotten.  The caller
  * puts the barrier after (one for many blocks). */
@@ -551,6 +561,14 @@ int vhd_vhd_read(struct vhd *v, uint8_t *buf, size_t n, uint64_t off);
 int vhd_vhd_map(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
 		unsigned *status, int *depth);
 int vhd_read_level(struct vhd *v, uint8_t *buf, size_t n, uint64_t off);
+/* Batched allocation, for one writer that copies many blocks (merge):
+ * with on, new blocks get their bitmap and data written and their BAT
+ * entry set in memory only; vhd_alloc_commit then makes them durable in
+ * the usual order with one barrier for all (sync, BAT entries, sync
+ * unless UNSAFE_NOSYNC).  A crash before the commit leaks their space,
+ * never points the BAT at unwritten blocks.  Caller holds no lock. */
+void vhd_alloc_batch(struct vhd *v, int on);
+int vhd_alloc_commit(struct vhd *v);
 /* map.c */
 int vhd_map_level(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
 		  unsigned *status, int *depth);

@@ -143,7 +143,12 @@ walk(struct merge *m, int copy, uint64_t *total, vhd_progress_fn progress,
 			continue;
 		copied_to = e;
 		if (copy) {
+			/* Blocks allocated in `into` become durable range by
+			 * range: one barrier each (vhd_alloc_commit), not one
+			 * per block (10^4 4 KiB blocks took 30 s). */
 			r = copy_range(m, s, e - s);
+			if (r == 0)
+				r = vhd_alloc_commit(m->dst);
 			if (r < 0)
 				return r;
 			done += e - s;
@@ -252,6 +257,7 @@ vhd_merge(const char *child, const char *into, vhd_progress_fn progress,
 		goto fail;
 	if (progress)
 		progress(arg, 0, total);
+	vhd_alloc_batch(m.dst, 1);
 	r = walk(&m, 1, &total, progress, arg);
 	if (r < 0)
 		goto fail;

@@ -291,6 +291,11 @@ alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 		if (z1 > w1 && (r = vhd_io_zero(v->io, w1, z1 - w1)) < 0)
 			goto zfail;
 	}
+	if (v->batch) {
+		/* vhd_alloc_commit writes the entry after one barrier. */
+		vhd_layout_map_deferred(v, blk, bstart, diff ? bits : NULL);
+		goto out;
+	}
 	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC)) {
 		r = v->io->ops->flush(v->io);
 		if (r < 0) {
@@ -306,6 +311,39 @@ out:
 zfail:
 	r = io_fail(v, r, "write", data);
 	goto out;
+}
+
+void
+vhd_alloc_batch(struct vhd *v, int on)
+{
+	pthread_rwlock_wrlock(&v->lock);
+	if (on && !v->batch)
+		vhd_layout_commit_deferred(v);  /* none pending: no I/O */
+	v->batch = on;
+	pthread_rwlock_unlock(&v->lock);
+}
+
+int
+vhd_alloc_commit(struct vhd *v)
+{
+	int r = 0;
+
+	pthread_rwlock_wrlock(&v->lock);
+	if (!v->batch || v->pend_hi < v->pend_lo)
+		goto out;
+	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC) &&
+	    (r = v->io->ops->flush(v->io)) < 0) {
+		r = vhd_err(-r, "'%s': cannot sync: %s", v->path, strerror(-r));
+		goto out;
+	}
+	if ((r = vhd_layout_commit_deferred(v)) < 0)
+		goto out;
+	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC) &&
+	    (r = v->io->ops->flush(v->io)) < 0)
+		r = vhd_err(-r, "'%s': cannot sync: %s", v->path, strerror(-r));
+out:
+	pthread_rwlock_unlock(&v->lock);
+	return r;
 }
 
 /* One block's part of a write; caller holds the exclusive lock.  filled:

@@ -1,5 +1,5 @@
 # vhdfuse: FUSE front-end (the only component that uses pkg-config fuse3).
-VHDFUSE_SRCS = vhdfuse/main.c vhdfuse/ops.c vhdfuse/part.c
+VHDFUSE_SRCS = vhdfuse/main.c vhdfuse/ops.c vhdfuse/part.c vhdfuse/pdw.c
 VHDFUSE_OBJS = $(VHDFUSE_SRCS:%.c=$(BUILD)/obj/%.o)
 VHDFUSE = $(BUILD)/vhdfuse
 FUSE3_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)

@@ -323,6 +323,12 @@ main(int argc, char **argv)
 		goto out_destroy;
 	}
 	se = fuse_get_session(s->fuse);
+	r = vf_parallel_writes(s->fuse);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot set up FUSE I/O: %s\n", prog,
+			strerror(-r));
+		goto out_unmount;
+	}
 	if (fuse_set_signal_handlers(se) != 0) {
 		fprintf(stderr, "%s: cannot set signal handlers\n", prog);
 		goto out_unmount;

@@ -78,4 +78,9 @@ extern const struct fuse_operations vf_ops;
 int  vf_inval_start(struct vf_state *s);
 void vf_inval_stop(struct vf_state *s);
 
+/* pdw.c: let the kernel send direct writes in parallel (the open replies
+ * of direct-I/O files get FOPEN_PARALLEL_DIRECT_WRITES).  Call after
+ * fuse_mount, before the loop; 0 or -errno. */
+int  vf_parallel_writes(struct fuse *fuse);
+
 #endif
