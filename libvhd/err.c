@@ -24,6 +24,18 @@ vhd_err(int err, const char *fmt, ...)
 }
 
 void
+vhd_err_clear(void)
+{
+	errbuf[0] = 0;
+}
+
+int
+vhd_err_is_set(void)
+{
+	return errbuf[0] != 0;
+}
+
+void
 vhd_problem(struct vhd_problems *p, const char *fmt, ...)
 {
 	char msg[1024];
