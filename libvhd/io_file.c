@@ -660,14 +660,14 @@ u_unlink(struct vhd_vfs *vfs, const char *name)
 static struct vhd_vfs unix_vfs = {
 	.version = VHD_VFS_VERSION,
 	.name = "unix",
-	.open = u_open,
+	.open_name = u_open,
 	.lock = u_lock,
 	.identity = u_identity,
-	.realpath = u_realpath,
+	.full_name = u_realpath,
 	.mtime = u_mtime,
-	.random = u_random,
-	.rename = u_rename,
-	.unlink = u_unlink,
+	.randomness = u_random,
+	.rename_name = u_rename,
+	.delete_name = u_unlink,
 };
 
 struct vhd_vfs *

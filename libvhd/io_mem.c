@@ -509,7 +509,7 @@ mv_random(struct vhd_vfs *vfs, void *buf, size_t n)
 	struct vhd_vfs *p = vhd_vfs_platform();
 
 	(void)vfs;
-	return p->random(p, buf, n);
+	return p->randomness(p, buf, n);
 }
 
 static int
@@ -592,14 +592,14 @@ vhd_vfs_mem_new(struct vhd_vfs **out)
 	ns->vfs.version = VHD_VFS_VERSION;
 	ns->vfs.name = "mem";
 	ns->vfs.data = ns;
-	ns->vfs.open = mv_open;
+	ns->vfs.open_name = mv_open;
 	ns->vfs.lock = mv_lock;
 	ns->vfs.identity = mv_identity;
-	ns->vfs.realpath = mv_realpath;
+	ns->vfs.full_name = mv_realpath;
 	ns->vfs.mtime = mv_mtime;
-	ns->vfs.random = mv_random;
-	ns->vfs.rename = mv_rename;
-	ns->vfs.unlink = mv_unlink;
+	ns->vfs.randomness = mv_random;
+	ns->vfs.rename_name = mv_rename;
+	ns->vfs.delete_name = mv_unlink;
 	*out = &ns->vfs;
 	return 0;
 }
@@ -609,7 +609,7 @@ vhd_vfs_mem_free(struct vhd_vfs *vfs)
 {
 	struct mem_vfs *ns = (struct mem_vfs *)vfs;
 
-	if (!vfs || vfs->open != mv_open)
+	if (!vfs || vfs->open_name != mv_open)
 		return;
 	for (size_t i = 0; i < ns->n; i++)
 		if (ns->files[i]->refs)

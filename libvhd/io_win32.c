@@ -477,14 +477,14 @@ w_realpath(struct vhd_vfs *vfs, const char *name, char **out)
 static struct vhd_vfs win32_vfs = {
 	.version = VHD_VFS_VERSION,
 	.name = "win32",
-	.open = w_open,
+	.open_name = w_open,
 	.lock = w_lock,
 	.identity = w_identity,
-	.realpath = w_realpath,
+	.full_name = w_realpath,
 	.mtime = w_mtime,
-	.random = w_random,
-	.rename = w_rename,
-	.unlink = w_unlink,
+	.randomness = w_random,
+	.rename_name = w_rename,
+	.delete_name = w_unlink,
 };
 
 struct vhd_vfs *

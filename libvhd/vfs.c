@@ -21,8 +21,9 @@ vfs_check(const struct vhd_vfs *vfs, const char *fn)
 			       "libvhd %s knows (%u)", fn,
 			       vfs->name ? vfs->name : "?", vfs->version,
 			       VHD_VERSION_STRING, VHD_VFS_VERSION);
-	if (!vfs->open || !vfs->lock || !vfs->identity || !vfs->realpath ||
-	    !vfs->mtime || !vfs->random || !vfs->rename || !vfs->unlink)
+	if (!vfs->open_name || !vfs->lock || !vfs->identity ||
+	    !vfs->full_name || !vfs->mtime || !vfs->randomness ||
+	    !vfs->rename_name || !vfs->delete_name)
 		return vhd_err(EINVAL, "%s: VFS '%s' lacks a required member",
 			       fn, vfs->name ? vfs->name : "?");
 	return 0;
@@ -81,7 +82,7 @@ vhd_vfs_open(struct vhd_vfs *vfs, struct vhd_io **out, const char *name,
 	if (!out || !name)
 		return vhd_err(EINVAL, "vhd_vfs_open: no name");
 	vhd_err_clear();
-	if ((r = vfs->open(vfs, name, flags, lock, out)) < 0)
+	if ((r = vfs->open_name(vfs, name, flags, lock, out)) < 0)
 		return fail(r, name, NULL);
 	if ((r = vhd_io_check(*out, "vhd_vfs_open")) < 0) {
 		/* A VFS whose files we cannot use: close what it gave. */
@@ -131,7 +132,7 @@ vhd_vfs_realpath(struct vhd_vfs *vfs, const char *name, char **out)
 	if (!vfs)
 		vfs = vhd_vfs_default();
 	*out = NULL;
-	return vfs->realpath(vfs, name, out);
+	return vfs->full_name(vfs, name, out);
 }
 
 uint32_t
@@ -151,7 +152,7 @@ vhd_vfs_random(struct vhd_vfs *vfs, void *buf, size_t n)
 {
 	if (!vfs)
 		vfs = vhd_vfs_default();
-	return vfs->random(vfs, buf, n);
+	return vfs->randomness(vfs, buf, n);
 }
 
 int
@@ -159,7 +160,7 @@ vhd_vfs_unlink(struct vhd_vfs *vfs, const char *name)
 {
 	if (!vfs)
 		vfs = vhd_vfs_default();
-	return vfs->unlink(vfs, name);
+	return vfs->delete_name(vfs, name);
 }
 
 int
@@ -167,7 +168,7 @@ vhd_vfs_rename(struct vhd_vfs *vfs, const char *from, const char *to)
 {
 	if (!vfs)
 		vfs = vhd_vfs_default();
-	return vfs->rename(vfs, from, to);
+	return vfs->rename_name(vfs, from, to);
 }
 
 /* Random bytes from the default VFS (unique ids of the calls that take

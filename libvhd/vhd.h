@@ -206,23 +206,27 @@ struct vhd_vfs {
 	 * exists) and takes lock (VHD_LOCK_*) on it, failing with -EBUSY
 	 * when another user holds a conflicting one.  io->name names the
 	 * file in messages. */
-	int (*open)(struct vhd_vfs *vfs, const char *name, unsigned flags,
-		    int lock, struct vhd_io **out);
+	int (*open_name)(struct vhd_vfs *vfs, const char *name,
+			 unsigned flags, int lock, struct vhd_io **out);
 	/* Takes lock on io, opened by this VFS with VHD_LOCK_NONE. */
 	int (*lock)(struct vhd_vfs *vfs, struct vhd_io *io, int lock);
 	/* The identity of an open file (two opens of the same file give the
-	 * same): 1 and id set, 0 when the VFS cannot tell, or -errno. */
+	 * same): 1 and id set; 0 when the VFS cannot tell (an io it did
+	 * not open), or -errno. */
 	int (*identity)(struct vhd_vfs *vfs, struct vhd_io *io, uint64_t id[2]);
-	/* The canonical absolute name of an existing file ('/' separated,
-	 * starting with '/' or a drive), malloc'd into *out; -ENOENT when
-	 * there is none. */
-	int (*realpath)(struct vhd_vfs *vfs, const char *name, char **out);
+	/* realpath(3): the canonical absolute name of an existing file
+	 * ('/' separated, starting with '/' or a drive), malloc'd into
+	 * *out; -ENOENT when there is none.  Names given to the VFS may
+	 * be relative: the VFS decides against what. */
+	int (*full_name)(struct vhd_vfs *vfs, const char *name, char **out);
 	/* Last modification, in seconds since 1970-01-01 UTC. */
 	int (*mtime)(struct vhd_vfs *vfs, const char *name, int64_t *secs);
 	/* n random bytes (for unique ids). */
-	int (*random)(struct vhd_vfs *vfs, void *buf, size_t n);
-	int (*rename)(struct vhd_vfs *vfs, const char *from, const char *to);
-	int (*unlink)(struct vhd_vfs *vfs, const char *name);
+	int (*randomness)(struct vhd_vfs *vfs, void *buf, size_t n);
+	/* rename(2) and unlink(2) of names. */
+	int (*rename_name)(struct vhd_vfs *vfs, const char *from,
+			   const char *to);
+	int (*delete_name)(struct vhd_vfs *vfs, const char *name);
 };
 /* Functions return 0 or -errno; a VHD_VFS member may leave a message for
  * vhd_errmsg (a generic one naming the file is made otherwise). */

@@ -275,7 +275,7 @@ v_open(struct vhd_vfs *vfs, const char *name, unsigned flags, int lock,
 	/* Creating a file is a write too (what a crash may not leave). */
 	if ((flags & VHD_IO_CREATE) && (r = gate(&fv->ctl, OP_WRITE)) != 1)
 		return r == 0 ? -EIO : r == 2 ? -ENOSPC : r;
-	if ((r = fv->inner->open(fv->inner, name, flags, lock, &in)) < 0)
+	if ((r = fv->inner->open_name(fv->inner, name, flags, lock, &in)) < 0)
 		return r;
 	if (!(f = (struct fault_io *)fault_io_wrap(in, fv->ctl.mode,
 						    fv->ctl.n))) {
@@ -313,7 +313,7 @@ v_realpath(struct vhd_vfs *vfs, const char *name, char **out)
 {
 	struct fault_vfs *fv = (struct fault_vfs *)vfs;
 
-	return fv->inner->realpath(fv->inner, name, out);
+	return fv->inner->full_name(fv->inner, name, out);
 }
 
 static int
@@ -329,7 +329,7 @@ v_random(struct vhd_vfs *vfs, void *buf, size_t n)
 {
 	struct fault_vfs *fv = (struct fault_vfs *)vfs;
 
-	return fv->inner->random(fv->inner, buf, n);
+	return fv->inner->randomness(fv->inner, buf, n);
 }
 
 /* rename and unlink count as writes: dropped after a crash, failed as a
@@ -344,7 +344,7 @@ v_rename(struct vhd_vfs *vfs, const char *from, const char *to)
 		return g;
 	if (g == 2)
 		return -ENOSPC;
-	return fv->inner->rename(fv->inner, from, to);
+	return fv->inner->rename_name(fv->inner, from, to);
 }
 
 static int
@@ -357,7 +357,7 @@ v_unlink(struct vhd_vfs *vfs, const char *name)
 		return g;
 	if (g == 2)
 		return -ENOSPC;
-	return fv->inner->unlink(fv->inner, name);
+	return fv->inner->delete_name(fv->inner, name);
 }
 
 struct vhd_vfs *
@@ -372,14 +372,14 @@ fault_vfs_new(struct vhd_vfs *inner, enum fault_mode mode, long n)
 	fv->vfs.version = VHD_VFS_VERSION;
 	fv->vfs.name = "fault";
 	fv->vfs.data = fv;
-	fv->vfs.open = v_open;
+	fv->vfs.open_name = v_open;
 	fv->vfs.lock = v_lock;
 	fv->vfs.identity = v_identity;
-	fv->vfs.realpath = v_realpath;
+	fv->vfs.full_name = v_realpath;
 	fv->vfs.mtime = v_mtime;
-	fv->vfs.random = v_random;
-	fv->vfs.rename = v_rename;
-	fv->vfs.unlink = v_unlink;
+	fv->vfs.randomness = v_random;
+	fv->vfs.rename_name = v_rename;
+	fv->vfs.delete_name = v_unlink;
 	fv->inner = inner;
 	fv->ctl.ctl = &fv->ctl;
 	fv->ctl.mode = mode;

@@ -96,7 +96,7 @@ test_mem_chain(void **state)
 	/* The platform's VFS knows nothing of it. */
 	assert_int_equal(vhd_open(&v, "imgs/child.vhd", 0), -ENOENT);
 	/* A parent that is gone is reported as missing. */
-	assert_int_equal(mem->unlink(mem, "imgs/base.vhd"), 0);
+	assert_int_equal(mem->delete_name(mem, "imgs/base.vhd"), 0);
 	assert_int_equal(open_flags(&v, mem, "imgs/child.vhd", 0), -ENOENT);
 	assert_non_null(strstr(vhd_errmsg(), "parent not found"));
 	vhd_vfs_mem_free(mem);
@@ -150,7 +150,7 @@ test_mem_merge_setparent(void **state)
 	(void)state;
 	assert_int_equal(vhd_vfs_mem_new(&mem), 0);
 	make_chain(mem, "a/base.vhd", "a/child.vhd");
-	assert_int_equal(mem->rename(mem, "a/base.vhd", "b/moved.vhd"), 0);
+	assert_int_equal(mem->rename_name(mem, "a/base.vhd", "b/moved.vhd"), 0);
 	assert_int_equal(open_flags(&v, mem, "a/child.vhd", 0), -ENOENT);
 	assert_int_equal(vhd_set_parent_vfs(mem, "a/child.vhd", "b/moved.vhd",
 					    0), 0);
@@ -242,7 +242,7 @@ save(struct vhd_vfs *mem, int k, const char *name)
 	struct vhd_io *io;
 	const uint8_t *d;
 
-	assert_int_equal(mem->open(mem, name, 0, VHD_LOCK_NONE, &io), 0);
+	assert_int_equal(mem->open_name(mem, name, 0, VHD_LOCK_NONE, &io), 0);
 	d = vhd_io_mem_data(io, &snap_len[k]);
 	free(snap[k]);
 	snap[k] = malloc(snap_len[k]);
@@ -256,8 +256,8 @@ restore(struct vhd_vfs *mem, int k, const char *name)
 {
 	struct vhd_io *io;
 
-	assert_int_equal(mem->unlink(mem, name), 0);
-	assert_int_equal(mem->open(mem, name, VHD_IO_CREATE, VHD_LOCK_NONE,
+	assert_int_equal(mem->delete_name(mem, name), 0);
+	assert_int_equal(mem->open_name(mem, name, VHD_IO_CREATE, VHD_LOCK_NONE,
 				   &io), 0);
 	assert_int_equal(io->ops->pwrite(io, snap[k], snap_len[k], 0), 0);
 	io->ops->close(io);
