@@ -5,8 +5,12 @@
 #include <time.h>
 #include "internal.h"
 
+/* Both kinds of memory io start with io and kind. */
+enum { MEM_FILE, MEM_HANDLE };
+
 struct io_mem {
 	struct vhd_io io;
+	int kind;               /* MEM_FILE */
 	uint8_t *data;
 	size_t size, cap;
 	pthread_mutex_t lock;
@@ -17,6 +21,31 @@ struct io_mem {
 	int held[4];            /* handles holding each VHD_LOCK_* */
 	int64_t mtime;
 };
+
+/* A handle of the "mem" VFS on a shared file. */
+struct mem_vfs;
+struct mem_handle {
+	struct vhd_io io;
+	int kind;               /* MEM_HANDLE */
+	struct mem_vfs *ns;
+	struct io_mem *f;
+	int rdwr, lock;
+	char *name;
+};
+
+static void h_close(struct mem_handle *h);
+
+/* The file behind io: an io_mem itself, or a "mem" VFS handle's file
+ * (NULL when a write comes through a read-only handle). */
+static struct io_mem *
+mem_file(struct vhd_io *io, int write)
+{
+	struct mem_handle *h = (struct mem_handle *)io;
+
+	if (((struct io_mem *)io)->kind == MEM_FILE)
+		return (struct io_mem *)io;
+	return write && !h->rdwr ? NULL : h->f;
+}
 
 static int
 m_reserve(struct io_mem *m, uint64_t size)
@@ -40,7 +69,7 @@ m_reserve(struct io_mem *m, uint64_t size)
 static int
 m_pread(struct vhd_io *io, void *buf, size_t n, uint64_t off)
 {
-	struct io_mem *m = (struct io_mem *)io;
+	struct io_mem *m = mem_file(io, 0);
 	int r = 0;
 
 	pthread_mutex_lock(&m->lock);
@@ -55,9 +84,11 @@ m_pread(struct vhd_io *io, void *buf, size_t n, uint64_t off)
 static int
 m_pwrite(struct vhd_io *io, const void *buf, size_t n, uint64_t off)
 {
-	struct io_mem *m = (struct io_mem *)io;
+	struct io_mem *m = mem_file(io, 1);
 	int r;
 
+	if (!m)
+		return -EBADF;
 	if (off > SIZE_MAX / 2 || n > SIZE_MAX / 2 - off)
 		return -ENOSPC;     /* off + n would wrap */
 	pthread_mutex_lock(&m->lock);
@@ -82,7 +113,7 @@ m_flush(struct vhd_io *io)
 static int
 m_get_size(struct vhd_io *io, uint64_t *size)
 {
-	struct io_mem *m = (struct io_mem *)io;
+	struct io_mem *m = mem_file(io, 0);
 
 	pthread_mutex_lock(&m->lock);
 	*size = m->size;
@@ -93,9 +124,11 @@ m_get_size(struct vhd_io *io, uint64_t *size)
 static int
 m_truncate(struct vhd_io *io, uint64_t size)
 {
-	struct io_mem *m = (struct io_mem *)io;
+	struct io_mem *m = mem_file(io, 1);
 	int r;
 
+	if (!m)
+		return -EBADF;
 	pthread_mutex_lock(&m->lock);
 	r = m_reserve(m, size);
 	if (r == 0) {
@@ -111,8 +144,10 @@ m_truncate(struct vhd_io *io, uint64_t size)
 static int
 m_punch(struct vhd_io *io, uint64_t off, uint64_t n)
 {
-	struct io_mem *m = (struct io_mem *)io;
+	struct io_mem *m = mem_file(io, 1);
 
+	if (!m)
+		return -EBADF;
 	pthread_mutex_lock(&m->lock);
 	if (off < m->size) {
 		if (n > m->size - off)
@@ -130,6 +165,10 @@ m_close(struct vhd_io *io)
 
 	if (!m)
 		return;
+	if (m->kind == MEM_HANDLE) {
+		h_close((struct mem_handle *)io);
+		return;
+	}
 	pthread_mutex_destroy(&m->lock);
 	free(m->data);
 	free(m);
@@ -180,14 +219,6 @@ struct mem_vfs {
 	struct io_mem **files;
 	size_t n, cap;
 	uint64_t next_id;
-};
-
-struct mem_handle {
-	struct vhd_io io;
-	struct mem_vfs *ns;
-	struct io_mem *f;
-	int rdwr, lock;
-	char *name;
 };
 
 /* What each lock mode holds and keeps others from holding (io_file.c's
@@ -264,56 +295,11 @@ mem_conflict(const struct io_mem *m, int lock)
 	return 0;
 }
 
-static struct io_mem *
-hf(struct vhd_io *io)
-{
-	return ((struct mem_handle *)io)->f;
-}
-
-static int
-h_pread(struct vhd_io *io, void *buf, size_t n, uint64_t off)
-{
-	return m_pread(&hf(io)->io, buf, n, off);
-}
-
-static int
-h_pwrite(struct vhd_io *io, const void *buf, size_t n, uint64_t off)
-{
-	if (!((struct mem_handle *)io)->rdwr)
-		return -EBADF;
-	return m_pwrite(&hf(io)->io, buf, n, off);
-}
-
-static int
-h_get_size(struct vhd_io *io, uint64_t *size)
-{
-	return m_get_size(&hf(io)->io, size);
-}
-
-static int
-h_truncate(struct vhd_io *io, uint64_t size)
-{
-	if (!((struct mem_handle *)io)->rdwr)
-		return -EBADF;
-	return m_truncate(&hf(io)->io, size);
-}
-
-static int
-h_punch(struct vhd_io *io, uint64_t off, uint64_t n)
-{
-	if (!((struct mem_handle *)io)->rdwr)
-		return -EBADF;
-	return m_punch(&hf(io)->io, off, n);
-}
-
 static void
-h_close(struct vhd_io *io)
+h_close(struct mem_handle *h)
 {
-	struct mem_handle *h = (struct mem_handle *)io;
 	struct mem_vfs *ns = h->ns;
 
-	if (!h)
-		return;
 	pthread_mutex_lock(&ns->lock);
 	h->f->held[h->lock]--;
 	if (--h->f->refs == 0 && !h->f->name)
@@ -323,16 +309,16 @@ h_close(struct vhd_io *io)
 	free(h);
 }
 
-static const struct vhd_io_ops mem_handle_ops = {
-	.version = VHD_IO_OPS_VERSION,
-	.pread = h_pread,
-	.pwrite = h_pwrite,
-	.flush = m_flush,
-	.get_size = h_get_size,
-	.truncate = h_truncate,
-	.punch = h_punch,
-	.close = h_close,
-};
+/* A handle of this namespace? */
+static struct mem_handle *
+handle_of(struct mem_vfs *ns, struct vhd_io *io)
+{
+	struct mem_handle *h = (struct mem_handle *)io;
+
+	if (!io || io->ops != &mem_ops || h->kind != MEM_HANDLE || h->ns != ns)
+		return NULL;
+	return h;
+}
 
 static int
 mv_open(struct vhd_vfs *vfs, const char *name, unsigned flags, int lock,
@@ -399,7 +385,8 @@ mv_open(struct vhd_vfs *vfs, const char *name, unsigned flags, int lock,
 	if (r < 0)
 		goto fail;
 	free(clean);
-	h->io.ops = &mem_handle_ops;
+	h->io.ops = &mem_ops;
+	h->kind = MEM_HANDLE;
 	h->io.name = h->name;
 	h->ns = ns;
 	h->lock = lock;
@@ -418,10 +405,10 @@ static int
 mv_lock(struct vhd_vfs *vfs, struct vhd_io *io, int lock)
 {
 	struct mem_vfs *ns = (struct mem_vfs *)vfs;
-	struct mem_handle *h = (struct mem_handle *)io;
+	struct mem_handle *h = handle_of(ns, io);
 	int r = 0;
 
-	if (!io || io->ops != &mem_handle_ops || h->ns != ns)
+	if (!h)
 		return vhd_err(EINVAL, "'%s': not a file of this VFS",
 			       io && io->name ? io->name : "?");
 	if (lock < VHD_LOCK_NONE || lock > VHD_LOCK_PEEK)
@@ -444,9 +431,9 @@ mv_lock(struct vhd_vfs *vfs, struct vhd_io *io, int lock)
 static int
 mv_identity(struct vhd_vfs *vfs, struct vhd_io *io, uint64_t id[2])
 {
-	struct mem_handle *h = (struct mem_handle *)io;
+	struct mem_handle *h = handle_of((struct mem_vfs *)vfs, io);
 
-	if (!io || io->ops != &mem_handle_ops || h->ns != (struct mem_vfs *)vfs)
+	if (!h)
 		return 0;
 	id[0] = (uint64_t)(uintptr_t)vfs;
 	id[1] = h->f->id;
@@ -629,15 +616,14 @@ vhd_vfs_mem_free(struct vhd_vfs *vfs)
 const uint8_t *
 vhd_io_mem_data(struct vhd_io *io, size_t *n)
 {
-	struct io_mem *m = (struct io_mem *)io;
+	struct io_mem *m;
 
-	if (io && io->ops == &mem_handle_ops)   /* a file of a "mem" VFS */
-		m = ((struct mem_handle *)io)->f;
-	else if (!io || io->ops != &mem_ops) {
+	if (!io || io->ops != &mem_ops) {
 		if (n)
 			*n = 0;
 		return NULL;
 	}
+	m = mem_file(io, 0);    /* its own, or a "mem" VFS file's */
 	if (n)
 		*n = m->size;
 	return m->data;
