@@ -289,8 +289,9 @@ static int
 mem_conflict(const struct io_mem *m, int lock)
 {
 	for (int k = 1; k < 4; k++)
-		if (m->held[k] && ((mem_modes[lock].perm & mem_modes[k].unshared) ||
-				   (mem_modes[k].perm & mem_modes[lock].unshared)))
+		if (m->held[k] &&
+		    ((mem_modes[lock].perm & mem_modes[k].unshared) ||
+		     (mem_modes[k].perm & mem_modes[lock].unshared)))
 			return 1;
 	return 0;
 }
@@ -600,7 +601,7 @@ vhd_vfs_mem_free(struct vhd_vfs *vfs)
 		return;
 	for (size_t i = 0; i < ns->n; i++)
 		if (ns->files[i]->refs)
-			return;         /* files open: kept (a caller's error) */
+			return;         /* files open: kept (caller's error) */
 	for (size_t i = 0; i < ns->n; i++) {
 		struct io_mem *m = ns->files[i];
 		free(m->name);

@@ -391,7 +391,8 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 		if (vhd_vfs_identity(v->vfs, io, id)) {
 			int loop = 0;
 			for (int k = 0; k < ids->n; k++)
-				if (ids->dev[k] == id[0] && ids->ino[k] == id[1])
+				if (ids->dev[k] == id[0] &&
+				    ids->ino[k] == id[1])
 					loop = 1;
 			if (loop) {
 				io->ops->close(io);
@@ -536,7 +537,10 @@ vhd_open_internal_vfs(struct vhd **out, struct vhd_vfs *vfs,
 		      struct vhd_io *io, const char *path, unsigned flags,
 		      const char *parent_path)
 {
-	struct chain_ids ids = { 0, { 0 }, { 0 }, vfs ? vfs : vhd_vfs_default() };
+	struct chain_ids ids = { 0, { 0 }, { 0 }, vfs };
+
+	if (!ids.vfs)
+		ids.vfs = vhd_vfs_default();
 
 	return open_level(out, io, path, flags, parent_path, 0, &ids);
 }

@@ -155,7 +155,8 @@ VHD_EXPORT int  vhd_open_opts(struct vhd **out, const char *path,
 /* vhd_open_opts on a VFS (struct vhd_vfs below; NULL: the default):
  * the image and its parents are opened through it.  opts may be NULL. */
 VHD_EXPORT int  vhd_open_vfs(struct vhd **out, struct vhd_vfs *vfs,
-			     const char *name, const struct vhd_open_opts *opts);
+			     const char *name,
+			     const struct vhd_open_opts *opts);
 /* Open an image on a caller-supplied backend.  On success the handle owns
  * io (closed with it); on failure the caller still owns it.  Parents of a
  * differencing disk are looked up through opts->vfs (NULL: the default

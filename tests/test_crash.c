@@ -26,9 +26,10 @@
  * file counted: pwrite, truncate, punch, create, rename, unlink): a crash
  * at the nth one (it and every later one lost: what a killed process
  * leaves), ENOSPC from the nth on, EIO at the nth only, and for merge a
- * short nth write (half of it lands) then ENOSPC.  After each: the chain reads as before, check passes
- * (warnings allowed; after vhd_repair where a failure may leave a torn
- * footer), and running the operation again completes it. */
+ * short nth write (half of it lands) then ENOSPC.  After each: the chain
+ * reads as before, check passes (warnings allowed; after vhd_repair where
+ * a failure may leave a torn footer), and running the operation again
+ * completes it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -513,7 +514,8 @@ test_merge_crash(void **state)
 	long total, kills = 0, fails = 0;
 
 	make_chain();
-	assert_int_equal(on_fault_vfs(do_merge, FAULT_NONE, 0, &total, NULL), 0);
+	assert_int_equal(on_fault_vfs(do_merge, FAULT_NONE, 0, &total, NULL),
+			 0);
 	expect_reads(base_p, "merge", 0);
 	assert_true(total > 3);
 	repairs = 0;
@@ -524,7 +526,8 @@ test_merge_crash(void **state)
 
 			restore(0, base_p);
 			restore(1, child_p);
-			r = on_fault_vfs(do_merge, fmodes[k].mode, n, NULL, &mf);
+			r = on_fault_vfs(do_merge, fmodes[k].mode, n, NULL,
+					 &mf);
 			expect_error("merge", k, n, r, mf);
 			expect_reads(child_p, what, n);
 			/* merge writes `into`: a torn footer there is
