@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 #include "vhd.h"
 #include "lib_io_fault.h"
@@ -611,16 +612,28 @@ static void
 test_setparent_crash(void **state)
 {
 	(void)state;
-	static char deep[4096], cmd[4200];
+	static char deep[4096];
 	size_t k;
 
 	setparent_crash("locators before the BAT", tmpdir, 2);
-	/* A parent path too long for the room before the BAT: appended. */
+#ifdef _WIN32
+	/* Windows (wine) refuses paths past MAX_PATH (260) here, and the
+	 * case below needs one of about 3850 characters: said, not passed. */
+	(void)deep;
+	(void)k;
+	print_message("set-parent, appended locators: NOT RUN on Windows "
+		      "(needs a path longer than MAX_PATH)\n");
+	return;
+#endif
+	/* A parent path too long for the room before the BAT: appended.
+	 * Made one directory at a time (no shell: this runs on every
+	 * platform now). */
 	k = (size_t)snprintf(deep, sizeof(deep), "%s", tmpdir);
-	while (k < 3850)        /* about 16 KiB of UTF-16 in all */
+	while (k < 3850) {      /* about 16 KiB of UTF-16 in all */
 		k += (size_t)snprintf(deep + k, sizeof(deep) - k, "/%0100d", 0);
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", deep);
-	assert_int_equal(system(cmd), 0);
+		if (mkdir(deep, 0755) != 0 && errno != EEXIST)
+			fail_msg("mkdir '%s': %s", deep, strerror(errno));
+	}
 	setparent_crash("appended locators", deep, 3);
 }
 
