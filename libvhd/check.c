@@ -169,7 +169,7 @@ check_one(const char *path, struct ck *c)
 	unsigned warn = 0;
 	int r, tail_ok;
 
-	if ((r = vhd_io_file_open(&io, path, 0)) < 0)
+	if ((r = vhd_vfs_open(NULL, &io, path, 0, VHD_LOCK_NONE)) < 0)
 		return r;
 	if ((r = io->ops->get_size(io, &fs)) < 0 || fs < 512) {
 		io->ops->close(io);
@@ -295,7 +295,7 @@ vhd_check_diag(const char *path, unsigned flags, vhd_diag_fn fn, void *arg)
 		return vhd_err(EINVAL, "vhd_check: no path");
 	/* Held for the whole check, so no writer changes what it reads
 	 * (unless the caller accepts that: -U, force-share). */
-	r = vhd_io_file_open2(&lk, path, 0, (flags & VHD_CHECK_FORCE_SHARE) ?
+	r = vhd_vfs_open(NULL, &lk, path, 0, (flags & VHD_CHECK_FORCE_SHARE) ?
 			      VHD_LOCK_PEEK : VHD_LOCK_READ);
 	if (r < 0)
 		return r;
@@ -361,7 +361,7 @@ check_locked(const char *path, unsigned flags, vhd_diag_fn report,
 		return c.count;
 	/* The parents are locked as the chain opens, the top already is. */
 	struct vhd_io *io;
-	if ((r = vhd_io_file_open2(&io, path, 0, VHD_LOCK_NONE)) < 0) {
+	if ((r = vhd_vfs_open(NULL, &io, path, 0, VHD_LOCK_NONE)) < 0) {
 		ck_last_error(&c);
 		return c.count;
 	}

@@ -343,7 +343,7 @@ vhd_compact(const char *path, const char *out, unsigned flags,
 	if (!path || flags)
 		return vhd_err(EINVAL, "vhd_compact: bad arguments");
 	if (!out) {
-		if ((r = vhd_io_file_open2(&io, path, VHD_IO_RDWR, 2)) < 0)
+		if ((r = vhd_vfs_open(NULL, &io, path, VHD_IO_RDWR, 2)) < 0)
 			return r;
 		r = vhd_open_internal(&v, io, path, VHD_OPEN_RDWR |
 				      VHD_OPEN_FORMAT_VHD |
@@ -365,7 +365,8 @@ vhd_compact(const char *path, const char *out, unsigned flags,
 		vhd_close(v);
 		return r;
 	}
-	if ((r = vhd_io_file_open(&oio, out, VHD_IO_RDWR | VHD_IO_CREATE)) < 0) {
+	if ((r = vhd_vfs_open(NULL, &oio, out, VHD_IO_RDWR | VHD_IO_CREATE,
+				 VHD_LOCK_NONE)) < 0) {
 		vhd_close(v);
 		return r;
 	}
@@ -384,7 +385,7 @@ vhd_compact(const char *path, const char *out, unsigned flags,
 	if (r < 0) {
 		char msg[1024];
 		snprintf(msg, sizeof(msg), "%s", vhd_errmsg());
-		vhd_io_file_unlink(out);
+		vhd_vfs_unlink(NULL, out);
 		vhd_err(-r, "%s", msg);
 	}
 	return r;

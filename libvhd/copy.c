@@ -201,7 +201,7 @@ vhd_copy_is_gzip(const char *path)
 	uint64_t size;
 	int r = 0;
 
-	if (!path || vhd_io_file_open(&io, path, 0) < 0)
+	if (!path || vhd_vfs_open(NULL, &io, path, 0, VHD_LOCK_NONE) < 0)
 		return 0;
 	if (io->ops->get_size(io, &size) == 0 && size >= 2 &&
 	    io->ops->pread(io, m, 2, 0) == 0 && m[0] == 0x1f && m[1] == 0x8b)
@@ -239,7 +239,7 @@ vhd_copy_src_raw(struct vhd_copy_end **out, const char *path, const char *name)
 		return vhd_err(EINVAL, "vhd_copy_src_raw: no path");
 	if (!(e = end_new(END_RAW, name ? name : path)))
 		return -ENOMEM;
-	if ((r = vhd_io_file_open(&e->io, path, 0)) < 0) {
+	if ((r = vhd_vfs_open(NULL, &e->io, path, 0, VHD_LOCK_NONE)) < 0) {
 		r = vhd_err(-r, "'%s': cannot open: %s", e->name, strerror(-r));
 		vhd_copy_close(e);
 		return r;
@@ -269,7 +269,7 @@ vhd_copy_src_stream(struct vhd_copy_end **out, const char *path, int fd,
 			  "standard input")))
 		return -ENOMEM;
 	if (path) {
-		if ((r = vhd_io_file_open(&e->io, path, 0)) < 0) {
+		if ((r = vhd_vfs_open(NULL, &e->io, path, 0, VHD_LOCK_NONE)) < 0) {
 			r = vhd_err(-r, "'%s': cannot open: %s", e->name,
 				    strerror(-r));
 			vhd_copy_close(e);
@@ -609,7 +609,7 @@ vhd_copy_dst_create(struct vhd_copy_end **out, const char *path,
 		if ((r = vhd_create(path, &co)) < 0)
 			goto fail;
 		if (!(d->path = strdup(path))) {
-			vhd_io_file_unlink(path);
+			vhd_vfs_unlink(NULL, path);
 			r = vhd_err(ENOMEM, "out of memory");
 			goto fail;
 		}
@@ -629,8 +629,8 @@ vhd_copy_dst_create(struct vhd_copy_end **out, const char *path,
 	}
 	d->fixed = o.format == VHD_FORMAT_VHD;
 	if (path) {
-		r = vhd_io_file_open(&d->io, path, d->dense ? VHD_IO_RDWR :
-				     VHD_IO_CREATE);
+		r = vhd_vfs_open(NULL, &d->io, path, d->dense ? VHD_IO_RDWR :
+				 VHD_IO_CREATE, VHD_LOCK_NONE);
 		if (r < 0) {
 			r = vhd_err(-r, "'%s': cannot create: %s", d->name,
 				    strerror(-r));
@@ -710,9 +710,9 @@ vhd_copy_close(struct vhd_copy_end *e)
 	if (e->io)
 		e->io->ops->close(e->io);
 	if (e->created && !e->finished && e->path)
-		vhd_io_file_unlink(e->path);
+		vhd_vfs_unlink(NULL, e->path);
 	if (e->spool)
-		vhd_io_file_unlink(e->spool);
+		vhd_vfs_unlink(vhd_vfs_platform(), e->spool);
 	free(e->spool);
 	free(e->path);
 	free(e->name);
@@ -1182,6 +1182,8 @@ vhd_copy_spool(struct vhd_copy_end *s, const struct vhd_copy_opts *opts,
 	/* Spooled verbatim (FROM_RAW: the footer stays in the file). */
 	if (!(t = end_new(END_RAW, tmpl)))
 		return -ENOMEM;
+	/* The spool is a local temporary file (mkstemp), whatever the
+	 * default storage layer. */
 	if ((r = vhd_io_file_open(&t->io, tmpl, VHD_IO_RDWR)) < 0)
 		goto out;
 	t->sink = &raw_sink;

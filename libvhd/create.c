@@ -24,12 +24,13 @@ struct parent_facts {
 };
 
 static int
-read_parent(const char *path, struct parent_facts *pf)
+read_parent(struct vhd_vfs *vfs, const char *path, struct parent_facts *pf)
 {
 	struct vhd *p;
-	int r = vhd_open(&p, path, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
-			 VHD_OPEN_NO_PARENT |
-			 VHD_OPEN_NOLOCK);
+	struct vhd_open_opts oo = { sizeof(oo), VHD_OPEN_RDONLY |
+				    VHD_OPEN_FORMAT_VHD | VHD_OPEN_NO_PARENT |
+				    VHD_OPEN_NOLOCK, NULL };
+	int r = vhd_open_vfs(&p, vfs, path, &oo);
 
 	if (r < 0)
 		return r;
@@ -43,8 +44,8 @@ read_parent(const char *path, struct parent_facts *pf)
 }
 
 static int
-create_io(struct vhd_io *io, const struct vhd_create_opts *o,
-	  const char *child_path)
+create_io(struct vhd_vfs *vfs, struct vhd_io *io,
+	  const struct vhd_create_opts *o, const char *child_path)
 {
 	struct vhd_footer f;
 	struct parent_facts pf;
@@ -59,7 +60,7 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 	int r;
 
 	if (o->flags & VHD_CREATE_VHDX)
-		return vhdx_create_io(io, o, child_path);
+		return vhdx_create_io(vfs, io, o, child_path);
 	if (o->flags & VHD_CREATE_SECTOR_4K)
 		return vhd_err(EINVAL, "'%s': VHD sectors are 512 bytes (4096 "
 			       "is for VHDX)", name);
@@ -79,7 +80,7 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 	memset(&f, 0, sizeof(f));
 	memset(&pf, 0, sizeof(pf));
 	if (type == VHD_TYPE_DIFF) {
-		if ((r = read_parent(o->parent, &pf)) < 0)
+		if ((r = read_parent(vfs, o->parent, &pf)) < 0)
 			return r;
 		if (size && size != pf.size)
 			return vhd_err(EINVAL, "'%s': a child has its parent's "
@@ -116,7 +117,7 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 	if (o->unique_id) {
 		memcpy(f.uuid, o->unique_id, 16);
 	} else {
-		if ((r = vhd_random_bytes(f.uuid, 16)) < 0)
+		if ((r = vhd_vfs_random(vfs, f.uuid, 16)) < 0)
 			return vhd_err(-r, "'%s': no random bytes for the unique "
 				       "id: %s", name, strerror(-r));
 		f.uuid[6] = (uint8_t)((f.uuid[6] & 0x0f) | 0x40);
@@ -150,9 +151,9 @@ create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 	memset(hdr, 0, sizeof(hdr));
 	if (type == VHD_TYPE_DIFF) {
 		memcpy(h.parent_id, pf.uuid, 16);
-		h.parent_ts = vhd_file_mtime(o->parent);
-		r = vhd_locators_build(child_path, o->parent, hdr, 1536, &blob,
-				       &blob_len);
+		h.parent_ts = vhd_vfs_mtime(vfs, o->parent);
+		r = vhd_locators_build_vfs(vfs, child_path, o->parent, hdr,
+					   1536, &blob, &blob_len);
 		if (r < 0)
 			return vhd_err(-r, "'%s': cannot record the parent path "
 				       "'%s': %s", name, o->parent, strerror(-r));
@@ -206,11 +207,18 @@ vhd_create_io(struct vhd_io *io, const struct vhd_create_opts *opts)
 	    (r = vhd_struct_in(&o, sizeof(o), VHD_CREATE_OPTS_V1, opts,
 			       "vhd_create_opts")) < 0)
 		return r;
-	return create_io(io, &o, io->name ? io->name : "");
+	return create_io(NULL, io, &o, io->name ? io->name : "");
 }
 
 int
 vhd_create(const char *path, const struct vhd_create_opts *opts)
+{
+	return vhd_create_vfs(NULL, path, opts);
+}
+
+int
+vhd_create_vfs(struct vhd_vfs *vfs, const char *path,
+	       const struct vhd_create_opts *opts)
 {
 	struct vhd_create_opts o;
 	struct vhd_io *io, *plock = NULL;
@@ -218,29 +226,32 @@ vhd_create(const char *path, const struct vhd_create_opts *opts)
 
 	if (!path || !opts)
 		return vhd_err(EINVAL, "vhd_create: bad arguments");
+	if ((r = vhd_vfs_use(&vfs, "vhd_create_vfs")) < 0)
+		return r;
 	if ((r = vhd_struct_in(&o, sizeof(o), VHD_CREATE_OPTS_V1, opts,
 			       "vhd_create_opts")) < 0)
 		return r;
 	/* A child records its parent's unique id and size: no writer may
 	 * change the parent while we read them (issue: a child made on a
 	 * parent being served read-write changed under it afterwards). */
-	if (o.parent && (r = vhd_io_file_open2(&plock, o.parent, 0,
-						   VHD_LOCK_READ)) < 0)
+	if (o.parent && (r = vhd_vfs_open(vfs, &plock, o.parent, 0,
+					      VHD_LOCK_READ)) < 0)
 		return r;
-	r = vhd_io_file_open(&io, path, VHD_IO_RDWR | VHD_IO_CREATE);
+	r = vhd_vfs_open(vfs, &io, path, VHD_IO_RDWR | VHD_IO_CREATE,
+			 VHD_LOCK_NONE);
 	if (r < 0) {
 		if (plock)
 			plock->ops->close(plock);
 		return r;
 	}
-	r = create_io(io, &o, path);
+	r = create_io(vfs, io, &o, path);
 	io->ops->close(io);
 	if (plock)
 		plock->ops->close(plock);
 	if (r < 0) {
 		char msg[1024];
 		snprintf(msg, sizeof(msg), "%s", vhd_errmsg());
-		vhd_io_file_unlink(path);
+		vhd_vfs_unlink(vfs, path);
 		vhd_err(1, "%s", msg);
 	}
 	return r;

@@ -85,7 +85,7 @@ vhd_path_is_vhdx(const char *path)
 	uint64_t fs;
 	int r;
 
-	if ((r = vhd_io_file_open(&io, path, 0)) < 0)
+	if ((r = vhd_vfs_open(NULL, &io, path, 0, VHD_LOCK_NONE)) < 0)
 		return r;
 	r = io->ops->get_size(io, &fs);
 	if (r == 0)

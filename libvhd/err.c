@@ -184,6 +184,18 @@ vhd_err_code(int err, enum vhd_code code, const char *fmt, ...)
 }
 
 void
+vhd_err_clear(void)
+{
+	memset(&last, 0, sizeof(last));
+}
+
+int
+vhd_err_is_set(void)
+{
+	return last.text[0] != 0;
+}
+
+void
 vhd_err_save(struct vhd_errrec *s)
 {
 	*s = last;

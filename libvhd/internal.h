@@ -383,6 +383,7 @@ struct vhd {
 	pthread_rwlock_t lock;
 	struct vhd *parent;
 	int depth;              /* 0 for the top */
+	struct vhd_vfs *vfs;    /* where io and the parents come from */
 };
 
 /* vhd.c */
@@ -391,7 +392,11 @@ struct vhd {
 void vhd_set_check_reporter(vhd_problem_fn fn, void *arg);
 int vhd_open_internal(struct vhd **out, struct vhd_io *io, const char *path,
 		      unsigned flags, const char *parent_path, int depth);
-int vhd_open_io_lock(struct vhd_io **out, const char *path, int rdwr, int lock);
+/* vhd_open_internal with the VFS io came from (parents are looked up
+ * through it; NULL: the default). */
+int vhd_open_internal_vfs(struct vhd **out, struct vhd_vfs *vfs,
+			  struct vhd_io *io, const char *path, unsigned flags,
+			  const char *parent_path);
 /* The backend's pread, pwrite and flush on v's own file, a failure
  * reported as "'FILE': cannot read at offset N: reason" and so on. */
 int vhd_file_read(struct vhd *v, void *buf, size_t n, uint64_t off);
@@ -495,6 +500,7 @@ int vhd_layout_map_block(struct vhd *v, uint32_t blk, uint64_t start,
 void vhd_layout_map_deferred(struct vhd *v, uint32_t blk, uint64_t start,
 			     const uint8_t *bits);
 int vhd_layout_commit_deferred(struct vhd *v);
+void vhd_layout_deferred_none(struct vhd *v);   /* forget any pending */
 /* Drops blk: its batmap bit cleared (durably), the BAT entry cleared
  * (restored when the write fails), the bitmap forgotten.  The caller
  * puts the barrier after (one for many blocks). */
@@ -576,11 +582,8 @@ int vhd_map_level(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
 /* io_file.c: image locks (SPEC.md "Locking"), QEMU's permissions:
  * READ   a consistent reader: keeps writers out (qemu-img info, -r opens)
  * WRITE  a writer: keeps writers and consistent readers out
- * PEEK   a reader that shares everything (qemu-img -U, force-share) */
-enum { VHD_LOCK_NONE = 0, VHD_LOCK_READ = 1, VHD_LOCK_WRITE = 2,
-       VHD_LOCK_PEEK = 3 };
-int vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,
-		      int lock);
+ * PEEK   a reader that shares everything (qemu-img -U, force-share)
+ * (VHD_LOCK_NONE .. VHD_LOCK_PEEK, in vhd.h) */
 /* How long a file backend's open waits for a conflicting lock, and whom
  * it tells (vhd_set_lock_wait, in vhd.c; read by io_file.c and
  * io_win32.c). */
@@ -593,24 +596,41 @@ extern struct vhd_lock_wait vhd_lock_wait;
 /* A lock still held after this long is worth telling the user about
  * (a vhdfuse daemon closing the image lets go within milliseconds). */
 #define VHD_LOCK_QUIET_MS 200u
-/* Lock a file backend opened without a lock (after checking who it is). */
-int vhd_io_file_lock(struct vhd_io *io, int lock);
 /* The descriptor of a file backend, for the copy engine's kernel copies
  * and hole search (copy.c); -1 for any other backend. */
 int vhd_io_file_fd(struct vhd_io *io);
-/* Identity of a file backend (0 if not a file). */
-int vhd_io_file_id(struct vhd_io *io, uint64_t *dev, uint64_t *ino);
 
-/* Platform helpers (io_file.c). */
+/* ---- vfs.c: the storage layer (struct vhd_vfs in vhd.h) ----
+ * Every file the library opens by name is opened here, through a VFS;
+ * vfs NULL is the default one (vhd_vfs_default).  Failures come back as
+ * -errno with a message naming the file. */
+int vhd_vfs_open(struct vhd_vfs *vfs, struct vhd_io **out, const char *name,
+		 unsigned flags, int lock);
+/* Locks io (opened by vfs with VHD_LOCK_NONE); VHD_LOCK_NONE does nothing. */
+int vhd_vfs_lock(struct vhd_vfs *vfs, struct vhd_io *io, int lock);
+/* 1 and id[] when the VFS knows who io is, else 0. */
+int vhd_vfs_identity(struct vhd_vfs *vfs, struct vhd_io *io, uint64_t id[2]);
+/* Are a and b the same file (both known)? */
+int vhd_vfs_same(struct vhd_vfs *vfs, struct vhd_io *a, struct vhd_io *b);
+int vhd_vfs_realpath(struct vhd_vfs *vfs, const char *name, char **out);
+/* Modification time of name in VHD time (seconds since 2000), or 0. */
+uint32_t vhd_vfs_mtime(struct vhd_vfs *vfs, const char *name);
+int vhd_vfs_random(struct vhd_vfs *vfs, void *buf, size_t n);
+int vhd_vfs_unlink(struct vhd_vfs *vfs, const char *name);
+int vhd_vfs_rename(struct vhd_vfs *vfs, const char *from, const char *to);
+/* A public call's VFS argument: NULL becomes the default, others are
+ * checked (version, members); 0 or -EINVAL. */
+int vhd_vfs_use(struct vhd_vfs **vfs, const char *fn);
+/* Random bytes from the default VFS. */
 int vhd_random_bytes(uint8_t *buf, size_t n);
-/* Modification time of path in VHD time (seconds since 2000), or 0. */
-uint32_t vhd_file_mtime(const char *path);
-int vhd_io_file_unlink(const char *path);
 /* Write n bytes at off and make them durable (O_DSYNC semantics: the data
  * and what is needed to read it back, not the rest of the file).  -ENOTSUP
  * (nothing written) if io is not a file backend that can. */
 int vhd_io_file_pwrite_sync(struct vhd_io *io, const void *buf, size_t n,
 			    uint64_t off);
+/* err.c: empty the thread's message; has one been set since? */
+void vhd_err_clear(void);
+int vhd_err_is_set(void);
 
 /* Write zeros to [off, off+n) of the file. */
 int vhd_io_zero(struct vhd_io *io, uint64_t off, uint64_t n);

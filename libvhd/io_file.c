@@ -564,9 +564,8 @@ vhd_io_file_pwrite_sync(struct vhd_io *io, const void *buf, size_t n,
 #endif
 }
 
-int
-vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,
-		  int lock)
+static int
+file_open(const char *path, unsigned flags, int lock, struct vhd_io **out)
 {
 	int oflags = O_CLOEXEC, r;
 	struct io_file *f;
@@ -601,20 +600,33 @@ vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,
 }
 
 int
-vhd_io_file_lock(struct vhd_io *io, int lock)
+vhd_io_file_open(struct vhd_io **out, const char *path, unsigned flags)
+{
+	return file_open(path, flags, VHD_LOCK_NONE, out);
+}
+
+/* ---- The POSIX VFS ------------------------------------------------------ */
+
+static int
+u_open(struct vhd_vfs *vfs, const char *name, unsigned flags, int lock,
+       struct vhd_io **out)
+{
+	(void)vfs;
+	return file_open(name, flags, lock, out);
+}
+
+static int
+u_lock(struct vhd_vfs *vfs, struct vhd_io *io, int lock)
 {
 	struct io_file *f = (struct io_file *)io;
 
+	(void)vfs;
 	if (!io || io->ops != &file_ops)
-		return vhd_err(EINVAL, "vhd_io_file_lock: not a file");
+		return vhd_err(EINVAL, "'%s': not a file of this VFS",
+			       io && io->name ? io->name : "?");
 	if (f->lock)
 		return vhd_err(EINVAL, "'%s': already locked", f->path);
 	return lock ? lock_file(f, lock) : 0;
-}
-int
-vhd_io_file_open(struct vhd_io **out, const char *path, unsigned flags)
-{
-	return vhd_io_file_open2(out, path, flags, 0);
 }
 
 int
@@ -623,55 +635,96 @@ vhd_io_file_fd(struct vhd_io *io)
 	return io && io->ops == &file_ops ? ((struct io_file *)io)->fd : -1;
 }
 
-int
-vhd_io_file_id(struct vhd_io *io, uint64_t *dev, uint64_t *ino)
+/* (st_dev, st_ino). */
+static int
+u_identity(struct vhd_vfs *vfs, struct vhd_io *io, uint64_t id[2])
 {
 	struct stat st;
 
+	(void)vfs;
 	if (!io || io->ops != &file_ops)
 		return 0;
 	if (fstat(((struct io_file *)io)->fd, &st) < 0)
-		return 0;
-	*dev = (uint64_t)st.st_dev;
-	*ino = (uint64_t)st.st_ino;
+		return -errno;
+	id[0] = (uint64_t)st.st_dev;
+	id[1] = (uint64_t)st.st_ino;
 	return 1;
 }
 
-/* Removes a file we created (vhd_create's cleanup). */
-int
-vhd_io_file_unlink(const char *path)
+static int
+u_realpath(struct vhd_vfs *vfs, const char *name, char **out)
 {
-	return unlink(path) < 0 ? -errno : 0;
+	(void)vfs;
+	if (!(*out = realpath(name, NULL)))
+		return -errno;
+	return 0;
 }
 
-int
-vhd_random_bytes(uint8_t *buf, size_t n)
+static int
+u_mtime(struct vhd_vfs *vfs, const char *name, int64_t *secs)
 {
+	struct stat st;
+
+	(void)vfs;
+	if (stat(name, &st) < 0)
+		return -errno;
+	*secs = (int64_t)st.st_mtime;
+	return 0;
+}
+
+static int
+u_random(struct vhd_vfs *vfs, void *buf, size_t n)
+{
+	uint8_t *p = buf;
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 
+	(void)vfs;
 	if (fd < 0)
 		return -errno;
 	while (n > 0) {
-		ssize_t r = read(fd, buf, n);
+		ssize_t r = read(fd, p, n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
 			close(fd);
 			return -EIO;
 		}
-		buf += r;
+		p += r;
 		n -= (size_t)r;
 	}
 	close(fd);
 	return 0;
 }
 
-uint32_t
-vhd_file_mtime(const char *path)
+static int
+u_rename(struct vhd_vfs *vfs, const char *from, const char *to)
 {
-	struct stat st;
+	(void)vfs;
+	return rename(from, to) < 0 ? -errno : 0;
+}
 
-	if (stat(path, &st) < 0)
-		return 0;
-	return vhd_time_from_unix((int64_t)st.st_mtime);
+static int
+u_unlink(struct vhd_vfs *vfs, const char *name)
+{
+	(void)vfs;
+	return unlink(name) < 0 ? -errno : 0;
+}
+
+static struct vhd_vfs unix_vfs = {
+	.version = VHD_VFS_VERSION,
+	.name = "unix",
+	.open_name = u_open,
+	.lock = u_lock,
+	.identity = u_identity,
+	.full_name = u_realpath,
+	.mtime = u_mtime,
+	.randomness = u_random,
+	.rename_name = u_rename,
+	.delete_name = u_unlink,
+};
+
+struct vhd_vfs *
+vhd_vfs_platform(void)
+{
+	return &unix_vfs;
 }

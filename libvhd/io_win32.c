@@ -294,19 +294,8 @@ take_lock(HANDLE h, int lock, const char *path)
 	}
 }
 
-int
-vhd_io_file_lock(struct vhd_io *io, int lock)
-{
-	struct io_win32 *f = (struct io_win32 *)io;
-
-	if (!io || io->ops != &win32_ops)
-		return vhd_err(EINVAL, "vhd_io_file_lock: not a file");
-	return lock ? take_lock(f->h, lock, f->path) : 0;
-}
-
-int
-vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,
-		  int lock)
+static int
+file_open(const char *path, unsigned flags, int lock, struct vhd_io **out)
 {
 	struct io_win32 *f;
 	DWORD access = GENERIC_READ, disp = OPEN_EXISTING;
@@ -356,11 +345,31 @@ vhd_io_file_open2(struct vhd_io **out, const char *path, unsigned flags,
 int
 vhd_io_file_open(struct vhd_io **out, const char *path, unsigned flags)
 {
-	return vhd_io_file_open2(out, path, flags, 0);
+	return file_open(path, flags, VHD_LOCK_NONE, out);
 }
 
-/* Volume serial number and file index: what (st_dev, st_ino) are on
- * POSIX. */
+/* ---- The Win32 VFS ------------------------------------------------------ */
+
+static int
+w_open(struct vhd_vfs *vfs, const char *name, unsigned flags, int lock,
+       struct vhd_io **out)
+{
+	(void)vfs;
+	return file_open(name, flags, lock, out);
+}
+
+static int
+w_lock(struct vhd_vfs *vfs, struct vhd_io *io, int lock)
+{
+	struct io_win32 *f = (struct io_win32 *)io;
+
+	(void)vfs;
+	if (!io || io->ops != &win32_ops)
+		return vhd_err(EINVAL, "'%s': not a file of this VFS",
+			       io && io->name ? io->name : "?");
+	return lock ? take_lock(f->h, lock, f->path) : 0;
+}
+
 /* No write-through path here yet: the caller writes and flushes. */
 int
 vhd_io_file_pwrite_sync(struct vhd_io *io, const void *buf, size_t n,
@@ -373,27 +382,31 @@ vhd_io_file_pwrite_sync(struct vhd_io *io, const void *buf, size_t n,
 	return -ENOTSUP;
 }
 
-int
-vhd_io_file_id(struct vhd_io *io, uint64_t *dev, uint64_t *ino)
+/* Volume serial number and file index: what (st_dev, st_ino) are on
+ * POSIX. */
+static int
+w_identity(struct vhd_vfs *vfs, struct vhd_io *io, uint64_t id[2])
 {
 	BY_HANDLE_FILE_INFORMATION bi;
 
+	(void)vfs;
 	if (!io || io->ops != &win32_ops)
 		return 0;
 	if (!GetFileInformationByHandle(((struct io_win32 *)io)->h, &bi))
-		return 0;
-	*dev = bi.dwVolumeSerialNumber;
-	*ino = (uint64_t)bi.nFileIndexHigh << 32 | bi.nFileIndexLow;
+		return -win_errno(GetLastError());
+	id[0] = bi.dwVolumeSerialNumber;
+	id[1] = (uint64_t)bi.nFileIndexHigh << 32 | bi.nFileIndexLow;
 	return 1;
 }
 
-int
-vhd_io_file_unlink(const char *path)
+static int
+w_unlink(struct vhd_vfs *vfs, const char *path)
 {
 	int e = 0;
 	wchar_t *w = to_wide(path, &e);
 	int r = 0;
 
+	(void)vfs;
 	if (!w)
 		return -e;
 	if (!DeleteFileW(w))
@@ -402,18 +415,41 @@ vhd_io_file_unlink(const char *path)
 	return r;
 }
 
-/* rand_s() draws from the system's RtlGenRandom. */
-int
-vhd_random_bytes(uint8_t *buf, size_t n)
+static int
+w_rename(struct vhd_vfs *vfs, const char *from, const char *to)
 {
+	int e = 0;
+	wchar_t *wf = to_wide(from, &e), *wt = wf ? to_wide(to, &e) : NULL;
+	int r = 0;
+
+	(void)vfs;
+	if (!wf || !wt) {
+		free(wf);
+		return -e;
+	}
+	if (!MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING |
+			 MOVEFILE_WRITE_THROUGH))
+		r = -win_errno(GetLastError());
+	free(wf);
+	free(wt);
+	return r;
+}
+
+/* rand_s() draws from the system's RtlGenRandom. */
+static int
+w_random(struct vhd_vfs *vfs, void *buf, size_t n)
+{
+	uint8_t *p = buf;
+
+	(void)vfs;
 	while (n > 0) {
 		unsigned int x;
 		size_t k = n < sizeof(x) ? n : sizeof(x);
 
 		if (rand_s(&x) != 0)
 			return -EIO;
-		memcpy(buf, &x, k);
-		buf += k;
+		memcpy(p, &x, k);
+		p += k;
 		n -= k;
 	}
 	return 0;
@@ -422,8 +458,8 @@ vhd_random_bytes(uint8_t *buf, size_t n)
 /* FILETIME counts 100 ns since 1601-01-01 UTC. */
 #define FILETIME_UNIX_EPOCH INT64_C(116444736000000000)
 
-uint32_t
-vhd_file_mtime(const char *path)
+static int
+w_mtime(struct vhd_vfs *vfs, const char *path, int64_t *secs)
 {
 	WIN32_FILE_ATTRIBUTE_DATA ad;
 	int64_t t;
@@ -431,15 +467,45 @@ vhd_file_mtime(const char *path)
 	wchar_t *w = to_wide(path, &e);
 	BOOL ok;
 
+	(void)vfs;
 	if (!w)
-		return 0;
+		return -e;
 	ok = GetFileAttributesExW(w, GetFileExInfoStandard, &ad);
 	free(w);
 	if (!ok)
-		return 0;
+		return -win_errno(GetLastError());
 	t = (int64_t)((uint64_t)ad.ftLastWriteTime.dwHighDateTime << 32 |
 		      ad.ftLastWriteTime.dwLowDateTime);
-	return vhd_time_from_unix((t - FILETIME_UNIX_EPOCH) / 10000000);
+	*secs = (t - FILETIME_UNIX_EPOCH) / 10000000;
+	return 0;
+}
+
+static int
+w_realpath(struct vhd_vfs *vfs, const char *name, char **out)
+{
+	(void)vfs;
+	if (!(*out = vhd_compat_realpath(name, NULL)))
+		return -errno;
+	return 0;
+}
+
+static struct vhd_vfs win32_vfs = {
+	.version = VHD_VFS_VERSION,
+	.name = "win32",
+	.open_name = w_open,
+	.lock = w_lock,
+	.identity = w_identity,
+	.full_name = w_realpath,
+	.mtime = w_mtime,
+	.randomness = w_random,
+	.rename_name = w_rename,
+	.delete_name = w_unlink,
+};
+
+struct vhd_vfs *
+vhd_vfs_platform(void)
+{
+	return &win32_vfs;
 }
 
 /* realpath() for locator.c (see compat.h): the full path of an existing

@@ -319,6 +319,13 @@ vhd_layout_map_deferred(struct vhd *v, uint32_t blk, uint64_t start,
 	vhd_bm_new_block(v, blk, bits);
 }
 
+void
+vhd_layout_deferred_none(struct vhd *v)
+{
+	v->pend_lo = 1;         /* pend_hi < pend_lo: none pending */
+	v->pend_hi = 0;
+}
+
 int
 vhd_layout_commit_deferred(struct vhd *v)
 {
@@ -330,8 +337,7 @@ vhd_layout_commit_deferred(struct vhd *v)
 		     b += 128)
 			if ((r = vhd_bat_write_entry(v, b)) < 0)
 				return r;
-	v->pend_lo = 1;         /* none pending */
-	v->pend_hi = 0;
+	vhd_layout_deferred_none(v);
 	return 0;
 }
 

@@ -11,7 +11,7 @@ VHD_VERSION := $(shell awk '/^.define VHD_VERSION_(MAJOR|MINOR|PATCH) / \
 	{ v = v s $$3; s = "." } END { print v }' libvhd/vhd.h)
 LIBVHD_SRCS = \
 	libvhd/err.c libvhd/abi.c libvhd/driver.c libvhd/footer.c libvhd/header.c libvhd/bat.c libvhd/layout.c \
-	libvhd/bitmap.c libvhd/io_file.c libvhd/io_mem.c libvhd/vhd.c \
+	libvhd/bitmap.c libvhd/io_file.c libvhd/io_mem.c libvhd/vfs.c libvhd/vhd.c \
 	libvhd/rw.c libvhd/map.c libvhd/create.c libvhd/check.c \
 	libvhd/info.c libvhd/locator.c libvhd/merge.c libvhd/setparent.c libvhd/repair.c libvhd/resize.c libvhd/compact.c libvhd/copy.c libvhd/quirks.c \
 	libvhd/crc32c.c libvhd/vhdx.c libvhd/vhdx_meta.c libvhd/vhdx_log.c

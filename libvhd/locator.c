@@ -16,7 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "locator.h"
-#include "compat.h"      /* realpath, strndup on Windows */
+#include "compat.h"      /* strndup on Windows */
+#include "internal.h"    /* the VFS */
 
 /* Locator data longer than this is not a path: skip it. */
 #define LOC_MAX_DATA (64u * 1024)
@@ -609,16 +610,17 @@ vhd_parent_candidates_from(const char *child_path, const char *const *paths,
 /* ---- Building locators for a new child ----------------------------------- */
 
 /* An absolute, lexically clean version of path (which may not exist yet):
- * realpath of its directory plus its last component. */
+ * the VFS's realpath of it, else of its directory plus its last component.
+ * NULL with errno set on failure. */
 static char *
-abs_path(const char *path)
+abs_path(struct vhd_vfs *vfs, const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir, *real, *res;
 	const char *base;
+	int r;
 
-	real = realpath(path, NULL);
-	if (real)
+	if (vhd_vfs_realpath(vfs, path, &real) == 0)
 		return real;
 	if (slash == NULL) {
 		dir = strdup(".");
@@ -632,10 +634,12 @@ abs_path(const char *path)
 	}
 	if (dir == NULL)
 		return NULL;
-	real = realpath(dir, NULL);
+	r = vhd_vfs_realpath(vfs, dir, &real);
 	free(dir);
-	if (real == NULL)
+	if (r < 0) {
+		errno = -r;
 		return NULL;
+	}
 	res = join(real, strlen(real), base);
 	free(real);
 	if (res)
@@ -693,6 +697,15 @@ vhd_locators_build(const char *child_path, const char *parent_path,
 		   uint8_t hdr[1024], uint64_t data_off,
 		   uint8_t **blob, size_t *blob_len)
 {
+	return vhd_locators_build_vfs(NULL, child_path, parent_path, hdr,
+				      data_off, blob, blob_len);
+}
+
+int
+vhd_locators_build_vfs(struct vhd_vfs *vfs, const char *child_path,
+		       const char *parent_path, uint8_t hdr[1024],
+		       uint64_t data_off, uint8_t **blob, size_t *blob_len)
+{
 	char *pabs = NULL, *cabs = NULL, *rel = NULL;
 	uint8_t *buf = NULL, *u_abs = NULL, *u_rel = NULL;
 	const char *name;
@@ -703,8 +716,9 @@ vhd_locators_build(const char *child_path, const char *parent_path,
 
 	if (child_path == NULL || parent_path == NULL || data_off % 512)
 		return -EINVAL;
-	pabs = abs_path(parent_path);
-	cabs = abs_path(child_path);
+	errno = 0;
+	pabs = abs_path(vfs, parent_path);
+	cabs = abs_path(vfs, child_path);
 	if (pabs == NULL || cabs == NULL) {
 		r = errno ? -errno : -ENOMEM;
 		goto fail;

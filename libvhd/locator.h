@@ -76,5 +76,10 @@ int vhd_parent_candidates_from(const char *child_path,
 int vhd_locators_build(const char *child_path, const char *parent_path,
 		       uint8_t hdr[1024], uint64_t data_off,
 		       uint8_t **blob, size_t *blob_len);
+/* The same with the absolute names from vfs's realpath (NULL: the default
+ * VFS). */
+int vhd_locators_build_vfs(struct vhd_vfs *vfs, const char *child_path,
+			   const char *parent_path, uint8_t hdr[1024],
+			   uint64_t data_off, uint8_t **blob, size_t *blob_len);
 
 #endif

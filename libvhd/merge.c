@@ -21,6 +21,7 @@
 #define MERGE_CHUNK (4u * 1024 * 1024)
 
 struct merge {
+	struct vhd_vfs *vfs;    /* every file comes from here */
 	struct vhd *chain;      /* the child and its ancestors, no locks */
 	struct vhd *dst;        /* `into`, read-write */
 	int into_depth;         /* level of `into` in chain (>= 1) */
@@ -31,28 +32,24 @@ struct merge {
 
 /* *depth: the level of chain whose file is the one at path, or -1. */
 static int
-find_level(struct vhd *chain, const char *path, int *depth)
+find_level(struct vhd_vfs *vfs, struct vhd *chain, const char *path,
+	   int *depth)
 {
 	struct vhd_io *io;
-	uint64_t dev, ino, d2, i2;
 	struct vhd *v;
 	int r, d;
 
-	r = vhd_io_file_open2(&io, path, 0, 0);
+	r = vhd_vfs_open(vfs, &io, path, 0, VHD_LOCK_NONE);
 	if (r < 0)
 		return r;
-	r = vhd_io_file_id(io, &dev, &ino);
-	io->ops->close(io);
 	*depth = -1;
-	if (r != 1)
-		return 0;
 	for (v = chain, d = 0; v; v = v->parent, d++) {
-		if (vhd_io_file_id(v->io, &d2, &i2) == 1 && d2 == dev &&
-		    i2 == ino) {
+		if (vhd_vfs_same(vfs, io, v->io)) {
 			*depth = d;
 			break;
 		}
 	}
+	io->ops->close(io);
 	return 0;
 }
 
@@ -177,6 +174,23 @@ int
 vhd_merge(const char *child, const char *into, vhd_progress_fn progress,
 	  void *arg)
 {
+	return vhd_merge_vfs(NULL, child, into, progress, arg);
+}
+
+/* vhd_open_vfs with flags alone. */
+static int
+open_flags(struct vhd **out, struct vhd_vfs *vfs, const char *path,
+	   unsigned flags)
+{
+	struct vhd_open_opts oo = { sizeof(oo), flags, NULL };
+
+	return vhd_open_vfs(out, vfs, path, &oo);
+}
+
+int
+vhd_merge_vfs(struct vhd_vfs *vfs, const char *child, const char *into,
+	      vhd_progress_fn progress, void *arg)
+{
 	struct merge m = { 0 };
 	struct vhd *v;
 	uint64_t total = 0;
@@ -184,13 +198,16 @@ vhd_merge(const char *child, const char *into, vhd_progress_fn progress,
 
 	if (child == NULL)
 		return vhd_err(EINVAL, "vhd_merge: no child given");
+	if ((r = vhd_vfs_use(&vfs, "vhd_merge_vfs")) < 0)
+		return r;
+	m.vfs = vfs;
 	/* Lock the child first, so nobody writes it while we read it. */
-	r = vhd_io_file_open2(&m.locks[0], child, 0, 2);
+	r = vhd_vfs_open(vfs, &m.locks[0], child, 0, VHD_LOCK_WRITE);
 	if (r < 0)
 		return r;
 	m.nlocks = 1;
-	r = vhd_open(&m.chain, child, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
-		     VHD_OPEN_NOLOCK);
+	r = open_flags(&m.chain, vfs, child, VHD_OPEN_RDONLY |
+		       VHD_OPEN_FORMAT_VHD | VHD_OPEN_NOLOCK);
 	if (r < 0)
 		goto fail;
 	if (m.chain->type != VHD_TYPE_DIFF || m.chain->parent == NULL) {
@@ -201,7 +218,7 @@ vhd_merge(const char *child, const char *into, vhd_progress_fn progress,
 	if (into == NULL) {
 		m.into_depth = 1;
 	} else {
-		r = find_level(m.chain, into, &m.into_depth);
+		r = find_level(vfs, m.chain, into, &m.into_depth);
 		if (r < 0)
 			goto fail;
 		if (m.into_depth == 0) {
@@ -233,13 +250,15 @@ vhd_merge(const char *child, const char *into, vhd_progress_fn progress,
 		struct vhd *w = m.chain->parent;
 
 		for (i = 1; i < m.into_depth; i++, w = w->parent) {
-			r = vhd_io_file_open2(&m.locks[m.nlocks], w->path, 0, 2);
+			r = vhd_vfs_open(vfs, &m.locks[m.nlocks], w->path, 0,
+					 VHD_LOCK_WRITE);
 			if (r < 0)
 				goto fail;
 			m.nlocks++;
 		}
 	}
-	r = vhd_open(&m.dst, v->path, VHD_OPEN_RDWR | VHD_OPEN_FORMAT_VHD);
+	r = open_flags(&m.dst, vfs, v->path, VHD_OPEN_RDWR |
+		       VHD_OPEN_FORMAT_VHD);
 	if (r < 0)
 		goto fail;
 	if (memcmp(m.dst->ft.uuid, v->ft.uuid, 16) != 0) {

@@ -192,7 +192,7 @@ vhd_repair_diag(const char *path, vhd_diag_fn fn, void *arg)
 					   "repair handles VHD images only",
 					   path);
 	/* Exclusive: nobody writes while we move the footer. */
-	if ((r = vhd_io_file_open2(&io, path, VHD_IO_RDWR, 2)) < 0)
+	if ((r = vhd_vfs_open(NULL, &io, path, VHD_IO_RDWR, 2)) < 0)
 		return r;
 	r = repair_io(&c, io);
 	io->ops->close(io);

@@ -609,7 +609,7 @@ vhd_resize(const char *path, uint64_t new_size, unsigned flags,
 
 	if (!path || (flags & ~VHD_RESIZE_FORCE))
 		return vhd_err(EINVAL, "vhd_resize: bad arguments");
-	if ((r = vhd_io_file_open2(&io, path, VHD_IO_RDWR, 2)) < 0)
+	if ((r = vhd_vfs_open(NULL, &io, path, VHD_IO_RDWR, 2)) < 0)
 		return r;
 	if ((r = resize_open(&v, io, path)) < 0) {
 		io->ops->close(io);
@@ -710,7 +710,7 @@ vhd_raw_to_fixed(const char *path, unsigned flags)
 		return r;
 	if (r == 1)
 		return vhd_err(EINVAL, "'%s': already a VHD image", path);
-	if ((r = vhd_io_file_open2(&io, path, VHD_IO_RDWR, 2)) < 0)
+	if ((r = vhd_vfs_open(NULL, &io, path, VHD_IO_RDWR, 2)) < 0)
 		return r;
 	if ((r = io->ops->get_size(io, &fs)) < 0) {
 		r = vhd_err(-r, "'%s': %s", path, strerror(-r));
@@ -750,7 +750,7 @@ vhd_fixed_to_raw(const char *path)
 
 	if (!path)
 		return vhd_err(EINVAL, "vhd_fixed_to_raw: bad arguments");
-	if ((r = vhd_io_file_open2(&io, path, VHD_IO_RDWR, 2)) < 0)
+	if ((r = vhd_vfs_open(NULL, &io, path, VHD_IO_RDWR, 2)) < 0)
 		return r;
 	if ((r = vhd_open_internal(&v, io, path, VHD_OPEN_RDWR |
 				   VHD_OPEN_FORMAT_VHD |

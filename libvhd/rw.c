@@ -318,7 +318,7 @@ vhd_alloc_batch(struct vhd *v, int on)
 {
 	pthread_rwlock_wrlock(&v->lock);
 	if (on && !v->batch)
-		vhd_layout_commit_deferred(v);  /* none pending: no I/O */
+		vhd_layout_deferred_none(v);
 	v->batch = on;
 	pthread_rwlock_unlock(&v->lock);
 }

@@ -16,13 +16,14 @@
 #include <stdlib.h>
 #include "internal.h"
 
+/* vhd_open_vfs with flags alone. */
 static int
-same_file(struct vhd_io *a, struct vhd_io *b)
+open_flags(struct vhd **out, struct vhd_vfs *vfs, const char *path,
+	   unsigned flags)
 {
-	uint64_t d1, i1, d2, i2;
+	struct vhd_open_opts oo = { sizeof(oo), flags, NULL };
 
-	return vhd_io_file_id(a, &d1, &i1) == 1 &&
-	       vhd_io_file_id(b, &d2, &i2) == 1 && d1 == d2 && i1 == i2;
+	return vhd_open_vfs(out, vfs, path, &oo);
 }
 
 /* Would making np the parent of child close a loop?  Checked on the new
@@ -34,11 +35,11 @@ makes_loop(struct vhd *child, const char *new_parent)
 	struct vhd *chain, *v;
 	int loop = 0;
 
-	if (vhd_open(&chain, new_parent, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
-		     VHD_OPEN_NOLOCK) < 0)
+	if (open_flags(&chain, child->vfs, new_parent, VHD_OPEN_RDONLY |
+		       VHD_OPEN_FORMAT_VHD | VHD_OPEN_NOLOCK) < 0)
 		return 0;
 	for (v = chain; v; v = v->parent)
-		if (same_file(v->io, child->io))
+		if (vhd_vfs_same(child->vfs, v->io, child->io))
 			loop = 1;
 	vhd_close(chain);
 	return loop;
@@ -47,15 +48,22 @@ makes_loop(struct vhd *child, const char *new_parent)
 /* The parent's modification time in VHD seconds (what blktap records;
  * the specification: "the modification time stamp of the parent"). */
 static uint32_t
-parent_mtime(const char *path)
+parent_mtime(struct vhd_vfs *vfs, const char *path)
 {
-	uint32_t t = vhd_file_mtime(path);      /* the platform backend's */
+	uint32_t t = vhd_vfs_mtime(vfs, path);
 
 	return t ? t : vhd_time_now();
 }
 
 int
 vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
+{
+	return vhd_set_parent_vfs(NULL, child, new_parent, flags);
+}
+
+int
+vhd_set_parent_vfs(struct vhd_vfs *vfs, const char *child,
+		   const char *new_parent, unsigned flags)
 {
 	struct vhd *v = NULL, *p = NULL;
 	struct vhd_io *plock = NULL;
@@ -68,27 +76,29 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 	if (child == NULL || new_parent == NULL ||
 	    (flags & ~VHD_SET_PARENT_FORCE))
 		return vhd_err(EINVAL, "vhd_set_parent: bad arguments");
-	r = vhd_open(&v, child, VHD_OPEN_RDWR | VHD_OPEN_FORMAT_VHD |
-		     VHD_OPEN_NO_PARENT);
+	if ((r = vhd_vfs_use(&vfs, "vhd_set_parent_vfs")) < 0)
+		return r;
+	r = open_flags(&v, vfs, child, VHD_OPEN_RDWR | VHD_OPEN_FORMAT_VHD |
+		       VHD_OPEN_NO_PARENT);
 	if (r < 0)
 		return r;
 	if (v->type != VHD_TYPE_DIFF) {
 		r = vhd_err(EINVAL, "'%s': not a differencing disk", child);
 		goto out;
 	}
-	r = vhd_open(&p, new_parent, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHD |
-		     VHD_OPEN_NO_PARENT |
-		     VHD_OPEN_NOLOCK);
+	r = open_flags(&p, vfs, new_parent, VHD_OPEN_RDONLY |
+		       VHD_OPEN_FORMAT_VHD | VHD_OPEN_NO_PARENT |
+		       VHD_OPEN_NOLOCK);
 	if (r < 0)
 		goto out;
-	if (same_file(v->io, p->io)) {
+	if (vhd_vfs_same(vfs, v->io, p->io)) {
 		r = vhd_err(EINVAL, "'%s': an image cannot be its own parent",
 			    child);
 		goto out;
 	}
 	/* The child will record the parent's id and time: no writer may
 	 * change it meanwhile (a reader's lock, as create --parent takes). */
-	if ((r = vhd_io_file_open2(&plock, new_parent, 0, VHD_LOCK_READ)) < 0)
+	if ((r = vhd_vfs_open(vfs, &plock, new_parent, 0, VHD_LOCK_READ)) < 0)
 		goto out;
 	/* A parent grown (or shrunk) after the child was made still opens,
 	 * as it does for reads: the child reads the parent up to its own
@@ -121,8 +131,8 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 	data_off = align_up(v->next_free > v->footer_off ? v->next_free :
 			    v->footer_off, 512);
 	memcpy(hdr, v->header_raw, 1024);
-	r = vhd_locators_build(child, new_parent, hdr, data_off, &blob,
-			       &blob_len);
+	r = vhd_locators_build_vfs(vfs, child, new_parent, hdr, data_off,
+				   &blob, &blob_len);
 	if (r == 0) {
 		/* Appended, the data and the footer behind it keep clear of
 		 * metadata past the end of the file, as blocks do. */
@@ -133,8 +143,9 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 			free(blob);
 			blob = NULL;
 			data_off = at;
-			r = vhd_locators_build(child, new_parent, hdr, data_off,
-					       &blob, &blob_len);
+			r = vhd_locators_build_vfs(vfs, child, new_parent,
+						   hdr, data_off, &blob,
+						   &blob_len);
 		}
 	}
 	if (r < 0) {
@@ -142,7 +153,7 @@ vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 			    child, new_parent);
 		goto out;
 	}
-	pts = parent_mtime(new_parent);
+	pts = parent_mtime(vfs, new_parent);
 
 	/* 1. the footer behind the new data (when appending), then the data
 	 * (over the old footer's place), 2. barrier, 3. the header,

@@ -3,9 +3,12 @@
 #include <stdlib.h>
 #include "internal.h"
 
+/* The files of a chain being opened (their VFS identities), to refuse
+ * loops, and the VFS the chain comes from. */
 struct chain_ids {
 	int n;
 	uint64_t dev[VHD_MAX_CHAIN + 2], ino[VHD_MAX_CHAIN + 2];
+	struct vhd_vfs *vfs;
 };
 
 static _Thread_local vhd_problem_fn check_fn;
@@ -263,7 +266,8 @@ const struct vhd_driver vhd_drv_vhd = {
 
 /* A raw file as the bottom of a chain (blktap's raw parents). */
 static int
-open_raw(struct vhd **out, struct vhd_io *io, const char *path, int depth)
+open_raw(struct vhd **out, struct vhd_vfs *vfs, struct vhd_io *io,
+	 const char *path, int depth)
 {
 	struct vhd *v = calloc(1, sizeof(*v));
 	int r;
@@ -276,6 +280,7 @@ open_raw(struct vhd **out, struct vhd_io *io, const char *path, int depth)
 	v->drv = &vhd_drv_raw;
 	v->kind = VHD_KIND_RAW;
 	v->depth = depth;
+	v->vfs = vfs;
 	if ((r = io->ops->get_size(io, &v->file_size)) < 0) {
 		free_handle(v);
 		return vhd_err(-r, "'%s': %s", path, strerror(-r));
@@ -325,14 +330,14 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 	}
 	for (int i = 0; i < n && !v->parent; i++) {
 		struct vhd_io *io;
-		uint64_t dev, ino;
+		uint64_t id[2];
 
 		size_t l = strlen(looked);
 		snprintf(looked + l, sizeof(looked) - l, "%s'%s'",
 			 l ? ", " : "", cand[i]);
 		/* Locked only once we know it is not already in the chain:
 		 * a loop must say so, not that the image is in use (by us). */
-		r = vhd_io_file_open2(&io, cand[i], 0, VHD_LOCK_NONE);
+		r = vhd_vfs_open(v->vfs, &io, cand[i], 0, VHD_LOCK_NONE);
 		if (r < 0) {
 			if (r != -ENOENT && !err) {
 				err = r;
@@ -340,10 +345,11 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 			}
 			continue;
 		}
-		if (vhd_io_file_id(io, &dev, &ino)) {
+		if (vhd_vfs_identity(v->vfs, io, id)) {
 			int loop = 0;
 			for (int k = 0; k < ids->n; k++)
-				if (ids->dev[k] == dev && ids->ino[k] == ino)
+				if (ids->dev[k] == id[0] &&
+				    ids->ino[k] == id[1])
 					loop = 1;
 			if (loop) {
 				io->ops->close(io);
@@ -360,7 +366,7 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 				continue;
 			}
 		}
-		if (lock && (r = vhd_io_file_lock(io, lock)) < 0) {
+		if (lock && (r = vhd_vfs_lock(v->vfs, io, lock)) < 0) {
 			io->ops->close(io);
 			if (!err) {
 				err = r;
@@ -379,7 +385,8 @@ open_parent(struct vhd *v, const char *parent_path, struct chain_ids *ids)
 				    io->ops->pread(io, c, 8, sz - 512) == 0 &&
 				    memcmp(c, "conectix", 8) == 0;
 			if (!isvhd)
-				r = open_raw(&p, io, cand[i], v->depth + 1);
+				r = open_raw(&p, v->vfs, io, cand[i],
+					     v->depth + 1);
 			else
 				r = open_level(&p, io, cand[i], pflags, NULL,
 					       v->depth + 1, ids);
@@ -438,6 +445,7 @@ open_level(struct vhd **out, struct vhd_io *io, const char *path,
 	v->flags = flags;
 	v->rdwr = !!(flags & VHD_OPEN_RDWR);
 	v->depth = depth;
+	v->vfs = ids->vfs;
 	if ((r = io->ops->get_size(io, &v->file_size)) < 0) {
 		r = vhd_err(-r, "'%s': %s", v->path, strerror(-r));
 		goto fail;
@@ -459,10 +467,10 @@ open_level(struct vhd **out, struct vhd_io *io, const char *path,
 		r = vhd_err(ENOMEM, "'%s': cannot create a lock", v->path);
 		goto fail;
 	}
-	uint64_t dev, ino;
-	if (vhd_io_file_id(io, &dev, &ino) && ids->n < VHD_MAX_CHAIN + 2) {
-		ids->dev[ids->n] = dev;
-		ids->ino[ids->n] = ino;
+	uint64_t id[2];
+	if (vhd_vfs_identity(v->vfs, io, id) && ids->n < VHD_MAX_CHAIN + 2) {
+		ids->dev[ids->n] = id[0];
+		ids->ino[ids->n] = id[1];
 		ids->n++;
 	}
 	if (v->type == VHD_TYPE_DIFF && !(flags & VHD_OPEN_NO_PARENT)) {
@@ -482,9 +490,22 @@ int
 vhd_open_internal(struct vhd **out, struct vhd_io *io, const char *path,
 		  unsigned flags, const char *parent_path, int depth)
 {
-	struct chain_ids ids = { 0, { 0 }, { 0 } };
+	struct chain_ids ids = { 0, { 0 }, { 0 }, vhd_vfs_default() };
 
 	return open_level(out, io, path, flags, parent_path, depth, &ids);
+}
+
+int
+vhd_open_internal_vfs(struct vhd **out, struct vhd_vfs *vfs,
+		      struct vhd_io *io, const char *path, unsigned flags,
+		      const char *parent_path)
+{
+	struct chain_ids ids = { 0, { 0 }, { 0 }, vfs };
+
+	if (!ids.vfs)
+		ids.vfs = vhd_vfs_default();
+
+	return open_level(out, io, path, flags, parent_path, 0, &ids);
 }
 
 int
@@ -508,6 +529,13 @@ int
 vhd_open_opts(struct vhd **out, const char *path,
 	      const struct vhd_open_opts *opts)
 {
+	return vhd_open_vfs(out, NULL, path, opts);
+}
+
+int
+vhd_open_vfs(struct vhd **out, struct vhd_vfs *vfs, const char *path,
+	     const struct vhd_open_opts *opts)
+{
 	struct vhd_open_opts o = { sizeof(o), 0, NULL };
 	unsigned flags;
 	struct vhd_io *io;
@@ -515,6 +543,8 @@ vhd_open_opts(struct vhd **out, const char *path,
 
 	if (!out || !path)
 		return vhd_err(EINVAL, "vhd_open: bad arguments");
+	if ((r = vhd_vfs_use(&vfs, "vhd_open_vfs")) < 0)
+		return r;
 	if (opts && (r = vhd_struct_in(&o, sizeof(o), VHD_OPEN_OPTS_V1, opts,
 				       "vhd_open_opts")) < 0)
 		return r;
@@ -530,11 +560,11 @@ vhd_open_opts(struct vhd **out, const char *path,
 		lock = VHD_LOCK_PEEK;
 	else
 		lock = VHD_LOCK_READ;
-	r = vhd_io_file_open2(&io, path, (flags & VHD_OPEN_RDWR) ?
-			      VHD_IO_RDWR : 0, lock);
+	r = vhd_vfs_open(vfs, &io, path, (flags & VHD_OPEN_RDWR) ?
+			 VHD_IO_RDWR : 0, lock);
 	if (r < 0)
 		return r;
-	r = vhd_open_internal(out, io, path, flags, o.parent_path, 0);
+	r = vhd_open_internal_vfs(out, vfs, io, path, flags, o.parent_path);
 	if (r < 0)
 		io->ops->close(io);
 	return r;
@@ -641,7 +671,7 @@ vhd_probe(const char *path)
 	uint64_t fs;
 	int r, yes = 0;
 
-	if ((r = vhd_io_file_open(&io, path, 0)) < 0)
+	if ((r = vhd_vfs_open(NULL, &io, path, 0, VHD_LOCK_NONE)) < 0)
 		return r;
 	if ((r = io->ops->get_size(io, &fs)) < 0)
 		goto out;

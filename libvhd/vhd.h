@@ -91,6 +91,7 @@ struct vhd;                 /* opaque image handle (a chain for children) */
  * says which members the backend fills in (1: those below; any other value
  * is refused with -EINVAL). */
 struct vhd_io;
+struct vhd_vfs;             /* the storage layer: see "Storage layer" below */
 #define VHD_IO_OPS_VERSION 1u
 struct vhd_io_ops {
 	unsigned version;       /* VHD_IO_OPS_VERSION */
@@ -151,9 +152,15 @@ struct vhd_open_opts {
 VHD_EXPORT int  vhd_open(struct vhd **out, const char *path, unsigned flags);
 VHD_EXPORT int  vhd_open_opts(struct vhd **out, const char *path,
 			      const struct vhd_open_opts *opts);
+/* vhd_open_opts on a VFS (struct vhd_vfs below; NULL: the default):
+ * the image and its parents are opened through it.  opts may be NULL. */
+VHD_EXPORT int  vhd_open_vfs(struct vhd **out, struct vhd_vfs *vfs,
+			     const char *name,
+			     const struct vhd_open_opts *opts);
 /* Open an image on a caller-supplied backend.  On success the handle owns
  * io (closed with it); on failure the caller still owns it.  Parents of a
- * differencing disk opened this way are opened as files. */
+ * differencing disk are looked up through opts->vfs (NULL: the default
+ * VFS), relative names against io->name. */
 VHD_EXPORT int  vhd_open_io(struct vhd **out, struct vhd_io *io,
 			    const struct vhd_open_opts *opts);
 /* v may be NULL; flushes if RDWR. */
@@ -173,6 +180,74 @@ VHD_EXPORT void vhd_set_lock_wait(unsigned ms,
 /* Built-in backends. */
 #define VHD_IO_RDWR   0x1u
 #define VHD_IO_CREATE 0x2u              /* create; fail if it exists */
+/* ---- Storage layer (VFS) ------------------------------------------------ *
+ * Every name the library is given or finds (an image, its parents, a new
+ * file) is resolved through a struct vhd_vfs, in the manner of SQLite's
+ * sqlite3_vfs: opening and creating by name with a lock mode, the
+ * identity of an open file, the canonical name, modification time, random
+ * bytes for unique ids, rename and unlink.  A parent is looked up by the
+ * names its child's locators give (relative ones joined to the directory
+ * part of the child's name, '/' separated), each opened through the
+ * child's VFS, so a chain can be served from anywhere a VFS reaches.
+ * The platform's VFS (POSIX files, or Win32 on Windows) is the default;
+ * vhd_vfs_mem_new gives an in-memory namespace.  New members are only
+ * ever added at the end; version says which members the VFS fills in
+ * (1: those below; others are refused with -EINVAL).  Every member is
+ * required.  Lock modes (QEMU's permissions, SPEC.md "Locking"): */
+#define VHD_LOCK_NONE  0    /* no lock */
+#define VHD_LOCK_READ  1    /* a consistent reader: keeps writers out */
+#define VHD_LOCK_WRITE 2    /* a writer: keeps writers and readers out */
+#define VHD_LOCK_PEEK  3    /* a reader sharing everything (force-share) */
+#define VHD_VFS_VERSION 1u
+struct vhd_vfs {
+	unsigned version;       /* VHD_VFS_VERSION */
+	const char *name;       /* "unix", "win32", "mem", ... */
+	void *data;             /* the implementation's */
+	/* Opens name (VHD_IO_RDWR, VHD_IO_CREATE: create, fail if it
+	 * exists) and takes lock (VHD_LOCK_*) on it, failing with -EBUSY
+	 * when another user holds a conflicting one.  io->name names the
+	 * file in messages. */
+	int (*open_name)(struct vhd_vfs *vfs, const char *name,
+			 unsigned flags, int lock, struct vhd_io **out);
+	/* Takes lock on io, opened by this VFS with VHD_LOCK_NONE. */
+	int (*lock)(struct vhd_vfs *vfs, struct vhd_io *io, int lock);
+	/* The identity of an open file (two opens of the same file give the
+	 * same): 1 and id set; 0 when the VFS cannot tell (an io it did
+	 * not open), or -errno. */
+	int (*identity)(struct vhd_vfs *vfs, struct vhd_io *io, uint64_t id[2]);
+	/* realpath(3): the canonical absolute name of an existing file
+	 * ('/' separated, starting with '/' or a drive), malloc'd into
+	 * *out; -ENOENT when there is none.  Names given to the VFS may
+	 * be relative: the VFS decides against what. */
+	int (*full_name)(struct vhd_vfs *vfs, const char *name, char **out);
+	/* Last modification, in seconds since 1970-01-01 UTC. */
+	int (*mtime)(struct vhd_vfs *vfs, const char *name, int64_t *secs);
+	/* n random bytes (for unique ids). */
+	int (*randomness)(struct vhd_vfs *vfs, void *buf, size_t n);
+	/* rename(2) and unlink(2) of names. */
+	int (*rename_name)(struct vhd_vfs *vfs, const char *from,
+			   const char *to);
+	int (*delete_name)(struct vhd_vfs *vfs, const char *name);
+};
+/* Functions return 0 or -errno; a VHD_VFS member may leave a message for
+ * vhd_errmsg (a generic one naming the file is made otherwise). */
+
+/* The VFS the calls that take only a name use (vhd_open, vhd_create,
+ * vhd_check, vhd_repair, vhd_merge, vhd_set_parent, vhd_resize,
+ * vhd_compact, vhd_probe, vhd_open_io's parents, ...; the *_vfs calls
+ * take one): the one last set, else the platform's.
+ * vfs NULL sets the platform's again.  Process-wide: set it before the
+ * calls that should use it (-EINVAL for a version this library does not
+ * know or a member missing). */
+VHD_EXPORT struct vhd_vfs *vhd_vfs_default(void);
+VHD_EXPORT struct vhd_vfs *vhd_vfs_platform(void);
+VHD_EXPORT int  vhd_vfs_set_default(struct vhd_vfs *vfs);
+/* A new, empty in-memory namespace: files by name ("a/b.vhd" and
+ * "/a/./b.vhd" are the same file), locks between its opens as on disk,
+ * unlinked files kept while open.  vhd_vfs_mem_free frees it and every
+ * file in it (none may be open). */
+VHD_EXPORT int  vhd_vfs_mem_new(struct vhd_vfs **out);
+VHD_EXPORT void vhd_vfs_mem_free(struct vhd_vfs *vfs);
 VHD_EXPORT int  vhd_io_file_open(struct vhd_io **out, const char *path,
 				 unsigned flags);
 /* A growable in-memory file, initially a copy of data[0..n). */
@@ -204,6 +279,10 @@ struct vhd_create_opts {
 };
 /* Creates path (which must not exist).  On failure nothing is left behind. */
 VHD_EXPORT int  vhd_create(const char *path, const struct vhd_create_opts *opts);
+/* vhd_create on a VFS (NULL: the default): name and opts->parent are
+ * opened through it. */
+VHD_EXPORT int  vhd_create_vfs(struct vhd_vfs *vfs, const char *name,
+			       const struct vhd_create_opts *opts);
 
 /* ---- Data --------------------------------------------------------------- */
 /* Any offset and length; all n bytes or -errno.  Reads past the disk's end
@@ -430,11 +509,17 @@ typedef void (*vhd_progress_fn)(void *arg, uint64_t done, uint64_t total);
  * same.  Deleting the merged images is the caller's business. */
 VHD_EXPORT int  vhd_merge(const char *child, const char *into,
 			  vhd_progress_fn progress, void *arg);
+/* vhd_merge and vhd_set_parent on a VFS (NULL: the default). */
+VHD_EXPORT int  vhd_merge_vfs(struct vhd_vfs *vfs, const char *child,
+			      const char *into, vhd_progress_fn progress,
+			      void *arg);
 #define VHD_SET_PARENT_FORCE 0x1u    /* accept a parent with another unique id
 					or another size */
 /* Point child at new_parent: parent id, timestamp, name and locators. */
 VHD_EXPORT int  vhd_set_parent(const char *child, const char *new_parent,
 			       unsigned flags);
+VHD_EXPORT int  vhd_set_parent_vfs(struct vhd_vfs *vfs, const char *child,
+				   const char *new_parent, unsigned flags);
 
 /* ---- Resizing, compacting, type changes without copying ------------------ */
 #define VHD_RESIZE_FORCE 0x1u        /* shrink even if the cut-off range

@@ -154,7 +154,8 @@ int  vhdx_new_guid(uint8_t g[16]);
 /* Writes header slot (1 or 2) from x's fields with sequence seq. */
 int  vhdx_write_header(struct vhd *v, struct vhdx *x, int slot, uint64_t seq);
 /* vhdx_create.c */
-int  vhdx_create_io(struct vhd_io *io, const struct vhd_create_opts *o,
+int  vhdx_create_io(struct vhd_vfs *vfs, struct vhd_io *io,
+		     const struct vhd_create_opts *o,
 		    const char *path);
 
 #endif

@@ -40,11 +40,15 @@ struct parent {
 };
 
 static int
-read_parent(const char *path, struct parent *p)
+read_parent(struct vhd_vfs *vfs, const char *path, struct parent *p)
 {
 	struct vhd *v;
-	int r = vhd_open(&v, path, VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHDX |
-			 VHD_OPEN_NO_PARENT | VHD_OPEN_NOLOCK);
+	struct vhd_open_opts oo = {
+		.struct_size = sizeof oo,
+		.flags = VHD_OPEN_RDONLY | VHD_OPEN_FORMAT_VHDX |
+			 VHD_OPEN_NO_PARENT | VHD_OPEN_NOLOCK,
+	};
+	int r = vhd_open_vfs(&v, vfs, path, &oo);
 	const struct vhdx *x;
 
 	if (r < 0)
@@ -117,7 +121,8 @@ meta_entry(uint8_t *t, int i, const uint8_t guid[16], uint32_t off,
 enum { IS_VIRTUAL_DISK = 2, IS_REQUIRED = 4 };
 
 int
-vhdx_create_io(struct vhd_io *io, const struct vhd_create_opts *o,
+vhdx_create_io(struct vhd_vfs *vfs, struct vhd_io *io,
+	       const struct vhd_create_opts *o,
 	       const char *path)
 {
 	const char *name = path && *path ? path : "image";
@@ -151,7 +156,7 @@ vhdx_create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 			       "power of two from 1 MiB to 256 MiB", name, bs);
 	memset(&x, 0, sizeof(x));
 	if (type == VHD_TYPE_DIFF) {
-		if ((r = read_parent(o->parent, &par)) < 0)
+		if ((r = read_parent(vfs, o->parent, &par)) < 0)
 			return r;
 		if (size && size != par.size)
 			return vhd_err(EINVAL, "'%s': a child has its parent's "
@@ -252,8 +257,8 @@ vhdx_create_io(struct vhd_io *io, const struct vhd_create_opts *o,
 		uint8_t hdr[1024];
 		struct vhd_locator la, lr;
 		memset(hdr, 0, sizeof(hdr));
-		r = vhd_locators_build(path, o->parent, hdr, 0, &blob,
-				       &blob_len);
+		r = vhd_locators_build_vfs(vfs, path, o->parent, hdr, 0,
+					   &blob, &blob_len);
 		if (r < 0) {
 			r = vhd_err(-r, "'%s': cannot record the parent path "
 				    "'%s': %s", name, o->parent, strerror(-r));

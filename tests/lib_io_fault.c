@@ -14,6 +14,9 @@ struct pending {
 
 struct fault_io {
 	struct vhd_io io;
+	struct fault_io *ctl;   /* who counts: itself, or the fault VFS's
+				   one counter for all its files */
+	int owns_inner;         /* a file of the fault VFS: closed with it */
 	struct vhd_io *inner, *durable;
 	enum fault_mode mode;
 	long n, writes;
@@ -88,6 +91,7 @@ enqueue(struct fault_io *f, int op, const void *buf, uint64_t off,
 static int
 gate(struct fault_io *f, int op)
 {
+	f = f->ctl;
 	f->writes++;
 	if (f->mode == FAULT_NONE || f->writes < f->n)
 		return 1;
@@ -154,7 +158,7 @@ x_flush(struct vhd_io *io)
 {
 	struct fault_io *f = (struct fault_io *)io;
 
-	if (f->mode == FAULT_CRASH && f->triggered)
+	if (f->ctl->mode == FAULT_CRASH && f->ctl->triggered)
 		return 0;
 	if (f->mode == FAULT_REORDER && !f->triggered)
 		settle(f, 1);
@@ -188,6 +192,8 @@ x_close(struct vhd_io *io)
 
 	drop_queue(f);
 	free(f->q);
+	if (f->owns_inner)
+		f->inner->ops->close(f->inner);
 	free(f);
 }
 
@@ -205,6 +211,7 @@ fault_io_wrap(struct vhd_io *inner, enum fault_mode mode, long n)
 		return NULL;
 	f->io.ops = &fault_ops;
 	f->io.name = inner->name;
+	f->ctl = f;
 	f->inner = inner;
 	f->mode = mode;
 	f->n = n;
@@ -240,4 +247,166 @@ int
 fault_io_trigger_must_fail(struct vhd_io *io)
 {
 	return ((struct fault_io *)io)->must_fail;
+}
+
+/* ---- The fault VFS ---------------------------------------------------- */
+struct fault_vfs {
+	struct vhd_vfs vfs;
+	struct vhd_vfs *inner;
+	struct fault_io ctl;    /* the counter and the mode */
+};
+
+static struct vhd_io *
+inner_io(struct vhd_io *io)
+{
+	return io && io->ops == &fault_ops ? ((struct fault_io *)io)->inner :
+	       NULL;
+}
+
+static int
+v_open(struct vhd_vfs *vfs, const char *name, unsigned flags, int lock,
+       struct vhd_io **out)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)vfs;
+	struct vhd_io *in;
+	struct fault_io *f;
+	int r;
+
+	/* Creating a file is a write too (what a crash may not leave). */
+	if ((flags & VHD_IO_CREATE) && (r = gate(&fv->ctl, OP_WRITE)) != 1)
+		return r == 0 ? -EIO : r == 2 ? -ENOSPC : r;
+	if ((r = fv->inner->open_name(fv->inner, name, flags, lock, &in)) < 0)
+		return r;
+	if (!(f = (struct fault_io *)fault_io_wrap(in, fv->ctl.mode,
+						    fv->ctl.n))) {
+		in->ops->close(in);
+		return -ENOMEM;
+	}
+	f->ctl = &fv->ctl;
+	f->owns_inner = 1;
+	*out = &f->io;
+	return 0;
+}
+
+static int
+v_lock(struct vhd_vfs *vfs, struct vhd_io *io, int lock)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)vfs;
+
+	if (!inner_io(io))
+		return -EINVAL;
+	return fv->inner->lock(fv->inner, inner_io(io), lock);
+}
+
+static int
+v_identity(struct vhd_vfs *vfs, struct vhd_io *io, uint64_t id[2])
+{
+	struct fault_vfs *fv = (struct fault_vfs *)vfs;
+
+	if (!inner_io(io))
+		return 0;
+	return fv->inner->identity(fv->inner, inner_io(io), id);
+}
+
+static int
+v_realpath(struct vhd_vfs *vfs, const char *name, char **out)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)vfs;
+
+	return fv->inner->full_name(fv->inner, name, out);
+}
+
+static int
+v_mtime(struct vhd_vfs *vfs, const char *name, int64_t *secs)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)vfs;
+
+	return fv->inner->mtime(fv->inner, name, secs);
+}
+
+static int
+v_random(struct vhd_vfs *vfs, void *buf, size_t n)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)vfs;
+
+	return fv->inner->randomness(fv->inner, buf, n);
+}
+
+/* rename and unlink count as writes: dropped after a crash, failed as a
+ * write would be. */
+static int
+v_rename(struct vhd_vfs *vfs, const char *from, const char *to)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)vfs;
+	int g = gate(&fv->ctl, OP_WRITE);
+
+	if (g <= 0)
+		return g;
+	if (g == 2)
+		return -ENOSPC;
+	return fv->inner->rename_name(fv->inner, from, to);
+}
+
+static int
+v_unlink(struct vhd_vfs *vfs, const char *name)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)vfs;
+	int g = gate(&fv->ctl, OP_WRITE);
+
+	if (g <= 0)
+		return g;
+	if (g == 2)
+		return -ENOSPC;
+	return fv->inner->delete_name(fv->inner, name);
+}
+
+struct vhd_vfs *
+fault_vfs_new(struct vhd_vfs *inner, enum fault_mode mode, long n)
+{
+	struct fault_vfs *fv = calloc(1, sizeof(*fv));
+
+	if (!fv || mode == FAULT_REORDER) {
+		free(fv);
+		return NULL;
+	}
+	fv->vfs.version = VHD_VFS_VERSION;
+	fv->vfs.name = "fault";
+	fv->vfs.data = fv;
+	fv->vfs.open_name = v_open;
+	fv->vfs.lock = v_lock;
+	fv->vfs.identity = v_identity;
+	fv->vfs.full_name = v_realpath;
+	fv->vfs.mtime = v_mtime;
+	fv->vfs.randomness = v_random;
+	fv->vfs.rename_name = v_rename;
+	fv->vfs.delete_name = v_unlink;
+	fv->inner = inner;
+	fv->ctl.ctl = &fv->ctl;
+	fv->ctl.mode = mode;
+	fv->ctl.n = n;
+	return &fv->vfs;
+}
+
+void
+fault_vfs_free(struct vhd_vfs *vfs)
+{
+	free(vfs);
+}
+
+long
+fault_vfs_writes(struct vhd_vfs *vfs)
+{
+	return ((struct fault_vfs *)vfs)->ctl.writes;
+}
+
+int
+fault_vfs_triggered(struct vhd_vfs *vfs)
+{
+	return ((struct fault_vfs *)vfs)->ctl.triggered;
+}
+
+int
+fault_vfs_trigger_must_fail(struct vhd_vfs *vfs)
+{
+	return ((struct fault_vfs *)vfs)->ctl.must_fail;
 }

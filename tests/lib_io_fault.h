@@ -1,5 +1,5 @@
 /* lib_io_fault.h - a backend wrapper that fails or "crashes" at the Nth
- * write (tests only). */
+ * write, and a VFS whose files are such wrappers (tests only). */
 #ifndef LIB_IO_FAULT_H
 #define LIB_IO_FAULT_H
 #include <stdint.h>
@@ -41,4 +41,17 @@ int fault_io_triggered(struct vhd_io *io);
 /* Was the triggering call a pwrite or truncate (whose error the library
  * must pass on), not a punch (optional: ignoring its failure is fine)? */
 int fault_io_trigger_must_fail(struct vhd_io *io);
+
+/* A VFS over inner (not owned) whose every file is wrapped as above, all
+ * sharing one count: the Nth write-like call of any file of it (pwrite,
+ * truncate, punch, creating a file, rename, unlink) triggers mode.  Any
+ * mode but FAULT_REORDER.  So the calls that take names (vhd_merge_vfs,
+ * vhd_set_parent_vfs, ...) are crashed and failed at every write without
+ * tracing the process. */
+struct vhd_vfs *fault_vfs_new(struct vhd_vfs *inner, enum fault_mode mode,
+			      long n);
+void fault_vfs_free(struct vhd_vfs *vfs);
+long fault_vfs_writes(struct vhd_vfs *vfs);
+int  fault_vfs_triggered(struct vhd_vfs *vfs);
+int  fault_vfs_trigger_must_fail(struct vhd_vfs *vfs);
 #endif

@@ -227,6 +227,61 @@ test_file(void)
 	remove(path);
 }
 
+/* A chain in the in-memory VFS, with public calls only; a VFS of an
+ * unknown version is refused. */
+static void
+test_vfs(void)
+{
+	struct vhd_create_opts po = { sizeof po, VHD_TYPE_DYNAMIC, DISK,
+				      64u * 1024, 0, NULL, NULL };
+	struct vhd_create_opts co = { sizeof co, VHD_TYPE_DIFF, 0,
+				      64u * 1024, 0, "dir/base.vhd", NULL };
+	struct vhd_vfs *mem = NULL, bad;
+	struct vhd *v = NULL;
+	unsigned char buf[512], got[512];
+
+	CHECK(vhd_vfs_default() == vhd_vfs_platform());
+	CHECK(vhd_vfs_mem_new(&mem) == 0);
+	if (!mem)
+		return;
+	CHECK(mem->version == VHD_VFS_VERSION);
+	CHECK(vhd_create_vfs(mem, "dir/base.vhd", &po) == 0);
+	CHECK(vhd_create_vfs(mem, "dir/child.vhd", &co) == 0);
+	CHECK(vhd_open_vfs(&v, mem, "dir/child.vhd", NULL) == 0);
+	if (v) {
+		CHECK(vhd_chain_depth(v) == 2);
+		vhd_close(v);
+		v = NULL;
+	}
+	memset(buf, 0x5a, sizeof(buf));
+	{
+		struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
+		CHECK(vhd_open_vfs(&v, mem, "dir/child.vhd", &oo) == 0);
+	}
+	if (v) {
+		CHECK(vhd_pwrite(v, buf, sizeof(buf), 512) == 0);
+		vhd_close(v);
+		v = NULL;
+	}
+	CHECK(vhd_merge_vfs(mem, "dir/child.vhd", NULL, NULL, NULL) == 0);
+	CHECK(vhd_set_parent_vfs(mem, "dir/child.vhd", "dir/base.vhd",
+				 VHD_SET_PARENT_FORCE) == 0);
+	CHECK(vhd_open_vfs(&v, mem, "dir/base.vhd", NULL) == 0);
+	if (v) {
+		CHECK(vhd_pread(v, got, sizeof(got), 512) == 0 &&
+		      memcmp(got, buf, sizeof(buf)) == 0);
+		vhd_close(v);
+		v = NULL;
+	}
+	bad = *mem;
+	bad.version = VHD_VFS_VERSION + 1;
+	CHECK(vhd_open_vfs(&v, &bad, "dir/base.vhd", NULL) == -EINVAL &&
+	      v == NULL);
+	CHECK(vhd_vfs_set_default(&bad) == -EINVAL);
+	CHECK(vhd_vfs_default() == vhd_vfs_platform());
+	vhd_vfs_mem_free(mem);
+}
+
 int
 main(void)
 {
@@ -238,6 +293,7 @@ main(void)
 	test_struct_size();
 	test_io_ops_version();
 	test_file();
+	test_vfs();
 	printf("libvhd %s (header %s): %d failures\n", vhd_version_string(),
 	       VHD_VERSION_STRING, failures);
 	return failures != 0;

@@ -21,14 +21,15 @@
  * (bytes touched since, or by a failed call, may hold anything).
  * The number of points tried per mode is printed.
  *
- * vhd_merge and vhd_set_parent take paths, so they run in a child process
- * traced with ptrace (no LD_PRELOAD, no hooks in the library): every
- * write-like system call (pwrite, ftruncate, fallocate, ...) is counted,
- * and the child is killed with SIGKILL on entry to the nth one (what a
- * crash of the process leaves: every earlier write, none later), or the
- * nth one is made to fail with ENOSPC or EIO without running.  After each:
- * the chain reads as before, check passes (warnings allowed), and running
- * the operation again completes it.  Linux x86-64 only. */
+ * vhd_merge and vhd_set_parent run on the fault-injecting VFS
+ * (lib_io_fault.c: the platform's files, every write-like call of every
+ * file counted: pwrite, truncate, punch, create, rename, unlink): a crash
+ * at the nth one (it and every later one lost: what a killed process
+ * leaves), ENOSPC from the nth on, EIO at the nth only, and for merge a
+ * short nth write (half of it lands) then ENOSPC.  After each: the chain
+ * reads as before, check passes (warnings allowed; after vhd_repair where
+ * a failure may leave a torn footer), and running the operation again
+ * completes it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -37,14 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#if defined(__linux__) && defined(__x86_64__)
-#include <signal.h>
-#include <sys/wait.h>
-#include <sys/ptrace.h>
-#include <sys/syscall.h>
-#include <sys/user.h>
-#define HAVE_TRACE 1
-#endif
+#include <sys/stat.h>
 #include <cmocka.h>
 #include "vhd.h"
 #include "lib_io_fault.h"
@@ -355,88 +349,26 @@ every_point(const char *name)
 }
 
 
-/* ---- whole operations on files, crashed by ptrace ---- */
-#ifdef HAVE_TRACE
+/* ---- merge and set-parent, crashed and failed on the fault VFS ---- */
+/* One run of op on a fault VFS over the platform's (mode FAULT_NONE:
+ * counting); *writes gets the writes seen, *must_fail whether the
+ * triggering call was one whose error the library must pass on. */
 static int
-write_like(const struct user_regs_struct *r)
+on_fault_vfs(int (*op)(struct vhd_vfs *), enum fault_mode mode, long n,
+	     long *writes, int *must_fail)
 {
-	switch (r->orig_rax) {
-	case SYS_write: case SYS_writev:
-		return r->rdi > 2;      /* not the test's own output */
-	case SYS_pwrite64: case SYS_pwritev: case SYS_pwritev2:
-	case SYS_ftruncate: case SYS_truncate: case SYS_fallocate:
-	case SYS_rename: case SYS_renameat: case SYS_renameat2:
-	case SYS_unlink: case SYS_unlinkat:
-		return 1;
-	default:
-		return 0;
-	}
-}
+	struct vhd_vfs *fv = fault_vfs_new(vhd_vfs_platform(), mode, n);
+	int r;
 
-/* Runs fn in a traced child.  kill_at > 0: SIGKILL on entering the
- * kill_at-th write (*status = -1); fail_at > 0: that write fails with
- * -err.  Returns the number of writes seen; *status is fn's result. */
-static long
-traced(int (*fn)(void), long kill_at, long fail_at, int err, int *status)
-{
-	pid_t pid = fork();
-	long writes = 0;
-	int ws, in_call = 0, faked = 0, sig = 0;
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
-		raise(SIGSTOP);
-		int r = fn();
-		_exit(r < 0 ? -r : 0);
-	}
-	assert_int_equal(waitpid(pid, &ws, 0), pid);
-	assert_true(WIFSTOPPED(ws));
-	assert_int_equal(ptrace(PTRACE_SETOPTIONS, pid, NULL,
-				(void *)(PTRACE_O_TRACESYSGOOD |
-					 PTRACE_O_EXITKILL)), 0);
-	for (;;) {
-		assert_int_equal(ptrace(PTRACE_SYSCALL, pid, NULL,
-					(void *)(long)sig), 0);
-		sig = 0;
-		assert_int_equal(waitpid(pid, &ws, 0), pid);
-		if (WIFEXITED(ws)) {
-			*status = -WEXITSTATUS(ws);
-			return writes;
-		}
-		if (WIFSIGNALED(ws))
-			fail_msg("traced child died of signal %d",
-				 WTERMSIG(ws));
-		if (WSTOPSIG(ws) != (SIGTRAP | 0x80)) {
-			sig = WSTOPSIG(ws);     /* pass it on */
-			continue;
-		}
-		struct user_regs_struct rg;
-		assert_int_equal(ptrace(PTRACE_GETREGS, pid, NULL, &rg), 0);
-		in_call = !in_call;
-		if (!in_call) {                 /* exit stop */
-			if (faked) {
-				rg.rax = (unsigned long long)-(long long)err;
-				ptrace(PTRACE_SETREGS, pid, NULL, &rg);
-				faked = 0;
-			}
-			continue;
-		}
-		if (!write_like(&rg))
-			continue;
-		writes++;
-		if (writes == kill_at) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &ws, 0);
-			*status = -1;
-			return writes;
-		}
-		if (writes == fail_at) {        /* skip it, fake the error */
-			rg.orig_rax = (unsigned long long)-1;
-			ptrace(PTRACE_SETREGS, pid, NULL, &rg);
-			faked = 1;
-		}
-	}
+	assert_non_null(fv);
+	r = op(fv);
+	if (writes)
+		*writes = fault_vfs_writes(fv);
+	if (must_fail)
+		*must_fail = fault_vfs_triggered(fv) &&
+			     fault_vfs_trigger_must_fail(fv);
+	fault_vfs_free(fv);
+	return r;
 }
 
 static char base_p[4200], child_p[4200], moved_p[4200];
@@ -541,100 +473,118 @@ expect_clean(const char *path, const char *what, long n, int may_repair)
 }
 
 static int
-do_merge(void)
+do_merge(struct vhd_vfs *vfs)
 {
-	return vhd_merge(child_p, NULL, NULL, NULL);
+	return vhd_merge_vfs(vfs, child_p, NULL, NULL, NULL);
 }
 
 static int
-do_setparent(void)
+do_setparent(struct vhd_vfs *vfs)
 {
-	return vhd_set_parent(child_p, moved_p, 0);
+	return vhd_set_parent_vfs(vfs, child_p, moved_p, 0);
 }
-#endif /* HAVE_TRACE */
+
+/* The failure modes tried at every write, and the error each must give. */
+static const struct {
+	enum fault_mode mode;
+	int err;                /* 0: a crash (the call's result is moot) */
+	int torn;               /* half of write n lands */
+	const char *what;
+} fmodes[] = {
+	{ FAULT_CRASH, 0, 0, "crashed at write" },
+	{ FAULT_ENOSPC, ENOSPC, 0, "ENOSPC from write" },
+	{ FAULT_SHORT, ENOSPC, 1, "short write, then ENOSPC, at write" },
+	{ FAULT_FAIL, EIO, 0, "EIO at write" },
+};
+#define NFMODES (sizeof(fmodes) / sizeof(fmodes[0]))
+
+/* A failing mode's result: the error of the write that failed. */
+static void
+expect_error(const char *op, int k, long n, int r, int must_fail)
+{
+	if (fmodes[k].err && must_fail && r != -fmodes[k].err)
+		fail_msg("%s, %s %ld: returned %d (%s), not %s", op,
+			 fmodes[k].what, n, r, r < 0 ? strerror(-r) : "ok",
+			 strerror(fmodes[k].err));
+}
 
 static void
 test_merge_crash(void **state)
 {
 	(void)state;
-#ifdef HAVE_TRACE
-	int st0;
-	long kills = 0, fails = 0;
+	long total, kills = 0, fails = 0;
 
 	make_chain();
-	long total = traced(do_merge, 0, 0, 0, &st0);
-	assert_int_equal(st0, 0);
+	assert_int_equal(on_fault_vfs(do_merge, FAULT_NONE, 0, &total, NULL),
+			 0);
 	expect_reads(base_p, "merge", 0);
 	assert_true(total > 3);
 	repairs = 0;
 	for (long n = 1; n <= total; n++) {
-		for (int mode = 0; mode < 3; mode++) {
-			static const int errs[] = { 0, ENOSPC, EIO };
-			const char *what = mode == 0 ? "merge killed at write" :
-					   "merge failing write";
+		for (int k = 0; k < (int)NFMODES; k++) {
+			const char *what = fmodes[k].what;
+			int mf, r;
+
 			restore(0, base_p);
 			restore(1, child_p);
-			traced(do_merge, mode ? 0 : n, mode ? n : 0, errs[mode],
-			       &st0);
-			if (mode && st0 != -errs[mode])
-				fail_msg("%s %ld: merge returned %d, not %s",
-					 what, n, st0, strerror(errs[mode]));
+			r = on_fault_vfs(do_merge, fmodes[k].mode, n, NULL,
+					 &mf);
+			expect_error("merge", k, n, r, mf);
 			expect_reads(child_p, what, n);
-			expect_clean(child_p, what, n, mode != 0);
+			/* merge writes `into`: a torn footer there is
+			 * repaired in `into` (repair fixes one image) */
+			expect_clean(base_p, what, n, fmodes[k].err != 0);
+			expect_clean(child_p, what, n, fmodes[k].err != 0);
 			/* running it again completes it */
 			if (vhd_merge(child_p, NULL, NULL, NULL) < 0)
-				fail_msg("%s %ld: merge again: %s", what, n,
-					 vhd_errmsg());
+				fail_msg("merge, %s %ld: merge again: %s", what,
+					 n, vhd_errmsg());
 			expect_reads(base_p, what, n);
 			expect_clean(base_p, what, n, 0);
-			if (mode)
+			if (fmodes[k].err)
 				fails++;
 			else
 				kills++;
 		}
 	}
-	print_message("merge: %ld writes: %ld kill points, %ld failure points "
-		      "(ENOSPC, EIO; %ld needed repair)\n", total, kills,
+	print_message("merge: %ld writes: %ld crash points, %ld failure points "
+		      "(ENOSPC, short write, EIO; %ld needed repair)\n", total, kills,
 		      fails, repairs);
-#else
-	skip();
-#endif
 }
 
-#ifdef HAVE_TRACE
 /* Every write of one set-parent killed or failed in turn, to a copy of
  * the parent at DIR/moved.vhd; writes checks the path taken (2: locators
  * before the BAT, then the header; 3: footer, appended locators, header). */
 static void
 setparent_crash(const char *label, const char *dir, long writes)
 {
-	int st0;
-	long kills = 0, fails = 0;
+	long total, kills = 0, fails = 0;
 	struct vhd *v;
 
 	make_chain();
 	snprintf(moved_p, sizeof(moved_p), "%s/moved.vhd", dir);
 	restore(0, moved_p);            /* the parent, copied elsewhere */
-	long total = traced(do_setparent, 0, 0, 0, &st0);
-	assert_int_equal(st0, 0);
+	assert_int_equal(on_fault_vfs(do_setparent, FAULT_NONE, 0, &total,
+				      NULL), 0);
 	assert_int_equal(total, writes);
 	save(2, child_p);               /* the result, for comparison */
 	repairs = 0;
 	for (long n = 1; n <= total; n++) {
-		for (int mode = 0; mode < 3; mode++) {
-			static const int errs[] = { 0, ENOSPC, EIO };
-			const char *what = mode == 0 ?
-					   "set-parent killed at write" :
-					   "set-parent failing write";
+		for (int k = 0; k < (int)NFMODES; k++) {
+			const char *what = fmodes[k].what;
+			int mf, r;
+
+			/* Not torn writes: set-parent's header write must
+			 * land whole (a torn header fails its checksum and
+			 * the child no longer opens; SPEC.md §11). */
+			if (fmodes[k].torn)
+				continue;
 			restore(1, child_p);
-			traced(do_setparent, mode ? 0 : n, mode ? n : 0,
-			       errs[mode], &st0);
-			if (mode && st0 != -errs[mode])
-				fail_msg("%s %ld: set-parent returned %d, not "
-					 "%s", what, n, st0,
-					 strerror(errs[mode]));
+			r = on_fault_vfs(do_setparent, fmodes[k].mode, n, NULL,
+					 &mf);
+			expect_error("set-parent", k, n, r, mf);
 			expect_reads(child_p, what, n);
-			expect_clean(child_p, what, n, mode != 0);
+			expect_clean(child_p, what, n, fmodes[k].err != 0);
 			if (vhd_set_parent(child_p, moved_p, 0) < 0)
 				fail_msg("%s %ld: set-parent again: %s", what,
 					 n, vhd_errmsg());
@@ -647,37 +597,44 @@ setparent_crash(const char *label, const char *dir, long writes)
 					 what, n, pp);
 			vhd_close(v);
 			expect_clean(child_p, what, n, 0);
-			if (mode)
+			if (fmodes[k].err)
 				fails++;
 			else
 				kills++;
 		}
 	}
-	print_message("set-parent, %s: %ld writes: %ld kill points, %ld "
+	print_message("set-parent, %s: %ld writes: %ld crash points, %ld "
 		      "failure points (ENOSPC, EIO; %ld needed repair)\n",
 		      label, total, kills, fails, repairs);
 }
-#endif
 
 static void
 test_setparent_crash(void **state)
 {
 	(void)state;
-#ifdef HAVE_TRACE
-	static char deep[4096], cmd[4200];
+	static char deep[4096];
 	size_t k;
 
 	setparent_crash("locators before the BAT", tmpdir, 2);
-	/* A parent path too long for the room before the BAT: appended. */
-	k = (size_t)snprintf(deep, sizeof(deep), "%s", tmpdir);
-	while (k < 3850)        /* about 16 KiB of UTF-16 in all */
-		k += (size_t)snprintf(deep + k, sizeof(deep) - k, "/%0100d", 0);
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", deep);
-	assert_int_equal(system(cmd), 0);
-	setparent_crash("appended locators", deep, 3);
-#else
-	skip();
+#ifdef _WIN32
+	/* Windows (wine) refuses paths past MAX_PATH (260) here, and the
+	 * case below needs one of about 3850 characters: said, not passed. */
+	(void)deep;
+	(void)k;
+	print_message("set-parent, appended locators: NOT RUN on Windows "
+		      "(needs a path longer than MAX_PATH)\n");
+	return;
 #endif
+	/* A parent path too long for the room before the BAT: appended.
+	 * Made one directory at a time (no shell: this runs on every
+	 * platform now). */
+	k = (size_t)snprintf(deep, sizeof(deep), "%s", tmpdir);
+	while (k < 3850) {      /* about 16 KiB of UTF-16 in all */
+		k += (size_t)snprintf(deep + k, sizeof(deep) - k, "/%0100d", 0);
+		if (mkdir(deep, 0755) != 0 && errno != EEXIST)
+			fail_msg("mkdir '%s': %s", deep, strerror(errno));
+	}
+	setparent_crash("appended locators", deep, 3);
 }
 
 /* ---- resize and compact (on a backend) under power loss and ENOSPC ----
@@ -864,9 +821,7 @@ main(void)
 	tu_rmrf(tmpdir);
 	free(tmpdir);
 	free(base);
-#ifdef HAVE_TRACE
 	for (int k = 0; k < 3; k++)
 		free(pristine[k]);
-#endif
 	return r;
 }
