@@ -15,6 +15,7 @@
  */
 #include <stdlib.h>
 #include "internal.h"
+#include "vhdx.h"
 
 /* Bytes moved per read/write: large enough to stream, small enough to
  * keep the memory flat. */
@@ -116,10 +117,28 @@ walk(struct merge *m, int copy, uint64_t *total, vhd_progress_fn progress,
 		unsigned st;
 		int depth;
 
+		int want;
+
 		r = vhd_map(m->chain, off, size - off, &run, &st, &depth);
 		if (r < 0)
 			return r;
-		if ((st & VHD_MAP_DATA) && depth >= 0 && depth < m->into_depth) {
+		want = (st & VHD_MAP_DATA) && depth >= 0 &&
+		       depth < m->into_depth;
+		if (!(st & VHD_MAP_DATA)) {
+			/* The chain reads zeros where `into` may read data:
+			 * a level above it says so (a VHDX block in state
+			 * ZERO; a VHD chain never has this).  Those zeros are
+			 * copied too, run by run of `into`'s map. */
+			uint64_t drun;
+			unsigned dst;
+
+			r = vhd_map(m->dst, off, run, &drun, &dst, NULL);
+			if (r < 0)
+				return r;
+			run = drun;
+			want = (dst & VHD_MAP_DATA) != 0;
+		}
+		if (want) {
 			if (pending == 0)
 				start = off;
 			pending += run;
@@ -206,8 +225,10 @@ vhd_merge_vfs(struct vhd_vfs *vfs, const char *child, const char *into,
 	if (r < 0)
 		return r;
 	m.nlocks = 1;
+	/* VHD or VHDX; a chain is one format throughout (each driver opens
+	 * parents of its own format only, so a mixed chain fails here). */
 	r = open_flags(&m.chain, vfs, child, VHD_OPEN_RDONLY |
-		       VHD_OPEN_FORMAT_VHD | VHD_OPEN_NOLOCK);
+		       VHD_OPEN_NOLOCK);
 	if (r < 0)
 		goto fail;
 	if (m.chain->type != VHD_TYPE_DIFF || m.chain->parent == NULL) {
@@ -234,9 +255,16 @@ vhd_merge_vfs(struct vhd_vfs *vfs, const char *child, const char *into,
 	}
 	for (v = m.chain, i = 0; i < m.into_depth; v = v->parent, i++)
 		;
-	if (v->kind != VHD_KIND_VHD) {
+	if (v->kind == VHD_KIND_RAW) {
 		r = vhd_err(ENOTSUP, "'%s': cannot merge into a raw parent image",
 			    v->path);
+		goto fail;
+	}
+	if (v->drv != m.chain->drv) {
+		r = vhd_err(ENOTSUP, "'%s': a %s image, where only a %s can be "
+			    "used (the chain of '%s' is %s)", v->path,
+			    v->drv->name, m.chain->drv->name, child,
+			    m.chain->drv->name);
 		goto fail;
 	}
 	if (m.chain->size > v->size) {
@@ -258,10 +286,19 @@ vhd_merge_vfs(struct vhd_vfs *vfs, const char *child, const char *into,
 		}
 	}
 	r = open_flags(&m.dst, vfs, v->path, VHD_OPEN_RDWR |
-		       VHD_OPEN_FORMAT_VHD);
+		       (v->drv == &vhd_drv_vhdx ? VHD_OPEN_FORMAT_VHDX :
+			VHD_OPEN_FORMAT_VHD));
 	if (r < 0)
 		goto fail;
-	if (memcmp(m.dst->ft.uuid, v->ft.uuid, 16) != 0) {
+	/* Still the image the chain was opened with: the same unique id
+	 * (VHD), the same DataWriteGuid (VHDX: nothing written since; our
+	 * first write below gives it a new one, after which the images
+	 * above `into` no longer open against it and are to be deleted,
+	 * as after a Hyper-V merge). */
+	if (v->drv == &vhd_drv_vhdx ?
+	    memcmp(((struct vhdx *)m.dst->fmt)->data_guid,
+		   ((struct vhdx *)v->fmt)->data_guid, 16) != 0 :
+	    memcmp(m.dst->ft.uuid, v->ft.uuid, 16) != 0) {
 		r = vhd_err(EBUSY, "'%s' changed while the merge was starting",
 			    v->path);
 		goto fail;
