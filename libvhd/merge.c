@@ -318,6 +318,11 @@ vhd_merge_vfs(struct vhd_vfs *vfs, const char *child, const char *into,
 	if (r < 0)
 		goto fail;
 	r = vhd_flush(m.dst);
+	/* VHDX: the clean close's header update is a write of the merge
+	 * too; its failure is reported (the target stays consistent: a
+	 * live log that the next open replays). */
+	if (r == 0 && m.dst->drv == &vhd_drv_vhdx)
+		r = vhdx_rdwr_close(m.dst, m.dst->fmt);
 fail:
 	merge_free(&m);
 	return r;

@@ -147,7 +147,9 @@ int  vhdx_rdwr_open(struct vhd *v, struct vhdx *x);
 int  vhdx_write(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off);
 int  vhdx_zero(struct vhd *v, uint64_t off, uint64_t len, unsigned flags,
 	       int discard);
-void vhdx_rdwr_close(struct vhd *v, struct vhdx *x);
+/* 0, or the error that left the log live (a later open replays it;
+ * vhd_close ignores it, vhd_merge reports it). */
+int  vhdx_rdwr_close(struct vhd *v, struct vhdx *x);
 void vhdx_encode_header(uint8_t h[4096], const struct vhdx *x, uint64_t seq);
 /* A random (version 4) GUID. */
 int  vhdx_new_guid(uint8_t g[16]);

@@ -624,14 +624,17 @@ vhdx_rdwr_open(struct vhd *v, struct vhdx *x)
 	return 0;
 }
 
-void
+int
 vhdx_rdwr_close(struct vhd *v, struct vhdx *x)
 {
+	int r;
+
 	if (!v->rdwr || !x->live || x->broken)
-		return;
-	if (sync_file(v, x) < 0)
-		return;
+		return 0;
+	if ((r = sync_file(v, x)) < 0)
+		return r;
 	memset(x->log_guid, 0, 16);
-	if (update_header(v, x) == 0)
+	if ((r = update_header(v, x)) == 0)
 		x->live = 0;
+	return r;
 }
