@@ -196,6 +196,18 @@ vhd_merge(const char *child, const char *into, vhd_progress_fn progress,
 	return vhd_merge_vfs(NULL, child, into, progress, arg);
 }
 
+/* Do a and b carry the same identity: the unique id a VHD's writes keep,
+ * a VHDX's DataWriteGuid (vhd_get_info's unique_id for both)? */
+static int
+same_identity(struct vhd *a, struct vhd *b)
+{
+	struct vhd_info ia = { .struct_size = sizeof ia };
+	struct vhd_info ib = { .struct_size = sizeof ib };
+
+	return vhd_get_info(a, &ia) == 0 && vhd_get_info(b, &ib) == 0 &&
+	       memcmp(ia.unique_id, ib.unique_id, 16) == 0;
+}
+
 /* vhd_open_vfs with flags alone. */
 static int
 open_flags(struct vhd **out, struct vhd_vfs *vfs, const char *path,
@@ -295,10 +307,7 @@ vhd_merge_vfs(struct vhd_vfs *vfs, const char *child, const char *into,
 	 * first write below gives it a new one, after which the images
 	 * above `into` no longer open against it and are to be deleted,
 	 * as after a Hyper-V merge). */
-	if (v->drv == &vhd_drv_vhdx ?
-	    memcmp(((struct vhdx *)m.dst->fmt)->data_guid,
-		   ((struct vhdx *)v->fmt)->data_guid, 16) != 0 :
-	    memcmp(m.dst->ft.uuid, v->ft.uuid, 16) != 0) {
+	if (!same_identity(m.dst, v)) {
 		r = vhd_err(EBUSY, "'%s' changed while the merge was starting",
 			    v->path);
 		goto fail;
