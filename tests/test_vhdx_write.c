@@ -592,11 +592,18 @@ every_point(const char *name)
 	static const char *mname[] = { "crash", "power loss (2 subsets)",
 		"EIO", "ENOSPC", "short write" };
 	long total = run(FAULT_NONE, 0, 0);
+	/* VHD_TEST_STRIDE=k (the emulated cross runs of `make portability`,
+	 * where every point would outlast their time limit): every k-th
+	 * point, the first and the last; make check tries them all. */
+	const char *st = getenv("VHD_TEST_STRIDE");
+	long stride = st && atol(st) > 1 ? atol(st) : 1;
 
 	assert_true(total > 40);
 	for (size_t m = 0; m < 5; m++) {
 		long points = 0;
 		for (long n = 1; n <= total; n++) {
+			if (n % stride != 0 && n != 1 && n != total)
+				continue;
 			run(modes[m], n, (uint32_t)n);
 			points++;
 			if (modes[m] == FAULT_REORDER) {
