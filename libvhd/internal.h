@@ -139,6 +139,16 @@ void vhd_rec_vfile(struct vhd_errrec *r, enum vhd_severity sev,
 		   const char *fmt, va_list ap);
 void vhd_rec_view(const struct vhd_errrec *r, struct vhd_diag *d);
 
+/* vhd_check's and vhd_repair's text reports: vhd_report_text is a
+ * vhd_diag_fn (arg a struct vhd_text_report) passing each record's text to
+ * fn, after the prefix its severity is given (NULL: the text alone). */
+struct vhd_text_report {
+	vhd_report_fn fn;
+	void *arg;
+	const char *prefix[VHD_SEV_REPAIRED + 1];       /* by severity */
+};
+void vhd_report_text(void *arg, const struct vhd_diag *d);
+
 /* Validators report through this: with fn NULL only the first problem is
  * kept (and becomes the error); with fn every problem is passed on
  * (check). */
