@@ -171,6 +171,17 @@ void vhd_problem(struct vhd_problems *p, enum vhd_code code, uint64_t off,
 /* 0 if no problem; else the count (fn set) or -EBADMSG (record set). */
 int vhd_problems_result(struct vhd_problems *p);
 
+/* ---- create.c: the rules every format's creation shares ---- */
+/* The disk type o asks for (VHD_TYPE_NONE: differencing when o names a
+ * parent, else dynamic) in *type; refused (-EINVAL, naming the file name)
+ * if unknown, or if a parent is given without a differencing type or a
+ * differencing type without one. */
+int vhd_create_type(const struct vhd_create_opts *o, const char *name,
+		    enum vhd_type *type);
+/* A child's size: 0 (none asked) or its parent's, else -EINVAL. */
+int vhd_create_child_size(const char *name, uint64_t size,
+			  uint64_t parent_size);
+
 /* ---- quirks.c ---- */
 /* The quirk whose tolerance sets VHD_WARN_* bit warn, or NULL. */
 const struct vhd_quirk *vhd_quirk_by_warn(unsigned warn);
