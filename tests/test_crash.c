@@ -52,8 +52,7 @@ static uint32_t seed;
 static uint32_t
 rnd(void)
 {
-	seed = seed * 1103515245u + 12345u;
-	return seed >> 8;
+	return tu_rand(&seed);
 }
 
 /* The image before the workload (dynamic disk, or the child) and, for
@@ -347,32 +346,29 @@ restore(int k, const char *path)
 	assert_int_equal(fclose(f), 0);
 }
 
-/* base (some data) <- child (writes over it, partial sectors, zeroes) */
+/* base_p (some data) <- child_p (writes over it, partial sectors,
+ * zeroes), of po's and co's format, the data from seed s; chain_data
+ * gets the chain's disk and base_data (if set) the base's. */
 static void
-make_chain(void)
+build_chain(const struct vhd_create_opts *po, const struct vhd_create_opts *co,
+	    uint32_t s, uint8_t *base_data)
 {
-	struct vhd_create_opts po = { sizeof po,
-				      VHD_TYPE_DYNAMIC, DISK, 32u << 10, 0,
-				      NULL, NULL };
-	struct vhd_create_opts co = { sizeof co,
-				      VHD_TYPE_DIFF, 0, BLOCK, 0, base_p,
-				      NULL };
 	struct vhd *v;
-	uint32_t s = 5;
 	static uint8_t buf[300000];
 
-	snprintf(base_p, sizeof(base_p), "%s/base.vhd", tmpdir);
-	snprintf(child_p, sizeof(child_p), "%s/child.vhd", tmpdir);
-	snprintf(moved_p, sizeof(moved_p), "%s/moved.vhd", tmpdir);
 	unlink(base_p);
 	unlink(child_p);
-	assert_int_equal(vhd_create(base_p, &po), 0);
+	if (vhd_create(base_p, po) < 0)
+		fail_msg("create %s: %s", base_p, vhd_errmsg());
 	assert_int_equal(vhd_open(&v, base_p, VHD_OPEN_RDWR), 0);
 	tu_fill(buf, sizeof(buf), &s);
 	assert_int_equal(vhd_pwrite(v, buf, sizeof(buf), 10000), 0);
 	assert_int_equal(vhd_pwrite(v, buf, 200000, 3000000), 0);
+	if (base_data)
+		assert_int_equal(vhd_pread(v, base_data, DISK, 0), 0);
 	vhd_close(v);
-	assert_int_equal(vhd_create(child_p, &co), 0);
+	if (vhd_create(child_p, co) < 0)
+		fail_msg("create %s: %s", child_p, vhd_errmsg());
 	assert_int_equal(vhd_open(&v, child_p, VHD_OPEN_RDWR), 0);
 	tu_fill(buf, sizeof(buf), &s);
 	assert_int_equal(vhd_pwrite(v, buf, 100001, 200003), 0);
@@ -384,6 +380,23 @@ make_chain(void)
 	vhd_close(v);
 	save(0, base_p);
 	save(1, child_p);
+}
+
+/* base.vhd <- child.vhd */
+static void
+make_chain(void)
+{
+	struct vhd_create_opts po = { sizeof po,
+				      VHD_TYPE_DYNAMIC, DISK, 32u << 10, 0,
+				      NULL, NULL };
+	struct vhd_create_opts co = { sizeof co,
+				      VHD_TYPE_DIFF, 0, BLOCK, 0, base_p,
+				      NULL };
+
+	snprintf(base_p, sizeof(base_p), "%s/base.vhd", tmpdir);
+	snprintf(child_p, sizeof(child_p), "%s/child.vhd", tmpdir);
+	snprintf(moved_p, sizeof(moved_p), "%s/moved.vhd", tmpdir);
+	build_chain(&po, &co, 5, NULL);
 }
 
 static void
@@ -536,36 +549,11 @@ make_chain_vhdx(void)
 				      1u << 20, VHD_CREATE_VHDX, NULL, NULL };
 	struct vhd_create_opts co = { sizeof co, VHD_TYPE_DIFF, 0, 1u << 20,
 				      VHD_CREATE_VHDX, base_p, NULL };
-	struct vhd *v;
-	uint32_t s = 7;
-	static uint8_t buf[300000];
 
 	snprintf(base_p, sizeof(base_p), "%s/base.vhdx", tmpdir);
 	snprintf(child_p, sizeof(child_p), "%s/child.avhdx", tmpdir);
-	unlink(base_p);
-	unlink(child_p);
-	if (vhd_create(base_p, &po) < 0)
-		fail_msg("create %s: %s", base_p, vhd_errmsg());
-	assert_int_equal(vhd_open(&v, base_p, VHD_OPEN_RDWR), 0);
-	tu_fill(buf, sizeof(buf), &s);
-	assert_int_equal(vhd_pwrite(v, buf, sizeof(buf), 10000), 0);
-	assert_int_equal(vhd_pwrite(v, buf, 200000, 3000000), 0);
-	assert_int_equal(vhd_pread(v, vhdx_base_data, DISK, 0), 0);
-	vhd_close(v);
-	if (vhd_create(child_p, &co) < 0)
-		fail_msg("create %s: %s", child_p, vhd_errmsg());
-	assert_int_equal(vhd_open(&v, child_p, VHD_OPEN_RDWR), 0);
-	tu_fill(buf, sizeof(buf), &s);
-	assert_int_equal(vhd_pwrite(v, buf, 100001, 200003), 0);
-	assert_int_equal(vhd_pwrite(v, buf + 7, 777, 1), 0);
-	assert_int_equal(vhd_pwrite(v, buf, 150000, 2100000), 0);
-	assert_int_equal(vhd_write_zeroes(v, 3050000, 5000, 0), 0);
-	assert_int_equal(vhd_pwrite(v, buf, 3000, DISK - 3000), 0);
-	assert_int_equal(vhd_pread(v, chain_data, DISK, 0), 0);
-	vhd_close(v);
+	build_chain(&po, &co, 7, vhdx_base_data);
 	assert_memory_not_equal(chain_data, vhdx_base_data, DISK);
-	save(0, base_p);
-	save(1, child_p);
 }
 
 /* path reads, byte by byte, as before the merge or as the chain. */

@@ -44,8 +44,7 @@ static uint32_t seed;
 static uint32_t
 rnd(void)
 {
-	seed = seed * 1103515245u + 12345u;
-	return seed >> 8;
+	return tu_rand(&seed);
 }
 
 static char *tmpdir;
