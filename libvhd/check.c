@@ -304,34 +304,14 @@ vhd_check_diag(const char *path, unsigned flags, vhd_diag_fn fn, void *arg)
 	return r;
 }
 
-/* vhd_check's callers get each record's text, warnings marked. */
-struct text_report {
-	vhd_report_fn fn;
-	void *arg;
-};
-
-static void
-report_text(void *arg, const struct vhd_diag *d)
-{
-	struct text_report *t = arg;
-	char line[1100];
-
-	if (!t->fn)
-		return;
-	if (d->severity == VHD_SEV_WARNING) {
-		snprintf(line, sizeof(line), "warning: %s", d->text);
-		t->fn(t->arg, line);
-	} else {
-		t->fn(t->arg, d->text);
-	}
-}
-
 int
 vhd_check(const char *path, unsigned flags, vhd_report_fn report, void *arg)
 {
-	struct text_report t = { report, arg };
+	/* each record's text, warnings marked */
+	struct vhd_text_report t = { report, arg,
+				     { [VHD_SEV_WARNING] = "warning: " } };
 
-	return vhd_check_diag(path, flags, report_text, &t);
+	return vhd_check_diag(path, flags, vhd_report_text, &t);
 }
 
 static int

@@ -43,6 +43,35 @@ read_parent(struct vhd_vfs *vfs, const char *path, struct parent_facts *pf)
 	return 0;
 }
 
+int
+vhd_create_type(const struct vhd_create_opts *o, const char *name,
+		enum vhd_type *type)
+{
+	enum vhd_type t = o->type;
+
+	if (t == VHD_TYPE_NONE)
+		t = o->parent ? VHD_TYPE_DIFF : VHD_TYPE_DYNAMIC;
+	if (t != VHD_TYPE_FIXED && t != VHD_TYPE_DYNAMIC && t != VHD_TYPE_DIFF)
+		return vhd_err(EINVAL, "'%s': unknown disk type %d", name,
+			       (int)t);
+	if ((t == VHD_TYPE_DIFF) != (o->parent != NULL))
+		return vhd_err(EINVAL, "'%s': a differencing disk needs a "
+			       "parent, and only it takes one", name);
+	*type = t;
+	return 0;
+}
+
+int
+vhd_create_child_size(const char *name, uint64_t size, uint64_t parent_size)
+{
+	if (size && size != parent_size)
+		return vhd_err(EINVAL, "'%s': a child has its parent's size "
+			       "(%llu), not %llu", name,
+			       (unsigned long long)parent_size,
+			       (unsigned long long)size);
+	return 0;
+}
+
 static int
 create_io(struct vhd_vfs *vfs, struct vhd_io *io,
 	  const struct vhd_create_opts *o, const char *child_path)
@@ -64,15 +93,8 @@ create_io(struct vhd_vfs *vfs, struct vhd_io *io,
 	if (o->flags & VHD_CREATE_SECTOR_4K)
 		return vhd_err(EINVAL, "'%s': VHD sectors are 512 bytes (4096 "
 			       "is for VHDX)", name);
-	if (type == VHD_TYPE_NONE)
-		type = o->parent ? VHD_TYPE_DIFF : VHD_TYPE_DYNAMIC;
-	if (type != VHD_TYPE_FIXED && type != VHD_TYPE_DYNAMIC &&
-	    type != VHD_TYPE_DIFF)
-		return vhd_err(EINVAL, "'%s': unknown disk type %d", name,
-			       (int)type);
-	if ((type == VHD_TYPE_DIFF) != (o->parent != NULL))
-		return vhd_err(EINVAL, "'%s': a differencing disk needs a "
-			       "parent, and only it takes one", name);
+	if ((r = vhd_create_type(o, name, &type)) < 0)
+		return r;
 	if (type != VHD_TYPE_FIXED &&
 	    (bs < 4096 || bs > (256u << 20) || (bs & (bs - 1))))
 		return vhd_err(EINVAL, "'%s': block size %u: expected a power "
@@ -82,11 +104,8 @@ create_io(struct vhd_vfs *vfs, struct vhd_io *io,
 	if (type == VHD_TYPE_DIFF) {
 		if ((r = read_parent(vfs, o->parent, &pf)) < 0)
 			return r;
-		if (size && size != pf.size)
-			return vhd_err(EINVAL, "'%s': a child has its parent's "
-				       "size (%llu), not %llu", name,
-				       (unsigned long long)pf.size,
-				       (unsigned long long)size);
+		if ((r = vhd_create_child_size(name, size, pf.size)) < 0)
+			return r;
 		size = pf.size;
 		f.cylinders = pf.cyl;
 		f.heads = pf.heads;

@@ -229,6 +229,24 @@ vhd_problem(struct vhd_problems *p, enum vhd_code code, uint64_t off,
 	}
 }
 
+void
+vhd_report_text(void *arg, const struct vhd_diag *d)
+{
+	const struct vhd_text_report *t = arg;
+	unsigned sev = (unsigned)d->severity;
+	const char *pre = t->prefix[sev <= VHD_SEV_REPAIRED ? sev : 0];
+	char line[1100];
+
+	if (!t->fn)
+		return;
+	if (!pre) {
+		t->fn(t->arg, d->text);
+		return;
+	}
+	snprintf(line, sizeof(line), "%s%s", pre, d->text);
+	t->fn(t->arg, line);
+}
+
 int
 vhd_problems_result(struct vhd_problems *p)
 {

@@ -139,6 +139,16 @@ void vhd_rec_vfile(struct vhd_errrec *r, enum vhd_severity sev,
 		   const char *fmt, va_list ap);
 void vhd_rec_view(const struct vhd_errrec *r, struct vhd_diag *d);
 
+/* vhd_check's and vhd_repair's text reports: vhd_report_text is a
+ * vhd_diag_fn (arg a struct vhd_text_report) passing each record's text to
+ * fn, after the prefix its severity is given (NULL: the text alone). */
+struct vhd_text_report {
+	vhd_report_fn fn;
+	void *arg;
+	const char *prefix[VHD_SEV_REPAIRED + 1];       /* by severity */
+};
+void vhd_report_text(void *arg, const struct vhd_diag *d);
+
 /* Validators report through this: with fn NULL only the first problem is
  * kept (and becomes the error); with fn every problem is passed on
  * (check). */
@@ -160,6 +170,17 @@ void vhd_problem(struct vhd_problems *p, enum vhd_code code, uint64_t off,
 	;
 /* 0 if no problem; else the count (fn set) or -EBADMSG (record set). */
 int vhd_problems_result(struct vhd_problems *p);
+
+/* ---- create.c: the rules every format's creation shares ---- */
+/* The disk type o asks for (VHD_TYPE_NONE: differencing when o names a
+ * parent, else dynamic) in *type; refused (-EINVAL, naming the file name)
+ * if unknown, or if a parent is given without a differencing type or a
+ * differencing type without one. */
+int vhd_create_type(const struct vhd_create_opts *o, const char *name,
+		    enum vhd_type *type);
+/* A child's size: 0 (none asked) or its parent's, else -EINVAL. */
+int vhd_create_child_size(const char *name, uint64_t size,
+			  uint64_t parent_size);
 
 /* ---- quirks.c ---- */
 /* The quirk whose tolerance sets VHD_WARN_* bit warn, or NULL. */

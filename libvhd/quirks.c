@@ -148,7 +148,7 @@ static const struct vhd_quirk quirks[] = {
 	{ "vhdx-log", "Hyper-V",
 	  "a VHDX whose log is not empty (unclean shutdown)",
 	  "VHDX header log GUID",
-	  "replayed in memory with a warning; the file is unchanged (§19.4)",
+	  "replayed in memory with a warning; the file is unchanged (§20.4)",
 	  VHD_WARN_LOG_REPLAYED, VHD_CODE_LOG_REPLAYED,
 	  "the VHDX log was not empty (unclean shutdown): replayed in memory, "
 	  "the file is unchanged" },

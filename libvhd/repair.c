@@ -199,30 +199,15 @@ vhd_repair_diag(const char *path, vhd_diag_fn fn, void *arg)
 	return r < 0 ? r : c.fixes;
 }
 
-/* vhd_repair's callers get "repaired: 'FILE': ..." and "not repaired:
- * 'FILE': ..." lines. */
-struct text_report {
-	vhd_report_fn fn;
-	void *arg;
-};
-
-static void
-report_text(void *arg, const struct vhd_diag *d)
-{
-	struct text_report *t = arg;
-	char line[1100];
-
-	if (!t->fn)
-		return;
-	snprintf(line, sizeof(line), "%s%s", d->severity == VHD_SEV_REPAIRED ?
-		 "repaired: " : "not repaired: ", d->text);
-	t->fn(t->arg, line);
-}
-
 int
 vhd_repair(const char *path, vhd_report_fn report, void *arg)
 {
-	struct text_report t = { report, arg };
+	/* "repaired: 'FILE': ..." and "not repaired: 'FILE': ..." lines */
+	struct vhd_text_report t = { report, arg, {
+		[0] = "not repaired: ",
+		[VHD_SEV_ERROR] = "not repaired: ",
+		[VHD_SEV_WARNING] = "not repaired: ",
+		[VHD_SEV_REPAIRED] = "repaired: " } };
 
-	return vhd_repair_diag(path, report_text, &t);
+	return vhd_repair_diag(path, vhd_report_text, &t);
 }

@@ -126,7 +126,7 @@ vhdx_create_io(struct vhd_vfs *vfs, struct vhd_io *io,
 	       const char *path)
 {
 	const char *name = path && *path ? path : "image";
-	enum vhd_type type = o->type;
+	enum vhd_type type;
 	struct parent par;
 	struct vhdx x;
 	uint64_t size = o->size;
@@ -137,15 +137,8 @@ vhdx_create_io(struct vhd_vfs *vfs, struct vhd_io *io,
 	size_t blob_len = 0;
 	int r;
 
-	if (type == VHD_TYPE_NONE)
-		type = o->parent ? VHD_TYPE_DIFF : VHD_TYPE_DYNAMIC;
-	if (type != VHD_TYPE_FIXED && type != VHD_TYPE_DYNAMIC &&
-	    type != VHD_TYPE_DIFF)
-		return vhd_err(EINVAL, "'%s': unknown disk type %d", name,
-			       (int)type);
-	if ((type == VHD_TYPE_DIFF) != (o->parent != NULL))
-		return vhd_err(EINVAL, "'%s': a differencing disk needs a "
-			       "parent, and only it takes one", name);
+	if ((r = vhd_create_type(o, name, &type)) < 0)
+		return r;
 	if (o->flags & VHD_CREATE_CHS_ROUND)
 		return vhd_err(EINVAL, "'%s': VHDX: CHS rounding applies to VHD "
 			       "only", name);
@@ -158,11 +151,8 @@ vhdx_create_io(struct vhd_vfs *vfs, struct vhd_io *io,
 	if (type == VHD_TYPE_DIFF) {
 		if ((r = read_parent(vfs, o->parent, &par)) < 0)
 			return r;
-		if (size && size != par.size)
-			return vhd_err(EINVAL, "'%s': a child has its parent's "
-				       "size (%llu), not %llu", name,
-				       (unsigned long long)par.size,
-				       (unsigned long long)size);
+		if ((r = vhd_create_child_size(name, size, par.size)) < 0)
+			return r;
 		if (lss && lss != par.lss)
 			return vhd_err(EINVAL, "'%s': a child has its parent's "
 				       "logical sector size (%u), not %u", name,

@@ -41,6 +41,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 #include "vhd.h"
+#include "lib_crash_sweep.h"
 #include "lib_io_fault.h"
 #include "lib_testutil.h"
 
@@ -51,8 +52,7 @@ static uint32_t seed;
 static uint32_t
 rnd(void)
 {
-	seed = seed * 1103515245u + 12345u;
-	return seed >> 8;
+	return tu_rand(&seed);
 }
 
 /* The image before the workload (dynamic disk, or the child) and, for
@@ -75,14 +75,8 @@ static struct state st;
 static void
 keep_base(struct vhd_io *io)
 {
-	size_t n;
-	const uint8_t *d = vhd_io_mem_data(io, &n);
-
 	free(base);
-	base = malloc(n);
-	assert_non_null(base);
-	memcpy(base, d, n);
-	base_len = n;
+	base = crash_sweep_copy(io, &base_len);
 }
 
 static void
@@ -286,66 +280,18 @@ verify(const uint8_t *data, size_t n, const char *what, long point,
 	assert_int_equal(problems, 0);
 }
 
-/* One run with the given fault; returns the number of writes seen. */
-static long
-run(enum fault_mode mode, long n, uint32_t rseed)
-{
-	static const int want[] = { [FAULT_FAIL] = EIO,
-		[FAULT_ENOSPC] = ENOSPC, [FAULT_SHORT] = ENOSPC };
-	static const char *what[] = { "none", "EIO at write",
-		"crash at write", "ENOSPC from write", "short write at",
-		"power loss at write" };
-	struct vhd_io *mem, *dur = NULL, *fio;
-	struct vhd *v;
-	size_t len;
-
-	assert_int_equal(vhd_io_mem_open(&mem, base, base_len), 0);
-	if (mode == FAULT_REORDER) {
-		assert_int_equal(vhd_io_mem_open(&dur, base, base_len), 0);
-		fio = fault_io_wrap_reorder(mem, dur, n, rseed);
-	} else {
-		fio = fault_io_wrap(mem, mode, n);
-	}
-	assert_non_null(fio);
-	if (open_mem(&v, fio, VHD_OPEN_RDWR) < 0)
-		fail_msg("open: %s", vhd_errmsg());
-	workload(v, fio, n, mode < sizeof(want) / sizeof(want[0]) ?
-		 want[mode] : 0);
-	long writes = fault_io_writes(fio);
-	vhd_close(v);           /* closes fio, not mem */
-	const uint8_t *d = vhd_io_mem_data(dur ? dur : mem, &len);
-	verify(d, len, what[mode], n, mode == FAULT_REORDER ||
-	       mode == FAULT_SHORT);
-	mem->ops->close(mem);
-	if (dur)
-		dur->ops->close(dur);
-	return writes;
-}
-
+/* Every write point of the workload in every fault mode
+ * (lib_crash_sweep.c). */
 static void
 every_point(const char *name)
 {
-	static const enum fault_mode modes[] = { FAULT_CRASH, FAULT_REORDER,
-		FAULT_FAIL, FAULT_ENOSPC, FAULT_SHORT };
-	static const char *mname[] = { "crash", "power loss (2 subsets)",
-		"EIO", "ENOSPC", "short write" };
-	long total = run(FAULT_NONE, 0, 0);
+	const struct crash_sweep s = {
+		.name = name, .base = base, .base_len = base_len,
+		.open = open_mem, .workload = workload, .verify = verify,
+		.min_writes = 20, .repairs = &repairs,
+	};
 
-	assert_true(total > 20);
-	for (size_t m = 0; m < 5; m++) {
-		long points = 0;
-		repairs = 0;
-		for (long n = 1; n <= total; n++) {
-			run(modes[m], n, (uint32_t)n);
-			points++;
-			if (modes[m] == FAULT_REORDER) {
-				run(modes[m], n, (uint32_t)(n * 7919 + 1));
-				points++;
-			}
-		}
-		print_message("%s: %s: %ld points tried (%ld needed "
-			      "repair)\n", name, mname[m], points, repairs);
-	}
+	crash_sweep(&s);
 }
 
 
@@ -400,32 +346,29 @@ restore(int k, const char *path)
 	assert_int_equal(fclose(f), 0);
 }
 
-/* base (some data) <- child (writes over it, partial sectors, zeroes) */
+/* base_p (some data) <- child_p (writes over it, partial sectors,
+ * zeroes), of po's and co's format, the data from seed s; chain_data
+ * gets the chain's disk and base_data (if set) the base's. */
 static void
-make_chain(void)
+build_chain(const struct vhd_create_opts *po, const struct vhd_create_opts *co,
+	    uint32_t s, uint8_t *base_data)
 {
-	struct vhd_create_opts po = { sizeof po,
-				      VHD_TYPE_DYNAMIC, DISK, 32u << 10, 0,
-				      NULL, NULL };
-	struct vhd_create_opts co = { sizeof co,
-				      VHD_TYPE_DIFF, 0, BLOCK, 0, base_p,
-				      NULL };
 	struct vhd *v;
-	uint32_t s = 5;
 	static uint8_t buf[300000];
 
-	snprintf(base_p, sizeof(base_p), "%s/base.vhd", tmpdir);
-	snprintf(child_p, sizeof(child_p), "%s/child.vhd", tmpdir);
-	snprintf(moved_p, sizeof(moved_p), "%s/moved.vhd", tmpdir);
 	unlink(base_p);
 	unlink(child_p);
-	assert_int_equal(vhd_create(base_p, &po), 0);
+	if (vhd_create(base_p, po) < 0)
+		fail_msg("create %s: %s", base_p, vhd_errmsg());
 	assert_int_equal(vhd_open(&v, base_p, VHD_OPEN_RDWR), 0);
 	tu_fill(buf, sizeof(buf), &s);
 	assert_int_equal(vhd_pwrite(v, buf, sizeof(buf), 10000), 0);
 	assert_int_equal(vhd_pwrite(v, buf, 200000, 3000000), 0);
+	if (base_data)
+		assert_int_equal(vhd_pread(v, base_data, DISK, 0), 0);
 	vhd_close(v);
-	assert_int_equal(vhd_create(child_p, &co), 0);
+	if (vhd_create(child_p, co) < 0)
+		fail_msg("create %s: %s", child_p, vhd_errmsg());
 	assert_int_equal(vhd_open(&v, child_p, VHD_OPEN_RDWR), 0);
 	tu_fill(buf, sizeof(buf), &s);
 	assert_int_equal(vhd_pwrite(v, buf, 100001, 200003), 0);
@@ -437,6 +380,23 @@ make_chain(void)
 	vhd_close(v);
 	save(0, base_p);
 	save(1, child_p);
+}
+
+/* base.vhd <- child.vhd */
+static void
+make_chain(void)
+{
+	struct vhd_create_opts po = { sizeof po,
+				      VHD_TYPE_DYNAMIC, DISK, 32u << 10, 0,
+				      NULL, NULL };
+	struct vhd_create_opts co = { sizeof co,
+				      VHD_TYPE_DIFF, 0, BLOCK, 0, base_p,
+				      NULL };
+
+	snprintf(base_p, sizeof(base_p), "%s/base.vhd", tmpdir);
+	snprintf(child_p, sizeof(child_p), "%s/child.vhd", tmpdir);
+	snprintf(moved_p, sizeof(moved_p), "%s/moved.vhd", tmpdir);
+	build_chain(&po, &co, 5, NULL);
 }
 
 static void
@@ -508,48 +468,68 @@ expect_error(const char *op, int k, long n, int r, int must_fail)
 			 strerror(fmodes[k].err));
 }
 
-static void
-test_merge_crash(void **state)
+/* One merge crashed or failed at each of its writes in every mode of
+ * fmodes, the chain restored before each point; after(k, n, counts)
+ * judges what point n of mode k left (counts: two tallies of its own).
+ * Returns the merge's writes. */
+static long
+merge_every_write(const char *label,
+		  void (*after)(int k, long n, long counts[2]),
+		  long counts[2])
 {
-	(void)state;
-	long total, kills = 0, fails = 0;
+	long total;
 
-	make_chain();
 	assert_int_equal(on_fault_vfs(do_merge, FAULT_NONE, 0, &total, NULL),
 			 0);
-	expect_reads(base_p, "merge", 0);
+	expect_reads(base_p, label, 0);
 	assert_true(total > 3);
-	repairs = 0;
 	for (long n = 1; n <= total; n++) {
 		for (int k = 0; k < (int)NFMODES; k++) {
-			const char *what = fmodes[k].what;
 			int mf, r;
 
 			restore(0, base_p);
 			restore(1, child_p);
 			r = on_fault_vfs(do_merge, fmodes[k].mode, n, NULL,
 					 &mf);
-			expect_error("merge", k, n, r, mf);
-			expect_reads(child_p, what, n);
-			/* merge writes `into`: a torn footer there is
-			 * repaired in `into` (repair fixes one image) */
-			expect_clean(base_p, what, n, fmodes[k].err != 0);
-			expect_clean(child_p, what, n, fmodes[k].err != 0);
-			/* running it again completes it */
-			if (vhd_merge(child_p, NULL, NULL, NULL) < 0)
-				fail_msg("merge, %s %ld: merge again: %s", what,
-					 n, vhd_errmsg());
-			expect_reads(base_p, what, n);
-			expect_clean(base_p, what, n, 0);
-			if (fmodes[k].err)
-				fails++;
-			else
-				kills++;
+			expect_error(label, k, n, r, mf);
+			after(k, n, counts);
 		}
 	}
+	return total;
+}
+
+/* counts: crash points, failure points */
+static void
+merge_after(int k, long n, long counts[2])
+{
+	const char *what = fmodes[k].what;
+
+	expect_reads(child_p, what, n);
+	/* merge writes `into`: a torn footer there is
+	 * repaired in `into` (repair fixes one image) */
+	expect_clean(base_p, what, n, fmodes[k].err != 0);
+	expect_clean(child_p, what, n, fmodes[k].err != 0);
+	/* running it again completes it */
+	if (vhd_merge(child_p, NULL, NULL, NULL) < 0)
+		fail_msg("merge, %s %ld: merge again: %s", what,
+			 n, vhd_errmsg());
+	expect_reads(base_p, what, n);
+	expect_clean(base_p, what, n, 0);
+	counts[fmodes[k].err ? 1 : 0]++;
+}
+
+static void
+test_merge_crash(void **state)
+{
+	(void)state;
+	long total, counts[2] = { 0, 0 };
+
+	make_chain();
+	repairs = 0;
+	total = merge_every_write("merge", merge_after, counts);
 	print_message("merge: %ld writes: %ld crash points, %ld failure points "
-		      "(ENOSPC, short write, EIO; %ld needed repair)\n", total, kills,
-		      fails, repairs);
+		      "(ENOSPC, short write, EIO; %ld needed repair)\n", total,
+		      counts[0], counts[1], repairs);
 }
 
 /* The same on a VHDX chain (base.vhdx <- child.avhdx).  The target's
@@ -569,36 +549,11 @@ make_chain_vhdx(void)
 				      1u << 20, VHD_CREATE_VHDX, NULL, NULL };
 	struct vhd_create_opts co = { sizeof co, VHD_TYPE_DIFF, 0, 1u << 20,
 				      VHD_CREATE_VHDX, base_p, NULL };
-	struct vhd *v;
-	uint32_t s = 7;
-	static uint8_t buf[300000];
 
 	snprintf(base_p, sizeof(base_p), "%s/base.vhdx", tmpdir);
 	snprintf(child_p, sizeof(child_p), "%s/child.avhdx", tmpdir);
-	unlink(base_p);
-	unlink(child_p);
-	if (vhd_create(base_p, &po) < 0)
-		fail_msg("create %s: %s", base_p, vhd_errmsg());
-	assert_int_equal(vhd_open(&v, base_p, VHD_OPEN_RDWR), 0);
-	tu_fill(buf, sizeof(buf), &s);
-	assert_int_equal(vhd_pwrite(v, buf, sizeof(buf), 10000), 0);
-	assert_int_equal(vhd_pwrite(v, buf, 200000, 3000000), 0);
-	assert_int_equal(vhd_pread(v, vhdx_base_data, DISK, 0), 0);
-	vhd_close(v);
-	if (vhd_create(child_p, &co) < 0)
-		fail_msg("create %s: %s", child_p, vhd_errmsg());
-	assert_int_equal(vhd_open(&v, child_p, VHD_OPEN_RDWR), 0);
-	tu_fill(buf, sizeof(buf), &s);
-	assert_int_equal(vhd_pwrite(v, buf, 100001, 200003), 0);
-	assert_int_equal(vhd_pwrite(v, buf + 7, 777, 1), 0);
-	assert_int_equal(vhd_pwrite(v, buf, 150000, 2100000), 0);
-	assert_int_equal(vhd_write_zeroes(v, 3050000, 5000, 0), 0);
-	assert_int_equal(vhd_pwrite(v, buf, 3000, DISK - 3000), 0);
-	assert_int_equal(vhd_pread(v, chain_data, DISK, 0), 0);
-	vhd_close(v);
+	build_chain(&po, &co, 7, vhdx_base_data);
 	assert_memory_not_equal(chain_data, vhdx_base_data, DISK);
-	save(0, base_p);
-	save(1, child_p);
 }
 
 /* path reads, byte by byte, as before the merge or as the chain. */
@@ -618,49 +573,42 @@ expect_old_or_merged(const char *path, const char *what, long n)
 				 "the merged one", what, n, path, i);
 }
 
+/* counts: points that left the child stale, points resumed */
+static void
+merge_after_vhdx(int k, long n, long counts[2])
+{
+	const char *what = fmodes[k].what;
+	struct vhd *v;
+
+	expect_old_or_merged(base_p, what, n);
+	expect_clean(base_p, what, n, 0);
+	if (vhd_open(&v, child_p, VHD_OPEN_RDONLY) < 0) {
+		if (!strstr(vhd_errmsg(), "DataWriteGuid"))
+			fail_msg("merge vhdx, %s %ld: child: %s",
+				 what, n, vhd_errmsg());
+		counts[0]++;
+		return;
+	}
+	vhd_close(v);
+	expect_reads(child_p, what, n);
+	if (vhd_merge(child_p, NULL, NULL, NULL) < 0)
+		fail_msg("merge vhdx, %s %ld: merge again: %s",
+			 what, n, vhd_errmsg());
+	expect_reads(base_p, what, n);
+	counts[1]++;
+}
+
 static void
 test_merge_crash_vhdx(void **state)
 {
 	(void)state;
-	long total, stale = 0, resumed = 0;
+	long total, counts[2] = { 0, 0 };
 
 	make_chain_vhdx();
-	assert_int_equal(on_fault_vfs(do_merge, FAULT_NONE, 0, &total, NULL),
-			 0);
-	expect_reads(base_p, "merge vhdx", 0);
-	assert_true(total > 3);
-	for (long n = 1; n <= total; n++) {
-		for (int k = 0; k < (int)NFMODES; k++) {
-			const char *what = fmodes[k].what;
-			struct vhd *v;
-			int mf, r;
-
-			restore(0, base_p);
-			restore(1, child_p);
-			r = on_fault_vfs(do_merge, fmodes[k].mode, n, NULL,
-					 &mf);
-			expect_error("merge vhdx", k, n, r, mf);
-			expect_old_or_merged(base_p, what, n);
-			expect_clean(base_p, what, n, 0);
-			if (vhd_open(&v, child_p, VHD_OPEN_RDONLY) < 0) {
-				if (!strstr(vhd_errmsg(), "DataWriteGuid"))
-					fail_msg("merge vhdx, %s %ld: child: %s",
-						 what, n, vhd_errmsg());
-				stale++;
-				continue;
-			}
-			vhd_close(v);
-			expect_reads(child_p, what, n);
-			if (vhd_merge(child_p, NULL, NULL, NULL) < 0)
-				fail_msg("merge vhdx, %s %ld: merge again: %s",
-					 what, n, vhd_errmsg());
-			expect_reads(base_p, what, n);
-			resumed++;
-		}
-	}
-	assert_true(stale > 0);
+	total = merge_every_write("merge vhdx", merge_after_vhdx, counts);
+	assert_true(counts[0] > 0);
 	print_message("merge vhdx: %ld writes: %ld points left the child "
-		      "stale, %ld resumable\n", total, stale, resumed);
+		      "stale, %ld resumable\n", total, counts[0], counts[1]);
 }
 
 /* Every write of one set-parent killed or failed in turn, to a copy of

@@ -143,6 +143,72 @@ test_messages(void **state)
 	free(dir);
 }
 
+/* The rules both formats' creation share (one function, create.c): an
+ * unknown type, a differencing disk without a parent or a parent for
+ * another type, and a child's size other than its parent's are refused
+ * with the file named, for VHD and for VHDX alike, leaving no file. */
+static void
+test_shared_rules(void **state)
+{
+	static const unsigned fmt[] = { 0, VHD_CREATE_VHDX };
+	static const char *ext[] = { "vhd", "vhdx" };
+	char *dir = tu_tmpdir(), par[4200], p[4200], want[4300];
+	struct stat st;
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		struct vhd_create_opts po = { .struct_size = sizeof po,
+					      .type = VHD_TYPE_DYNAMIC,
+					      .size = 8 << 20,
+					      .flags = fmt[k] };
+		struct vhd_create_opts o = { .struct_size = sizeof o,
+					     .size = 8 << 20,
+					     .flags = fmt[k] };
+		static const struct {
+			enum vhd_type type;
+			int parent;
+			uint64_t size;
+			const char *text;
+		} bad[] = {
+			{ (enum vhd_type)7, 0, 8 << 20, "unknown disk type 7" },
+			{ VHD_TYPE_DIFF, 0, 8 << 20, "needs a parent" },
+			{ VHD_TYPE_DYNAMIC, 1, 8 << 20, "needs a parent" },
+			{ VHD_TYPE_FIXED, 1, 8 << 20, "needs a parent" },
+			{ VHD_TYPE_DIFF, 1, 16 << 20,
+			  "a child has its parent's size (8388608), not "
+			  "16777216" },
+			{ VHD_TYPE_NONE, 1, 4 << 20,
+			  "a child has its parent's size" },
+		};
+
+		snprintf(par, sizeof(par), "%s/p.%s", dir, ext[k]);
+		snprintf(p, sizeof(p), "%s/c.%s", dir, ext[k]);
+		snprintf(want, sizeof(want), "'%s': ", p);
+		assert_int_equal(vhd_create(par, &po), 0);
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			o.type = bad[i].type;
+			o.parent = bad[i].parent ? par : NULL;
+			o.size = bad[i].size;
+			assert_int_equal(vhd_create(p, &o), -EINVAL);
+			if (strncmp(vhd_errmsg(), want, strlen(want)) != 0 ||
+			    !strstr(vhd_errmsg(), bad[i].text))
+				fail_msg("%s, case %zu: '%s'", ext[k], i,
+					 vhd_errmsg());
+			assert_true(stat(p, &st) < 0);
+		}
+		/* the same rules let the good cases through */
+		o.type = VHD_TYPE_NONE;
+		o.parent = par;
+		o.size = 0;
+		assert_int_equal(vhd_create(p, &o), 0);
+		unlink(p);
+		o.size = 8 << 20;
+		assert_int_equal(vhd_create(p, &o), 0);
+	}
+	tu_rmrf(dir);
+	free(dir);
+}
+
 /* A parent beyond what a child's BAT can cover with the chosen block size
  * (blktap makes disks above 2040 GiB): refused, not a child whose BAT
  * entry count wrapped around 32 bits and that does not open. */
@@ -212,6 +278,7 @@ main(void)
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_huge_parent),
+		cmocka_unit_test(test_shared_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,7 @@
 #include <cmocka.h>
 #include "vhdx.h"
 #include "vhd_test.h"
+#include "lib_crash_sweep.h"
 #include "lib_io_fault.h"
 #include "lib_testutil.h"
 
@@ -43,8 +44,7 @@ static uint32_t seed;
 static uint32_t
 rnd(void)
 {
-	seed = seed * 1103515245u + 12345u;
-	return seed >> 8;
+	return tu_rand(&seed);
 }
 
 static char *tmpdir;
@@ -80,14 +80,8 @@ teardown(void **state)
 static void
 keep_base(struct vhd_io *io)
 {
-	size_t n;
-	const uint8_t *d = vhd_io_mem_data(io, &n);
-
 	free(base);
-	base = malloc(n);
-	assert_non_null(base);
-	memcpy(base, d, n);
-	base_len = n;
+	base = crash_sweep_copy(io, &base_len);
 }
 
 /* A VHDX parent file with data in some blocks (whole, partial, none). */
@@ -521,13 +515,17 @@ test_log_replay_rdwr(void **state)
 
 /* ---- every write point ---- */
 
+/* The log makes every point recoverable without repair: may_repair is
+ * not used. */
 static void
-verify(const uint8_t *data, size_t n, const char *what, long point)
+verify(const uint8_t *data, size_t n, const char *what, long point,
+       int may_repair)
 {
 	struct vhd_io *io;
 	struct vhd *v;
 	uint8_t *copy = malloc(n);
 
+	(void)may_repair;
 	assert_non_null(copy);
 	memcpy(copy, data, n);
 	assert_int_equal(vhd_io_mem_open(&io, copy, n), 0);
@@ -550,70 +548,24 @@ verify(const uint8_t *data, size_t n, const char *what, long point)
 	free(copy);
 }
 
-static long
-run(enum fault_mode mode, long n, uint32_t rseed)
+static void
+sweep_workload(struct vhd *v, struct vhd_io *fio, long n, int want)
 {
-	static const int want[] = { [FAULT_FAIL] = EIO,
-		[FAULT_ENOSPC] = ENOSPC, [FAULT_SHORT] = ENOSPC };
-	static const char *what[] = { "none", "EIO at write",
-		"crash at write", "ENOSPC from write", "short write at",
-		"power loss at write" };
-	struct vhd_io *mem, *dur = NULL, *fio;
-	struct vhd *v;
-	size_t len;
-
-	assert_int_equal(vhd_io_mem_open(&mem, base, base_len), 0);
-	if (mode == FAULT_REORDER) {
-		assert_int_equal(vhd_io_mem_open(&dur, base, base_len), 0);
-		fio = fault_io_wrap_reorder(mem, dur, n, rseed);
-	} else {
-		fio = fault_io_wrap(mem, mode, n);
-	}
-	assert_non_null(fio);
-	if (open_mem(&v, fio, VHD_OPEN_RDWR) < 0)
-		fail_msg("open: %s", vhd_errmsg());
-	workload(v, fio, n, mode < sizeof(want) / sizeof(want[0]) ?
-		 want[mode] : 0, diff ? 12 : 18);
-	long writes = fault_io_writes(fio);
-	vhd_close(v);
-	const uint8_t *d = vhd_io_mem_data(dur ? dur : mem, &len);
-	verify(d, len, what[mode], n);
-	mem->ops->close(mem);
-	if (dur)
-		dur->ops->close(dur);
-	return writes;
+	workload(v, fio, n, want, diff ? 12 : 18);
 }
 
+/* Every write point of the workload in every fault mode
+ * (lib_crash_sweep.c). */
 static void
 every_point(const char *name)
 {
-	static const enum fault_mode modes[] = { FAULT_CRASH, FAULT_REORDER,
-		FAULT_FAIL, FAULT_ENOSPC, FAULT_SHORT };
-	static const char *mname[] = { "crash", "power loss (2 subsets)",
-		"EIO", "ENOSPC", "short write" };
-	long total = run(FAULT_NONE, 0, 0);
-	/* VHD_TEST_STRIDE=k (the emulated cross runs of `make portability`,
-	 * where every point would outlast their time limit): every k-th
-	 * point, the first and the last; make check tries them all. */
-	const char *st = getenv("VHD_TEST_STRIDE");
-	long stride = st && atol(st) > 1 ? atol(st) : 1;
+	const struct crash_sweep s = {
+		.name = name, .base = base, .base_len = base_len,
+		.open = open_mem, .workload = sweep_workload, .verify = verify,
+		.min_writes = 40, .stride = 1,
+	};
 
-	assert_true(total > 40);
-	for (size_t m = 0; m < 5; m++) {
-		long points = 0;
-		for (long n = 1; n <= total; n++) {
-			if (n % stride != 0 && n != 1 && n != total)
-				continue;
-			run(modes[m], n, (uint32_t)n);
-			points++;
-			if (modes[m] == FAULT_REORDER) {
-				run(modes[m], n, (uint32_t)(n * 7919 + 1));
-				points++;
-			}
-		}
-		print_message("%s: %s: %ld points tried\n", name, mname[m],
-			      points);
-	}
+	crash_sweep(&s);
 }
 
 static void

@@ -5,98 +5,30 @@
 #   tls.py stall SOCKET CMD...     a stalled handshake is dropped in time,
 #                                  and CMD succeeds meanwhile
 #   tls.py inject SOCKET           plaintext sent after STARTTLS is refused
-import socket
+import os
 import ssl
 import struct
 import subprocess
 import sys
 import time
 
-NBDMAGIC = 0x4e42444d41474943
-IHAVEOPT = 0x49484156454F5054
-REPMAGIC = 0x3e889045565a9
-OPT_EXPORT_NAME, OPT_ABORT, OPT_LIST, OPT_STARTTLS = 1, 2, 3, 5
-OPT_INFO, OPT_GO, OPT_SR, OPT_LIST_META, OPT_SET_META = 6, 7, 8, 9, 10
-REP_ACK, REP_INFO, REP_META = 1, 3, 4
-ERR = 1 << 31
-REP_ERR_POLICY, REP_ERR_INVALID, REP_ERR_TLS_REQD = ERR + 2, ERR + 3, ERR + 5
-SIMPLE_MAGIC, STRUCT_MAGIC = 0x67446698, 0x668e33ef
-
-failures = []
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proto import (  # noqa: E402  (the wire helpers, shared with proto.py)
+    IHAVEOPT, REPMAGIC, OPT_EXPORT_NAME, OPT_ABORT, OPT_LIST, OPT_STARTTLS,
+    OPT_INFO, OPT_GO, OPT_SR, OPT_LIST_META, OPT_SET_META, REP_ACK, REP_META,
+    REP_ERR_INVALID, REP_ERR_TLS_REQD, STRUCT_MAGIC, failures, check,
+    name_data, info_data as _info_data, Client as _Client)
 
 
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-class Closed(Exception):
-    pass
-
-
-class Client:
-    def __init__(self, addr):
-        fam = socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET
-        self.s = socket.socket(fam)
-        self.s.settimeout(20)
-        self.s.connect(addr)
-        magic, opt, hflags = struct.unpack(">QQH", self.recv(18))
-        assert magic == NBDMAGIC and opt == IHAVEOPT, "bad greeting"
-        self.s.sendall(struct.pack(">I", 3))
-
-    def recv(self, n):
-        b = b""
-        while len(b) < n:
-            x = self.s.recv(n - len(b))
-            if not x:
-                raise Closed()
-            b += x
-        return b
-
-    def send_opt(self, opt, data=b""):
-        self.s.sendall(struct.pack(">QII", IHAVEOPT, opt, len(data)) + data)
-
-    def reply(self, opt):
-        magic, o, typ, ln = struct.unpack(">QIII", self.recv(20))
-        assert magic == REPMAGIC and o == opt, "bad option reply"
-        return typ, self.recv(ln)
-
-    def replies(self, opt, data=b""):
-        """Every reply to one option, up to its ACK or error."""
-        self.send_opt(opt, data)
-        out = []
-        while True:
-            typ, d = self.reply(opt)
-            out.append((typ, d))
-            if typ == REP_ACK or typ & ERR:
-                return out
-
-    def closed_within(self, secs):
-        """Read until EOF; the bytes read, or None if still open."""
-        self.s.settimeout(secs)
-        got = b""
-        try:
-            while True:
-                x = self.s.recv(65536)
-                if not x:
-                    return got
-                got += x
-        except (socket.timeout, TimeoutError):
-            return None
-        except OSError:
-            return got
-
-
-def name_data(name=b"", queries=()):
-    d = struct.pack(">I", len(name)) + name + struct.pack(">I", len(queries))
-    for q in queries:
-        d += struct.pack(">I", len(q)) + q
-    return d
+def Client(addr):
+    """proto.py's client, with the longer timeout a TLS handshake wants."""
+    return _Client(addr, timeout=20)
 
 
 def info_data(name=b""):
-    return struct.pack(">I", len(name)) + name + struct.pack(">H", 0)
+    """INFO/GO data asking for no information items."""
+    return _info_data(name, ())
 
 
 def require(sock):
