@@ -312,6 +312,25 @@ vhd_merge_vfs(struct vhd_vfs *vfs, const char *child, const char *into,
 			    v->path);
 		goto fail;
 	}
+	/* VHDX: the target's next DataWriteGuid is recorded first as the
+	 * parent_linkage2 of the image above it, so that the chain keeps
+	 * opening after a crash at any point and the same merge run again
+	 * completes it (SPEC.md 20, merge). */
+	if (m.dst->drv == &vhd_drv_vhdx) {
+		struct vhd *above = m.chain, *ab = NULL;
+
+		for (i = 1; i < m.into_depth; i++)
+			above = above->parent;
+		/* Locked already (m.locks): no lock of its own. */
+		r = open_flags(&ab, vfs, above->path, VHD_OPEN_RDWR |
+			       VHD_OPEN_FORMAT_VHDX | VHD_OPEN_NO_PARENT |
+			       VHD_OPEN_NOLOCK);
+		if (r == 0)
+			r = vhdx_merge_prepare(ab, m.dst);
+		vhd_close(ab);
+		if (r < 0)
+			goto fail;
+	}
 	m.buf = malloc(MERGE_CHUNK);
 	if (m.buf == NULL) {
 		r = vhd_err(ENOMEM, "vhd_merge: out of memory");

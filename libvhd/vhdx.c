@@ -316,8 +316,9 @@ vhdx_parent_check(struct vhd *v, struct vhd *p, char *why, size_t n)
 	const struct vhdx *x = X(v), *px = X(p);
 	char want[39], got[39];
 
-	for (int i = 0; i < x->nlinkage; i++)
-		if (memcmp(px->data_guid, x->linkage[i], 16) == 0)
+	for (int i = 0; i < 2; i++)
+		if (x->has_linkage[i] &&
+		    memcmp(px->data_guid, x->linkage[i], 16) == 0)
 			return 0;
 	vhdx_fmt_guid(want, x->linkage[0]);
 	vhdx_fmt_guid(got, px->data_guid);

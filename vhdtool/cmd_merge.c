@@ -211,7 +211,7 @@ cmd_set_parent(int argc, char **argv)
 	if (r <= 0) {
 		if (r < 0)
 			return tool_lib_err(argv[optind + 1], r);
-		tool_err(argv[optind + 1], "not a VHD image (a parent must be one)");
+		tool_err(argv[optind + 1], "not a VHD or VHDX image (a parent must be one)");
 		return EXIT_ERROR;
 	}
 	r = vhd_set_parent(argv[optind], argv[optind + 1], flags);
