@@ -176,8 +176,9 @@ int  vhdx_write_locator(struct vhd *v, struct vhdx *x, const uint8_t *item,
 int  vhdx_set_parent(struct vhd_vfs *vfs, const char *child,
 		     const char *new_parent, unsigned flags);
 /* Makes the merge target's next DataWriteGuid one that the image above
- * it (above, opened read-write without its parent) accepts as
- * parent_linkage2, durably, before the target's first write. */
+ * it (above, opened read-write without its parent) accepts, durably,
+ * before the target's first write: that GUID becomes above's
+ * parent_linkage, the target's current one its parent_linkage2. */
 int  vhdx_merge_prepare(struct vhd *above, struct vhd *target);
 /* vhdx_create.c */
 int  vhdx_create_io(struct vhd_vfs *vfs, struct vhd_io *io,

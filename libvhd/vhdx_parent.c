@@ -224,20 +224,24 @@ vhdx_merge_prepare(struct vhd *above, struct vhd *target)
 	uint32_t len;
 	int n = 0, r = 0;
 
-	/* A merge run before chose it: take the same (the target may hold
-	 * it already). */
+	/* The new GUID goes in parent_linkage, the target's current one in
+	 * parent_linkage2: once the merge is through, the image above links
+	 * to the target by parent_linkage, the one key every reader checks
+	 * (7-Zip reads no other).  A merge run before wrote both and chose
+	 * parent_linkage: take it again (the target may hold it already;
+	 * nothing else links to it). */
 	if (ax->has_linkage[1] &&
 	    (memcmp(tx->data_guid, ax->linkage[0], 16) == 0 ||
 	     memcmp(tx->data_guid, ax->linkage[1], 16) == 0)) {
-		memcpy(tx->next_data_guid, ax->linkage[1], 16);
+		memcpy(tx->next_data_guid, ax->linkage[0], 16);
 		tx->has_next_data_guid = 1;
 		return 0;
 	}
 	if ((r = vhdx_new_guid(g)) < 0)
 		return r;
-	kv[n++] = (struct kv){ "parent_linkage", g1,
-			       guid_utf16(g1, tx->data_guid) };
-	kv[n++] = (struct kv){ "parent_linkage2", g2, guid_utf16(g2, g) };
+	kv[n++] = (struct kv){ "parent_linkage", g1, guid_utf16(g1, g) };
+	kv[n++] = (struct kv){ "parent_linkage2", g2,
+			       guid_utf16(g2, tx->data_guid) };
 	for (int k = 0; k < 3; k++) {
 		size_t cap = 2 * strlen(ax->parent_path[k]) + 2;
 		int l;
@@ -260,8 +264,8 @@ vhdx_merge_prepare(struct vhd *above, struct vhd *target)
 	    (r = vhdx_write_locator(above, ax, item, len)) < 0 ||
 	    (r = vhdx_rdwr_close(above, ax)) < 0)
 		goto out;
-	memcpy(ax->linkage[0], tx->data_guid, 16);
-	memcpy(ax->linkage[1], g, 16);
+	memcpy(ax->linkage[1], tx->data_guid, 16);
+	memcpy(ax->linkage[0], g, 16);
 	ax->has_linkage[1] = 1;
 	memcpy(tx->next_data_guid, g, 16);
 	tx->has_next_data_guid = 1;
