@@ -11,7 +11,7 @@
 #  - the whole chain moved to another directory and re-linked the same way;
 #  - bad new parents are refused with one line naming the file, exit 1,
 #    the child's bytes unchanged: not a VHDX (a raw file), a VHD (mixed
-#    formats), another size, a VHDX whose DataWriteGuid is not the child's
+#    formats, and a VHD child given a VHDX parent), another size, a VHDX whose DataWriteGuid is not the child's
 #    parent_linkage (written since), a child that is not differencing;
 #    --force accepts the last (as VHD's set-parent does).
 . "$TOP/tests/lib.sh"
@@ -117,6 +117,14 @@ refused "size" "other/small.vhdx.*is 20971520 bytes but.*mid.avhdx.*41943040" ot
 cp other/dir/base.vhdx other/written.vhdx
 qemu-io -f vhdx -c 'write -P 0x5a 0 4k' other/written.vhdx > /dev/null
 refused "DataWriteGuid" "other/written.vhdx.*is not the parent.*DataWriteGuid.*--force accepts it" other/written.vhdx
+# The other mixed direction: a VHD child given a VHDX parent.
+"$VHDTOOL" create --parent other/base.vhd other/c.vhd > /dev/null
+sum=$(sha256sum other/c.vhd)
+expect_exit 1 "$VHDTOOL" set-parent other/c.vhd other/dir/base.vhdx 2> err.txt
+[ "$(wc -l < err.txt)" -eq 1 ] || fail "VHD child: not one line: $(cat err.txt)"
+grep -q "other/dir/base.vhdx'\?: a VHDX image, where only a VHD can be used" err.txt ||
+	fail "VHD child, VHDX parent: $(cat err.txt)"
+[ "$(sha256sum other/c.vhd)" = "$sum" ] || fail "VHD child modified"
 # A child that is not differencing.
 cp other/dir/base.vhdx b2.vhdx
 sum=$(sha256sum b2.vhdx)
