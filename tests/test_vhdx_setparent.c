@@ -14,6 +14,12 @@
  * which mid's parent is the copy; and top still opens on mid (set-parent
  * keeps mid's DataWriteGuid: only its locator changed).
  *
+ * The same when mid's locator cannot grow in place (the other metadata
+ * items packed right behind it, and a new parent deep in a directory
+ * tree): the locator moves to the region's free space and the items keep
+ * their values; with the region full, set-parent is refused (-ENOSPC,
+ * naming the file and the room) and the file's bytes are unchanged.
+ *
  * merge: top into mid (the default target) and top --into base (through
  * mid).  At every write n, the same four modes: the chain above the
  * target still opens and reads as before the merge (its image just above
@@ -286,6 +292,179 @@ test_setparent_crash(void **state)
 		      "parent, %ld the new one\n", total, olds, news);
 }
 
+/* ---- a locator that outgrows its place ---- */
+
+#define META (2u << 20)         /* vhdx_create's metadata region */
+
+static uint32_t
+le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> 8 * i);
+}
+
+/* Rewrites mid's metadata items (bytes on disk, no library) so that the
+ * parent locator comes first at 64 KiB and the other items right behind
+ * it: a longer locator then cannot grow in place.  With fill, an unknown
+ * optional item takes the rest of the region: there is no room at all. */
+static const uint8_t loc_guid[16] = {
+	0x2D, 0x5F, 0xD3, 0xA8, 0x0B, 0xB3, 0x4D, 0x45,
+	0xAB, 0xF7, 0xD3, 0xD8, 0x48, 0x34, 0xAB, 0x0C };
+
+/* The locator item's offset in mid's metadata region (as written: mid
+ * has no log to replay after a clean set-parent). */
+static uint32_t
+locator_offset(void)
+{
+	size_t n;
+	uint8_t *f = tu_slurp(mid_p, &n), *m = f + META;
+	uint32_t cnt = m[10] | m[11] << 8, off = 0;
+
+	for (uint32_t i = 0; i < cnt; i++)
+		if (memcmp(m + 32 + 32 * i, loc_guid, 16) == 0)
+			off = le32(m + 32 + 32 * i + 16);
+	free(f);
+	return off;
+}
+
+static void
+locator_first(int fill)
+{
+	size_t n;
+	uint8_t *f = tu_slurp(mid_p, &n), *m = f + META;
+	static uint8_t items[65536];
+	uint32_t cnt = m[10] | m[11] << 8, at = 65536, li = 99;
+
+	assert_true(n > META + (1u << 20));
+	for (uint32_t i = 0; i < cnt; i++)
+		if (memcmp(m + 32 + 32 * i, loc_guid, 16) == 0)
+			li = i;
+	assert_true(li < cnt);
+	/* every item's bytes, the locator first, packed from 64 KiB */
+	uint32_t order[8], k = 0, pos = 0;
+	order[k++] = li;
+	for (uint32_t i = 0; i < cnt; i++)
+		if (i != li)
+			order[k++] = i;
+	for (uint32_t j = 0; j < k; j++) {
+		uint8_t *e = m + 32 + 32 * order[j];
+		uint32_t io = le32(e + 16), il = le32(e + 20);
+		memcpy(items + pos, m + io, il);
+		put32(e + 16, at + pos);
+		pos += il;
+	}
+	memset(m + 65536, 0, (1u << 20) - 65536);
+	memcpy(m + 65536, items, pos);
+	if (fill) {
+		uint8_t *e = m + 32 + 32 * cnt;
+		memset(e, 0x77, 16);            /* an unknown GUID, optional */
+		put32(e + 16, at + pos);
+		put32(e + 20, (1u << 20) - (at + pos));
+		put32(e + 24, 0);
+		m[10] = (uint8_t)(cnt + 1);
+	}
+	tu_spill(mid_p, f, n);
+	free(f);
+}
+
+/* A new parent deep in a directory tree: a locator longer than mid's. */
+static void
+deep_parent(char *out, size_t size)
+{
+	char d[4200];
+	int k = snprintf(d, sizeof(d), "%s/moved", tmpdir);
+
+	for (int i = 0; i < 12; i++) {
+		k += snprintf(d + k, sizeof(d) - (size_t)k,
+			      "/a-rather-long-directory-name-%02d", i);
+		mkdir(d, 0700);
+	}
+	assert_true(strlen(d) + 12 < size);
+	memcpy(out, d, strlen(d));
+	memcpy(out + strlen(d), "/base.vhdx", 11);
+	restore(0, out);
+}
+
+static int
+do_setparent_deep(struct vhd_vfs *vfs)
+{
+	return vhd_set_parent_vfs(vfs, mid_p, moved_p, 0);
+}
+
+static void
+test_setparent_relocate(void **state)
+{
+	struct vhd_info a = { .struct_size = sizeof a };
+	struct vhd_info b = { .struct_size = sizeof b };
+	struct vhd *v;
+	long total;
+
+	(void)state;
+	make_chain();
+	locator_first(0);
+	save(1, mid_p);
+	assert_int_equal(locator_offset(), 65536);
+	expect_reads(top_p, chain_data, "relocate", 0);
+	assert_int_equal(vhd_open(&v, mid_p, VHD_OPEN_RDONLY), 0);
+	assert_int_equal(vhd_get_info(v, &a), 0);
+	vhd_close(v);
+	deep_parent(moved_p, sizeof(moved_p));
+	assert_int_equal(on_fault_vfs(do_setparent_deep, FAULT_NONE, 0,
+				      &total, NULL), 0);
+	assert_true(mid_parent_is_moved("relocate", 0));
+	assert_true(locator_offset() > 65536);    /* it moved */
+	expect_reads(top_p, chain_data, "relocate", 0);
+	expect_clean(mid_p, "relocate", 0);
+	/* the items behind the old locator are intact */
+	assert_int_equal(vhd_open(&v, mid_p, VHD_OPEN_RDONLY), 0);
+	assert_int_equal(vhd_get_info(v, &b), 0);
+	vhd_close(v);
+	assert_int_equal(a.virtual_size, b.virtual_size);
+	assert_int_equal(a.logical_sector_size, b.logical_sector_size);
+	assert_int_equal(a.physical_sector_size, b.physical_sector_size);
+	assert_int_equal(a.block_size, b.block_size);
+	assert_memory_equal(a.disk_id, b.disk_id, 16);
+	assert_memory_equal(a.unique_id, b.unique_id, 16);
+	assert_non_null(strstr(b.parent_name, "a-rather-long-directory-name-11"));
+	/* every write crashed or failed: old parent or new, never neither */
+	for (long n = 1; n <= total; n += stride) {
+		for (int k = 0; k < (int)NFMODES; k++) {
+			int mf, r;
+			restore(1, mid_p);
+			r = on_fault_vfs(do_setparent_deep, fmodes[k].mode, n,
+					 NULL, &mf);
+			expect_error("relocate", k, n, r, mf);
+			(void)mid_parent_is_moved(fmodes[k].what, n);
+			expect_reads(top_p, chain_data, fmodes[k].what, n);
+			expect_clean(mid_p, fmodes[k].what, n);
+		}
+	}
+
+	/* No room left in the metadata region: refused, file unchanged. */
+	make_chain();
+	locator_first(1);
+	save(1, mid_p);
+	expect_reads(top_p, chain_data, "full region", 0);
+	deep_parent(moved_p, sizeof(moved_p));
+	assert_int_equal(vhd_set_parent(mid_p, moved_p, 0), -ENOSPC);
+	assert_non_null(strstr(vhd_errmsg(), "mid.avhdx"));
+	assert_non_null(strstr(vhd_errmsg(), "no room for a parent locator"));
+	{
+		size_t n;
+		uint8_t *now = tu_slurp(mid_p, &n);
+		assert_int_equal(n, pristine_len[1]);
+		assert_memory_equal(now, pristine[1], n);
+		free(now);
+	}
+}
+
 /* ---- merge ---- */
 
 static const char *merge_into;
@@ -401,6 +580,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_setparent_crash),
+		cmocka_unit_test(test_setparent_relocate),
 		cmocka_unit_test(test_merge_crash_parent),
 		cmocka_unit_test(test_merge_crash_into_base),
 		cmocka_unit_test(test_merge_then_write),
