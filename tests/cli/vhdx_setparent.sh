@@ -16,6 +16,8 @@
 #    --force accepts the last (as VHD's set-parent does).
 . "$TOP/tests/lib.sh"
 need qemu-img qemu-utils
+need qemu-io qemu-utils
+need python3 python3
 need 7zz 7zip
 need fusermount3 fuse3
 [ -f "$VHDFUSE" ] && [ -x "$VHDFUSE" ] || fail "vhdfuse not built ($VHDFUSE is not a program)"
