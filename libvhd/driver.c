@@ -75,7 +75,7 @@ raw_info(struct vhd *v, struct vhd_info *info)
 const struct vhd_driver vhd_drv_raw = {
 	"raw", VHD_FORMAT_RAW, raw_probe, raw_open, raw_read, raw_map,
 	raw_info, NULL, NULL, NULL, 0,       /* never differencing */
-	NULL, NULL,
+	NULL, NULL, NULL, NULL,
 };
 
 int

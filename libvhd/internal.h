@@ -338,6 +338,13 @@ struct vhd_driver {
 		      uint64_t off);
 	int  (*zero)(struct vhd *v, uint64_t off, uint64_t len,
 		     unsigned flags, int discard);
+	/* Ends a read-write session durably before vhd_close, which cannot
+	 * report it: 0 or the error (NULL: nothing to end; merge.c). */
+	int  (*finish)(struct vhd *v);
+	/* vhd_merge, before the first write into target: above, the image
+	 * directly above it, is open read-write without its parent (NULL:
+	 * nothing to do; VHDX records target's next DataWriteGuid there). */
+	int  (*merge_prepare)(struct vhd *above, struct vhd *target);
 };
 extern const struct vhd_driver vhd_drv_vhd, vhd_drv_vhdx, vhd_drv_raw;
 /* The driver whose probe claims the file: VHDX by its file type

@@ -16,6 +16,7 @@ LIBVHD_SRCS = \
 	libvhd/info.c libvhd/locator.c libvhd/merge.c libvhd/setparent.c libvhd/repair.c libvhd/resize.c libvhd/compact.c libvhd/copy.c libvhd/quirks.c \
 	libvhd/crc32c.c libvhd/vhdx.c libvhd/vhdx_meta.c libvhd/vhdx_log.c
 LIBVHD_SRCS += libvhd/vhdx_write.c libvhd/vhdx_create.c
+LIBVHD_SRCS += libvhd/vhdx_parent.c
 LIBVHD_OBJS = $(LIBVHD_SRCS:%.c=$(BUILD)/obj/%.o)
 # The copy engine (copy.c) reads and writes gzip streams: zlib, for the
 # library and everything linking it.

@@ -15,7 +15,6 @@
  */
 #include <stdlib.h>
 #include "internal.h"
-#include "vhdx.h"
 
 /* Bytes moved per read/write: large enough to stream, small enough to
  * keep the memory flat. */
@@ -298,19 +297,36 @@ vhd_merge_vfs(struct vhd_vfs *vfs, const char *child, const char *into,
 		}
 	}
 	r = open_flags(&m.dst, vfs, v->path, VHD_OPEN_RDWR |
-		       (v->drv == &vhd_drv_vhdx ? VHD_OPEN_FORMAT_VHDX :
-			VHD_OPEN_FORMAT_VHD));
+		       v->drv->parent_flags);
 	if (r < 0)
 		goto fail;
 	/* Still the image the chain was opened with: the same unique id
 	 * (VHD), the same DataWriteGuid (VHDX: nothing written since; our
-	 * first write below gives it a new one, after which the images
-	 * above `into` no longer open against it and are to be deleted,
-	 * as after a Hyper-V merge). */
+	 * first write below gives it the one merge_prepare records in the
+	 * image above it). */
 	if (!same_identity(m.dst, v)) {
 		r = vhd_err(EBUSY, "'%s' changed while the merge was starting",
 			    v->path);
 		goto fail;
+	}
+	/* VHDX: the target's next DataWriteGuid is recorded first in the
+	 * image above it, so that the chain keeps opening after a crash at
+	 * any point and the same merge run again completes it (SPEC.md 20,
+	 * merge). */
+	if (m.dst->drv->merge_prepare) {
+		struct vhd *above = m.chain, *ab = NULL;
+
+		for (i = 1; i < m.into_depth; i++)
+			above = above->parent;
+		/* Locked already (m.locks): no lock of its own. */
+		r = open_flags(&ab, vfs, above->path, VHD_OPEN_RDWR |
+			       above->drv->parent_flags | VHD_OPEN_NO_PARENT |
+			       VHD_OPEN_NOLOCK);
+		if (r == 0)
+			r = m.dst->drv->merge_prepare(ab, m.dst);
+		vhd_close(ab);
+		if (r < 0)
+			goto fail;
 	}
 	m.buf = malloc(MERGE_CHUNK);
 	if (m.buf == NULL) {
@@ -330,8 +346,8 @@ vhd_merge_vfs(struct vhd_vfs *vfs, const char *child, const char *into,
 	/* VHDX: the clean close's header update is a write of the merge
 	 * too; its failure is reported (the target stays consistent: a
 	 * live log that the next open replays). */
-	if (r == 0 && m.dst->drv == &vhd_drv_vhdx)
-		r = vhdx_rdwr_close(m.dst, m.dst->fmt);
+	if (r == 0 && m.dst->drv->finish)
+		r = m.dst->drv->finish(m.dst);
 fail:
 	merge_free(&m);
 	return r;

@@ -14,7 +14,7 @@
  * rewritten in place: that could not be ordered safely.
  */
 #include <stdlib.h>
-#include "internal.h"
+#include "vhdx.h"
 
 /* vhd_open_vfs with flags alone. */
 static int
@@ -55,6 +55,24 @@ parent_mtime(struct vhd_vfs *vfs, const char *path)
 	return t ? t : vhd_time_now();
 }
 
+/* 1 if the file at path holds a VHDX (its identifier), 0 if not. */
+static int
+is_vhdx(struct vhd_vfs *vfs, const char *path)
+{
+	struct vhd_io *io;
+	uint64_t fs;
+	int r;
+
+	if ((r = vhd_vfs_open(vfs, &io, path, 0, VHD_LOCK_NONE)) < 0)
+		return r;
+	if ((r = io->ops->get_size(io, &fs)) == 0)
+		r = vhd_drv_vhdx.probe(io, fs);
+	io->ops->close(io);
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot read: %s", path, strerror(-r));
+	return r == 1;
+}
+
 int
 vhd_set_parent(const char *child, const char *new_parent, unsigned flags)
 {
@@ -78,6 +96,11 @@ vhd_set_parent_vfs(struct vhd_vfs *vfs, const char *child,
 		return vhd_err(EINVAL, "vhd_set_parent: bad arguments");
 	if ((r = vhd_vfs_use(&vfs, "vhd_set_parent_vfs")) < 0)
 		return r;
+	/* A VHDX child: its locator is rewritten through its log. */
+	if ((r = is_vhdx(vfs, child)) < 0)
+		return r;
+	if (r)
+		return vhdx_set_parent(vfs, child, new_parent, flags);
 	r = open_flags(&v, vfs, child, VHD_OPEN_RDWR | VHD_OPEN_FORMAT_VHD |
 		       VHD_OPEN_NO_PARENT);
 	if (r < 0)

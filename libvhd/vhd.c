@@ -261,7 +261,7 @@ parent_check_vhd(struct vhd *v, struct vhd *p, char *why, size_t n)
 const struct vhd_driver vhd_drv_vhd = {
 	"VHD", VHD_FORMAT_VHD, probe_vhd, open_vhd, vhd_vhd_read,
 	vhd_vhd_map, info_vhd, NULL, parent_candidates_vhd, parent_check_vhd,
-	VHD_OPEN_FORMAT_VHD, NULL, NULL,
+	VHD_OPEN_FORMAT_VHD, NULL, NULL, NULL, NULL,
 };
 
 /* A raw file as the bottom of a chain (blktap's raw parents). */

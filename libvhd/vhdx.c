@@ -316,8 +316,9 @@ vhdx_parent_check(struct vhd *v, struct vhd *p, char *why, size_t n)
 	const struct vhdx *x = X(v), *px = X(p);
 	char want[39], got[39];
 
-	for (int i = 0; i < x->nlinkage; i++)
-		if (memcmp(px->data_guid, x->linkage[i], 16) == 0)
+	for (int i = 0; i < 2; i++)
+		if (x->has_linkage[i] &&
+		    memcmp(px->data_guid, x->linkage[i], 16) == 0)
 			return 0;
 	vhdx_fmt_guid(want, x->linkage[0]);
 	vhdx_fmt_guid(got, px->data_guid);
@@ -326,8 +327,15 @@ vhdx_parent_check(struct vhd *v, struct vhd *p, char *why, size_t n)
 	return -EBADMSG;
 }
 
+static int
+vhdx_finish(struct vhd *v)
+{
+	return vhdx_rdwr_close(v, X(v));
+}
+
 const struct vhd_driver vhd_drv_vhdx = {
 	"VHDX", VHD_FORMAT_VHDX, vhdx_probe, vhdx_open, vhdx_read, vhdx_map,
 	vhdx_info, vhdx_free, vhdx_parent_candidates, vhdx_parent_check,
-	VHD_OPEN_FORMAT_VHDX, vhdx_write, vhdx_zero,
+	VHD_OPEN_FORMAT_VHDX, vhdx_write, vhdx_zero, vhdx_finish,
+	vhdx_merge_prepare,
 };

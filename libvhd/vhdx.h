@@ -88,8 +88,11 @@ struct vhdx {
 	/* parent locator (UTF-8): relative_path, volume_path,
 	 * absolute_win32_path; parent_linkage(2): the parent's DataWriteGuid */
 	char     parent_path[3][1024];
-	uint8_t  linkage[2][16];
-	int      nlinkage;
+	uint8_t  linkage[2][16];        /* [0] parent_linkage, [1] ..2 */
+	int      has_linkage[2];
+	/* the parent locator item: its metadata table entry and its place
+	 * (offsets inside the metadata region) */
+	uint32_t loc_entry, loc_off, loc_len;
 	/* writing (vhdx_write.c) */
 	int      live;                  /* the header names our log (a clean
 					   close clears it) */
@@ -98,6 +101,13 @@ struct vhdx {
 	uint32_t log_head;              /* where the next entry goes */
 	uint64_t file_end;              /* the file's size (new blocks here) */
 	uint64_t flushed_end;           /* its size at the last flush */
+	int      data_live;             /* this session's DataWriteGuid is
+					   in the header (metadata-only
+					   changes keep the old one) */
+	uint8_t  next_data_guid[16];    /* the DataWriteGuid the session's
+					   first data change takes, when
+					   has_next_data_guid (a merge's) */
+	int      has_next_data_guid;
 };
 
 /* Payload block states (MS-VHDX 2.5.1.1) and the sector bitmap's. */
@@ -155,6 +165,21 @@ void vhdx_encode_header(uint8_t h[4096], const struct vhdx *x, uint64_t seq);
 int  vhdx_new_guid(uint8_t g[16]);
 /* Writes header slot (1 or 2) from x's fields with sequence seq. */
 int  vhdx_write_header(struct vhd *v, struct vhdx *x, int slot, uint64_t seq);
+/* Rewrites the parent locator item (item, len bytes) through the log, in
+ * place or in the metadata region's free space (-ENOSPC naming the room
+ * when it does not fit); the header's FileWriteGuid changes, its
+ * DataWriteGuid does not (the disk's content is the same). */
+int  vhdx_write_locator(struct vhd *v, struct vhdx *x, const uint8_t *item,
+			uint32_t len);
+/* vhdx_parent.c: vhd_set_parent_vfs for a VHDX child, and the merge's
+ * parent_linkage2 (SPEC.md 20, "merge"). */
+int  vhdx_set_parent(struct vhd_vfs *vfs, const char *child,
+		     const char *new_parent, unsigned flags);
+/* Makes the merge target's next DataWriteGuid one that the image above
+ * it (above, opened read-write without its parent) accepts, durably,
+ * before the target's first write: that GUID becomes above's
+ * parent_linkage, the target's current one its parent_linkage2. */
+int  vhdx_merge_prepare(struct vhd *above, struct vhd *target);
 /* vhdx_create.c */
 int  vhdx_create_io(struct vhd_vfs *vfs, struct vhd_io *io,
 		     const struct vhd_create_opts *o,

@@ -341,20 +341,22 @@ parent_locator(struct vhd *v, struct vhdx *x, const struct item *it,
 			if (strcmp(key, keys[k]) == 0)
 				snprintf(x->parent_path[k],
 					 sizeof(x->parent_path[k]), "%s", val);
-		if (strcmp(key, "parent_linkage") == 0 ||
-		    strcmp(key, "parent_linkage2") == 0) {
-			if (parse_guid(val, x->linkage[x->nlinkage]) < 0)
+		/* MS-VHDX 2.6.2.6.3: the parent's DataWriteGuid must match
+		 * one of the two (by key, whatever their order). */
+		int l = strcmp(key, "parent_linkage") == 0 ? 0 :
+			strcmp(key, "parent_linkage2") == 0 ? 1 : -1;
+		if (l >= 0) {
+			if (parse_guid(val, x->linkage[l]) < 0)
 				return vhd_err(EBADMSG, "'%s': metadata: parent "
 					       "locator entry %u at offset %llu: "
 					       "%s: expected a GUID, found '%s'",
 					       v->path, i, (unsigned long long)
 					       (it->off + 20 + 12 * i), key,
 					       val);
-			if (x->nlinkage < 2)
-				x->nlinkage++;
+			x->has_linkage[l] = 1;
 		}
 	}
-	if (x->nlinkage == 0)
+	if (!x->has_linkage[0])
 		return vhd_err(EBADMSG, "'%s': metadata: parent locator at "
 			       "offset %llu: no parent_linkage", v->path,
 			       (unsigned long long)it->off);
@@ -432,6 +434,11 @@ vhdx_read_metadata(struct vhd *v, struct vhdx *x)
 		it[k].off = mo + io;
 		it[k].len = il;
 		it[k].found = 1;
+		if (k == 5) {
+			x->loc_entry = 32 + 32 * i;
+			x->loc_off = io;
+			x->loc_len = il;
+		}
 	}
 	for (int k = 0; k < 5; k++)
 		if (!it[k].found) {

@@ -97,9 +97,15 @@ vhdx_new_guid(uint8_t g[16])
 	return 0;
 }
 
-/* Step 0: before the session's first change. */
+/* Step 0: before the session's first change: new FileWriteGuid and
+ * LogGuid; with data (a change the disk's reader sees) a new
+ * DataWriteGuid too, once per session (MS-VHDX 2.2.2: DataWriteGuid
+ * changes before the first change of the disk's content, so a metadata-
+ * only change such as a new parent locator keeps the children of this
+ * image valid).  A merge chooses the target's next DataWriteGuid ahead
+ * (next_data_guid). */
 static int
-go_live(struct vhd *v, struct vhdx *x)
+go_live(struct vhd *v, struct vhdx *x, int data)
 {
 	int r;
 
@@ -107,21 +113,28 @@ go_live(struct vhd *v, struct vhdx *x)
 		return vhd_err(EIO, "'%s': an earlier metadata update failed "
 			       "midway; reopen the image (its log then "
 			       "completes the update)", v->path);
-	if (x->live)
+	if (x->live && (x->data_live || !data))
 		return 0;
 	if (x->log_len < VHDX_MIB)
 		return vhd_err(ENOTSUP, "'%s': header %d: the image has no log "
 			       "(LogLength %u) to write its metadata through",
 			       v->path, x->header, x->log_len);
-	if ((r = vhdx_new_guid(x->file_guid)) < 0 ||
-	    (r = vhdx_new_guid(x->data_guid)) < 0 ||
-	    (r = vhdx_new_guid(x->log_guid)) < 0)
+	if (!x->live && ((r = vhdx_new_guid(x->file_guid)) < 0 ||
+			 (r = vhdx_new_guid(x->log_guid)) < 0))
+		return r;
+	if (data && x->has_next_data_guid)
+		memcpy(x->data_guid, x->next_data_guid, 16);
+	else if (data && (r = vhdx_new_guid(x->data_guid)) < 0)
 		return r;
 	if ((r = update_header(v, x)) < 0)
 		return r;
-	x->log_seq = 1;
-	x->log_head = 0;
-	x->live = 1;
+	if (!x->live) {
+		x->log_seq = 1;
+		x->log_head = 0;
+		x->live = 1;
+	}
+	if (data)
+		x->data_live = 1;
 	return 0;
 }
 
@@ -472,7 +485,7 @@ vhdx_write(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off)
 	struct tx t;
 	int r;
 
-	if ((r = go_live(v, x)) < 0)
+	if ((r = go_live(v, x, 1)) < 0)
 		return r;
 	memset(&t, 0, sizeof(t));
 	tx_reset(&t, x);
@@ -538,7 +551,7 @@ vhdx_zero(struct vhd *v, uint64_t off, uint64_t len, unsigned flags,
 		o += k;
 		l -= k;
 	}
-	if ((r = go_live(v, x)) < 0)
+	if ((r = go_live(v, x, 1)) < 0)
 		return r;
 	memset(&t, 0, sizeof(t));
 	tx_reset(&t, x);
@@ -576,6 +589,117 @@ vhdx_zero(struct vhd *v, uint64_t off, uint64_t len, unsigned flags,
 	else
 		tx_revert(x, &t);
 	tx_free(&t);
+	return r;
+}
+
+/* ---- the parent locator ---- */
+
+/* Does [a, a+alen) overlap [b, b+blen)? */
+static int
+overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* The metadata region's bytes [off, off+n) (region offsets) as t
+ * changes them: data, or zeros when data is NULL. */
+static int
+meta_put(struct vhd *v, struct vhdx *x, struct tx *t, uint64_t off,
+	 const uint8_t *data, uint64_t n)
+{
+	uint64_t at = x->meta_off + off;
+	int r;
+
+	while (n > 0) {
+		uint64_t so = at / SEC * SEC, k = SEC - (at - so);
+		uint8_t *s;
+		if (k > n)
+			k = n;
+		if ((r = tx_sector(v, t, so, &s)) < 0)
+			return r;
+		if (data) {
+			memcpy(s + (at - so), data, k);
+			data += k;
+		} else {
+			memset(s + (at - so), 0, k);
+		}
+		at += k;
+		n -= k;
+	}
+	return 0;
+}
+
+int
+vhdx_write_locator(struct vhd *v, struct vhdx *x, const uint8_t *item,
+		   uint32_t len)
+{
+	uint8_t *tab = NULL;
+	uint64_t end = 65536, at = x->loc_off;
+	uint16_t n;
+	struct tx t;
+	int r, fits = 1;
+
+	if (!x->loc_entry)
+		return vhd_err(EINVAL, "'%s': not a differencing disk: no "
+			       "parent locator", v->path);
+	if (!(tab = malloc(65536)))
+		return vhd_err(ENOMEM, "no memory");
+	if ((r = vhdx_file_read(v, tab, 65536, x->meta_off)) < 0)
+		goto out;
+	/* In place if it overlaps no other item, else after the last item
+	 * (8-byte aligned). */
+	n = get_le16(tab + 10);
+	for (uint32_t i = 0; i < n && i < 2047; i++) {
+		const uint8_t *e = tab + 32 + 32 * i;
+		uint32_t io = get_le32(e + 16), il = get_le32(e + 20);
+		if (32 + 32 * i == x->loc_entry)
+			continue;
+		if (io + (uint64_t)il > end)
+			end = io + (uint64_t)il;
+		if (overlaps(at, len, io, il))
+			fits = 0;
+	}
+	if (at + (uint64_t)len > x->meta_len)
+		fits = 0;
+	if (!fits) {
+		uint64_t lend = x->loc_off + (uint64_t)x->loc_len;
+		at = align_up(end > lend ? end : lend, 8);
+		if (at + len > x->meta_len) {
+			r = vhd_err(ENOSPC, "'%s': metadata region at %llu: no "
+				    "room for a parent locator of %u bytes (%llu "
+				    "of its %u bytes are in use)", v->path,
+				    (unsigned long long)x->meta_off, len,
+				    (unsigned long long)end, x->meta_len);
+			goto out;
+		}
+	}
+	/* The table's sector, the old item's and the new one's. */
+	if ((len + x->loc_len) / SEC + 4 > TX_MAX) {
+		r = vhd_err(ENAMETOOLONG, "'%s': a parent locator of %u bytes "
+			    "is too large", v->path, len);
+		goto out;
+	}
+	if ((r = go_live(v, x, 0)) < 0)
+		goto out;
+	memset(&t, 0, sizeof(t));
+	tx_reset(&t, x);
+	uint8_t ent[8];
+	put_le32(ent, (uint32_t)at);
+	put_le32(ent + 4, len);
+	r = meta_put(v, x, &t, x->loc_off, NULL, x->loc_len);
+	if (r == 0)
+		r = meta_put(v, x, &t, at, item, len);
+	if (r == 0)
+		r = meta_put(v, x, &t, x->loc_entry + 16, ent, 8);
+	if (r == 0)
+		r = tx_commit(v, x, &t);
+	tx_free(&t);
+	if (r == 0) {
+		x->loc_off = (uint32_t)at;
+		x->loc_len = len;
+	}
+out:
+	free(tab);
 	return r;
 }
 
@@ -635,6 +759,6 @@ vhdx_rdwr_close(struct vhd *v, struct vhdx *x)
 		return r;
 	memset(x->log_guid, 0, 16);
 	if ((r = update_header(v, x)) == 0)
-		x->live = 0;
+		x->live = x->data_live = 0;
 	return r;
 }

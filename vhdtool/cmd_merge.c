@@ -15,14 +15,13 @@ static const char merge_help[] =
 	"Write everything the differencing disk CHILD stores into its parent (or,\n"
 	"with --into, into an ancestor further up, taking the images in between\n"
 	"along), then remove CHILD and every image between it and the target.\n"
-	"The merge of a VHD chain is crash-safe: until it completes the chain\n"
-	"reads the same.  A VHDX chain (a Hyper-V checkpoint) merges too, but\n"
-	"its target gets a new DataWriteGuid with the first write: the images\n"
-	"above it are stale from then on, even if the merge is interrupted.\n"
-	"Other children of the removed images are left without a parent; merge\n"
-	"only chains you own.\n\n"
+	"The merge is crash-safe: until it completes the chain reads the same,\n"
+	"and an interrupted merge completes when run again (a VHDX chain, a\n"
+	"Hyper-V checkpoint, too: the target's new DataWriteGuid is recorded\n"
+	"in the image above it first).  Other children of the removed images\n"
+	"are left without a parent; merge only chains you own.\n\n"
 	"  -k, --keep               keep CHILD and the intermediate images (they\n"
-	"                           are no longer valid views of their disk)\n"
+	"                           read the same until the target is written)\n"
 	"  -i, --into ANCESTOR      merge into this image of CHILD's chain\n"
 	"  -j, --json               print {\"child\", \"into\", \"removed\": [...]}\n"
 	"  -p, --progress[=never|auto|always]\n"
@@ -35,9 +34,10 @@ static const char sp_usage[] =
 
 static const char sp_help[] =
 	"Point the differencing disk CHILD at NEWPARENT (after moving or copying the\n"
-	"parent): rewrites the parent unique id, timestamp, name and locators.\n"
-	"NEWPARENT must have the unique id CHILD records and CHILD's size, unless\n"
-	"--force.\n\n"
+	"parent): rewrites the parent unique id, timestamp, name and locators (a\n"
+	"VHDX: parent_linkage and paths, through its log).  NEWPARENT must be of\n"
+	"CHILD's format, have the unique id (VHDX: DataWriteGuid) CHILD records\n"
+	"and CHILD's size, unless --force.\n\n"
 	"  -f, --force   accept a parent with another unique id (only if it has\n"
 	"                the same content, e.g. a copy made by another tool), or\n"
 	"                of another size (a parent grown since: CHILD reads it up\n"
@@ -211,7 +211,7 @@ cmd_set_parent(int argc, char **argv)
 	if (r <= 0) {
 		if (r < 0)
 			return tool_lib_err(argv[optind + 1], r);
-		tool_err(argv[optind + 1], "not a VHD image (a parent must be one)");
+		tool_err(argv[optind + 1], "not a VHD or VHDX image (a parent must be one)");
 		return EXIT_ERROR;
 	}
 	r = vhd_set_parent(argv[optind], argv[optind + 1], flags);

@@ -9,8 +9,11 @@
 #  - a chain made by vhdtool create --parent, written through vhdfuse at
 #    each level: merge --into the grandparent, same judges.
 #  - after a merge with --keep the parent has a new DataWriteGuid (the
-#    format's rule on the first write), so the kept child is refused, the
-#    linkage named: it is to be deleted, as after a Hyper-V merge.
+#    format's rule on the first write), which the kept child accepts as
+#    its parent_linkage2 (recorded before the merge's first write, what
+#    makes an interrupted merge resumable): the child still reads as the
+#    chain did, by us and by 7-Zip; once the parent is written again the
+#    child is refused, the linkage named.
 #  - a mixed chain (a VHD child over a file that is a VHDX) is refused,
 #    naming the file and the format, and nothing is modified.
 . "$TOP/tests/lib.sh"
@@ -40,7 +43,7 @@ mkdir orig && cp "$kid" "$mid" "$base" orig/
 cmp -s flat.raw base.raw && fail "the chain reads as its base: nothing to merge"
 guid() { "$VHDTOOL" info --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data_write_guid"])'; }
 
-# Step by step, keeping the child: it is then stale.
+# Step by step, keeping the child: it still reads as the chain did.
 g0=$(guid "$mid")
 "$VHDTOOL" merge --keep "$kid" > out.txt || fail "merge: $(cat out.txt)"
 grep -q "merged '$kid' into '$mid'" out.txt || fail "merge said: $(cat out.txt)"
@@ -49,10 +52,28 @@ g1=$(guid "$mid")
 [ "$g0" != "$g1" ] || fail "the merge left the parent's DataWriteGuid $g0"
 "$VHDTOOL" convert "$mid" m.raw
 cmp flat.raw m.raw || fail "the .avhdx does not read as the chain did"
+"$VHDTOOL" convert "$kid" kept.raw > /dev/null || fail "the kept child is refused"
+cmp flat.raw kept.raw || fail "the kept child does not read as the chain did"
+rm -rf x7
+7zz x -y -ox7 "$kid" > 7z.log || { cat 7z.log; fail "$kid: 7zz failed after merge --keep"; }
+cmp flat.raw x7/* || fail "7-Zip reads the kept child otherwise"
+# The parent written again: its DataWriteGuid is nobody's linkage.
+cp "$kid" kid.keep && cp "$mid" mid.keep
+"$VHDTOOL" set-parent "$kid" "$mid" > /dev/null || fail "set-parent on the kept child"
+: > disk
+"$VHDFUSE" -f "$mid" disk 2>fuse.err &
+fpid=$!
+for _ in $(seq 200); do mountpoint -q disk && break; sleep 0.05; done
+mountpoint -q disk || { cat fuse.err; fail "vhdfuse $mid failed"; }
+dd if=/dev/zero of=disk bs=4k count=1 conv=notrunc,fsync status=none
+fusermount3 -u disk
+wait "$fpid" || { cat fuse.err; fail "vhdfuse $mid exited $?"; }
+g2=$(guid "$mid")
 set +e; "$VHDTOOL" convert "$kid" stale.raw > /dev/null 2> err.txt; rc=$?; set -e
 [ "$rc" -ne 0 ] && [ ! -e stale.raw ] || fail "the stale child was read"
-grep -qi "has DataWriteGuid {$g1}, expected parent_linkage" err.txt ||
+grep -qi "has DataWriteGuid {$g2}, expected parent_linkage {$g1}" err.txt ||
 	fail "stale child: $(cat err.txt)"
+mv kid.keep "$kid" && mv mid.keep "$mid"
 # Then the .avhdx into the base (removed this time).
 "$VHDTOOL" merge "$mid" > out.txt || fail "merge: $(cat out.txt)"
 [ ! -e "$mid" ] || fail "merged .avhdx not removed"
