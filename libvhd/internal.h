@@ -182,6 +182,28 @@ int vhd_create_type(const struct vhd_create_opts *o, const char *name,
 int vhd_create_child_size(const char *name, uint64_t size,
 			  uint64_t parent_size);
 
+/* ---- setparent.c: the parent checks every format's set-parent shares ---- */
+struct vhd_reparent {
+	struct vhd *child;      /* read-write, without its parent */
+	struct vhd *parent;     /* the new parent, read-only, unlocked */
+	struct vhd_io *plock;   /* a reader's lock on the new parent */
+};
+/* Opens child and new_parent (format: VHD_OPEN_FORMAT_VHD or _VHDX) into
+ * rp and takes the read lock; refused when the child is not differencing
+ * or new_parent is the child itself.  rp is set (vhd_reparent_close it)
+ * whatever the result. */
+int  vhd_reparent_open(struct vhd_reparent *rp, struct vhd_vfs *vfs,
+		       const char *child, const char *new_parent,
+		       unsigned format);
+/* -EINVAL (VHD_CODE_PARENT_SIZE) when the sizes differ, unless flags
+ * holds VHD_SET_PARENT_FORCE. */
+int  vhd_reparent_size(const struct vhd_reparent *rp, const char *child,
+		       const char *new_parent, unsigned flags);
+/* -EINVAL (VHD_CODE_CHAIN_LOOP) when new_parent's chain holds the child. */
+int  vhd_reparent_loop(const struct vhd_reparent *rp, const char *child,
+		       const char *new_parent, unsigned format);
+void vhd_reparent_close(struct vhd_reparent *rp);
+
 /* ---- quirks.c ---- */
 /* The quirk whose tolerance sets VHD_WARN_* bit warn, or NULL. */
 const struct vhd_quirk *vhd_quirk_by_warn(unsigned warn);

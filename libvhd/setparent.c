@@ -26,23 +26,82 @@ open_flags(struct vhd **out, struct vhd_vfs *vfs, const char *path,
 	return vhd_open_vfs(out, vfs, path, &oo);
 }
 
-/* Would making np the parent of child close a loop?  Checked on the new
- * parent's own chain when it opens; a chain that does not open (its own
- * parent missing, say) cannot contain the child through a valid link. */
-static int
-makes_loop(struct vhd *child, const char *new_parent)
+int
+vhd_reparent_open(struct vhd_reparent *rp, struct vhd_vfs *vfs,
+		  const char *child, const char *new_parent, unsigned format)
 {
-	struct vhd *chain, *v;
+	int r;
+
+	memset(rp, 0, sizeof(*rp));
+	r = open_flags(&rp->child, vfs, child, VHD_OPEN_RDWR | format |
+		       VHD_OPEN_NO_PARENT);
+	if (r < 0)
+		return r;
+	if (rp->child->type != VHD_TYPE_DIFF)
+		return vhd_err(EINVAL, "'%s': not a differencing disk", child);
+	r = open_flags(&rp->parent, vfs, new_parent, VHD_OPEN_RDONLY |
+		       format | VHD_OPEN_NO_PARENT | VHD_OPEN_NOLOCK);
+	if (r < 0)
+		return r;
+	if (vhd_vfs_same(vfs, rp->child->io, rp->parent->io))
+		return vhd_err(EINVAL, "'%s': an image cannot be its own parent",
+			       child);
+	/* The child will record the parent's identity (VHD: unique id and
+	 * time; VHDX: DataWriteGuid): no writer may change it meanwhile (a
+	 * reader's lock, as create --parent takes). */
+	return vhd_vfs_open(vfs, &rp->plock, new_parent, 0, VHD_LOCK_READ);
+}
+
+int
+vhd_reparent_size(const struct vhd_reparent *rp, const char *child,
+		  const char *new_parent, unsigned flags)
+{
+	/* A parent grown (or shrunk) after the child was made still opens,
+	 * as it does for reads: the child reads the parent up to its own
+	 * size, zeros past the parent's end.  Accepted when forced. */
+	if (rp->parent->size != rp->child->size &&
+	    !(flags & VHD_SET_PARENT_FORCE))
+		return vhd_err_code(EINVAL, VHD_CODE_PARENT_SIZE,
+			    "'%s' is %llu bytes but '%s' is %llu bytes: "
+			    "a parent should have the child's size", new_parent,
+			    (unsigned long long)rp->parent->size, child,
+			    (unsigned long long)rp->child->size);
+	return 0;
+}
+
+/* Would making new_parent the parent of the child close a loop?  Checked
+ * on the new parent's own chain when it opens; a chain that does not open
+ * (its own parent missing, say) cannot contain the child through a valid
+ * link. */
+int
+vhd_reparent_loop(const struct vhd_reparent *rp, const char *child,
+		  const char *new_parent, unsigned format)
+{
+	struct vhd *c = rp->child, *chain, *v;
 	int loop = 0;
 
-	if (open_flags(&chain, child->vfs, new_parent, VHD_OPEN_RDONLY |
-		       VHD_OPEN_FORMAT_VHD | VHD_OPEN_NOLOCK) < 0)
+	if (open_flags(&chain, c->vfs, new_parent, VHD_OPEN_RDONLY | format |
+		       VHD_OPEN_NOLOCK) < 0)
 		return 0;
 	for (v = chain; v; v = v->parent)
-		if (vhd_vfs_same(child->vfs, v->io, child->io))
+		if (vhd_vfs_same(c->vfs, v->io, c->io))
 			loop = 1;
 	vhd_close(chain);
-	return loop;
+	if (loop)
+		return vhd_err_code(EINVAL, VHD_CODE_CHAIN_LOOP,
+			    "'%s' descends from '%s': the chain would loop",
+			    new_parent, child);
+	return 0;
+}
+
+void
+vhd_reparent_close(struct vhd_reparent *rp)
+{
+	if (rp->plock)
+		rp->plock->ops->close(rp->plock);
+	vhd_close(rp->parent);
+	vhd_close(rp->child);
+	memset(rp, 0, sizeof(*rp));
 }
 
 /* The parent's modification time in VHD seconds (what blktap records;
@@ -83,8 +142,8 @@ int
 vhd_set_parent_vfs(struct vhd_vfs *vfs, const char *child,
 		   const char *new_parent, unsigned flags)
 {
-	struct vhd *v = NULL, *p = NULL;
-	struct vhd_io *plock = NULL;
+	struct vhd_reparent rp;
+	struct vhd *v, *p;
 	uint8_t hdr[1024], *blob = NULL;
 	size_t blob_len = 0;
 	uint64_t data_off, room = 0;
@@ -101,39 +160,13 @@ vhd_set_parent_vfs(struct vhd_vfs *vfs, const char *child,
 		return r;
 	if (r)
 		return vhdx_set_parent(vfs, child, new_parent, flags);
-	r = open_flags(&v, vfs, child, VHD_OPEN_RDWR | VHD_OPEN_FORMAT_VHD |
-		       VHD_OPEN_NO_PARENT);
-	if (r < 0)
-		return r;
-	if (v->type != VHD_TYPE_DIFF) {
-		r = vhd_err(EINVAL, "'%s': not a differencing disk", child);
+	r = vhd_reparent_open(&rp, vfs, child, new_parent,
+			      VHD_OPEN_FORMAT_VHD);
+	v = rp.child;
+	p = rp.parent;
+	if (r < 0 ||
+	    (r = vhd_reparent_size(&rp, child, new_parent, flags)) < 0)
 		goto out;
-	}
-	r = open_flags(&p, vfs, new_parent, VHD_OPEN_RDONLY |
-		       VHD_OPEN_FORMAT_VHD | VHD_OPEN_NO_PARENT |
-		       VHD_OPEN_NOLOCK);
-	if (r < 0)
-		goto out;
-	if (vhd_vfs_same(vfs, v->io, p->io)) {
-		r = vhd_err(EINVAL, "'%s': an image cannot be its own parent",
-			    child);
-		goto out;
-	}
-	/* The child will record the parent's id and time: no writer may
-	 * change it meanwhile (a reader's lock, as create --parent takes). */
-	if ((r = vhd_vfs_open(vfs, &plock, new_parent, 0, VHD_LOCK_READ)) < 0)
-		goto out;
-	/* A parent grown (or shrunk) after the child was made still opens,
-	 * as it does for reads: the child reads the parent up to its own
-	 * size, zeros past the parent's end.  Accepted when forced. */
-	if (p->size != v->size && !(flags & VHD_SET_PARENT_FORCE)) {
-		r = vhd_err_code(EINVAL, VHD_CODE_PARENT_SIZE,
-			    "'%s' is %llu bytes but '%s' is %llu bytes: "
-			    "a parent should have the child's size", new_parent,
-			    (unsigned long long)p->size, child,
-			    (unsigned long long)v->size);
-		goto out;
-	}
 	if (memcmp(p->ft.uuid, v->hdr.parent_id, 16) != 0 &&
 	    !(flags & VHD_SET_PARENT_FORCE)) {
 		r = vhd_err_code(EINVAL, VHD_CODE_PARENT_MISMATCH,
@@ -141,12 +174,9 @@ vhd_set_parent_vfs(struct vhd_vfs *vfs, const char *child,
 			    "from: its unique id differs", new_parent, child);
 		goto out;
 	}
-	if (makes_loop(v, new_parent)) {
-		r = vhd_err_code(EINVAL, VHD_CODE_CHAIN_LOOP,
-			    "'%s' descends from '%s': the chain would loop",
-			    new_parent, child);
+	if ((r = vhd_reparent_loop(&rp, child, new_parent,
+				   VHD_OPEN_FORMAT_VHD)) < 0)
 		goto out;
-	}
 
 	/* New locator data: before the BAT if there is room, else past every
 	 * block and piece of metadata and past the current trailing footer
@@ -205,9 +235,6 @@ vhd_set_parent_vfs(struct vhd_vfs *vfs, const char *child,
 		r = vhd_err(-r, "'%s': cannot sync", child);
 out:
 	free(blob);
-	if (plock)
-		plock->ops->close(plock);
-	vhd_close(p);
-	vhd_close(v);
+	vhd_reparent_close(&rp);
 	return r;
 }

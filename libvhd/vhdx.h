@@ -171,6 +171,29 @@ int  vhdx_write_header(struct vhd *v, struct vhdx *x, int slot, uint64_t seq);
  * DataWriteGuid does not (the disk's content is the same). */
 int  vhdx_write_locator(struct vhd *v, struct vhdx *x, const uint8_t *item,
 			uint32_t len);
+/* vhdx_parent.c: the parent locator item (MS-VHDX 2.6.2.6), one
+ * builder for creation, set-parent and merge.  A key/value pair: key in
+ * UTF-8, value in UTF-16LE. */
+struct vhdx_kv {
+	const char *key;
+	const uint8_t *val;
+	size_t len;
+};
+/* "{xxxxxxxx-...}" of g in UTF-16LE, lower case.  Its length in bytes. */
+size_t vhdx_guid_utf16(uint8_t out[80], const uint8_t g[16]);
+/* The locator item of n pairs (malloc'd into *out, its length in *len);
+ * -ENAMETOOLONG (naming name and the key) for a value not of 2..65534
+ * bytes. */
+int  vhdx_locator_item(const char *name, const struct vhdx_kv *kv, int n,
+		       uint8_t **out, uint32_t *len);
+/* The pairs a child at child_path records for its parent at parent_path
+ * (whose DataWriteGuid is data_guid): parent_linkage (in g),
+ * relative_path and absolute_win32_path ('\' separators; in *blob,
+ * malloc'd, which the caller frees even on error).  Errors name name. */
+int  vhdx_parent_kv(struct vhd_vfs *vfs, const char *child_path,
+		    const char *name, const char *parent_path,
+		    const uint8_t data_guid[16], uint8_t g[80], uint8_t **blob,
+		    struct vhdx_kv kv[3]);
 /* vhdx_parent.c: vhd_set_parent_vfs for a VHDX child, and the merge's
  * parent_linkage2 (SPEC.md 20, "merge"). */
 int  vhdx_set_parent(struct vhd_vfs *vfs, const char *child,

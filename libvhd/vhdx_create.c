@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "vhdx.h"
-#include "locator.h"
 
 #define MIB VHDX_MIB
 #define META_OFF   (2 * MIB)
@@ -62,50 +61,6 @@ read_parent(struct vhd_vfs *vfs, const char *path, struct parent *p)
 	return 0;
 }
 
-/* The parent locator item: key-value pairs, UTF-16LE, after the 20-byte
- * header and the 12-byte entries.  Returns its length. */
-static size_t
-build_locator(uint8_t *out, const uint8_t guid[16], const uint8_t *rel,
-	      size_t rel_len, const uint8_t *abs, size_t abs_len)
-{
-	static const char *const keys[] = {
-		"parent_linkage", "relative_path", "absolute_win32_path",
-	};
-	char g[39];
-	uint8_t gu[80];
-	int gl;
-	const uint8_t *val[3];
-	size_t vlen[3];
-	size_t pos = 20 + 12 * 3;
-
-	/* Lower case, as Hyper-V writes it (libvhdi reads no other). */
-	vhdx_fmt_guid(g, guid);
-	for (char *q = g; *q; q++)
-		if (*q >= 'A' && *q <= 'F')
-			*q = (char)(*q - 'A' + 'a');
-	gl = vhd_utf8_to_utf16(g, 0, gu, sizeof(gu));
-	val[0] = gu;
-	vlen[0] = (size_t)gl;
-	val[1] = rel;
-	vlen[1] = rel_len;
-	val[2] = abs;
-	vlen[2] = abs_len;
-	memcpy(out, vhdx_guid_vhdx_locator, 16);
-	put_le16(out + 18, 3);
-	for (int i = 0; i < 3; i++) {
-		uint8_t *e = out + 20 + 12 * i;
-		int kl = vhd_utf8_to_utf16(keys[i], 0, out + pos, 64);
-		put_le32(e, (uint32_t)pos);
-		put_le16(e + 8, (uint16_t)kl);
-		pos += (size_t)kl;
-		memcpy(out + pos, val[i], vlen[i]);
-		put_le32(e + 4, (uint32_t)pos);
-		put_le16(e + 10, (uint16_t)vlen[i]);
-		pos += vlen[i];
-	}
-	return pos;
-}
-
 static void
 meta_entry(uint8_t *t, int i, const uint8_t guid[16], uint32_t off,
 	   uint32_t len, uint32_t flags)
@@ -134,7 +89,6 @@ vhdx_create_io(struct vhd_vfs *vfs, struct vhd_io *io,
 	uint32_t lss = (o->flags & VHD_CREATE_SECTOR_4K) ? 4096 : 0;
 	uint32_t pss = 4096;
 	uint8_t *meta = NULL, *buf = NULL, *blob = NULL;
-	size_t blob_len = 0;
 	int r;
 
 	if ((r = vhd_create_type(o, name, &type)) < 0)
@@ -244,36 +198,24 @@ vhdx_create_io(struct vhd_vfs *vfs, struct vhd_io *io,
 		   IS_REQUIRED | IS_VIRTUAL_DISK);
 	put_le32(meta + io0 + 36, pss);
 	if (type == VHD_TYPE_DIFF) {
-		uint8_t hdr[1024];
-		struct vhd_locator la, lr;
-		memset(hdr, 0, sizeof(hdr));
-		r = vhd_locators_build_vfs(vfs, path, o->parent, hdr, 0,
-					   &blob, &blob_len);
-		if (r < 0) {
-			r = vhd_err(-r, "'%s': cannot record the parent path "
-				    "'%s': %s", name, o->parent, strerror(-r));
+		struct vhdx_kv kv[3];
+		uint8_t g[80], *item = NULL;
+		uint32_t n;
+		r = vhdx_parent_kv(vfs, path, name, o->parent, par.data_guid, g,
+				   &blob, kv);
+		if (r < 0)
 			goto out;
-		}
-		vhd_locator_decode(hdr + 576, &la);       /* W2ku */
-		vhd_locator_decode(hdr + 600, &lr);       /* W2ru */
-		if (la.length > 32768 || lr.length > 32768) {
+		if (kv[1].len > 32768 || kv[2].len > 32768) {
 			r = vhd_err(ENAMETOOLONG, "'%s': parent path '%s' too "
 				    "long", name, o->parent);
 			goto out;
 		}
-		/* absolute_win32_path with Windows separators: a path
-		 * rooted on the current drive ("\dir\p.vhdx"); readers
-		 * that cannot use it take its last component next to the
-		 * child (libvhdi does). */
-		for (uint32_t i = 0; i + 1 < la.length; i += 2)
-			if (blob[la.offset + i] == '/' &&
-			    blob[la.offset + i + 1] == 0)
-				blob[la.offset + i] = '\\';
-		size_t n = build_locator(meta + io0 + 40, par.data_guid,
-					 blob + lr.offset, lr.length,
-					 blob + la.offset, la.length);
-		meta_entry(meta, 5, vhdx_guid_parent_loc, io0 + 40,
-			   (uint32_t)n, IS_REQUIRED);
+		if ((r = vhdx_locator_item(name, kv, 3, &item, &n)) < 0)
+			goto out;
+		memcpy(meta + io0 + 40, item, n);
+		free(item);
+		meta_entry(meta, 5, vhdx_guid_parent_loc, io0 + 40, n,
+			   IS_REQUIRED);
 	}
 	if ((r = wr(io, name, meta, MIB, META_OFF)) < 0)
 		goto out;

@@ -14,27 +14,9 @@
 #include "vhdx.h"
 #include "locator.h"
 
-/* vhd_open_vfs with flags alone. */
-static int
-open_flags(struct vhd **out, struct vhd_vfs *vfs, const char *path,
-	   unsigned flags)
-{
-	struct vhd_open_opts oo = { sizeof(oo), flags, NULL };
-
-	return vhd_open_vfs(out, vfs, path, &oo);
-}
-
-/* A key/value pair of the locator: key in UTF-8, value in UTF-16LE. */
-struct kv {
-	const char *key;
-	const uint8_t *val;
-	size_t len;
-};
-
-/* "{xxxxxxxx-...}" of a GUID in UTF-16LE, lower case as Hyper-V writes
- * it (libvhdi reads no other).  Returns its length in bytes. */
-static size_t
-guid_utf16(uint8_t out[80], const uint8_t g[16])
+/* Lower case, as Hyper-V writes it (libvhdi reads no other). */
+size_t
+vhdx_guid_utf16(uint8_t out[80], const uint8_t g[16])
 {
 	char s[39];
 
@@ -45,10 +27,9 @@ guid_utf16(uint8_t out[80], const uint8_t g[16])
 	return (size_t)vhd_utf8_to_utf16(s, 0, out, 80);
 }
 
-/* The locator item of n pairs (malloc'd into *out). */
-static int
-build_item(const char *name, const struct kv *kv, int n, uint8_t **out,
-	   uint32_t *len)
+int
+vhdx_locator_item(const char *name, const struct vhdx_kv *kv, int n,
+		  uint8_t **out, uint32_t *len)
 {
 	size_t total = 20 + 12 * (size_t)n, pos;
 	uint8_t *p;
@@ -81,74 +62,76 @@ build_item(const char *name, const struct kv *kv, int n, uint8_t **out,
 	return 0;
 }
 
-/* Would new_parent's chain contain the child? */
-static int
-makes_loop(struct vhd *child, const char *new_parent)
+int
+vhdx_parent_kv(struct vhd_vfs *vfs, const char *child_path,
+	       const char *name, const char *parent_path,
+	       const uint8_t data_guid[16], uint8_t g[80], uint8_t **blob,
+	       struct vhdx_kv kv[3])
 {
-	struct vhd *chain, *v;
-	int loop = 0;
+	uint8_t hdr[1024];
+	size_t blob_len = 0;
+	struct vhd_locator la, lr;
+	int r;
 
-	if (open_flags(&chain, child->vfs, new_parent, VHD_OPEN_RDONLY |
-		       VHD_OPEN_FORMAT_VHDX | VHD_OPEN_NOLOCK) < 0)
-		return 0;
-	for (v = chain; v; v = v->parent)
-		if (vhd_vfs_same(child->vfs, v->io, child->io))
-			loop = 1;
-	vhd_close(chain);
-	return loop;
+	/* The relative and absolute paths as VHD's W2ru and W2ku would hold
+	 * them (UTF-16LE). */
+	*blob = NULL;
+	memset(hdr, 0, sizeof(hdr));
+	r = vhd_locators_build_vfs(vfs, child_path, parent_path, hdr, 0, blob,
+				   &blob_len);
+	if (r < 0)
+		return vhd_err(-r, "'%s': cannot record the parent path '%s': "
+			       "%s", name, parent_path, strerror(-r));
+	vhd_locator_decode(hdr + 576, &la);       /* W2ku */
+	vhd_locator_decode(hdr + 600, &lr);       /* W2ru */
+	if (la.offset + la.length > blob_len ||
+	    lr.offset + lr.length > blob_len)
+		return vhd_err(EINVAL, "'%s': cannot record the parent path "
+			       "'%s'", name, parent_path);
+	/* absolute_win32_path with Windows separators: a path rooted on the
+	 * current drive ("\dir\p.vhdx"); readers that cannot use it take
+	 * its last component next to the child (libvhdi does). */
+	for (uint32_t i = 0; i + 1 < la.length; i += 2)
+		if ((*blob)[la.offset + i] == '/' &&
+		    (*blob)[la.offset + i + 1] == 0)
+			(*blob)[la.offset + i] = '\\';
+	kv[0] = (struct vhdx_kv){ "parent_linkage", g,
+				  vhdx_guid_utf16(g, data_guid) };
+	kv[1] = (struct vhdx_kv){ "relative_path", *blob + lr.offset,
+				  lr.length };
+	kv[2] = (struct vhdx_kv){ "absolute_win32_path", *blob + la.offset,
+				  la.length };
+	return 0;
 }
 
 int
 vhdx_set_parent(struct vhd_vfs *vfs, const char *child,
 		const char *new_parent, unsigned flags)
 {
-	struct vhd *v = NULL, *p = NULL;
-	struct vhd_io *plock = NULL;
+	struct vhd_reparent rp;
+	struct vhd *v, *p;
 	struct vhdx *x, *px;
-	uint8_t hdr[1024], *blob = NULL, *item = NULL, g[80];
-	size_t blob_len = 0;
+	uint8_t *blob = NULL, *item = NULL, g[80];
+	struct vhdx_kv kv[3];
 	uint32_t len;
-	struct vhd_locator la, lr;
 	int r;
 
-	r = open_flags(&v, vfs, child, VHD_OPEN_RDWR | VHD_OPEN_FORMAT_VHDX |
-		       VHD_OPEN_NO_PARENT);
+	r = vhd_reparent_open(&rp, vfs, child, new_parent,
+			      VHD_OPEN_FORMAT_VHDX);
 	if (r < 0)
-		return r;
+		goto out;
+	v = rp.child;
+	p = rp.parent;
 	x = v->fmt;
-	if (v->type != VHD_TYPE_DIFF) {
-		r = vhd_err(EINVAL, "'%s': not a differencing disk", child);
-		goto out;
-	}
-	r = open_flags(&p, vfs, new_parent, VHD_OPEN_RDONLY |
-		       VHD_OPEN_FORMAT_VHDX | VHD_OPEN_NO_PARENT |
-		       VHD_OPEN_NOLOCK);
-	if (r < 0)
-		goto out;
 	px = p->fmt;
-	if (vhd_vfs_same(vfs, v->io, p->io)) {
-		r = vhd_err(EINVAL, "'%s': an image cannot be its own parent",
-			    child);
-		goto out;
-	}
-	/* The child records the parent's DataWriteGuid: no writer may
-	 * change it meanwhile. */
-	if ((r = vhd_vfs_open(vfs, &plock, new_parent, 0, VHD_LOCK_READ)) < 0)
-		goto out;
 	if (px->lss != x->lss) {
 		r = vhd_err(EINVAL, "'%s' has %u-byte logical sectors but '%s' "
 			    "has %u-byte ones: a parent has its child's",
 			    new_parent, px->lss, child, x->lss);
 		goto out;
 	}
-	if (p->size != v->size && !(flags & VHD_SET_PARENT_FORCE)) {
-		r = vhd_err_code(EINVAL, VHD_CODE_PARENT_SIZE,
-			    "'%s' is %llu bytes but '%s' is %llu bytes: "
-			    "a parent should have the child's size", new_parent,
-			    (unsigned long long)p->size, child,
-			    (unsigned long long)v->size);
+	if ((r = vhd_reparent_size(&rp, child, new_parent, flags)) < 0)
 		goto out;
-	}
 	if (!(flags & VHD_SET_PARENT_FORCE) &&
 	    memcmp(px->data_guid, x->linkage[0], 16) != 0 &&
 	    !(x->has_linkage[1] &&
@@ -162,42 +145,12 @@ vhdx_set_parent(struct vhd_vfs *vfs, const char *child,
 			    "%s", new_parent, child, got, want);
 		goto out;
 	}
-	if (makes_loop(v, new_parent)) {
-		r = vhd_err_code(EINVAL, VHD_CODE_CHAIN_LOOP,
-			    "'%s' descends from '%s': the chain would loop",
-			    new_parent, child);
+	if ((r = vhd_reparent_loop(&rp, child, new_parent,
+				   VHD_OPEN_FORMAT_VHDX)) < 0 ||
+	    (r = vhdx_parent_kv(vfs, child, child, new_parent, px->data_guid,
+				g, &blob, kv)) < 0 ||
+	    (r = vhdx_locator_item(child, kv, 3, &item, &len)) < 0)
 		goto out;
-	}
-	/* The relative and absolute paths as VHD's W2ru and W2ku would hold
-	 * them (UTF-16LE, '\' separators), as vhdx_create writes them. */
-	memset(hdr, 0, sizeof(hdr));
-	r = vhd_locators_build_vfs(vfs, child, new_parent, hdr, 0, &blob,
-				   &blob_len);
-	if (r < 0) {
-		r = vhd_err(-r, "'%s': cannot record the parent path '%s': %s",
-			    child, new_parent, strerror(-r));
-		goto out;
-	}
-	vhd_locator_decode(hdr + 576, &la);       /* W2ku */
-	vhd_locator_decode(hdr + 600, &lr);       /* W2ru */
-	if (la.offset + la.length > blob_len ||
-	    lr.offset + lr.length > blob_len) {
-		r = vhd_err(EINVAL, "'%s': cannot record the parent path '%s'",
-			    child, new_parent);
-		goto out;
-	}
-	for (uint32_t i = 0; i + 1 < la.length; i += 2)
-		if (blob[la.offset + i] == '/' && blob[la.offset + i + 1] == 0)
-			blob[la.offset + i] = '\\';
-	{
-		struct kv kv[3] = {
-			{ "parent_linkage", g, guid_utf16(g, px->data_guid) },
-			{ "relative_path", blob + lr.offset, lr.length },
-			{ "absolute_win32_path", blob + la.offset, la.length },
-		};
-		if ((r = build_item(child, kv, 3, &item, &len)) < 0)
-			goto out;
-	}
 	if ((r = vhdx_write_locator(v, x, item, len)) < 0)
 		goto out;
 	/* The clean close: the session's end is part of the change. */
@@ -205,10 +158,7 @@ vhdx_set_parent(struct vhd_vfs *vfs, const char *child,
 out:
 	free(item);
 	free(blob);
-	if (plock)
-		plock->ops->close(plock);
-	vhd_close(p);
-	vhd_close(v);
+	vhd_reparent_close(&rp);
 	return r;
 }
 
@@ -220,7 +170,7 @@ vhdx_merge_prepare(struct vhd *above, struct vhd *target)
 		"relative_path", "volume_path", "absolute_win32_path",
 	};
 	uint8_t g[16], g1[80], g2[80], *item = NULL, *path[3] = { 0 };
-	struct kv kv[5];
+	struct vhdx_kv kv[5];
 	uint32_t len;
 	int n = 0, r = 0;
 
@@ -239,9 +189,9 @@ vhdx_merge_prepare(struct vhd *above, struct vhd *target)
 	}
 	if ((r = vhdx_new_guid(g)) < 0)
 		return r;
-	kv[n++] = (struct kv){ "parent_linkage", g1, guid_utf16(g1, g) };
-	kv[n++] = (struct kv){ "parent_linkage2", g2,
-			       guid_utf16(g2, tx->data_guid) };
+	kv[n++] = (struct vhdx_kv){ "parent_linkage", g1, vhdx_guid_utf16(g1, g) };
+	kv[n++] = (struct vhdx_kv){ "parent_linkage2", g2,
+			       vhdx_guid_utf16(g2, tx->data_guid) };
 	for (int k = 0; k < 3; k++) {
 		size_t cap = 2 * strlen(ax->parent_path[k]) + 2;
 		int l;
@@ -258,9 +208,9 @@ vhdx_merge_prepare(struct vhd *above, struct vhd *target)
 				    strerror(-l));
 			goto out;
 		}
-		kv[n++] = (struct kv){ keys[k], path[k], (size_t)l };
+		kv[n++] = (struct vhdx_kv){ keys[k], path[k], (size_t)l };
 	}
-	if ((r = build_item(above->path, kv, n, &item, &len)) < 0 ||
+	if ((r = vhdx_locator_item(above->path, kv, n, &item, &len)) < 0 ||
 	    (r = vhdx_write_locator(above, ax, item, len)) < 0 ||
 	    (r = vhdx_rdwr_close(above, ax)) < 0)
 		goto out;
