@@ -20,6 +20,26 @@ mkdata() {
 		fail "openssl missing: apt-get install openssl"
 }
 shared_fixtures() { [ -f "${SHARED_FIXTURES:-}/expected.tsv" ]; }
+# vhdfuse_write IMAGE SRC SEEK BS: write SRC into IMAGE's disk at SEEK
+# blocks of BS bytes (dd's units), through vhdfuse mounted on ./disk.  In
+# the foreground, so the unmount can wait until vhdfuse has exited and
+# dropped its lock: fusermount3 -u returns before that, and the next
+# vhdtool would find the image "in use".  The caller needs fusermount3 and
+# sets trap 'fusermount3 -u disk 2>/dev/null || true' EXIT.
+vhdfuse_write() {
+	: > disk
+	"$VHDFUSE" -f "$1" disk 2>fuse.err &
+	fpid=$!
+	for _ in $(seq 200); do
+		mountpoint -q disk && break
+		kill -0 "$fpid" 2>/dev/null || break
+		sleep 0.05
+	done
+	mountpoint -q disk || { cat fuse.err; fail "vhdfuse $1 failed"; }
+	dd if="$2" of=disk bs="$4" seek="$3" conv=notrunc,fsync status=none
+	fusermount3 -u disk
+	wait "$fpid" || { cat fuse.err; fail "vhdfuse $1 exited $?"; }
+}
 
 # A command prefix that runs a program in a network namespace of its own
 # (only a loopback, down): as root a plain one, since a chroot (the fresh

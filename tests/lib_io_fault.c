@@ -1,5 +1,6 @@
 /* lib_io_fault.c - fault-injecting backend wrapper (see lib_io_fault.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lib_io_fault.h"
@@ -409,4 +410,25 @@ int
 fault_vfs_trigger_must_fail(struct vhd_vfs *vfs)
 {
 	return ((struct fault_vfs *)vfs)->ctl.must_fail;
+}
+
+int
+fault_vfs_run(int (*op)(struct vhd_vfs *), enum fault_mode mode, long n,
+	      long *writes, int *must_fail)
+{
+	struct vhd_vfs *fv = fault_vfs_new(vhd_vfs_platform(), mode, n);
+	int r;
+
+	if (fv == NULL) {
+		fprintf(stderr, "fault_vfs_run: cannot make the fault VFS\n");
+		abort();
+	}
+	r = op(fv);
+	if (writes)
+		*writes = fault_vfs_writes(fv);
+	if (must_fail)
+		*must_fail = fault_vfs_triggered(fv) &&
+			     fault_vfs_trigger_must_fail(fv);
+	fault_vfs_free(fv);
+	return r;
 }

@@ -54,4 +54,10 @@ void fault_vfs_free(struct vhd_vfs *vfs);
 long fault_vfs_writes(struct vhd_vfs *vfs);
 int  fault_vfs_triggered(struct vhd_vfs *vfs);
 int  fault_vfs_trigger_must_fail(struct vhd_vfs *vfs);
+/* One run of op on a fault VFS over the platform's (mode FAULT_NONE:
+ * counting); *writes (if not NULL) gets the writes seen, *must_fail (if
+ * not NULL) whether the triggering call was one whose error the library
+ * must pass on.  op's result.  Aborts if the VFS cannot be made. */
+int  fault_vfs_run(int (*op)(struct vhd_vfs *), enum fault_mode mode, long n,
+		   long *writes, int *must_fail);
 #endif

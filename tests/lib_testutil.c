@@ -223,3 +223,12 @@ tu_spill(const char *path, const uint8_t *p, size_t n)
 	if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0)
 		tu_die("write", path);
 }
+
+void
+tu_count_problem(void *arg, const char *msg)
+{
+	if (strncmp(msg, "warning: ", 9) != 0) {
+		(*(int *)arg)++;
+		fprintf(stderr, "check: %s\n", msg);
+	}
+}

@@ -7,6 +7,9 @@
 #include "vhd.h"
 #include "vhd_test.h"
 
+/* A vhd_check report function: each problem that is not a warning is
+ * printed and counted in *(int *)arg. */
+void tu_count_problem(void *arg, const char *msg);
 /* A new image in a memory backend (caller closes). */
 struct vhd_io *tu_mem_image(enum vhd_type type, uint64_t size, uint32_t bs);
 /* Opens a copy of the memory backend's bytes (so the original stays). */

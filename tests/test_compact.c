@@ -73,15 +73,6 @@ make_base(void)
 }
 
 static int problems;
-static void
-on_problem(void *arg, const char *msg)
-{
-	(void)arg;
-	if (strncmp(msg, "warning: ", 9) != 0) {
-		problems++;
-		print_error("check: %s\n", msg);
-	}
-}
 
 static void
 verify(const uint8_t *data, size_t n, long point)
@@ -109,7 +100,7 @@ verify(const uint8_t *data, size_t n, long point)
 	assert_int_equal(write(fd, data, n), (ssize_t)n);
 	close(fd);
 	problems = 0;
-	r = vhd_check(path, 0, on_problem, NULL);
+	r = vhd_check(path, 0, tu_count_problem, &problems);
 	unlink(path);
 	assert_int_equal(problems, 0);
 	assert_int_equal(r, 0);
@@ -225,7 +216,7 @@ test_into_file(void **s)
 	assert_memory_equal(disk, model, DISK);
 	vhd_close(v);
 	problems = 0;
-	assert_int_equal(vhd_check(dst, 0, on_problem, NULL), 0);
+	assert_int_equal(vhd_check(dst, 0, tu_count_problem, &problems), 0);
 	/* out must not exist */
 	assert_int_not_equal(vhd_compact(src, dst, 0, NULL, NULL), 0);
 	/* in place on the file */
@@ -284,7 +275,7 @@ test_differencing(void **s)
 	assert_memory_equal(disk, want, DISK);
 	vhd_close(v);
 	problems = 0;
-	assert_int_equal(vhd_check(child, 0, on_problem, NULL), 0);
+	assert_int_equal(vhd_check(child, 0, tu_count_problem, &problems), 0);
 	tu_rmrf(dir);
 	free(dir);
 }

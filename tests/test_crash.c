@@ -296,27 +296,6 @@ every_point(const char *name)
 
 
 /* ---- merge and set-parent, crashed and failed on the fault VFS ---- */
-/* One run of op on a fault VFS over the platform's (mode FAULT_NONE:
- * counting); *writes gets the writes seen, *must_fail whether the
- * triggering call was one whose error the library must pass on. */
-static int
-on_fault_vfs(int (*op)(struct vhd_vfs *), enum fault_mode mode, long n,
-	     long *writes, int *must_fail)
-{
-	struct vhd_vfs *fv = fault_vfs_new(vhd_vfs_platform(), mode, n);
-	int r;
-
-	assert_non_null(fv);
-	r = op(fv);
-	if (writes)
-		*writes = fault_vfs_writes(fv);
-	if (must_fail)
-		*must_fail = fault_vfs_triggered(fv) &&
-			     fault_vfs_trigger_must_fail(fv);
-	fault_vfs_free(fv);
-	return r;
-}
-
 static char base_p[4200], child_p[4200], moved_p[4200];
 static uint8_t *pristine[3];
 static size_t pristine_len[3];
@@ -479,7 +458,7 @@ merge_every_write(const char *label,
 {
 	long total;
 
-	assert_int_equal(on_fault_vfs(do_merge, FAULT_NONE, 0, &total, NULL),
+	assert_int_equal(fault_vfs_run(do_merge, FAULT_NONE, 0, &total, NULL),
 			 0);
 	expect_reads(base_p, label, 0);
 	assert_true(total > 3);
@@ -489,8 +468,8 @@ merge_every_write(const char *label,
 
 			restore(0, base_p);
 			restore(1, child_p);
-			r = on_fault_vfs(do_merge, fmodes[k].mode, n, NULL,
-					 &mf);
+			r = fault_vfs_run(do_merge, fmodes[k].mode, n, NULL,
+					  &mf);
 			expect_error(label, k, n, r, mf);
 			after(k, n, counts);
 		}
@@ -622,8 +601,8 @@ setparent_crash(const char *label, const char *dir, long writes)
 	make_chain();
 	snprintf(moved_p, sizeof(moved_p), "%s/moved.vhd", dir);
 	restore(0, moved_p);            /* the parent, copied elsewhere */
-	assert_int_equal(on_fault_vfs(do_setparent, FAULT_NONE, 0, &total,
-				      NULL), 0);
+	assert_int_equal(fault_vfs_run(do_setparent, FAULT_NONE, 0, &total,
+				       NULL), 0);
 	assert_int_equal(total, writes);
 	save(2, child_p);               /* the result, for comparison */
 	repairs = 0;
@@ -638,8 +617,8 @@ setparent_crash(const char *label, const char *dir, long writes)
 			if (fmodes[k].torn)
 				continue;
 			restore(1, child_p);
-			r = on_fault_vfs(do_setparent, fmodes[k].mode, n, NULL,
-					 &mf);
+			r = fault_vfs_run(do_setparent, fmodes[k].mode, n, NULL,
+					  &mf);
 			expect_error("set-parent", k, n, r, mf);
 			expect_reads(child_p, what, n);
 			expect_clean(child_p, what, n, fmodes[k].err != 0);

@@ -144,44 +144,14 @@ expect_reads(const char *path, const uint8_t *want, const char *what,
 			 path);
 }
 
-static int problems;
-
-static void
-on_problem(void *arg, const char *msg)
-{
-	(void)arg;
-	if (strncmp(msg, "warning: ", 9) != 0) {
-		problems++;
-		print_error("check: %s\n", msg);
-	}
-}
-
 static void
 expect_clean(const char *path, const char *what, long n)
 {
-	problems = 0;
-	int r = vhd_check(path, 0, on_problem, NULL);
+	int problems = 0;
+	int r = vhd_check(path, 0, tu_count_problem, &problems);
 	if (r != 0 || problems)
 		fail_msg("%s %ld: check '%s' found problems (%d: %s)", what, n,
 			 path, r, r < 0 ? vhd_errmsg() : "");
-}
-
-static int
-on_fault_vfs(int (*op)(struct vhd_vfs *), enum fault_mode mode, long n,
-	     long *writes, int *must_fail)
-{
-	struct vhd_vfs *fv = fault_vfs_new(vhd_vfs_platform(), mode, n);
-	int r;
-
-	assert_non_null(fv);
-	r = op(fv);
-	if (writes)
-		*writes = fault_vfs_writes(fv);
-	if (must_fail)
-		*must_fail = fault_vfs_triggered(fv) &&
-			     fault_vfs_trigger_must_fail(fv);
-	fault_vfs_free(fv);
-	return r;
 }
 
 static const struct {
@@ -247,8 +217,8 @@ test_setparent_crash(void **state)
 	assert_int_equal(vhd_get_info(v, &in), 0);
 	memcpy(guid0, in.unique_id, 16);
 	vhd_close(v);
-	assert_int_equal(on_fault_vfs(do_setparent, FAULT_NONE, 0, &total,
-				      NULL), 0);
+	assert_int_equal(fault_vfs_run(do_setparent, FAULT_NONE, 0, &total,
+				       NULL), 0);
 	assert_true(mid_parent_is_moved("set-parent", 0));
 	expect_reads(top_p, chain_data, "set-parent", 0);
 	/* mid's DataWriteGuid is the one top links to, still. */
@@ -265,8 +235,8 @@ test_setparent_crash(void **state)
 			int mf, r;
 
 			restore(1, mid_p);
-			r = on_fault_vfs(do_setparent, fmodes[k].mode, n, NULL,
-					 &mf);
+			r = fault_vfs_run(do_setparent, fmodes[k].mode, n, NULL,
+					  &mf);
 			expect_error("set-parent", k, n, r, mf);
 			if (mid_parent_is_moved(what, n))
 				news++;
@@ -416,8 +386,8 @@ test_setparent_relocate(void **state)
 	assert_int_equal(vhd_get_info(v, &a), 0);
 	vhd_close(v);
 	deep_parent(moved_p, sizeof(moved_p));
-	assert_int_equal(on_fault_vfs(do_setparent_deep, FAULT_NONE, 0,
-				      &total, NULL), 0);
+	assert_int_equal(fault_vfs_run(do_setparent_deep, FAULT_NONE, 0,
+				       &total, NULL), 0);
 	assert_true(mid_parent_is_moved("relocate", 0));
 	assert_true(locator_offset() > 65536);    /* it moved */
 	expect_reads(top_p, chain_data, "relocate", 0);
@@ -438,8 +408,8 @@ test_setparent_relocate(void **state)
 		for (int k = 0; k < (int)NFMODES; k++) {
 			int mf, r;
 			restore(1, mid_p);
-			r = on_fault_vfs(do_setparent_deep, fmodes[k].mode, n,
-					 NULL, &mf);
+			r = fault_vfs_run(do_setparent_deep, fmodes[k].mode, n,
+					  NULL, &mf);
 			expect_error("relocate", k, n, r, mf);
 			(void)mid_parent_is_moved(fmodes[k].what, n);
 			expect_reads(top_p, chain_data, fmodes[k].what, n);
@@ -483,7 +453,7 @@ merge_crash(const char *into, const char *target)
 
 	make_chain();
 	merge_into = into;
-	assert_int_equal(on_fault_vfs(do_merge, FAULT_NONE, 0, &total, NULL),
+	assert_int_equal(fault_vfs_run(do_merge, FAULT_NONE, 0, &total, NULL),
 			 0);
 	expect_reads(target, chain_data, label, 0);
 	expect_reads(top_p, chain_data, label, 0);
@@ -497,8 +467,8 @@ merge_crash(const char *into, const char *target)
 			restore(0, base_p);
 			restore(1, mid_p);
 			restore(2, top_p);
-			r = on_fault_vfs(do_merge, fmodes[k].mode, n, NULL,
-					 &mf);
+			r = fault_vfs_run(do_merge, fmodes[k].mode, n, NULL,
+					  &mf);
 			expect_error(label, k, n, r, mf);
 			/* The chain still opens and reads the same. */
 			expect_reads(top_p, chain_data, what, n);

@@ -6,23 +6,8 @@
 need fusermount3 fuse3
 [ -f "$VHDFUSE" ] && [ -x "$VHDFUSE" ] || fail "vhdfuse not built ($VHDFUSE is not a program; see vhdfuse/fuse.mk)"
 
-write_into() {   # IMAGE SRC SEEK_MIB: write SRC at SEEK_MIB MiB into IMAGE's disk
-	: > disk
-	# In the foreground, so the unmount below can wait until vhdfuse has
-	# exited and dropped its lock: fusermount3 -u returns before that, and
-	# the next vhdtool would find the image "in use".
-	"$VHDFUSE" -f "$1" disk 2>fuse.err &
-	fpid=$!
-	for _ in $(seq 200); do
-		mountpoint -q disk && break
-		kill -0 "$fpid" 2>/dev/null || break
-		sleep 0.05
-	done
-	mountpoint -q disk || { cat fuse.err; fail "vhdfuse $1 failed"; }
-	dd if="$2" of=disk bs=1M seek="$3" conv=notrunc,fsync status=none
-	fusermount3 -u disk
-	wait "$fpid" || { cat fuse.err; fail "vhdfuse $1 exited $?"; }
-}
+# IMAGE SRC SEEK_MIB: write SRC at SEEK_MIB MiB into IMAGE's disk
+write_into() { vhdfuse_write "$1" "$2" "$3" 1M; }
 trap 'fusermount3 -u disk 2>/dev/null || true' EXIT
 
 mkdata raw.img 6 41

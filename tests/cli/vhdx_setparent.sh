@@ -22,20 +22,7 @@ need 7zz 7zip
 need fusermount3 fuse3
 [ -f "$VHDFUSE" ] && [ -x "$VHDFUSE" ] || fail "vhdfuse not built ($VHDFUSE is not a program)"
 
-write_into() {   # IMAGE SRC SEEK_KIB
-	: > disk
-	"$VHDFUSE" -f "$1" disk 2>fuse.err &
-	fpid=$!
-	for _ in $(seq 200); do
-		mountpoint -q disk && break
-		kill -0 "$fpid" 2>/dev/null || break
-		sleep 0.05
-	done
-	mountpoint -q disk || { cat fuse.err; fail "vhdfuse $1 failed"; }
-	dd if="$2" of=disk bs=1K seek="$3" conv=notrunc,fsync status=none
-	fusermount3 -u disk
-	wait "$fpid" || { cat fuse.err; fail "vhdfuse $1 exited $?"; }
-}
+write_into() { vhdfuse_write "$1" "$2" "$3" 1K; }   # IMAGE SRC SEEK_KIB
 trap 'fusermount3 -u disk 2>/dev/null || true' EXIT
 
 seven() {   # IMAGE RAW: 7-Zip extracts RAW's bytes from IMAGE
