@@ -93,3 +93,20 @@ crash_sweep(const struct crash_sweep *s)
 				      mname[m], points);
 	}
 }
+
+const struct crash_fmode crash_fmodes[4] = {
+	{ FAULT_CRASH, 0, 0, "crashed at write" },
+	{ FAULT_ENOSPC, ENOSPC, 0, "ENOSPC from write" },
+	{ FAULT_SHORT, ENOSPC, 1, "short write, then ENOSPC, at write" },
+	{ FAULT_FAIL, EIO, 0, "EIO at write" },
+};
+
+void
+crash_expect_error(const char *op, int k, long n, int r, int must_fail)
+{
+	const struct crash_fmode *f = &crash_fmodes[k];
+
+	if (f->err && must_fail && r != -f->err)
+		fail_msg("%s, %s %ld: returned %d (%s), not %s", op, f->what, n,
+			 r, r < 0 ? strerror(-r) : "ok", strerror(f->err));
+}

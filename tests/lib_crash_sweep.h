@@ -43,4 +43,18 @@ long crash_sweep_run(const struct crash_sweep *s, enum fault_mode mode,
 void crash_sweep(const struct crash_sweep *s);
 /* A malloc'd copy of a memory backend's bytes (*len its size). */
 uint8_t *crash_sweep_copy(struct vhd_io *mem, size_t *len);
+
+/* The faults a sweep over a call that takes names (vhd_merge_vfs,
+ * vhd_set_parent_vfs; fault_vfs_run) tries at each of its writes. */
+struct crash_fmode {
+	enum fault_mode mode;
+	int err;                /* 0: a crash (the call's result is moot) */
+	int torn;               /* half of write n lands */
+	const char *what;
+};
+extern const struct crash_fmode crash_fmodes[4];
+#define CRASH_NFMODES 4
+/* A failing mode's result: the error of the write that failed (r, the
+ * call op's result at write n of mode k; must_fail from fault_vfs_run). */
+void crash_expect_error(const char *op, int k, long n, int r, int must_fail);
 #endif

@@ -424,31 +424,8 @@ do_setparent(struct vhd_vfs *vfs)
 }
 
 /* The failure modes tried at every write, and the error each must give. */
-static const struct {
-	enum fault_mode mode;
-	int err;                /* 0: a crash (the call's result is moot) */
-	int torn;               /* half of write n lands */
-	const char *what;
-} fmodes[] = {
-	{ FAULT_CRASH, 0, 0, "crashed at write" },
-	{ FAULT_ENOSPC, ENOSPC, 0, "ENOSPC from write" },
-	{ FAULT_SHORT, ENOSPC, 1, "short write, then ENOSPC, at write" },
-	{ FAULT_FAIL, EIO, 0, "EIO at write" },
-};
-#define NFMODES (sizeof(fmodes) / sizeof(fmodes[0]))
-
-/* A failing mode's result: the error of the write that failed. */
-static void
-expect_error(const char *op, int k, long n, int r, int must_fail)
-{
-	if (fmodes[k].err && must_fail && r != -fmodes[k].err)
-		fail_msg("%s, %s %ld: returned %d (%s), not %s", op,
-			 fmodes[k].what, n, r, r < 0 ? strerror(-r) : "ok",
-			 strerror(fmodes[k].err));
-}
-
 /* One merge crashed or failed at each of its writes in every mode of
- * fmodes, the chain restored before each point; after(k, n, counts)
+ * crash_fmodes, the chain restored before each point; after(k, n, counts)
  * judges what point n of mode k left (counts: two tallies of its own).
  * Returns the merge's writes. */
 static long
@@ -463,14 +440,14 @@ merge_every_write(const char *label,
 	expect_reads(base_p, label, 0);
 	assert_true(total > 3);
 	for (long n = 1; n <= total; n++) {
-		for (int k = 0; k < (int)NFMODES; k++) {
+		for (int k = 0; k < CRASH_NFMODES; k++) {
 			int mf, r;
 
 			restore(0, base_p);
 			restore(1, child_p);
-			r = fault_vfs_run(do_merge, fmodes[k].mode, n, NULL,
-					  &mf);
-			expect_error(label, k, n, r, mf);
+			r = fault_vfs_run(do_merge, crash_fmodes[k].mode, n,
+					  NULL, &mf);
+			crash_expect_error(label, k, n, r, mf);
 			after(k, n, counts);
 		}
 	}
@@ -481,20 +458,20 @@ merge_every_write(const char *label,
 static void
 merge_after(int k, long n, long counts[2])
 {
-	const char *what = fmodes[k].what;
+	const char *what = crash_fmodes[k].what;
 
 	expect_reads(child_p, what, n);
 	/* merge writes `into`: a torn footer there is
 	 * repaired in `into` (repair fixes one image) */
-	expect_clean(base_p, what, n, fmodes[k].err != 0);
-	expect_clean(child_p, what, n, fmodes[k].err != 0);
+	expect_clean(base_p, what, n, crash_fmodes[k].err != 0);
+	expect_clean(child_p, what, n, crash_fmodes[k].err != 0);
 	/* running it again completes it */
 	if (vhd_merge(child_p, NULL, NULL, NULL) < 0)
 		fail_msg("merge, %s %ld: merge again: %s", what,
 			 n, vhd_errmsg());
 	expect_reads(base_p, what, n);
 	expect_clean(base_p, what, n, 0);
-	counts[fmodes[k].err ? 1 : 0]++;
+	counts[crash_fmodes[k].err ? 1 : 0]++;
 }
 
 static void
@@ -555,7 +532,7 @@ expect_old_or_merged(const char *path, const char *what, long n)
 static void
 merge_after_vhdx(int k, long n, long counts[2])
 {
-	const char *what = fmodes[k].what;
+	const char *what = crash_fmodes[k].what;
 	struct vhd *v;
 
 	expect_old_or_merged(base_p, what, n);
@@ -607,21 +584,22 @@ setparent_crash(const char *label, const char *dir, long writes)
 	save(2, child_p);               /* the result, for comparison */
 	repairs = 0;
 	for (long n = 1; n <= total; n++) {
-		for (int k = 0; k < (int)NFMODES; k++) {
-			const char *what = fmodes[k].what;
+		for (int k = 0; k < CRASH_NFMODES; k++) {
+			const char *what = crash_fmodes[k].what;
 			int mf, r;
 
 			/* Not torn writes: set-parent's header write must
 			 * land whole (a torn header fails its checksum and
 			 * the child no longer opens; SPEC.md §11). */
-			if (fmodes[k].torn)
+			if (crash_fmodes[k].torn)
 				continue;
 			restore(1, child_p);
-			r = fault_vfs_run(do_setparent, fmodes[k].mode, n, NULL,
-					  &mf);
-			expect_error("set-parent", k, n, r, mf);
+			r = fault_vfs_run(do_setparent, crash_fmodes[k].mode, n,
+					  NULL, &mf);
+			crash_expect_error("set-parent", k, n, r, mf);
 			expect_reads(child_p, what, n);
-			expect_clean(child_p, what, n, fmodes[k].err != 0);
+			expect_clean(child_p, what, n,
+				     crash_fmodes[k].err != 0);
 			if (vhd_set_parent(child_p, moved_p, 0) < 0)
 				fail_msg("%s %ld: set-parent again: %s", what,
 					 n, vhd_errmsg());
@@ -634,7 +612,7 @@ setparent_crash(const char *label, const char *dir, long writes)
 					 what, n, pp);
 			vhd_close(v);
 			expect_clean(child_p, what, n, 0);
-			if (fmodes[k].err)
+			if (crash_fmodes[k].err)
 				fails++;
 			else
 				kills++;

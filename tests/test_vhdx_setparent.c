@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 #include "vhd.h"
+#include "lib_crash_sweep.h"
 #include "lib_io_fault.h"
 #include "lib_testutil.h"
 
@@ -154,27 +155,6 @@ expect_clean(const char *path, const char *what, long n)
 			 path, r, r < 0 ? vhd_errmsg() : "");
 }
 
-static const struct {
-	enum fault_mode mode;
-	int err;                /* 0: a crash (the call's result is moot) */
-	const char *what;
-} fmodes[] = {
-	{ FAULT_CRASH, 0, "crashed at write" },
-	{ FAULT_ENOSPC, ENOSPC, "ENOSPC from write" },
-	{ FAULT_SHORT, ENOSPC, "short write, then ENOSPC, at write" },
-	{ FAULT_FAIL, EIO, "EIO at write" },
-};
-#define NFMODES (sizeof(fmodes) / sizeof(fmodes[0]))
-
-static void
-expect_error(const char *op, int k, long n, int r, int must_fail)
-{
-	if (fmodes[k].err && must_fail && r != -fmodes[k].err)
-		fail_msg("%s, %s %ld: returned %d (%s), not %s", op,
-			 fmodes[k].what, n, r, r < 0 ? strerror(-r) : "ok",
-			 strerror(fmodes[k].err));
-}
-
 /* ---- set-parent ---- */
 
 static int
@@ -230,14 +210,14 @@ test_setparent_crash(void **state)
 	/* header, log entry, metadata sectors, header: at least 4 */
 	assert_true(total >= 4);
 	for (long n = 1; n <= total; n += stride) {
-		for (int k = 0; k < (int)NFMODES; k++) {
-			const char *what = fmodes[k].what;
+		for (int k = 0; k < CRASH_NFMODES; k++) {
+			const char *what = crash_fmodes[k].what;
 			int mf, r;
 
 			restore(1, mid_p);
-			r = fault_vfs_run(do_setparent, fmodes[k].mode, n, NULL,
-					  &mf);
-			expect_error("set-parent", k, n, r, mf);
+			r = fault_vfs_run(do_setparent, crash_fmodes[k].mode, n,
+					  NULL, &mf);
+			crash_expect_error("set-parent", k, n, r, mf);
 			if (mid_parent_is_moved(what, n))
 				news++;
 			else
@@ -405,15 +385,16 @@ test_setparent_relocate(void **state)
 	assert_non_null(strstr(b.parent_name, "a-rather-long-directory-name-11"));
 	/* every write crashed or failed: old parent or new, never neither */
 	for (long n = 1; n <= total; n += stride) {
-		for (int k = 0; k < (int)NFMODES; k++) {
+		for (int k = 0; k < CRASH_NFMODES; k++) {
 			int mf, r;
 			restore(1, mid_p);
-			r = fault_vfs_run(do_setparent_deep, fmodes[k].mode, n,
-					  NULL, &mf);
-			expect_error("relocate", k, n, r, mf);
-			(void)mid_parent_is_moved(fmodes[k].what, n);
-			expect_reads(top_p, chain_data, fmodes[k].what, n);
-			expect_clean(mid_p, fmodes[k].what, n);
+			r = fault_vfs_run(do_setparent_deep,
+					  crash_fmodes[k].mode, n, NULL, &mf);
+			crash_expect_error("relocate", k, n, r, mf);
+			(void)mid_parent_is_moved(crash_fmodes[k].what, n);
+			expect_reads(top_p, chain_data, crash_fmodes[k].what,
+				     n);
+			expect_clean(mid_p, crash_fmodes[k].what, n);
 		}
 	}
 
@@ -460,16 +441,16 @@ merge_crash(const char *into, const char *target)
 	expect_clean(target, label, 0);
 	assert_true(total > 4);
 	for (long n = 1; n <= total; n += stride) {
-		for (int k = 0; k < (int)NFMODES; k++) {
-			const char *what = fmodes[k].what;
+		for (int k = 0; k < CRASH_NFMODES; k++) {
+			const char *what = crash_fmodes[k].what;
 			int mf, r;
 
 			restore(0, base_p);
 			restore(1, mid_p);
 			restore(2, top_p);
-			r = fault_vfs_run(do_merge, fmodes[k].mode, n, NULL,
-					  &mf);
-			expect_error(label, k, n, r, mf);
+			r = fault_vfs_run(do_merge, crash_fmodes[k].mode, n,
+					  NULL, &mf);
+			crash_expect_error(label, k, n, r, mf);
 			/* The chain still opens and reads the same. */
 			expect_reads(top_p, chain_data, what, n);
 			expect_clean(target, what, n);
