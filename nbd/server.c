@@ -395,82 +395,84 @@ conn_send(struct conn *c, const void *buf, size_t n)
 /* ---- payload buffers ---------------------------------------------------------- */
 
 /* READ replies and WRITE payloads of BUF_MIN bytes and more come from a
- * small cache of freed buffers.  A fresh malloc() of that size is fresh
- * pages (glibc maps them, or trims its arena when they are freed), and
+ * cache of freed buffers.  A fresh malloc() of that size is fresh pages
+ * (glibc maps them, or trims its arena when they are freed), and
  * faulting them in again on every request cost sequential reads about a
- * sixth of the server's CPU.  Sizes are rounded up to a power of two so
- * that buffers fit the next request; the cache is bounded in count and
- * bytes, so it adds at most BUF_CACHE_BYTES to what the budget bounds. */
+ * sixth of the server's CPU.  Sizes are rounded up to a power of two
+ * (one free list each); the cache holds BUF_CACHE_BYTES at most, so it
+ * adds at most that to what the reply budget bounds. */
 #define BUF_MIN           (64u * 1024)
-#define BUF_CACHE_N       32u
+#define BUF_CLASSES       10u   /* 64 KiB .. 32 MiB (MAX_PAYLOAD) */
 #define BUF_CACHE_BYTES   (64u * 1024 * 1024)
-#define BUF_HDR           64u   /* the capacity, keeping the data aligned */
+#define BUF_HDR           64u   /* struct bufhdr, keeping the data aligned */
+
+struct bufhdr {
+	size_t cap;             /* 0: not cached */
+	struct bufhdr *next;    /* in its free list */
+};
 
 static pthread_mutex_t b_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint8_t *b_cache[BUF_CACHE_N];
-static unsigned b_n;
+static struct bufhdr *b_free[BUF_CLASSES];
 static size_t b_bytes;
 
-static size_t
-buf_cap(const uint8_t *p)
+static unsigned
+buf_class(size_t cap)
 {
-	size_t cap;
+	unsigned k = 0;
 
-	memcpy(&cap, p, sizeof cap);
-	return cap;
+	while ((BUF_MIN << k) < cap)
+		k++;
+	return k;
 }
 
 /* A buffer of at least len bytes (len <= MAX_PAYLOAD), for buf_free(). */
 static void *
 buf_alloc(size_t len)
 {
+	struct bufhdr *h = NULL;
 	size_t cap = 0;
-	uint8_t *p = NULL;
 
 	if (len >= BUF_MIN) {
-		cap = BUF_MIN;
-		while (cap < len)
-			cap <<= 1;
+		unsigned k = buf_class(len);
+
+		cap = (size_t)BUF_MIN << k;
 		pthread_mutex_lock(&b_lock);
-		for (unsigned i = b_n; i-- > 0;) {
-			if (buf_cap(b_cache[i]) == cap) {
-				p = b_cache[i];
-				b_cache[i] = b_cache[--b_n];
-				b_bytes -= cap;
-				break;
-			}
+		if ((h = b_free[k]) != NULL) {
+			b_free[k] = h->next;
+			b_bytes -= cap;
 		}
 		pthread_mutex_unlock(&b_lock);
-		if (p)
-			return p + BUF_HDR;
+		if (h)
+			return (uint8_t *)h + BUF_HDR;
 	}
-	p = malloc(BUF_HDR + (cap ? cap : len ? len : 1));
-	if (!p)
+	h = malloc(BUF_HDR + (cap ? cap : len ? len : 1));
+	if (!h)
 		return NULL;
-	memcpy(p, &cap, sizeof cap);
-	return p + BUF_HDR;
+	h->cap = cap;
+	return (uint8_t *)h + BUF_HDR;
 }
 
 static void
 buf_free(void *q)
 {
-	uint8_t *p;
-	size_t cap;
+	struct bufhdr *h;
 
 	if (!q)
 		return;
-	p = (uint8_t *)q - BUF_HDR;
-	cap = buf_cap(p);
-	if (cap) {
+	h = (struct bufhdr *)((uint8_t *)q - BUF_HDR);
+	if (h->cap) {
 		pthread_mutex_lock(&b_lock);
-		if (b_n < BUF_CACHE_N && b_bytes + cap <= BUF_CACHE_BYTES) {
-			b_cache[b_n++] = p;
-			b_bytes += cap;
-			p = NULL;
+		if (b_bytes + h->cap <= BUF_CACHE_BYTES) {
+			unsigned k = buf_class(h->cap);
+
+			h->next = b_free[k];
+			b_free[k] = h;
+			b_bytes += h->cap;
+			h = NULL;
 		}
 		pthread_mutex_unlock(&b_lock);
 	}
-	free(p);
+	free(h);
 }
 
 /* Give the cached buffers back (no request is in progress). */
@@ -478,8 +480,13 @@ static void
 buf_drain(void)
 {
 	pthread_mutex_lock(&b_lock);
-	while (b_n > 0)
-		free(b_cache[--b_n]);
+	for (unsigned k = 0; k < BUF_CLASSES; k++) {
+		while (b_free[k]) {
+			struct bufhdr *h = b_free[k];
+			b_free[k] = h->next;
+			free(h);
+		}
+	}
 	b_bytes = 0;
 	pthread_mutex_unlock(&b_lock);
 }
