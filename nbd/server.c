@@ -11,18 +11,21 @@
  * watches the sockets of idle connections (one epoll set, EPOLLONESHOT)
  * and puts them on that queue when bytes arrive.  A worker that takes a
  * connection reads requests (the "read role": one holder at a time),
- * answers those that need no I/O (a read of a hole) at once, and hands
- * the read role on before serving any other request, so requests of one
- * connection are served in parallel and replies may go out of order
- * (proto.md allows it).  No request is handed from thread to thread.
+ * answers those that need no I/O (a read of a hole) at once, and serves
+ * any other itself: keeping the read role when no other request waits,
+ * else handing it on first, so requests of one connection are served in
+ * parallel and replies may go out of order (proto.md allows it).  No
+ * request is handed from thread to thread.
  * While workers are idle the role goes straight to one of them through
  * the queue (a mutex and a condition variable, as nbdkit's threads pass
  * their read lock), and that worker waits up to LINGER_US in recv() for
  * the client's next request: a busy connection never goes through epoll.
  *
- * Replies are sent without blocking; what the socket does not take is
- * queued on the connection and sent when it becomes writable again (a
- * dup of the socket, watched for EPOLLOUT).  Queued reply data and the
+ * One worker at a time sends a connection's replies (its own and those
+ * queued meanwhile), waiting while the client takes them; what a client
+ * that stops reading does not take is left on the connection's queue and
+ * sent by the poller when the socket becomes writable again (a dup of the
+ * socket, watched for EPOLLOUT).  Queued reply data and the
  * buffers of requests in progress count against one budget for the whole
  * server (--max-queued): past it, a connection that still has data of
  * its own counted is no longer read from (it is "parked") until its
