@@ -763,14 +763,16 @@ conn_reply(struct conn *c, struct iovec *iov, int iovcnt, void *give)
 	}
 	if (c->sending || c->oq) {
 		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		int take = 0;
 
-		queue_locked(c, iov, iovcnt, give, 0);
-		give = NULL;
 		/* Replies left to the poller go back to a worker once the
 		 * client reads again. */
-		if (c->sending || poll(&p, 1, 0) != 1)
+		if (!c->sending && poll(&p, 1, 0) == 1)
+			take = c->sending = 1;
+		queue_locked(c, iov, iovcnt, give, 0);
+		give = NULL;
+		if (!take)
 			goto out;
-		c->sending = 1;
 		k = 0;
 	} else {
 		c->sending = 1;
