@@ -11,18 +11,21 @@
  * watches the sockets of idle connections (one epoll set, EPOLLONESHOT)
  * and puts them on that queue when bytes arrive.  A worker that takes a
  * connection reads requests (the "read role": one holder at a time),
- * answers those that need no I/O (a read of a hole) at once, and hands
- * the read role on before serving any other request, so requests of one
- * connection are served in parallel and replies may go out of order
- * (proto.md allows it).  No request is handed from thread to thread.
+ * answers those that need no I/O (a read of a hole) at once, and serves
+ * any other itself: keeping the read role when no other request waits,
+ * else handing it on first, so requests of one connection are served in
+ * parallel and replies may go out of order (proto.md allows it).  No
+ * request is handed from thread to thread.
  * While workers are idle the role goes straight to one of them through
  * the queue (a mutex and a condition variable, as nbdkit's threads pass
  * their read lock), and that worker waits up to LINGER_US in recv() for
  * the client's next request: a busy connection never goes through epoll.
  *
- * Replies are sent without blocking; what the socket does not take is
- * queued on the connection and sent when it becomes writable again (a
- * dup of the socket, watched for EPOLLOUT).  Queued reply data and the
+ * One worker at a time sends a connection's replies (its own and those
+ * queued meanwhile), waiting while the client takes them; what a client
+ * that stops reading does not take is left on the connection's queue and
+ * sent by the poller when the socket becomes writable again (a dup of the
+ * socket, watched for EPOLLOUT).  Queued reply data and the
  * buffers of requests in progress count against one budget for the whole
  * server (--max-queued): past it, a connection that still has data of
  * its own counted is no longer read from (it is "parked") until its
@@ -142,6 +145,7 @@ struct conn {
 	pthread_mutex_t lock;
 	unsigned refs;          /* read role + requests in progress + armed write side */
 	int parked;             /* read role held back by the budget */
+	int sending;            /* a worker is sending (conn_reply()) */
 	int warmed;             /* wfd armed for EPOLLOUT */
 	struct outbuf *oq, **oq_tail;
 	size_t charged;         /* bytes of this connection in the budget */
@@ -391,6 +395,105 @@ conn_send(struct conn *c, const void *buf, size_t n)
 	return conn_sendv(c, &iov, 1);
 }
 
+/* ---- payload buffers ---------------------------------------------------------- */
+
+/* READ replies and WRITE payloads of BUF_MIN bytes and more come from a
+ * cache of freed buffers.  A fresh malloc() of that size is fresh pages
+ * (glibc maps them, or trims its arena when they are freed), and
+ * faulting them in again on every request cost sequential reads about a
+ * sixth of the server's CPU.  Sizes are rounded up to a power of two
+ * (one free list each); the cache holds BUF_CACHE_BYTES at most, so it
+ * adds at most that to what the reply budget bounds. */
+#define BUF_MIN           (64u * 1024)
+#define BUF_CLASSES       10u   /* 64 KiB .. 32 MiB (MAX_PAYLOAD) */
+#define BUF_CACHE_BYTES   (64u * 1024 * 1024)
+#define BUF_HDR           64u   /* struct bufhdr, keeping the data aligned */
+
+struct bufhdr {
+	size_t cap;             /* 0: not cached */
+	struct bufhdr *next;    /* in its free list */
+};
+
+static pthread_mutex_t b_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct bufhdr *b_free[BUF_CLASSES];
+static size_t b_bytes;
+
+static unsigned
+buf_class(size_t cap)
+{
+	unsigned k = 0;
+
+	while ((BUF_MIN << k) < cap)
+		k++;
+	return k;
+}
+
+/* A buffer of at least len bytes (len <= MAX_PAYLOAD), for buf_free(). */
+static void *
+buf_alloc(size_t len)
+{
+	struct bufhdr *h = NULL;
+	size_t cap = 0;
+
+	if (len >= BUF_MIN) {
+		unsigned k = buf_class(len);
+
+		cap = (size_t)BUF_MIN << k;
+		pthread_mutex_lock(&b_lock);
+		if ((h = b_free[k]) != NULL) {
+			b_free[k] = h->next;
+			b_bytes -= cap;
+		}
+		pthread_mutex_unlock(&b_lock);
+		if (h)
+			return (uint8_t *)h + BUF_HDR;
+	}
+	h = malloc(BUF_HDR + (cap ? cap : len ? len : 1));
+	if (!h)
+		return NULL;
+	h->cap = cap;
+	return (uint8_t *)h + BUF_HDR;
+}
+
+static void
+buf_free(void *q)
+{
+	struct bufhdr *h;
+
+	if (!q)
+		return;
+	h = (struct bufhdr *)((uint8_t *)q - BUF_HDR);
+	if (h->cap) {
+		pthread_mutex_lock(&b_lock);
+		if (b_bytes + h->cap <= BUF_CACHE_BYTES) {
+			unsigned k = buf_class(h->cap);
+
+			h->next = b_free[k];
+			b_free[k] = h;
+			b_bytes += h->cap;
+			h = NULL;
+		}
+		pthread_mutex_unlock(&b_lock);
+	}
+	free(h);
+}
+
+/* Give the cached buffers back (no request is in progress). */
+static void
+buf_drain(void)
+{
+	pthread_mutex_lock(&b_lock);
+	for (unsigned k = 0; k < BUF_CLASSES; k++) {
+		while (b_free[k]) {
+			struct bufhdr *h = b_free[k];
+			b_free[k] = h->next;
+			free(h);
+		}
+	}
+	b_bytes = 0;
+	pthread_mutex_unlock(&b_lock);
+}
+
 /* ---- replies without blocking, the budget, the ready queue ------------------- */
 
 /* Wake an idle worker for the queue, unless one woken already has not
@@ -464,7 +567,7 @@ drop_queue_locked(struct conn *c)
 		struct outbuf *b = c->oq;
 		c->oq = b->next;
 		uncharge_locked(c, b->len);
-		free(b->own);
+		buf_free(b->own);
 		free(b);
 	}
 	c->oq_tail = &c->oq;
@@ -504,29 +607,33 @@ arm_write_locked(struct conn *c)
 	c->refs++;
 }
 
-/* Queue what is left of iov; the last element points into give (if not
- * NULL), which the queue then owns. */
+/* Queue what is left of iov, behind the queue or (front) before it; the
+ * last element points into give (if not NULL), which the queue then owns.
+ * The poller sends it, unless a worker is sending (it then does). */
 static void
-queue_locked(struct conn *c, struct iovec *iov, int iovcnt, void *give)
+queue_locked(struct conn *c, struct iovec *iov, int iovcnt, void *give, int front)
 {
+	struct outbuf *head = NULL, **tail = &head;
+
 	for (int i = 0; i < iovcnt; i++) {
 		struct outbuf *b;
 		int owned = give && i == iovcnt - 1;
 
 		if (iov[i].iov_len == 0) {
 			if (owned)
-				free(give);
+				buf_free(give);
 			continue;
 		}
 		b = malloc(sizeof *b + (owned ? 0 : iov[i].iov_len));
 		if (!b) {
 			mark_dead_locked(c);
 			if (owned)
-				free(give);
+				buf_free(give);
 			return;
 		}
 		b->next = NULL;
 		b->len = iov[i].iov_len;
+		b->charge = 0;
 		if (owned) {
 			b->p = iov[i].iov_base;
 			b->own = give;
@@ -535,11 +642,19 @@ queue_locked(struct conn *c, struct iovec *iov, int iovcnt, void *give)
 			b->p = (const uint8_t *)(b + 1);
 			b->own = NULL;
 		}
-		*c->oq_tail = b;
-		c->oq_tail = &b->next;
+		*tail = b;
+		tail = &b->next;
 		charge_locked(c, b->len);
 	}
-	arm_write_locked(c);
+	if (head && front && c->oq) {
+		*tail = c->oq;
+		c->oq = head;
+	} else if (head) {
+		*c->oq_tail = head;
+		c->oq_tail = tail;
+	}
+	if (!c->sending)
+		arm_write_locked(c);
 }
 
 /* Send what the queue holds until the socket is full. */
@@ -566,46 +681,165 @@ drain_locked(struct conn *c)
 			c->oq = b->next;
 			if (!c->oq)
 				c->oq_tail = &c->oq;
-			free(b->own);
+			buf_free(b->own);
 			free(b);
 		}
 	}
 }
 
-/* Send a reply in the transmission phase, never blocking: what the
- * socket does not take now is queued in order behind earlier replies.
- * give (may be NULL) is a malloc'd buffer that the last element of iov
- * points into; it is freed once sent.  0, or -1 if the client is gone. */
+/* How long a worker sending replies waits for a client that reads them:
+ * SEND_STALL_MS without progress, SEND_HOLD_MS for one reply (32 MiB at
+ * 160 MB/s); then what is left goes to the queue and the poller sends it
+ * when the socket takes it. */
+#define SEND_STALL_MS 10
+#define SEND_HOLD_MS  200
+
+/* Send iov, waiting for room in the socket while the client takes data,
+ * until end_ns.  0: all sent; 1: gave up, *iovp / *iovcnt the rest; -1:
+ * the client is gone.  Caller has the send role (c->sending), not c->lock. */
+static int
+send_wait(struct conn *c, struct iovec **iovp, int *iovcnt, uint64_t end_ns)
+{
+	struct iovec *iov = *iovp;
+	int n = *iovcnt, r = 0;
+
+	while (n > 0) {
+		ssize_t k;
+
+		if (c->dead)
+			return -1;
+		k = io_send(c, iov, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+			int e;
+
+			if (now_ns() >= end_ns) {
+				r = 1;
+				break;
+			}
+			e = poll(&p, 1, SEND_STALL_MS);
+			if (e == 0) {
+				r = 1;
+				break;
+			}
+			if (e < 0 && errno != EINTR)
+				return -1;
+			continue;
+		}
+		if (k < 0)
+			return -1;
+		iov = iov_advance(iov, &n, (size_t)k);
+	}
+	*iovp = iov;
+	*iovcnt = n;
+	return r;
+}
+
+/* Send a reply in the transmission phase.  One worker at a time sends
+ * (c->sending): it sends its reply, then whatever other workers queued
+ * meanwhile, waiting for the socket while the client reads (send_wait()),
+ * as a blocking send would but bounded, so a client that stops reading
+ * never holds a worker; the rest is queued for the poller, until a
+ * worker with a reply finds the socket writable again.  (The poller
+ * sending everything of a busy connection cost a third of sequential
+ * read speed: one thread for all the data, and an epoll_ctl() per
+ * socket buffer.)  A reply made
+ * while another is being sent or queued is queued behind it, in order.
+ * give (may be NULL) is a buf_alloc()'d buffer that the last element of
+ * iov points into; it is freed once sent.  0, or -1 if the client is
+ * gone. */
 static int
 conn_reply(struct conn *c, struct iovec *iov, int iovcnt, void *give)
 {
-	int r = 0;
+	struct outbuf *b = NULL;        /* the queued reply being sent */
+	int r = 0, k;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->dead) {
 		r = -1;
 		goto out;
 	}
-	while (!c->oq && iovcnt > 0) {
-		ssize_t n = io_send(c, iov, iovcnt);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n < 0) {
-			mark_dead_locked(c);
-			r = -1;
-			goto out;
-		}
-		iov = iov_advance(iov, &iovcnt, (size_t)n);
-	}
-	if (iovcnt > 0) {
-		queue_locked(c, iov, iovcnt, give);
+	if (c->sending || c->oq) {
+		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		int take = 0;
+
+		/* Replies left to the poller go back to a worker once the
+		 * client reads again. */
+		if (!c->sending && poll(&p, 1, 0) == 1)
+			take = c->sending = 1;
+		queue_locked(c, iov, iovcnt, give, 0);
 		give = NULL;
+		if (!take)
+			goto out;
+		k = 0;
+	} else {
+		c->sending = 1;
+		pthread_mutex_unlock(&c->lock);
+		k = send_wait(c, &iov, &iovcnt, now_ns() + SEND_HOLD_MS * 1000000ull);
+		pthread_mutex_lock(&c->lock);
 	}
+	for (;;) {
+		if (k < 0) {
+			if (!b)
+				r = -1;
+			mark_dead_locked(c);
+			break;
+		}
+		if (k > 0) {
+			/* The client stopped reading: the rest goes first. */
+			c->sending = 0;
+			if (b) {
+				b->next = c->oq;
+				c->oq = b;
+				if (!b->next)
+					c->oq_tail = &b->next;
+				b = NULL;
+				arm_write_locked(c);
+			} else {
+				queue_locked(c, iov, iovcnt, give, 1);
+				give = NULL;
+			}
+			break;
+		}
+		if (b) {
+			buf_free(b->own);
+			free(b);
+			b = NULL;
+		}
+		if (!c->oq || c->dead)
+			break;
+		/* Send what others queued meanwhile, off the queue. */
+		b = c->oq;
+		c->oq = b->next;
+		if (!c->oq)
+			c->oq_tail = &c->oq;
+		b->next = NULL;
+		pthread_mutex_unlock(&c->lock);
+		{
+			struct iovec one = { .iov_base = (void *)b->p, .iov_len = b->len };
+			struct iovec *ip = &one;
+			int cnt = 1;
+			size_t left;
+
+			k = send_wait(c, &ip, &cnt, now_ns() + SEND_HOLD_MS * 1000000ull);
+			left = cnt ? ip->iov_len : 0;
+			pthread_mutex_lock(&c->lock);
+			uncharge_locked(c, b->len - left);
+			b->p += b->len - left;
+			b->len = left;
+		}
+	}
+	if (b) {
+		uncharge_locked(c, b->len);
+		buf_free(b->own);
+		free(b);
+	}
+	c->sending = 0;
 out:
 	pthread_mutex_unlock(&c->lock);
-	free(give);
+	buf_free(give);
 	return r;
 }
 
@@ -1182,7 +1416,7 @@ do_read(struct conn *c, const struct request *r)
 	int e;
 
 	/* Hole reads were answered by serve_quick() already. */
-	if (!(buf = malloc(r->len))) {
+	if (!(buf = buf_alloc(r->len))) {
 		reply_error(c, r, ENOMEM, "out of memory");
 		return;
 	}
@@ -1190,7 +1424,7 @@ do_read(struct conn *c, const struct request *r)
 	if (e < 0) {
 		log_io_error(c, -e);
 		reply_error(c, r, -e, err_text(-e));
-		free(buf);
+		buf_free(buf);
 		return;
 	}
 	/* The buffer goes with the reply (queued if the client is slow). */
@@ -1561,7 +1795,7 @@ next_request(struct conn *c, struct request *r)
 			logv("vhdnbd: write too large%s, closing\n", "");
 			return -1;
 		}
-		q->data = malloc(q->len ? q->len : 1);
+		q->data = buf_alloc(q->len);
 		if (!q->data)
 			return -1;
 		pthread_mutex_lock(&c->lock);
@@ -1646,7 +1880,7 @@ conn_destroy(struct conn *c)
 	pthread_mutex_unlock(&c_lock);
 
 	drop_queue_locked(c);   /* empty unless the client was dropped */
-	free(c->cur.data);
+	buf_free(c->cur.data);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	logv("vhdnbd: connection closed%s\n", "");
@@ -1715,7 +1949,7 @@ end_read(struct conn *c)
 		pthread_mutex_lock(&c->lock);
 		uncharge_locked(c, c->cur.charge);
 		pthread_mutex_unlock(&c->lock);
-		free(c->cur.data);
+		buf_free(c->cur.data);
 		c->cur.data = NULL;
 		c->in_payload = 0;
 	}
@@ -1727,7 +1961,7 @@ request_done(struct conn *c, struct request *r)
 {
 	unsigned left;
 
-	free(r->data);
+	buf_free(r->data);
 	pthread_mutex_lock(&c->lock);
 	uncharge_locked(c, r->charge);
 	maybe_unpark_locked(c);
@@ -1745,9 +1979,40 @@ role_taken(struct conn *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Whether the holder of the read role should serve r itself and then go
+ * on reading: when no other request of c is waiting, neither in user
+ * space nor on the socket (which is read into rbuf without waiting to
+ * see).  Then handing the role on would only wake a worker to wait for
+ * the client, two context switches per request where this costs none,
+ * and that worker could not start before r's reply anyway at queue depth
+ * one.  A FLUSH or FUA request (which may take milliseconds) always hands
+ * the role on, so that requests sent behind it are not held up.  Caller
+ * holds the read role. */
+static int
+serve_here(struct conn *c, const struct request *r)
+{
+	ssize_t n;
+
+	if (r->type == NBD_CMD_FLUSH || (r->flags & NBD_CMD_FLAG_FUA) ||
+	    conn_buffered(c) || c->quit)
+		return 0;
+	/* rbuf is empty: reuse it from the start. */
+	c->rpos = c->rlen = 0;
+	do
+		n = io_recv(c, c->rbuf, sizeof c->rbuf, 0);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		c->rlen = (size_t)n;
+		return 0;
+	}
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		c->quit = 1;    /* EOF or error: answer r, then end */
+	return 1;
+}
+
 /* The holder of the read role reads requests, answers those that need no
  * I/O, and gives the role up before serving any other (which it then
- * does on this thread). */
+ * does on this thread), unless no other request waits (serve_here()). */
 static void
 serve_read(struct conn *c)
 {
@@ -1797,6 +2062,14 @@ serve_read(struct conn *c)
 			charge_locked(c, r.charge);
 		}
 		pthread_mutex_unlock(&c->lock);
+		if (serve_here(c, &r)) {
+			/* Nothing else to read: no other worker would have
+			 * work, and waking one costs more than most requests. */
+			if (!c->dead)
+				handle(&r);
+			request_done(c, &r);
+			continue;
+		}
 		pass_read_role(c);
 		if (!c->dead)
 			handle(&r);
@@ -1813,9 +2086,12 @@ serve_write(struct conn *c)
 
 	pthread_mutex_lock(&c->lock);
 	c->warmed = 0;
-	drain_locked(c);
-	if (c->oq && !c->dead)
-		arm_write_locked(c);
+	/* A worker sending (it queued nothing for us) sends the queue. */
+	if (!c->sending) {
+		drain_locked(c);
+		if (c->oq && !c->dead)
+			arm_write_locked(c);
+	}
 	maybe_unpark_locked(c);
 	left = --c->refs;
 	pthread_mutex_unlock(&c->lock);
@@ -2037,6 +2313,7 @@ server_stop_pool(void)
 	close(quitfd);
 	close(epfd);
 	quitfd = epfd = -1;
+	buf_drain();
 }
 
 int
