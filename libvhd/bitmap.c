@@ -24,7 +24,10 @@ vhd_bm_init(struct vhd *v)
 	v->bm_state = calloc(v->bat_entries ? v->bat_entries : 1,
 			     sizeof(*v->bm_state));
 	v->bm_cache = calloc(slots, sizeof(*v->bm_cache));
-	if (!v->bm_state || !v->bm_cache)
+	/* The pending set of group commit (layout.c). */
+	v->pend = calloc(VHD_PEND_MAX, sizeof(*v->pend));
+	v->pend_map = calloc((v->bat_entries + 7) / 8 + 1, 1);
+	if (!v->bm_state || !v->bm_cache || !v->pend || !v->pend_map)
 		return vhd_err(ENOMEM, "'%s': no memory", v->path);
 	for (uint32_t i = 0; i < slots; i++)
 		v->bm_cache[i].block = VHD_BAT_UNUSED;
@@ -43,6 +46,11 @@ vhd_bm_free(struct vhd *v)
 	}
 	free(v->bm_cache);
 	free((void *)v->bm_state);
+	free(v->pend);
+	free(v->pend_map);
+	v->pend = NULL;
+	v->pend_map = NULL;
+	v->pend_n = 0;
 	v->bm_cache = NULL;
 	v->bm_state = NULL;
 }
