@@ -333,10 +333,18 @@ int vhd_path_is_vhdx(const char *path);
 
 /* ---- the handle ---- */
 enum { VHD_KIND_VHD, VHD_KIND_RAW, VHD_KIND_OTHER };
-enum { BM_UNKNOWN = 0, BM_FULL = 1, BM_PARTIAL = 2 };
+/* BM_DIRTY: bits changed since the last commit, held in bm_dirty (the
+ * authoritative copy; the disk's is older). */
+enum { BM_UNKNOWN = 0, BM_FULL = 1, BM_PARTIAL = 2, BM_DIRTY = 3 };
 
 struct bm_entry {
 	uint32_t block;         /* VHD_BAT_UNUSED: empty slot */
+	uint8_t *bits;
+};
+
+struct bm_dirty {
+	uint32_t block;
+	uint32_t lo, hi;        /* bitmap sectors changed, lo..hi */
 	uint8_t *bits;
 };
 
@@ -386,6 +394,8 @@ struct vhd {
 	_Atomic uint8_t *bm_state; /* per block: BM_* (read without bm_lock) */
 	struct bm_entry *bm_cache;
 	uint32_t bm_slots;
+	struct bm_dirty *bm_dirty;      /* VHD_PEND_MAX of them */
+	uint32_t bm_ndirty;
 
 	pthread_rwlock_t lock;
 	struct vhd *parent;
@@ -551,8 +561,14 @@ void vhd_bm_free(struct vhd *v);
 int vhd_bm_run(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t limit,
 	       int *set, uint32_t *run);
 /* Marks sectors [sec, sec+n) of blk set and writes the changed bitmap
- * sectors.  Caller holds the exclusive lock. */
-int vhd_bm_set(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n);
+ * sectors; defer: keeps them dirty in memory instead (BM_DIRTY), for
+ * vhd_bm_commit (vhd_bm_dirty_full says when no room is left).  Caller
+ * holds the exclusive lock. */
+int vhd_bm_set(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n,
+	       int defer);
+int vhd_bm_dirty_full(const struct vhd *v, uint32_t blk);
+/* Writes the dirty bitmap sectors (after the caller's barrier). */
+int vhd_bm_commit(struct vhd *v);
 /* A freshly allocated block's bitmap (bits = NULL: all set). */
 void vhd_bm_new_block(struct vhd *v, uint32_t blk, const uint8_t *bits);
 void vhd_bm_forget(struct vhd *v, uint32_t blk);
@@ -595,6 +611,13 @@ int vhd_read_level(struct vhd *v, uint8_t *buf, size_t n, uint64_t off);
  * is on (merge copies many blocks so).  Caller holds no lock. */
 void vhd_alloc_batch(struct vhd *v, int on);
 int vhd_alloc_commit(struct vhd *v);
+/* Anything for a commit (BAT entries, bitmap sectors)?  Caller holds the
+ * lock. */
+static inline int
+vhd_alloc_pending(const struct vhd *v)
+{
+	return v->pend_n > 0 || v->bm_ndirty > 0;
+}
 /* The commit of vhd_close (no lock: the caller holds the last reference). */
 int vhd_alloc_close(struct vhd *v);
 /* map.c */

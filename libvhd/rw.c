@@ -240,21 +240,32 @@ sync_fail(struct vhd *v, int r)
 	return vhd_err(-r, "'%s': cannot sync: %s", v->path, strerror(-r));
 }
 
-/* Makes the pending allocations part of the disk: barrier (their data and
- * bitmaps durable), then their BAT sectors.  Not itself followed by a
- * barrier: the entries may reach the disk late, never early.  Caller
- * holds the exclusive lock (or the only reference, at close). */
+/* Are BAT entries and bitmap changes kept for a commit?  Not on an
+ * UNSAFE_NOSYNC handle (no barrier to save) unless merge batches. */
+static int
+deferring(const struct vhd *v)
+{
+	return v->batch || !(v->flags & VHD_OPEN_UNSAFE_NOSYNC);
+}
+
+/* Makes the pending allocations and bitmap changes part of the disk:
+ * barrier (the data they cover durable), then the BAT sectors of the new
+ * blocks and the changed bitmap sectors.  Not itself followed by a
+ * barrier: metadata may reach the disk late, never before its data.
+ * Caller holds the exclusive lock (or the only reference, at close). */
 static int
 commit_locked(struct vhd *v)
 {
 	int r;
 
-	if (v->pend_n == 0)
+	if (!vhd_alloc_pending(v))
 		return 0;
 	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC) &&
 	    (r = v->io->ops->flush(v->io)) < 0)
 		return sync_fail(v, r);
-	return vhd_layout_commit_deferred(v);
+	if ((r = vhd_layout_commit_deferred(v)) < 0)
+		return r;
+	return vhd_bm_commit(v);
 }
 
 /* Allocates block blk holding [boff, boff+len) of buf (buf NULL: zeros).
@@ -274,7 +285,7 @@ alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 	uint64_t bend = data + v->block_size;
 	int diff = v->type == VHD_TYPE_DIFF;
 	uint8_t *bits = NULL;
-	int defer = v->batch || !(v->flags & VHD_OPEN_UNSAFE_NOSYNC);
+	int defer = deferring(v);
 	int r;
 
 	if (bstart / 512 >= VHD_BAT_UNUSED)
@@ -351,7 +362,7 @@ vhd_alloc_commit(struct vhd *v)
 	int r = 0;
 
 	pthread_rwlock_wrlock(&v->lock);
-	if (v->pend_n == 0)
+	if (!vhd_alloc_pending(v))
 		goto out;
 	if ((r = commit_locked(v)) < 0)
 		goto out;
@@ -369,12 +380,12 @@ vhd_alloc_close(struct vhd *v)
 	return commit_locked(v);
 }
 
-/* One block's part of a write; caller holds the exclusive lock.  filled:
- * buf holds bytes the caller of vhd_pwrite did not write (a child's page
+/* One block's part of a write; caller holds the exclusive lock.  buf may
+ * hold bytes the caller of vhd_pwrite did not write (a child's page
  * completed from below). */
 static int
 write_chunk(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
-	    size_t len, int filled)
+	    size_t len)
 {
 	uint32_t e = v->bat[blk];
 	int r;
@@ -384,29 +395,20 @@ write_chunk(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 	uint64_t data = (uint64_t)e * 512 + v->bitmap_size;
 	if (v->bm_state[blk] == BM_FULL)
 		return pwrite_at(v, buf, len, data + boff);
+	/* No room for another changed bitmap: commit before writing. */
+	if (deferring(v) && vhd_bm_dirty_full(v, blk) &&
+	    (r = commit_locked(v)) < 0)
+		return r;
 	r = write_in_block(v, blk, data, boff, buf, len, 0);
 	if (r < 0)
 		return r;
 	uint32_t s0 = boff / 512, s1 = (uint32_t)((boff + len + 511) / 512);
-	/* Bits about to be set may cover bytes nobody wrote (the filled part
-	 * of a page, the rest of a partial sector): their data must be
-	 * durable before the bits are, or after a power loss they read as
-	 * whatever the file held there instead of what was below.  Bytes
-	 * the caller wrote may be lost until a flush, never others.  A
-	 * block still pending needs none: its commit's barrier comes first. */
-	if ((filled || boff % 512 || (boff + len) % 512) &&
-	    !(v->flags & VHD_OPEN_UNSAFE_NOSYNC) &&
-	    !vhd_layout_pending(v, blk)) {
-		int set;
-		uint32_t run;
-		if ((r = vhd_bm_run(v, blk, s0, s1, &set, &run)) < 0)
-			return r;
-		if ((!set || run < s1 - s0) &&
-		    (r = v->io->ops->flush(v->io)) < 0)
-			return vhd_err(-r, "'%s': cannot sync: %s", v->path,
-				       strerror(-r));
-	}
-	return vhd_bm_set(v, blk, s0, s1 - s0);
+	/* The bits are set in memory (reads see them at once) and written by
+	 * the next commit, after its barrier: a bit never reaches the disk
+	 * before the data it covers, which matters most where it covers bytes
+	 * nobody wrote (the filled part of a page, the rest of a partial
+	 * sector: they would read as whatever the file held there). */
+	return vhd_bm_set(v, blk, s0, s1 - s0, deferring(v));
 }
 
 /* Differencing disks are written in whole 4 KiB pages: the parts of an
@@ -435,13 +437,13 @@ write_chunk_diff(struct vhd *v, uint32_t blk, uint32_t boff,
 			size_t whole = len / DIFF_PAGE * DIFF_PAGE;
 			if (whole < k)
 				whole = k;
-			r = write_chunk(v, blk, boff, buf, whole, 0);
+			r = write_chunk(v, blk, boff, buf, whole);
 			k = whole;
 		} else {
 			r = vhd_read_level(v, page, pe - p0, bstart + p0);
 			if (r == 0) {
 				memcpy(page + (boff - p0), buf, k);
-				r = write_chunk(v, blk, p0, page, pe - p0, 1);
+				r = write_chunk(v, blk, p0, page, pe - p0);
 			}
 		}
 		if (r < 0)
@@ -463,7 +465,7 @@ write_slow(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off)
 		len = block_part(v, off, n, &blk, &boff);
 		int r = v->type == VHD_TYPE_DIFF ?
 			write_chunk_diff(v, blk, boff, buf, len) :
-			write_chunk(v, blk, boff, buf, len, 0);
+			write_chunk(v, blk, boff, buf, len);
 		if (r < 0)
 			return r;
 	}
@@ -637,7 +639,7 @@ vhd_flush(struct vhd *v)
 	if (!v->rdwr)
 		return 0;
 	pthread_rwlock_rdlock(&v->lock);
-	pend = v->pend_n;
+	pend = vhd_alloc_pending(v);
 	pthread_rwlock_unlock(&v->lock);
 	if (pend > 0) {
 		pthread_rwlock_wrlock(&v->lock);
