@@ -28,6 +28,7 @@ vhd_bm_init(struct vhd *v)
 	v->bm_cache = calloc(slots, sizeof(*v->bm_cache));
 	/* The pending set of group commit (layout.c), dirty bitmaps. */
 	v->pend = calloc(VHD_PEND_MAX, sizeof(*v->pend));
+	v->pend_cap = VHD_PEND_MAX;
 	v->bm_dirty = calloc(VHD_PEND_MAX, sizeof(*v->bm_dirty));
 	v->pend_map = calloc((v->bat_entries + 7) / 8 + 1, 1);
 	if (!v->bm_state || !v->bm_cache || !v->pend || !v->pend_map ||

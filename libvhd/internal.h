@@ -378,14 +378,14 @@ struct vhd {
 	struct vhd_batmap batmap;
 	/* Group commit of allocations (SPEC.md 8.1): blocks allocated since
 	 * the last commit are mapped in v->bat but their BAT entries are not
-	 * on disk yet.  pend lists them (pend_n of VHD_PEND_MAX, stale ones
-	 * possible: a block unmapped meanwhile), pend_map has a bit per
-	 * pending block (what the BAT writes outside a commit mask out),
-	 * pend_bytes counts the space they took.  Guarded by the exclusive
-	 * lock.  batch: merge's explicit commits (vhd_alloc_batch). */
+	 * on disk yet.  pend lists them (pend_n of pend_cap), pend_map has a
+	 * bit per pending block (what the BAT writes outside a commit mask
+	 * out), pend_bytes counts the space they took.  Guarded by the
+	 * exclusive lock.  batch: merge commits itself (vhd_alloc_batch),
+	 * without the VHD_PEND_MAX bound. */
 	int batch;
 	uint32_t *pend;
-	uint32_t pend_n;
+	uint32_t pend_n, pend_cap;
 	uint8_t *pend_map;
 	uint64_t pend_bytes;
 
@@ -519,7 +519,8 @@ void vhd_layout_map_deferred(struct vhd *v, uint32_t blk, uint64_t start,
 int vhd_layout_commit_deferred(struct vhd *v);
 void vhd_layout_deferred_none(struct vhd *v);   /* forget any pending */
 /* The bound on pending allocations: a commit runs when either is reached
- * (what a power loss can undo of unflushed writes, and the memory held). */
+ * (what a power loss can undo of unflushed writes, and the memory held).
+ * Not in batch mode (merge commits each copied range itself). */
 #define VHD_PEND_MAX        256u
 #define VHD_PEND_MAX_BYTES  (UINT64_C(512) << 20)
 /* Drops blk: its batmap bit cleared (durably), the BAT entry cleared

@@ -322,7 +322,7 @@ vhd_layout_map_block(struct vhd *v, uint32_t blk, uint64_t start,
  * barrier has made the block's bitmap and data durable.  A crash before
  * then leaks the space; the BAT never points at unwritten data.  Until
  * then every other BAT sector write shows the entry as unused (bat.c).
- * The caller keeps pend_n below VHD_PEND_MAX. */
+ * The caller keeps pend_n below pend_cap. */
 void
 vhd_layout_map_deferred(struct vhd *v, uint32_t blk, uint64_t start,
 			const uint8_t *bits)

@@ -292,11 +292,19 @@ alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 		return vhd_err(ENOSPC, "'%s': no room for another block: block "
 			       "offsets are limited to 2 TiB", v->path);
 	/* At the bound, commit before this allocation writes anything: a
-	 * failed commit fails this write with nothing of it done. */
-	if (defer && (v->pend_n >= VHD_PEND_MAX ||
-		      v->pend_bytes >= VHD_PEND_MAX_BYTES) &&
+	 * failed commit fails this write with nothing of it done.  Merge's
+	 * batches grow the list instead (it commits each range). */
+	if (defer && !v->batch && (v->pend_n >= VHD_PEND_MAX ||
+				   v->pend_bytes >= VHD_PEND_MAX_BYTES) &&
 	    (r = commit_locked(v)) < 0)
 		return r;
+	if (defer && v->pend_n == v->pend_cap) {
+		uint32_t *p = realloc(v->pend, 2 * sizeof(*p) * v->pend_cap);
+		if (!p)
+			return vhd_err(ENOMEM, "no memory");
+		v->pend = p;
+		v->pend_cap *= 2;
+	}
 	bits = malloc(v->bitmap_size);
 	if (!bits)
 		return vhd_err(ENOMEM, "no memory");
