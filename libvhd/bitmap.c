@@ -10,7 +10,8 @@
  * 256 MiB blocks. */
 #define BM_CACHE_BYTES (8u << 20)
 #define BM_CACHE_MAX   1024u
-/* Memory ceiling of the bitmaps changed since the last commit. */
+/* Memory ceiling of the bitmaps changed since the last commit (16384
+ * bitmaps of 2 MiB blocks: 32 GiB of disk). */
 #define BM_DIRTY_BYTES (8u << 20)
 
 int
@@ -29,10 +30,8 @@ vhd_bm_init(struct vhd *v)
 	/* The pending set of group commit (layout.c), dirty bitmaps. */
 	v->pend = calloc(VHD_PEND_MAX, sizeof(*v->pend));
 	v->pend_cap = VHD_PEND_MAX;
-	v->bm_dirty = calloc(VHD_PEND_MAX, sizeof(*v->bm_dirty));
 	v->pend_map = calloc((v->bat_entries + 7) / 8 + 1, 1);
-	if (!v->bm_state || !v->bm_cache || !v->pend || !v->pend_map ||
-	    !v->bm_dirty)
+	if (!v->bm_state || !v->bm_cache || !v->pend || !v->pend_map)
 		return vhd_err(ENOMEM, "'%s': no memory", v->path);
 	for (uint32_t i = 0; i < slots; i++)
 		v->bm_cache[i].block = VHD_BAT_UNUSED;
@@ -54,8 +53,10 @@ vhd_bm_free(struct vhd *v)
 	for (uint32_t i = 0; v->bm_dirty && i < v->bm_ndirty; i++)
 		free(v->bm_dirty[i].bits);
 	free(v->bm_dirty);
+	free(v->bm_dirty_idx);
 	v->bm_dirty = NULL;
-	v->bm_ndirty = 0;
+	v->bm_dirty_idx = NULL;
+	v->bm_ndirty = v->bm_dirty_cap = 0;
 	free(v->pend);
 	free(v->pend_map);
 	v->pend = NULL;
@@ -79,13 +80,11 @@ all_set(const struct vhd *v, const uint8_t *bits)
 	return 1;
 }
 
+/* The dirty entry of blk, whose state is BM_DIRTY. */
 static struct bm_dirty *
 dirty_of(struct vhd *v, uint32_t blk)
 {
-	for (uint32_t i = 0; i < v->bm_ndirty; i++)
-		if (v->bm_dirty[i].block == blk)
-			return &v->bm_dirty[i];
-	return NULL;    /* not reached: BM_DIRTY has an entry */
+	return &v->bm_dirty[v->bm_dirty_idx[blk]];
 }
 
 /* The cached bitmap of blk, loading it; NULL with *full = 1 when every
@@ -174,8 +173,7 @@ vhd_bm_dirty_full(const struct vhd *v, uint32_t blk)
 {
 	if (v->bm_state[blk] == BM_DIRTY)
 		return 0;
-	return v->bm_ndirty >= VHD_PEND_MAX ||
-	       (uint64_t)(v->bm_ndirty + 1) * v->bitmap_size > BM_DIRTY_BYTES;
+	return (uint64_t)(v->bm_ndirty + 1) * v->bitmap_size > BM_DIRTY_BYTES;
 }
 
 /* Makes blk's bitmap (bits, from bm_get) a dirty entry.  Caller holds
@@ -183,14 +181,30 @@ vhd_bm_dirty_full(const struct vhd *v, uint32_t blk)
 static int
 make_dirty(struct vhd *v, uint32_t blk, uint8_t **bits)
 {
-	struct bm_dirty *d = &v->bm_dirty[v->bm_ndirty];
-	uint8_t *copy = malloc(v->bitmap_size);
+	struct bm_dirty *d;
+	uint8_t *copy;
 
+	if (!v->bm_dirty_idx) {
+		v->bm_dirty_idx = calloc(v->bat_entries ? v->bat_entries : 1,
+					 sizeof(*v->bm_dirty_idx));
+		if (!v->bm_dirty_idx)
+			return vhd_err(ENOMEM, "'%s': no memory", v->path);
+	}
+	if (v->bm_ndirty == v->bm_dirty_cap) {
+		uint32_t cap = v->bm_dirty_cap ? 2 * v->bm_dirty_cap : 64;
+		d = realloc(v->bm_dirty, cap * sizeof(*d));
+		if (!d)
+			return vhd_err(ENOMEM, "'%s': no memory", v->path);
+		v->bm_dirty = d;
+		v->bm_dirty_cap = cap;
+	}
+	copy = malloc(v->bitmap_size);
 	if (!copy)
 		return vhd_err(ENOMEM, "'%s': no memory", v->path);
 	memcpy(copy, *bits, v->bitmap_size);
+	d = &v->bm_dirty[v->bm_ndirty];
 	*d = (struct bm_dirty){ blk, UINT32_MAX, 0, copy };
-	v->bm_ndirty++;
+	v->bm_dirty_idx[blk] = v->bm_ndirty++;
 	if (v->bm_cache[blk % v->bm_slots].block == blk)
 		v->bm_cache[blk % v->bm_slots].block = VHD_BAT_UNUSED;
 	v->bm_state[blk] = BM_DIRTY;
@@ -275,6 +289,8 @@ drop_dirty(struct vhd *v, uint32_t i, int keep)
 	}
 	free(d->bits);
 	*d = v->bm_dirty[--v->bm_ndirty];
+	if (i < v->bm_ndirty)
+		v->bm_dirty_idx[d->block] = i;
 }
 
 int

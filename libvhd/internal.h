@@ -394,8 +394,9 @@ struct vhd {
 	_Atomic uint8_t *bm_state; /* per block: BM_* (read without bm_lock) */
 	struct bm_entry *bm_cache;
 	uint32_t bm_slots;
-	struct bm_dirty *bm_dirty;      /* VHD_PEND_MAX of them */
-	uint32_t bm_ndirty;
+	struct bm_dirty *bm_dirty;      /* bm_ndirty of bm_dirty_cap */
+	uint32_t bm_ndirty, bm_dirty_cap;
+	uint32_t *bm_dirty_idx;         /* per block: its bm_dirty index */
 
 	pthread_rwlock_t lock;
 	struct vhd *parent;
@@ -521,8 +522,8 @@ void vhd_layout_deferred_none(struct vhd *v);   /* forget any pending */
 /* The bound on pending allocations: a commit runs when either is reached
  * (what a power loss can undo of unflushed writes, and the memory held).
  * Not in batch mode (merge commits each copied range itself). */
-#define VHD_PEND_MAX        256u
-#define VHD_PEND_MAX_BYTES  (UINT64_C(512) << 20)
+#define VHD_PEND_MAX        4096u
+#define VHD_PEND_MAX_BYTES  (UINT64_C(8) << 30)
 /* Drops blk: its batmap bit cleared (durably), the BAT entry cleared
  * (restored when the write fails), the bitmap forgotten.  The caller
  * puts the barrier after (one for many blocks). */

@@ -1105,13 +1105,13 @@ gc_fua(const char *name)
 		      "%ld needed repair)\n", name, w1 - w0, points, repairs);
 }
 
-/* The bound: the 257th allocation since the last commit commits the 256
+/* The bound: the 4097th allocation since the last commit commits the 4096
  * before it (SPEC.md 8.1), so a kill then loses at most the rest. */
 static void
 test_pending_bound(void **state)
 {
-	const uint32_t bs = 4096, nb = 300;
-	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, 512 * bs, bs), *c;
+	const uint32_t bs = 4096, nb = 4096 + 44;
+	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC, 4200 * bs, bs), *c;
 	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
 	struct vhd *v, *w;
 	uint8_t b[512], got[512], zero[512] = { 0 };
@@ -1130,7 +1130,7 @@ test_pending_bound(void **state)
 	for (uint32_t i = 0; i < nb; i++) {
 		memset(b, (int)(i % 251) + 1, sizeof b);
 		assert_int_equal(vhd_pread(w, got, sizeof got, (uint64_t)i * bs), 0);
-		if (i < 256)
+		if (i < 4096)
 			assert_memory_equal(got, b, sizeof b);
 		else
 			assert_memory_equal(got, zero, sizeof b);
