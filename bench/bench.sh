@@ -15,7 +15,8 @@
 # create, big, azure, vhdx, scale; "nbd" includes the 2040 GiB NBD serving)
 # and then writes no RESULTS.md unless BENCH_RESULTS names one.
 # BENCH_NBD_EXTRA="NAME=PATH ..." also runs other vhdnbd builds as NBD
-# sides NAME (e.g. an older commit's), in the same rounds, shown for info.
+# sides NAME (e.g. an older commit's), in the same rounds, shown for info;
+# BENCH_FUSE_EXTRA="NAME=PATH ..." the same for vhdfuse (the write rows).
 #
 # In every round ours runs first, then theirs; each figure is the median
 # of the rounds, and only the ratio ours/theirs is meant to be compared
@@ -45,6 +46,21 @@ for e in ${BENCH_NBD_EXTRA:-}; do
 	*) die "BENCH_NBD_EXTRA: want NAME=/ABSOLUTE/PATH, not $e" ;;
 	esac
 done
+FUSE_EXTRA=""  # side names of BENCH_FUSE_EXTRA
+for e in ${BENCH_FUSE_EXTRA:-}; do
+	case $e in
+	[a-z]*=/*) [ -x "${e#*=}" ] || die "BENCH_FUSE_EXTRA: ${e#*=} is not a program"
+		FUSE_EXTRA="$FUSE_EXTRA ${e%%=*}" ;;
+	*) die "BENCH_FUSE_EXTRA: want NAME=/ABSOLUTE/PATH, not $e" ;;
+	esac
+done
+fuse_prog() { # side -> its vhdfuse
+	local e
+	[ "$1" = ours ] && { echo "$VHDFUSE"; return; }
+	for e in ${BENCH_FUSE_EXTRA:-}; do
+		[ "${e%%=*}" = "$1" ] && { echo "${e#*=}"; return; }
+	done
+}
 nbd_prog() { # side -> its vhdnbd
 	local e
 	[ "$1" = ours ] && { echo "$VHDNBD"; return; }
@@ -512,6 +528,11 @@ fuse_wmount() { # SIDE: writable, FILE set
 	raw)
 		cp --sparse=always disk.raw srv.raw
 		FPID=""; FILE=$W/srv.raw ;;
+	*)	# a BENCH_FUSE_EXTRA build
+		cp --sparse=always disk.vhd srv.vhd
+		start_bg "$(fuse_prog "$1")" -f srv.vhd "$MNT"
+		FPID=$SPID; add_mount "$MNT"; FILE=$MNT
+		wait_mount "$MNT" ;;
 	esac
 }
 fuse_wumount() {
@@ -552,7 +573,7 @@ fuse_wseq() {
 	fuse_wumount "$side"
 }
 for r in $(seq "$REPS"); do
-	for side in ours theirs qsdraw raw; do
+	for side in ours $FUSE_EXTRA theirs qsdraw raw; do
 		fuse_wrand fuse-rw $side
 		fuse_wrand fuse-rw4 $side --numjobs=4 --group_reporting
 		fuse_wseq $side
@@ -793,7 +814,9 @@ row "NBD 4K FUA write QD1, allocated dynamic, vs qemu-nbd" IOPS info nbd-fua1.ou
 for x in $NBD_EXTRA; do
 	for k in nbd-seq:"seq read (nbdcopy)":MiB/s nbd-rr:"4K rand read QD16":IOPS \
 		nbd-rw:"4K rand write QD16":IOPS nbd-w1-full:"4K rand write QD1, allocated":IOPS \
-		nbd-w16-full:"4K rand write QD16, allocated":IOPS nbd-w16-fresh:"4K rand write QD16, fresh":IOPS \
+		nbd-w16-full:"4K rand write QD16, allocated":IOPS nbd-w1-fresh:"4K rand write QD1, fresh":IOPS \
+		nbd-w16-fresh:"4K rand write QD16, fresh":IOPS nbd-w1-diff:"4K rand write QD1, diff child":IOPS \
+		nbd-w16-diff:"4K rand write QD16, diff child":IOPS \
 		nbd-wseq:"seq write (nbdcopy)":MiB/s nbd-fua1:"4K FUA write QD1":IOPS \
 		big-rr2:"2040 GiB 4K rand read, 2 connections":IOPS; do
 		set -- "${k%%:*}" "$(echo "$k" | cut -d: -f2)" "${k##*:}"
@@ -821,6 +844,15 @@ row "  same, vs the raw file directly (O_DIRECT, no FUSE)" IOPS rate fuse-rw4.ou
 row "FUSE seq write ($M, dd bs=1M O_DIRECT + fsync), vs qemu-storage-daemon" MiB/s rate fuse-sw.ours fuse-sw.theirs 1.0
 row "  same, vs qemu-storage-daemon FUSE export of the raw file" MiB/s rate fuse-sw.ours fuse-sw.qsdraw 0.9
 row "  same, vs the raw file directly (O_DIRECT, no FUSE)" MiB/s rate fuse-sw.ours fuse-sw.raw 0.8
+for x in $FUSE_EXTRA; do
+	for k in fuse-rw:"4K rand write":IOPS fuse-rw4:"4K rand write, 4 jobs":IOPS \
+		fuse-sw:"seq write":MiB/s; do
+		set -- "${k%%:*}" "$(echo "$k" | cut -d: -f2)" "${k##*:}"
+		row "[$x] FUSE $2: vhdfuse vs $x" "$3" info "$1.ours" "$1.$x" -
+		row "[$x] FUSE $2: $x vs qemu-storage-daemon (raw)" "$3" info "$1.$x" "$1.qsdraw" -
+		row "[$x] FUSE $2: $x vs the raw file" "$3" info "$1.$x" "$1.raw" -
+	done
+done
 row "daemon CPU per FUSE 4K rand write (1 job), vs qemu-storage-daemon" us info cpu-fuse-rw.ours cpu-fuse-rw.theirs -
 row "daemon CPU per FUSE 4K rand read (1 job), vs qemu-storage-daemon" us info cpu-fuse-rr.ours cpu-fuse-rr.theirs -
 row "FUSE 4K rand read (fio psync O_DIRECT), 1 run, vs vhdimount" IOPS rate fuse-rr-v.ours fuse-rr-v.vhdimount 1.0
@@ -876,7 +908,7 @@ if [ -n "$RESULTS" ]; then
 	echo "Written by \`bench/bench.sh\` (\`make bench\`); do not edit by hand."
 	echo
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "- command: \`${ONLY:+BENCH_ONLY=$ONLY }${BENCH_NBD_EXTRA:+BENCH_NBD_EXTRA='$BENCH_NBD_EXTRA' }BENCH_SIZE=${BENCH_SIZE:-1G} BENCH_REPS=$REPS BENCH_RUNTIME=$RT make bench\`"
+	echo "- command: \`${ONLY:+BENCH_ONLY=$ONLY }${BENCH_NBD_EXTRA:+BENCH_NBD_EXTRA='$BENCH_NBD_EXTRA' }${BENCH_FUSE_EXTRA:+BENCH_FUSE_EXTRA='$BENCH_FUSE_EXTRA' }BENCH_SIZE=${BENCH_SIZE:-1G} BENCH_REPS=$REPS BENCH_RUNTIME=$RT make bench\`"
 	echo "- commit: $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$TOP" diff --quiet HEAD -- libvhd vhdtool vhdfuse nbd 2>/dev/null || echo ' (with uncommitted changes)')"
 	echo "- machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); shared with other work, so only ratios mean much"
 	echo "- peers: $(qemu-img --version | head -1 | sed 's/ Copyright.*//'), nbdkit $(nbdkit --version | awk '{ print $2 }'), $(fio --version), $(vhdimount -V 2>&1 | head -1)"

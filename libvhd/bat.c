@@ -57,9 +57,16 @@ vhd_bat_write_entry(struct vhd *v, uint32_t blk)
 {
 	uint8_t sec[512];
 	uint32_t first = blk / 128 * 128;
+	uint32_t end = v->bat_entries - first < 128 ? v->bat_entries :
+		       first + 128;
 
-	vhd_bat_encode(v->bat, first, v->bat_entries - first < 128 ?
-		       v->bat_entries : first + 128, sec, sizeof(sec));
+	vhd_bat_encode(v->bat, first, end, sec, sizeof(sec));
+	/* Entries of blocks whose data is not yet behind a barrier (group
+	 * commit, layout.c) stay unused on disk until their commit. */
+	for (uint32_t b = first; b < end && v->pend_n > 0; b++)
+		if (bit_test(v->pend_map, b))
+			memset(sec + (b - first) * 4, 0xff, 4);
+
 	int r = v->io->ops->pwrite(v->io, sec, 512,
 				   v->hdr.table_offset + (uint64_t)first * 4);
 	if (r < 0)

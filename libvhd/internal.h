@@ -383,10 +383,18 @@ int vhd_path_is_vhdx(const char *path);
 
 /* ---- the handle ---- */
 enum { VHD_KIND_VHD, VHD_KIND_RAW, VHD_KIND_OTHER };
-enum { BM_UNKNOWN = 0, BM_FULL = 1, BM_PARTIAL = 2 };
+/* BM_DIRTY: bits changed since the last commit, held in bm_dirty (the
+ * authoritative copy; the disk's is older). */
+enum { BM_UNKNOWN = 0, BM_FULL = 1, BM_PARTIAL = 2, BM_DIRTY = 3 };
 
 struct bm_entry {
 	uint32_t block;         /* VHD_BAT_UNUSED: empty slot */
+	uint8_t *bits;
+};
+
+struct bm_dirty {
+	uint32_t block;
+	uint32_t lo, hi;        /* bitmap sectors changed, lo..hi */
 	uint8_t *bits;
 };
 
@@ -418,17 +426,27 @@ struct vhd {
 	uint64_t next_free;     /* first offset new blocks may use */
 	uint64_t zero_eof;      /* the file reads zeros from here (extension) */
 	struct vhd_batmap batmap;
-	/* Batched allocation (vhd_alloc_batch): BAT entries of blocks
-	 * allocated since the last commit, [pend_lo, pend_hi], not yet on
-	 * disk; pend_hi < pend_lo: none. */
+	/* Group commit of allocations (SPEC.md 8.1): blocks allocated since
+	 * the last commit are mapped in v->bat but their BAT entries are not
+	 * on disk yet.  pend lists them (pend_n of pend_cap), pend_map has a
+	 * bit per pending block (what the BAT writes outside a commit mask
+	 * out), pend_bytes counts the space they took.  Guarded by the
+	 * exclusive lock.  batch: merge commits itself (vhd_alloc_batch),
+	 * without the VHD_PEND_MAX bound. */
 	int batch;
-	uint32_t pend_lo, pend_hi;
+	uint32_t *pend;
+	uint32_t pend_n, pend_cap;
+	uint8_t *pend_map;
+	uint64_t pend_bytes;
 
 	/* bitmap state and cache, guarded by bm_lock */
 	pthread_mutex_t bm_lock;
 	_Atomic uint8_t *bm_state; /* per block: BM_* (read without bm_lock) */
 	struct bm_entry *bm_cache;
 	uint32_t bm_slots;
+	struct bm_dirty *bm_dirty;      /* bm_ndirty of bm_dirty_cap */
+	uint32_t bm_ndirty, bm_dirty_cap;
+	uint32_t *bm_dirty_idx;         /* per block: its bm_dirty index */
 
 	pthread_rwlock_t lock;
 	struct vhd *parent;
@@ -551,6 +569,11 @@ void vhd_layout_map_deferred(struct vhd *v, uint32_t blk, uint64_t start,
 			     const uint8_t *bits);
 int vhd_layout_commit_deferred(struct vhd *v);
 void vhd_layout_deferred_none(struct vhd *v);   /* forget any pending */
+/* The bound on pending allocations: a commit runs when either is reached
+ * (what a power loss can undo of unflushed writes, and the memory held).
+ * Not in batch mode (merge commits each copied range itself). */
+#define VHD_PEND_MAX        4096u
+#define VHD_PEND_MAX_BYTES  (UINT64_C(8) << 30)
 /* Drops blk: its batmap bit cleared (durably), the BAT entry cleared
  * (restored when the write fails), the bitmap forgotten.  The caller
  * puts the barrier after (one for many blocks). */
@@ -590,8 +613,14 @@ void vhd_bm_free(struct vhd *v);
 int vhd_bm_run(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t limit,
 	       int *set, uint32_t *run);
 /* Marks sectors [sec, sec+n) of blk set and writes the changed bitmap
- * sectors.  Caller holds the exclusive lock. */
-int vhd_bm_set(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n);
+ * sectors; defer: keeps them dirty in memory instead (BM_DIRTY), for
+ * vhd_bm_commit (vhd_bm_dirty_full says when no room is left).  Caller
+ * holds the exclusive lock. */
+int vhd_bm_set(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n,
+	       int defer);
+int vhd_bm_dirty_full(const struct vhd *v, uint32_t blk);
+/* Writes the dirty bitmap sectors (after the caller's barrier). */
+int vhd_bm_commit(struct vhd *v);
 /* A freshly allocated block's bitmap (bits = NULL: all set). */
 void vhd_bm_new_block(struct vhd *v, uint32_t blk, const uint8_t *bits);
 void vhd_bm_forget(struct vhd *v, uint32_t blk);
@@ -611,20 +640,38 @@ bit_clear(uint8_t *map, uint32_t i)
 	map[i >> 3] &= (uint8_t)~(0x80u >> (i & 7));
 }
 
+/* Is block blk's BAT entry pending (mapped in memory only)? */
+static inline int
+vhd_layout_pending(const struct vhd *v, uint32_t blk)
+{
+	return v->pend_n > 0 && bit_test(v->pend_map, blk);
+}
+
 /* rw.c */
 /* VHD's own read and map of one level (the VHD driver's). */
 int vhd_vhd_read(struct vhd *v, uint8_t *buf, size_t n, uint64_t off);
 int vhd_vhd_map(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
 		unsigned *status, int *depth);
 int vhd_read_level(struct vhd *v, uint8_t *buf, size_t n, uint64_t off);
-/* Batched allocation, for one writer that copies many blocks (merge):
- * with on, new blocks get their bitmap and data written and their BAT
- * entry set in memory only; vhd_alloc_commit then makes them durable in
- * the usual order with one barrier for all (sync, BAT entries, sync
- * unless UNSAFE_NOSYNC).  A crash before the commit leaks their space,
- * never points the BAT at unwritten blocks.  Caller holds no lock. */
+/* Group commit of allocations (SPEC.md 8.1): new blocks get their bitmap
+ * and data written and their BAT entry set in memory only; a commit
+ * (vhd_flush, a FUA write, vhd_close, the VHD_PEND_MAX bound, or
+ * vhd_alloc_commit) makes them durable with one barrier for all (sync,
+ * BAT entries; vhd_alloc_commit and vhd_flush sync again).  A crash
+ * before the commit leaks their space, never points the BAT at unwritten
+ * blocks.  An UNSAFE_NOSYNC handle writes each entry at once unless batch
+ * is on (merge copies many blocks so).  Caller holds no lock. */
 void vhd_alloc_batch(struct vhd *v, int on);
 int vhd_alloc_commit(struct vhd *v);
+/* Anything for a commit (BAT entries, bitmap sectors)?  Caller holds the
+ * lock. */
+static inline int
+vhd_alloc_pending(const struct vhd *v)
+{
+	return v->pend_n > 0 || v->bm_ndirty > 0;
+}
+/* The commit of vhd_close (no lock: the caller holds the last reference). */
+int vhd_alloc_close(struct vhd *v);
 /* map.c */
 int vhd_map_level(struct vhd *v, uint64_t off, uint64_t len, uint64_t *run,
 		  unsigned *status, int *depth);

@@ -278,6 +278,21 @@ vhd_layout_footer_to(struct vhd *v, uint64_t off)
 
 /* ---- mapping a block: batmap, BAT, bitmap ---- */
 
+/* Takes blk out of the pending set (its entry is about to be written
+ * for real, or it is unmapped). */
+static void
+pend_drop(struct vhd *v, uint32_t blk)
+{
+	if (!vhd_layout_pending(v, blk))
+		return;
+	bit_clear(v->pend_map, blk);
+	for (uint32_t i = 0; i < v->pend_n; i++)
+		if (v->pend[i] == blk) {
+			v->pend[i] = v->pend[--v->pend_n];
+			break;
+		}
+}
+
 int
 vhd_layout_map_block(struct vhd *v, uint32_t blk, uint64_t start,
 		     const uint8_t *bits, int fresh)
@@ -285,6 +300,7 @@ vhd_layout_map_block(struct vhd *v, uint32_t blk, uint64_t start,
 	uint32_t old = v->bat[blk];
 	int r;
 
+	pend_drop(v, blk);
 	v->bat[blk] = (uint32_t)(start / 512);
 	if ((r = vhd_bat_write_entry(v, blk)) < 0) {
 		v->bat[blk] = old;
@@ -301,43 +317,67 @@ vhd_layout_map_block(struct vhd *v, uint32_t blk, uint64_t start,
 	return 0;
 }
 
-/* A block mapped in memory only (batched allocation, rw.c): its BAT
- * entry reaches the file in vhd_layout_commit_deferred, after the caller's
+/* A block mapped in memory only (group commit, rw.c): its BAT entry
+ * reaches the file in vhd_layout_commit_deferred, after the caller's
  * barrier has made the block's bitmap and data durable.  A crash before
- * then leaks the space; the BAT never points at unwritten data. */
+ * then leaks the space; the BAT never points at unwritten data.  Until
+ * then every other BAT sector write shows the entry as unused (bat.c).
+ * The caller keeps pend_n below pend_cap. */
 void
 vhd_layout_map_deferred(struct vhd *v, uint32_t blk, uint64_t start,
 			const uint8_t *bits)
 {
 	v->bat[blk] = (uint32_t)(start / 512);
-	if (v->pend_hi < v->pend_lo)
-		v->pend_lo = v->pend_hi = blk;
-	if (blk < v->pend_lo)
-		v->pend_lo = blk;
-	if (blk > v->pend_hi)
-		v->pend_hi = blk;
+	v->pend[v->pend_n++] = blk;
+	bit_set(v->pend_map, blk);
+	v->pend_bytes += (uint64_t)v->bitmap_size + v->block_size;
 	vhd_bm_new_block(v, blk, bits);
 }
 
 void
 vhd_layout_deferred_none(struct vhd *v)
 {
-	v->pend_lo = 1;         /* pend_hi < pend_lo: none pending */
-	v->pend_hi = 0;
+	for (uint32_t i = 0; i < v->pend_n; i++)
+		bit_clear(v->pend_map, v->pend[i]);
+	v->pend_n = 0;
+	v->pend_bytes = 0;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 int
 vhd_layout_commit_deferred(struct vhd *v)
 {
-	int r;
+	uint32_t n = v->pend_n, last = UINT32_MAX;
+	int r = 0;
 
+	if (n == 0)
+		return 0;
+	/* Unmasked now: the sector writes below carry the real entries. */
+	for (uint32_t i = 0; i < n; i++)
+		bit_clear(v->pend_map, v->pend[i]);
+	qsort(v->pend, n, sizeof(*v->pend), cmp_u32);
 	/* One BAT sector holds 128 entries: one write per sector. */
-	if (v->pend_hi >= v->pend_lo)
-		for (uint32_t b = v->pend_lo / 128 * 128; b <= v->pend_hi;
-		     b += 128)
-			if ((r = vhd_bat_write_entry(v, b)) < 0)
-				return r;
-	vhd_layout_deferred_none(v);
+	for (uint32_t i = 0; i < n && r == 0; i++) {
+		if (v->pend[i] / 128 == last)
+			continue;
+		last = v->pend[i] / 128;
+		r = vhd_bat_write_entry(v, v->pend[i]);
+	}
+	if (r < 0) {
+		/* Still pending: the next commit writes them again. */
+		for (uint32_t i = 0; i < n; i++)
+			bit_set(v->pend_map, v->pend[i]);
+		return r;
+	}
+	v->pend_n = 0;
+	v->pend_bytes = 0;
 	return 0;
 }
 
@@ -349,6 +389,7 @@ vhd_layout_unmap_block(struct vhd *v, uint32_t blk)
 
 	if ((r = vhd_batmap_clear_durable(v, blk)) < 0)
 		return r;
+	pend_drop(v, blk);
 	v->bat[blk] = VHD_BAT_UNUSED;
 	if ((r = vhd_bat_write_entry(v, blk)) < 0) {
 		v->bat[blk] = old;

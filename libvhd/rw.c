@@ -1,6 +1,7 @@
 /* rw.c - reading and writing data: any offset and length, through the
- * chain; block allocation in crash-safe order (see SPEC.md and
- * /design: data and bitmap, then footer, barrier, then the BAT entry). */
+ * chain; block allocation in crash-safe order (SPEC.md 8.1: footer,
+ * bitmap and data now, the BAT entry at the next commit, which puts a
+ * barrier before the BAT writes: group commit). */
 #include <stdio.h>
 #include <stdlib.h>
 #include "internal.h"
@@ -233,8 +234,45 @@ write_in_block(struct vhd *v, uint32_t blk, uint64_t data, uint32_t boff,
 	return 0;
 }
 
+static int
+sync_fail(struct vhd *v, int r)
+{
+	return vhd_err(-r, "'%s': cannot sync: %s", v->path, strerror(-r));
+}
+
+/* Are BAT entries and bitmap changes kept for a commit?  Not on an
+ * UNSAFE_NOSYNC handle (no barrier to save) unless merge batches. */
+static int
+deferring(const struct vhd *v)
+{
+	return v->batch || !(v->flags & VHD_OPEN_UNSAFE_NOSYNC);
+}
+
+/* Makes the pending allocations and bitmap changes part of the disk:
+ * barrier (the data they cover durable), then the BAT sectors of the new
+ * blocks and the changed bitmap sectors.  Not itself followed by a
+ * barrier: metadata may reach the disk late, never before its data.
+ * Caller holds the exclusive lock (or the only reference, at close). */
+static int
+commit_locked(struct vhd *v)
+{
+	int r;
+
+	if (!vhd_alloc_pending(v))
+		return 0;
+	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC) &&
+	    (r = v->io->ops->flush(v->io)) < 0)
+		return sync_fail(v, r);
+	if ((r = vhd_layout_commit_deferred(v)) < 0)
+		return r;
+	return vhd_bm_commit(v);
+}
+
 /* Allocates block blk holding [boff, boff+len) of buf (buf NULL: zeros).
- * Order: bitmap and data, footer after the block, barrier, BAT entry. */
+ * Order: footer after the block, bitmap and data; the BAT entry is set in
+ * memory and written by the next commit (flush, FUA, close, or the bound
+ * on pending allocations), after its barrier.  Without a barrier at all
+ * (UNSAFE_NOSYNC and no batch) the entry is written at once. */
 static int
 alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 	    size_t len)
@@ -247,11 +285,26 @@ alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 	uint64_t bend = data + v->block_size;
 	int diff = v->type == VHD_TYPE_DIFF;
 	uint8_t *bits = NULL;
+	int defer = deferring(v);
 	int r;
 
 	if (bstart / 512 >= VHD_BAT_UNUSED)
 		return vhd_err(ENOSPC, "'%s': no room for another block: block "
 			       "offsets are limited to 2 TiB", v->path);
+	/* At the bound, commit before this allocation writes anything: a
+	 * failed commit fails this write with nothing of it done.  Merge's
+	 * batches grow the list instead (it commits each range). */
+	if (defer && !v->batch && (v->pend_n >= VHD_PEND_MAX ||
+				   v->pend_bytes >= VHD_PEND_MAX_BYTES) &&
+	    (r = commit_locked(v)) < 0)
+		return r;
+	if (defer && v->pend_n == v->pend_cap) {
+		uint32_t *p = realloc(v->pend, 2 * sizeof(*p) * v->pend_cap);
+		if (!p)
+			return vhd_err(ENOMEM, "no memory");
+		v->pend = p;
+		v->pend_cap *= 2;
+	}
 	bits = malloc(v->bitmap_size);
 	if (!bits)
 		return vhd_err(ENOMEM, "no memory");
@@ -291,20 +344,10 @@ alloc_block(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 		if (z1 > w1 && (r = vhd_io_zero(v->io, w1, z1 - w1)) < 0)
 			goto zfail;
 	}
-	if (v->batch) {
-		/* vhd_alloc_commit writes the entry after one barrier. */
+	if (defer)
 		vhd_layout_map_deferred(v, blk, bstart, diff ? bits : NULL);
-		goto out;
-	}
-	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC)) {
-		r = v->io->ops->flush(v->io);
-		if (r < 0) {
-			r = vhd_err(-r, "'%s': cannot sync: %s", v->path,
-				    strerror(-r));
-			goto out;
-		}
-	}
-	r = vhd_layout_map_block(v, blk, bstart, diff ? bits : NULL, 1);
+	else
+		r = vhd_layout_map_block(v, blk, bstart, diff ? bits : NULL, 1);
 out:
 	free(bits);
 	return r;
@@ -317,8 +360,6 @@ void
 vhd_alloc_batch(struct vhd *v, int on)
 {
 	pthread_rwlock_wrlock(&v->lock);
-	if (on && !v->batch)
-		vhd_layout_deferred_none(v);
 	v->batch = on;
 	pthread_rwlock_unlock(&v->lock);
 }
@@ -329,29 +370,30 @@ vhd_alloc_commit(struct vhd *v)
 	int r = 0;
 
 	pthread_rwlock_wrlock(&v->lock);
-	if (!v->batch || v->pend_hi < v->pend_lo)
+	if (!vhd_alloc_pending(v))
 		goto out;
-	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC) &&
-	    (r = v->io->ops->flush(v->io)) < 0) {
-		r = vhd_err(-r, "'%s': cannot sync: %s", v->path, strerror(-r));
-		goto out;
-	}
-	if ((r = vhd_layout_commit_deferred(v)) < 0)
+	if ((r = commit_locked(v)) < 0)
 		goto out;
 	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC) &&
 	    (r = v->io->ops->flush(v->io)) < 0)
-		r = vhd_err(-r, "'%s': cannot sync: %s", v->path, strerror(-r));
+		r = sync_fail(v, r);
 out:
 	pthread_rwlock_unlock(&v->lock);
 	return r;
 }
 
-/* One block's part of a write; caller holds the exclusive lock.  filled:
- * buf holds bytes the caller of vhd_pwrite did not write (a child's page
+int
+vhd_alloc_close(struct vhd *v)
+{
+	return commit_locked(v);
+}
+
+/* One block's part of a write; caller holds the exclusive lock.  buf may
+ * hold bytes the caller of vhd_pwrite did not write (a child's page
  * completed from below). */
 static int
 write_chunk(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
-	    size_t len, int filled)
+	    size_t len)
 {
 	uint32_t e = v->bat[blk];
 	int r;
@@ -361,27 +403,20 @@ write_chunk(struct vhd *v, uint32_t blk, uint32_t boff, const uint8_t *buf,
 	uint64_t data = (uint64_t)e * 512 + v->bitmap_size;
 	if (v->bm_state[blk] == BM_FULL)
 		return pwrite_at(v, buf, len, data + boff);
+	/* No room for another changed bitmap: commit before writing. */
+	if (deferring(v) && vhd_bm_dirty_full(v, blk) &&
+	    (r = commit_locked(v)) < 0)
+		return r;
 	r = write_in_block(v, blk, data, boff, buf, len, 0);
 	if (r < 0)
 		return r;
 	uint32_t s0 = boff / 512, s1 = (uint32_t)((boff + len + 511) / 512);
-	/* Bits about to be set may cover bytes nobody wrote (the filled part
-	 * of a page, the rest of a partial sector): their data must be
-	 * durable before the bits are, or after a power loss they read as
-	 * whatever the file held there instead of what was below.  Bytes
-	 * the caller wrote may be lost until a flush, never others. */
-	if ((filled || boff % 512 || (boff + len) % 512) &&
-	    !(v->flags & VHD_OPEN_UNSAFE_NOSYNC)) {
-		int set;
-		uint32_t run;
-		if ((r = vhd_bm_run(v, blk, s0, s1, &set, &run)) < 0)
-			return r;
-		if ((!set || run < s1 - s0) &&
-		    (r = v->io->ops->flush(v->io)) < 0)
-			return vhd_err(-r, "'%s': cannot sync: %s", v->path,
-				       strerror(-r));
-	}
-	return vhd_bm_set(v, blk, s0, s1 - s0);
+	/* The bits are set in memory (reads see them at once) and written by
+	 * the next commit, after its barrier: a bit never reaches the disk
+	 * before the data it covers, which matters most where it covers bytes
+	 * nobody wrote (the filled part of a page, the rest of a partial
+	 * sector: they would read as whatever the file held there). */
+	return vhd_bm_set(v, blk, s0, s1 - s0, deferring(v));
 }
 
 /* Differencing disks are written in whole 4 KiB pages: the parts of an
@@ -410,13 +445,13 @@ write_chunk_diff(struct vhd *v, uint32_t blk, uint32_t boff,
 			size_t whole = len / DIFF_PAGE * DIFF_PAGE;
 			if (whole < k)
 				whole = k;
-			r = write_chunk(v, blk, boff, buf, whole, 0);
+			r = write_chunk(v, blk, boff, buf, whole);
 			k = whole;
 		} else {
 			r = vhd_read_level(v, page, pe - p0, bstart + p0);
 			if (r == 0) {
 				memcpy(page + (boff - p0), buf, k);
-				r = write_chunk(v, blk, p0, page, pe - p0, 1);
+				r = write_chunk(v, blk, p0, page, pe - p0);
 			}
 		}
 		if (r < 0)
@@ -438,7 +473,7 @@ write_slow(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off)
 		len = block_part(v, off, n, &blk, &boff);
 		int r = v->type == VHD_TYPE_DIFF ?
 			write_chunk_diff(v, blk, boff, buf, len) :
-			write_chunk(v, blk, boff, buf, len, 0);
+			write_chunk(v, blk, boff, buf, len);
 		if (r < 0)
 			return r;
 	}
@@ -517,8 +552,9 @@ vhd_pwrite(struct vhd *v, const void *buf, size_t n, uint64_t off)
 	return r;
 }
 
-/* A FUA write into blocks that are all allocated with every bit set (or
- * a fixed disk): only data moves, so writing it durably is enough.  1 in
+/* A FUA write into blocks that are all allocated with every bit set and
+ * committed (or a fixed disk): only data moves, so writing it durably is
+ * enough.  1 in
  * *done if it applied; *flush set if the backend could not write durably
  * (the data was written; the caller syncs). */
 static int
@@ -533,7 +569,8 @@ write_fua_fast(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off,
 		b1 = (off + n - 1) / v->block_size;
 		for (uint64_t b = b0; b <= b1; b++)
 			if (v->bat[b] == VHD_BAT_UNUSED ||
-			    v->bm_state[b] != BM_FULL)
+			    v->bm_state[b] != BM_FULL ||
+			    vhd_layout_pending(v, (uint32_t)b))
 				return 0;
 	}
 	*done = 1;
@@ -587,9 +624,9 @@ vhd_pwrite_flags(struct vhd *v, const void *buf, size_t n, uint64_t off,
 	pthread_rwlock_rdlock(&v->lock);
 	r = write_fua_fast(v, buf, n, off, &done, &flush);
 	pthread_rwlock_unlock(&v->lock);
-	/* Otherwise the write allocates or sets bits: the allocation's own
-	 * barrier orders data before the BAT entry, and one sync then makes
-	 * the entry (and the bitmap) durable too. */
+	/* Otherwise the write allocates, sets bits or lies in a block whose
+	 * entry is pending: vhd_flush commits (barrier, BAT entries) and
+	 * syncs, making the data and the metadata durable. */
 	if (!done) {
 		r = vhd_pwrite(v, buf, n, off);
 		flush = 1;
@@ -602,11 +639,24 @@ vhd_pwrite_flags(struct vhd *v, const void *buf, size_t n, uint64_t off,
 int
 vhd_flush(struct vhd *v)
 {
+	uint32_t pend;
+	int r;
+
 	if (!v)
 		return vhd_err(EINVAL, "vhd_flush: no handle");
 	if (!v->rdwr)
 		return 0;
-	int r = v->io->ops->flush(v->io);
+	pthread_rwlock_rdlock(&v->lock);
+	pend = vhd_alloc_pending(v);
+	pthread_rwlock_unlock(&v->lock);
+	if (pend > 0) {
+		pthread_rwlock_wrlock(&v->lock);
+		r = commit_locked(v);
+		pthread_rwlock_unlock(&v->lock);
+		if (r < 0)
+			return r;
+	}
+	r = v->io->ops->flush(v->io);
 	if (r < 0)
 		return vhd_err(-r, "'%s': cannot sync: %s", v->path,
 			       strerror(-r));
@@ -646,11 +696,12 @@ static int
 dealloc_block(struct vhd *v, uint32_t blk)
 {
 	uint64_t bstart = (uint64_t)v->bat[blk] * 512;
-	int r;
+	int pending = vhd_layout_pending(v, blk), r;
 
 	if ((r = vhd_layout_unmap_block(v, blk)) < 0)
 		return r;
-	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC)) {
+	/* A pending block's entry never reached the disk: no barrier. */
+	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC) && !pending) {
 		r = v->io->ops->flush(v->io);
 		if (r < 0)
 			return vhd_err(-r, "'%s': cannot sync: %s", v->path,

@@ -594,6 +594,11 @@ vhd_close(struct vhd *v)
 {
 	if (!v)
 		return;
+	/* Allocations still pending become part of the disk (barrier, BAT
+	 * entries).  A failure leaves its message for vhd_errmsg(); callers
+	 * that must know call vhd_flush() first (vhdnbd, vhdfuse do). */
+	if (v->rdwr && vhd_alloc_pending(v))
+		(void)vhd_alloc_close(v);
 	/* An UNSAFE_NOSYNC handle is a new output file whose writer decides
 	 * about durability with vhd_flush (convert --sync). */
 	if (v->rdwr && !(v->flags & VHD_OPEN_UNSAFE_NOSYNC))

@@ -43,9 +43,13 @@ crash_sweep_run(const struct crash_sweep *s, enum fault_mode mode, long n,
 	assert_non_null(fio);
 	if (s->open(&v, fio, VHD_OPEN_RDWR) < 0)
 		fail_msg("open: %s", vhd_errmsg());
+	long writes = 0;
+	if (s->close_writes)
+		fault_io_report_writes(fio, &writes);
 	s->workload(v, fio, n, mode < sizeof(want) / sizeof(want[0]) ?
 		    want[mode] : 0);
-	long writes = fault_io_writes(fio);
+	if (!s->close_writes)
+		writes = fault_io_writes(fio);
 	vhd_close(v);           /* closes fio, not mem */
 	const uint8_t *d = vhd_io_mem_data(dur ? dur : mem, &len);
 	s->verify(d, len, what[mode], n, mode == FAULT_REORDER ||

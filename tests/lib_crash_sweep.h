@@ -30,6 +30,9 @@ struct crash_sweep {
 	long min_writes;                /* the workload makes more */
 	int stride;                     /* honour VHD_TEST_STRIDE */
 	long *repairs;                  /* if set: zeroed per mode, printed */
+	/* vhd_close's writes are fault points too (VHD: closing commits
+	 * the pending BAT entries and bitmaps of group commit). */
+	int close_writes;
 };
 
 /* One run with the fault mode at write n (FAULT_NONE, 0: counting);

@@ -25,6 +25,7 @@ struct fault_io {
 	uint32_t seed;
 	struct pending *q;
 	size_t nq, capq;
+	long *report;           /* gets writes at close */
 };
 
 static int
@@ -191,6 +192,8 @@ x_close(struct vhd_io *io)
 {
 	struct fault_io *f = (struct fault_io *)io;
 
+	if (f->report)
+		*f->report = f->writes;
 	drop_queue(f);
 	free(f->q);
 	if (f->owns_inner)
@@ -230,6 +233,12 @@ fault_io_wrap_reorder(struct vhd_io *inner, struct vhd_io *durable, long n,
 		((struct fault_io *)io)->seed = seed;
 	}
 	return io;
+}
+
+void
+fault_io_report_writes(struct vhd_io *io, long *writes)
+{
+	((struct fault_io *)io)->report = writes;
 }
 
 long

@@ -34,6 +34,9 @@ struct vhd_io *fault_io_wrap(struct vhd_io *inner, enum fault_mode mode,
 struct vhd_io *fault_io_wrap_reorder(struct vhd_io *inner,
 				     struct vhd_io *durable, long n,
 				     uint32_t seed);
+/* *writes gets the count of writes when the wrapper is closed (the
+ * writes of vhd_close, a commit, count too). */
+void fault_io_report_writes(struct vhd_io *io, long *writes);
 /* Writes seen so far (including dropped ones). */
 long fault_io_writes(struct vhd_io *io);
 /* Has the fault triggered? */

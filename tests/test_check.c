@@ -38,6 +38,7 @@ image(size_t *n)
 	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
 	assert_int_equal(vhd_pwrite(v, b, sizeof(b), 0), 0);
 	assert_int_equal(vhd_pwrite(v, b, sizeof(b), 3u << 20), 0);
+	assert_int_equal(vhd_flush(v), 0);     /* commits the BAT entries */
 	const uint8_t *d = vhd_io_mem_data(io, n);
 	uint8_t *c = malloc(*n + 4096);
 	memcpy(c, d, *n);

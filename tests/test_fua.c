@@ -182,6 +182,32 @@ test_file(void **state)
 	assert_int_equal(vhd_pread(v, got, sizeof got, 12288), 0);
 	assert_memory_equal(got, b, sizeof b);
 	vhd_close(v);
+
+	/* A block allocated by a plain write has its BAT entry pending (group
+	 * commit: another opener does not see it yet); a FUA write into it
+	 * must commit that entry, not only write its own data durably. */
+	struct vhd *w;
+	uint8_t a[4096];
+	tu_fill(a, sizeof a, &seed);
+	assert_int_equal(vhd_open(&v, path, VHD_OPEN_RDWR), 0);
+	assert_int_equal(vhd_pwrite(v, a, sizeof a, 3u << 20), 0);
+	assert_int_equal(vhd_open(&w, path, VHD_OPEN_RDONLY |
+				  VHD_OPEN_FORCE_SHARE), 0);
+	assert_int_equal(vhd_pread(w, got, sizeof got, 3u << 20), 0);
+	vhd_close(w);
+	memset(b, 0, sizeof b);
+	assert_memory_equal(got, b, sizeof b);  /* the last committed state */
+	tu_fill(b, sizeof b, &seed);
+	assert_int_equal(vhd_pwrite_flags(v, b, sizeof b, (3u << 20) + 8192,
+					  VHD_WRITE_FUA), 0);
+	assert_int_equal(vhd_open(&w, path, VHD_OPEN_RDONLY |
+				  VHD_OPEN_FORCE_SHARE), 0);
+	assert_int_equal(vhd_pread(w, got, sizeof got, (3u << 20) + 8192), 0);
+	assert_memory_equal(got, b, sizeof b);
+	assert_int_equal(vhd_pread(w, got, sizeof got, 3u << 20), 0);
+	assert_memory_equal(got, a, sizeof a);
+	vhd_close(w);
+	vhd_close(v);
 	tu_rmrf(dir);
 	free(dir);
 }

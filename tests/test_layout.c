@@ -87,6 +87,8 @@ image(size_t *n)
 	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
 	assert_int_equal(vhd_pwrite(v, buf, sizeof(buf), 0), 0);
 	assert_int_equal(vhd_pwrite(v, buf, sizeof(buf), BS), 0);
+	/* New blocks' BAT entries reach the file at a commit (flush). */
+	assert_int_equal(vhd_flush(v), 0);
 	const uint8_t *d = vhd_io_mem_data(io, n);
 	uint8_t *copy = malloc(*n);
 	assert_non_null(copy);

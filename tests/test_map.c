@@ -62,6 +62,7 @@ test_partial_bitmap(void **state)
 	memset(b, 0x33, 2 * MB);
 	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
 	assert_int_equal(vhd_pwrite(v, b, 2 * MB, 0), 0);
+	assert_int_equal(vhd_flush(v), 0);     /* commits the BAT entry */
 	const uint8_t *src = vhd_io_mem_data(io, &n);
 	uint8_t *d = malloc(n);
 	memcpy(d, src, n);

@@ -336,6 +336,7 @@ test_gap_before_unaligned_footer(void **state)
 	memset(b, 0x5a, sizeof(b));
 	assert_int_equal(vhd_open_io(&v, io, &oo), 0);
 	assert_int_equal(vhd_pwrite(v, b, 512, 0), 0);
+	assert_int_equal(vhd_flush(v), 0);     /* commits the BAT entry */
 	const uint8_t *d = vhd_io_mem_data(io, &n);
 	/* The next block: bitmap so that its data is 4 KiB aligned. */
 	uint64_t ft = n - 512;
