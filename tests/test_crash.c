@@ -846,17 +846,6 @@ gc_expect(const uint8_t *model, int dirty_a, int dirty_b)
 	}
 }
 
-static uint8_t *
-snapshot(struct vhd_io *io, size_t *n)
-{
-	const uint8_t *d = vhd_io_mem_data(io, n);
-	uint8_t *c = malloc(*n);
-
-	assert_non_null(c);
-	memcpy(c, d, *n);
-	return c;
-}
-
 /* Allocating writes with no flush, then the process dies (every write it
  * issued is in the file): the blocks read as before (their BAT entries
  * were never written), check finds nothing but leaked space; after a
@@ -885,7 +874,7 @@ gc_unflushed(const char *name)
 	assert_int_equal(vhd_pread(v, got, GC_LEN, GC_B), 0);
 	assert_memory_equal(got, buf, GC_LEN);
 
-	d = snapshot(mem, &n);
+	d = crash_sweep_copy(mem, &n);
 	gc_expect(parent_data, 0, 0);           /* exactly the old content */
 	verify(d, n, name, 1, 0);
 	free(d);
@@ -895,14 +884,14 @@ gc_unflushed(const char *name)
 	assert_int_equal(vhd_pwrite_flags(v, buf, 512, GC_A + GC_LEN,
 					  VHD_WRITE_FUA), 0);
 	memcpy(model + GC_A + GC_LEN, buf, 512);
-	d = snapshot(mem, &n);
+	d = crash_sweep_copy(mem, &n);
 	gc_expect(model, 0, 0);
 	memcpy(st.flushed, model, DISK);
 	verify(d, n, name, 2, 0);
 	free(d);
 
 	assert_int_equal(vhd_flush(v), 0);
-	d = snapshot(mem, &n);
+	d = crash_sweep_copy(mem, &n);
 	gc_expect(model, 0, 0);
 	memcpy(st.flushed, model, DISK);        /* exactly the new content */
 	verify(d, n, name, 2, 0);
@@ -913,7 +902,7 @@ gc_unflushed(const char *name)
 	 * commit), a dynamic disk only writes data. */
 	uint64_t at = GC_A / BLOCK * BLOCK + 32768;
 	assert_int_equal(vhd_pwrite(v, buf, 700, at), 0);
-	d = snapshot(mem, &n);
+	d = crash_sweep_copy(mem, &n);
 	gc_expect(model, 0, 0);
 	memcpy(st.flushed, model, DISK);
 	if (!diff) {    /* in place: the new bytes are in the file */
@@ -923,7 +912,7 @@ gc_unflushed(const char *name)
 	free(d);
 	memcpy(model + at, buf, 700);
 	vhd_close(v);           /* commits */
-	d = snapshot(mem, &n);
+	d = crash_sweep_copy(mem, &n);
 	gc_expect(model, 0, 0);
 	memcpy(st.flushed, model, DISK);
 	verify(d, n, name, 4, 0);
@@ -966,7 +955,7 @@ gc_fua_run(enum fault_mode mode, long n, uint32_t rseed, long *w0, long *w1,
 	tu_fill(buf, GC_LEN, &s);
 	assert_int_equal(vhd_pwrite(v, buf, GC_LEN, GC_C), 0);
 	/* The power fails here (mode NONE: reorder past every write). */
-	uint8_t *d = snapshot(dur ? dur : mem, &len);
+	uint8_t *d = crash_sweep_copy(dur ? dur : mem, &len);
 	if (mode == FAULT_REORDER && n == LONG_MAX) {
 		/* Right after the FUA write: A and B (committed by it) are
 		 * new, C is old. */

@@ -18,7 +18,10 @@ import subprocess
 import sys
 import time
 
-IHAVEOPT = 0x49484156454F5054
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rawnbd import negotiate, recvn  # noqa: E402
+
 
 
 def fail(msg):
@@ -31,31 +34,6 @@ def status(pid, key):
         if line.startswith(key + ":"):
             return int(line.split()[1])
     fail("no %s in /proc/%d/status" % (key, pid))
-
-
-def recvn(s, n):
-    b = b""
-    while len(b) < n:
-        x = s.recv(n - len(b))
-        if not x:
-            raise EOFError()
-        b += x
-    return b
-
-
-def negotiate(s):
-    """Fixed newstyle, NBD_OPT_GO on the default export, simple replies."""
-    recvn(s, 18)
-    s.sendall(struct.pack(">I", 3))
-    data = struct.pack(">IH", 0, 0)
-    s.sendall(struct.pack(">QII", IHAVEOPT, 7, len(data)) + data)
-    while True:
-        _, _, typ, n = struct.unpack(">QIII", recvn(s, 20))
-        recvn(s, n)
-        if typ == 1:
-            return
-        if typ & 0x80000000:
-            fail("GO refused: %x" % typ)
 
 
 def read_req(s, cookie, off, n):

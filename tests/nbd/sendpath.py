@@ -9,11 +9,16 @@
 #                              its replies does not keep another client's
 #                              READ from being answered within 2 s
 # The image's MiB k (k < 16) holds the byte k + 1 (sendpath.sh writes it).
+import os
 import socket
 import struct
 import subprocess
 import sys
 import time
+
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rawnbd import negotiate, recvn  # noqa: E402
 
 MIB = 1 << 20
 
@@ -21,31 +26,6 @@ MIB = 1 << 20
 def fail(msg):
     print("sendpath.py: " + msg, file=sys.stderr)
     sys.exit(1)
-
-
-def recvn(s, n):
-    b = bytearray()
-    while len(b) < n:
-        x = s.recv(min(n - len(b), 1 << 16))
-        if not x:
-            raise EOFError()
-        b += x
-    return bytes(b)
-
-
-def negotiate(s):
-    """Fixed newstyle, NBD_OPT_GO on the default export, simple replies."""
-    recvn(s, 18)
-    s.sendall(struct.pack(">I", 3))
-    data = struct.pack(">IH", 0, 0)
-    s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, len(data)) + data)
-    while True:
-        _, _, typ, n = struct.unpack(">QIII", recvn(s, 20))
-        recvn(s, n)
-        if typ == 1:
-            return
-        if typ & 0x80000000:
-            fail("GO refused: %x" % typ)
 
 
 def read_req(cookie, off, n):
