@@ -41,7 +41,7 @@ crash_sweep_run(const struct crash_sweep *s, enum fault_mode mode, long n,
 		fio = fault_io_wrap(mem, mode, n);
 	}
 	assert_non_null(fio);
-	if (s->open(&v, fio, VHD_OPEN_RDWR) < 0)
+	if (s->open_image(&v, fio, VHD_OPEN_RDWR) < 0)
 		fail_msg("open: %s", vhd_errmsg());
 	long writes = 0;
 	if (s->close_writes)

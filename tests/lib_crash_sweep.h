@@ -16,8 +16,9 @@ struct crash_sweep {
 	const char *name;               /* printed with the counts */
 	const uint8_t *base;            /* the image before the workload */
 	size_t base_len;
-	/* Opens the image on io with flags (VHD_OPEN_RDWR here). */
-	int (*open)(struct vhd **v, struct vhd_io *io, unsigned flags);
+	/* Opens the image on io with flags (VHD_OPEN_RDWR here); not
+	 * named "open", a macro in the Windows test shim (tests/compat). */
+	int (*open_image)(struct vhd **v, struct vhd_io *io, unsigned flags);
 	/* Runs the workload on v over fio; n is the failing write (0:
 	 * none) and want the error (EIO, ENOSPC; 0: none) the call that
 	 * issued it must return. */

@@ -301,7 +301,7 @@ every_point(const char *name)
 {
 	const struct crash_sweep s = {
 		.name = name, .base = base, .base_len = base_len,
-		.open = open_mem, .workload = workload, .verify = verify,
+		.open_image = open_mem, .workload = workload, .verify = verify,
 		.min_writes = 20, .repairs = &repairs,
 		.close_writes = 1,
 	};

@@ -561,7 +561,7 @@ every_point(const char *name)
 {
 	const struct crash_sweep s = {
 		.name = name, .base = base, .base_len = base_len,
-		.open = open_mem, .workload = sweep_workload, .verify = verify,
+		.open_image = open_mem, .workload = sweep_workload, .verify = verify,
 		.min_writes = 40, .stride = 1,
 	};
 
