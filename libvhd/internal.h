@@ -85,6 +85,13 @@ align_up(uint64_t x, uint64_t a)
 	return (x + a - 1) / a * a;
 }
 
+/* Do the byte ranges [a0, a1) and [b0, b1) share a byte? */
+static inline int
+ranges_overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
+{
+	return a0 < b1 && b0 < a1;
+}
+
 static inline int
 vhd_is_zero(const uint8_t *p, size_t n)
 {

@@ -248,12 +248,6 @@ check_cut(struct vhd *v, uint64_t ns)
 
 /* ---- dynamic and differencing: growing the BAT ---- */
 
-static int
-overlaps(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
-{
-	return a0 < b1 && b0 < a1;
-}
-
 /* Moves block blk to the end of the file: footer behind its new place,
  * copy, barrier, BAT entry, barrier. */
 static int
@@ -316,13 +310,13 @@ grow_bat_in_place(struct vhd *v, uint32_t n, vhd_progress_fn progress,
 	for (uint32_t i = 0; i < v->bat_entries; i++) {
 		uint64_t s = (uint64_t)v->bat[i] * 512;
 		if (v->bat[i] != VHD_BAT_UNUSED &&
-		    overlaps(s, s + len, old_end, new_end))
+		    ranges_overlap(s, s + len, old_end, new_end))
 			todo++;
 	}
 	for (uint32_t i = 0; i < v->bat_entries; i++) {
 		uint64_t s = (uint64_t)v->bat[i] * 512;
 		if (v->bat[i] == VHD_BAT_UNUSED ||
-		    !overlaps(s, s + len, old_end, new_end))
+		    !ranges_overlap(s, s + len, old_end, new_end))
 			continue;
 		if ((r = move_block_to_end(v, i)) < 0)
 			return r;
@@ -424,7 +418,7 @@ grow_bat(struct vhd *v, uint32_t n, vhd_progress_fn progress, void *arg)
 
 	/* The header, locator data or a batmap where the table grows. */
 	for (size_t i = 0; i < k; i++)
-		if (overlaps(m[i].start, m[i].end, old_end, new_end))
+		if (ranges_overlap(m[i].start, m[i].end, old_end, new_end))
 			blocked = 1;
 	if (new_end == old_end) {
 		/* The last BAT sector has room: only its padding changes. */

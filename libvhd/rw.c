@@ -657,10 +657,7 @@ vhd_flush(struct vhd *v)
 			return r;
 	}
 	r = v->io->ops->flush(v->io);
-	if (r < 0)
-		return vhd_err(-r, "'%s': cannot sync: %s", v->path,
-			       strerror(-r));
-	return 0;
+	return r < 0 ? sync_fail(v, r) : 0;
 }
 
 /* Does any ancestor of v store data in [off, off+len)? */
@@ -704,8 +701,7 @@ dealloc_block(struct vhd *v, uint32_t blk)
 	if (!(v->flags & VHD_OPEN_UNSAFE_NOSYNC) && !pending) {
 		r = v->io->ops->flush(v->io);
 		if (r < 0)
-			return vhd_err(-r, "'%s': cannot sync: %s", v->path,
-				       strerror(-r));
+			return sync_fail(v, r);
 	}
 	/* The space is never reused in this session (a lost BAT update
 	 * would otherwise leave two entries on it); compaction reclaims it. */

@@ -594,13 +594,6 @@ vhdx_zero(struct vhd *v, uint64_t off, uint64_t len, unsigned flags,
 
 /* ---- the parent locator ---- */
 
-/* Does [a, a+alen) overlap [b, b+blen)? */
-static int
-overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
-{
-	return a < b + blen && b < a + alen;
-}
-
 /* The metadata region's bytes [off, off+n) (region offsets) as t
  * changes them: data, or zeros when data is NULL. */
 static int
@@ -656,7 +649,7 @@ vhdx_write_locator(struct vhd *v, struct vhdx *x, const uint8_t *item,
 			continue;
 		if (io + (uint64_t)il > end)
 			end = io + (uint64_t)il;
-		if (overlaps(at, len, io, il))
+		if (ranges_overlap(at, at + len, io, io + (uint64_t)il))
 			fits = 0;
 	}
 	if (at + (uint64_t)len > x->meta_len)

@@ -60,6 +60,14 @@ crash_sweep_run(const struct crash_sweep *s, enum fault_mode mode, long n,
 	return writes;
 }
 
+long
+crash_sweep_stride(void)
+{
+	const char *env = getenv("VHD_TEST_STRIDE");
+
+	return env && atol(env) > 1 ? atol(env) : 1;
+}
+
 void
 crash_sweep(const struct crash_sweep *s)
 {
@@ -68,8 +76,7 @@ crash_sweep(const struct crash_sweep *s)
 	static const char *mname[] = { "crash", "power loss (2 subsets)",
 		"EIO", "ENOSPC", "short write" };
 	long total = crash_sweep_run(s, FAULT_NONE, 0, 0);
-	const char *env = s->stride ? getenv("VHD_TEST_STRIDE") : NULL;
-	long stride = env && atol(env) > 1 ? atol(env) : 1;
+	long stride = s->stride ? crash_sweep_stride() : 1;
 
 	assert_true(total > s->min_writes);
 	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {

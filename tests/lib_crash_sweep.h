@@ -45,6 +45,9 @@ long crash_sweep_run(const struct crash_sweep *s, enum fault_mode mode,
  * portability`, where every point would outlast their time limit): every
  * k-th point, the first and the last. */
 void crash_sweep(const struct crash_sweep *s);
+/* k from VHD_TEST_STRIDE=k (k > 1), else 1: how far apart the points
+ * of a sweep are under an emulator. */
+long crash_sweep_stride(void);
 /* A malloc'd copy of a memory backend's bytes (*len its size). */
 uint8_t *crash_sweep_copy(struct vhd_io *mem, size_t *len);
 

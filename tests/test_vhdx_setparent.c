@@ -523,10 +523,7 @@ static int
 setup(void **state)
 {
 	(void)state;
-	const char *s = getenv("VHD_TEST_STRIDE");
-
-	if (s && atol(s) > 1)
-		stride = atol(s);
+	stride = crash_sweep_stride();
 	tmpdir = tu_tmpdir();
 	return tmpdir ? 0 : -1;
 }
