@@ -7,6 +7,8 @@
 #endif
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
@@ -25,7 +27,100 @@ struct io_file {
 	int fd;
 	int lock;       /* VHD_LOCK_* held */
 	char *path;
+	/* writeback pacing (below), if opened with VHD_IO_PACE */
+	int pace;
+	atomic_uint_fast64_t streamed;  /* bytes of large writes */
+	pthread_mutex_t pace_lock;
+	pthread_cond_t pace_cond;
+	pthread_t pacer;
+	int pace_started, pace_failed, pace_want, pace_stop;
 };
+
+/* Writeback pacing (VHD_IO_PACE, from VHD_OPEN_PACE_WRITES).  Bulk
+ * writes land in the page cache and stay there until the kernel's dirty
+ * threshold (a tenth of memory by default) or our flush: a 1 GiB copy
+ * then spends its time in memcpy first and in fdatasync after, one after
+ * the other, and the disk idles during the first (a FUSE `dd conv=fsync`
+ * of 1 GiB ran at 0.7x the raw file's O_DIRECT speed).  Every PACE_BYTES
+ * of large writes a helper thread asks the kernel to start writing the
+ * file's dirty pages back (sync_file_range WRITE: it does not wait for
+ * them, nor make anything durable), so the disk works while the data
+ * still arrives.  A thread, because the call submits the I/O in its
+ * caller's time.  Opt-in, because a writer that never flushes (nbdcopy
+ * without --flush into a file deleted after) pays for I/O it would not
+ * have done: a fifth of its speed, measured.  Small random writes do not
+ * count: their pages are often written again.  Durability and write
+ * order are not touched: the kernel may write any dirty page at any
+ * time anyway, and our order rests on the barriers (f_flush) alone. */
+#define PACE_MIN_WRITE  (128u << 10)
+#define PACE_BYTES      (8u << 20)
+
+#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
+static void *
+pacer_main(void *arg)
+{
+	struct io_file *f = arg;
+
+	pthread_mutex_lock(&f->pace_lock);
+	for (;;) {
+		while (!f->pace_want && !f->pace_stop)
+			pthread_cond_wait(&f->pace_cond, &f->pace_lock);
+		if (f->pace_stop)
+			break;
+		f->pace_want = 0;
+		pthread_mutex_unlock(&f->pace_lock);
+		(void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		pthread_mutex_lock(&f->pace_lock);
+	}
+	pthread_mutex_unlock(&f->pace_lock);
+	return NULL;
+}
+
+static void
+pace(struct io_file *f, size_t n)
+{
+	if (!f->pace || n < PACE_MIN_WRITE)
+		return;
+	uint64_t before = atomic_fetch_add(&f->streamed, n);
+	if (before / PACE_BYTES == (before + n) / PACE_BYTES)
+		return;
+	pthread_mutex_lock(&f->pace_lock);
+	if (!f->pace_started && !f->pace_failed) {
+		if (pthread_create(&f->pacer, NULL, pacer_main, f) == 0)
+			f->pace_started = 1;
+		else
+			f->pace_failed = 1;     /* no thread: no pacing */
+	}
+	f->pace_want = 1;
+	pthread_cond_signal(&f->pace_cond);
+	pthread_mutex_unlock(&f->pace_lock);
+}
+
+static void
+pace_stop(struct io_file *f)
+{
+	if (!f->pace_started)
+		return;
+	pthread_mutex_lock(&f->pace_lock);
+	f->pace_stop = 1;
+	pthread_cond_signal(&f->pace_cond);
+	pthread_mutex_unlock(&f->pace_lock);
+	pthread_join(f->pacer, NULL);
+}
+#else
+static void
+pace(struct io_file *f, size_t n)
+{
+	(void)f;
+	(void)n;
+}
+
+static void
+pace_stop(struct io_file *f)
+{
+	(void)f;
+}
+#endif
 
 static int
 f_pread(struct vhd_io *io, void *buf, size_t n, uint64_t off)
@@ -55,6 +150,7 @@ f_pwrite(struct vhd_io *io, const void *buf, size_t n, uint64_t off)
 	struct io_file *f = (struct io_file *)io;
 	const uint8_t *p = buf;
 
+	pace(f, n);
 	while (n > 0) {
 		ssize_t r = pwrite(f->fd, p, n, (off_t)off);
 		if (r < 0) {
@@ -129,7 +225,11 @@ f_close(struct vhd_io *io)
 
 	if (!f)
 		return;
-	close(f->fd);   /* releases the OFD locks and the flock */
+	pace_stop(f);
+	if (f->fd >= 0)
+		close(f->fd);   /* releases the OFD locks and the flock */
+	pthread_cond_destroy(&f->pace_cond);
+	pthread_mutex_destroy(&f->pace_lock);
 	free(f->path);
 	free(f);
 }
@@ -580,19 +680,28 @@ file_open(const char *path, unsigned flags, int lock, struct vhd_io **out)
 		free(f);
 		return vhd_err(ENOMEM, "'%s': no memory", path);
 	}
-	f->fd = open(path, oflags, 0644);
-	if (f->fd < 0) {
-		int e = errno;
+	if (pthread_mutex_init(&f->pace_lock, NULL) != 0) {
 		free(f->path);
 		free(f);
-		return vhd_err(e, "'%s': %s", path, strerror(e));
+		return vhd_err(ENOMEM, "'%s': no memory", path);
+	}
+	if (pthread_cond_init(&f->pace_cond, NULL) != 0) {
+		pthread_mutex_destroy(&f->pace_lock);
+		free(f->path);
+		free(f);
+		return vhd_err(ENOMEM, "'%s': no memory", path);
 	}
 	f->io.ops = &file_ops;
 	f->io.name = f->path;
+	f->pace = (flags & VHD_IO_PACE) && (oflags & O_RDWR);
+	f->fd = open(path, oflags, 0644);
+	if (f->fd < 0) {
+		int e = errno;
+		f_close(&f->io);
+		return vhd_err(e, "'%s': %s", path, strerror(e));
+	}
 	if (lock && (r = lock_file(f, lock)) < 0) {
-		close(f->fd);
-		free(f->path);
-		free(f);
+		f_close(&f->io);
 		return r;
 	}
 	*out = &f->io;

@@ -141,6 +141,14 @@ struct vhd_io {
  * Without it a read-only open keeps writers out while it is open, and
  * fails with -EBUSY while a writer has the image (SPEC.md "Locking"). */
 #define VHD_OPEN_FORCE_SHARE     0x0020u
+/* Read-write: start writing bulk data back to the disk while it still
+ * arrives (file images on Linux: every 8 MiB of writes of 128 KiB or more,
+ * from a helper thread), so that a flush after a long copy does not
+ * write it all at once.  For callers that flush or close soon after bulk
+ * writes (vhdfuse: dd, cp, mkfs through the mounted disk); durability
+ * and write order are unchanged.  Costs a caller that never flushes the
+ * disk bandwidth it would not have used. */
+#define VHD_OPEN_PACE_WRITES     0x0040u
 
 struct vhd_open_opts {
 	size_t struct_size;         /* sizeof(struct vhd_open_opts) */
@@ -180,6 +188,8 @@ VHD_EXPORT void vhd_set_lock_wait(unsigned ms,
 /* Built-in backends. */
 #define VHD_IO_RDWR   0x1u
 #define VHD_IO_CREATE 0x2u              /* create; fail if it exists */
+#define VHD_IO_PACE   0x4u              /* VHD_OPEN_PACE_WRITES: a hint,
+					   backends may ignore it */
 /* ---- Storage layer (VFS) ------------------------------------------------ *
  * Every name the library is given or finds (an image, its parents, a new
  * file) is resolved through a struct vhd_vfs, in the manner of SQLite's

@@ -249,7 +249,10 @@ main(int argc, char **argv)
 		goto out_close;
 	}
 
-	oo.flags |= s->readonly ? VHD_OPEN_RDONLY : VHD_OPEN_RDWR;
+	/* Writes through the disk file usually end in fsync or unmount
+	 * (dd, cp, mkfs): start their writeback while they arrive. */
+	oo.flags |= s->readonly ? VHD_OPEN_RDONLY :
+		    VHD_OPEN_RDWR | VHD_OPEN_PACE_WRITES;
 	r = vhd_open_opts(&s->v, image, &oo);
 	if (r < 0) {
 		open_error(image, r);
