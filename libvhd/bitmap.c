@@ -212,13 +212,14 @@ make_dirty(struct vhd *v, uint32_t blk, uint8_t **bits)
 	return 0;
 }
 
-int
-vhd_bm_set(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n, int defer)
+/* vhd_bm_set's work; caller holds bm_lock. */
+static int
+bm_set_locked(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n,
+	      int defer)
 {
 	uint8_t *bits;
 	int r;
 
-	pthread_mutex_lock(&v->bm_lock);
 	r = bm_get(v, blk, &bits);
 	if (r < 0 || !bits)
 		goto out;
@@ -264,6 +265,27 @@ vhd_bm_set(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n, int defer)
 		v->bm_cache[blk % v->bm_slots].block = VHD_BAT_UNUSED;
 	}
 out:
+	return r;
+}
+
+int
+vhd_bm_set(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n, int defer)
+{
+	pthread_mutex_lock(&v->bm_lock);
+	int r = bm_set_locked(v, blk, sec, n, defer);
+	pthread_mutex_unlock(&v->bm_lock);
+	return r;
+}
+
+int
+vhd_bm_set_shared(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&v->bm_lock);
+	if (!vhd_bm_dirty_full(v, blk) &&
+	    (r = bm_set_locked(v, blk, sec, n, 1)) == 0)
+		r = 1;
 	pthread_mutex_unlock(&v->bm_lock);
 	return r;
 }

@@ -626,6 +626,11 @@ int vhd_bm_run(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t limit,
 int vhd_bm_set(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n,
 	       int defer);
 int vhd_bm_dirty_full(const struct vhd *v, uint32_t blk);
+/* vhd_bm_set(defer) for a writer holding only the shared lock (whose
+ * data is written): 1 when the bits are set, 0 when there is no room for
+ * another changed bitmap (nothing changed: take the exclusive lock, which
+ * may commit), or -errno. */
+int vhd_bm_set_shared(struct vhd *v, uint32_t blk, uint32_t sec, uint32_t n);
 /* Writes the dirty bitmap sectors (after the caller's barrier). */
 int vhd_bm_commit(struct vhd *v);
 /* A freshly allocated block's bitmap (bits = NULL: all set). */

@@ -504,6 +504,48 @@ write_fast(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off,
 	return 0;
 }
 
+/* A differencing disk's write in whole 4 KiB pages into blocks it has
+ * allocated: the data, then the bits in memory (committed later, after a
+ * barrier, as write_chunk does), under the shared lock, so that writes
+ * into different places of a child run in parallel as a dynamic disk's
+ * do.  Nothing needs the exclusive lock unless the changed-bitmap list
+ * is full (a commit first): then *done stays 0 and the caller writes it
+ * all again under the exclusive lock (the same bytes; the bits set here
+ * stay set, their data being written). */
+static int
+write_diff_shared(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off,
+		  int *done)
+{
+	uint64_t b0 = off / v->block_size, b1 = (off + n - 1) / v->block_size;
+	size_t len;
+	int r;
+
+	*done = 0;
+	if (v->type != VHD_TYPE_DIFF || !deferring(v) ||
+	    off % DIFF_PAGE || n % DIFF_PAGE)
+		return 0;
+	for (uint64_t b = b0; b <= b1; b++)
+		if (v->bat[b] == VHD_BAT_UNUSED)
+			return 0;
+	for (; n > 0; buf += len, off += len, n -= len) {
+		uint32_t blk, boff;
+		len = block_part(v, off, n, &blk, &boff);
+		uint64_t data = (uint64_t)v->bat[blk] * 512 + v->bitmap_size;
+		r = pwrite_at(v, buf, len, data + boff);
+		if (r == 0)
+			r = vhd_bm_set_shared(v, blk, boff / 512,
+					      (uint32_t)(len / 512));
+		if (r < 0) {
+			*done = 1;
+			return r;
+		}
+		if (r == 0)
+			return 0;       /* no room: the exclusive path */
+	}
+	*done = 1;
+	return 0;
+}
+
 static int
 check_write(struct vhd *v, uint64_t off, uint64_t n, const char *what)
 {
@@ -543,6 +585,8 @@ vhd_pwrite(struct vhd *v, const void *buf, size_t n, uint64_t off)
 	}
 	pthread_rwlock_rdlock(&v->lock);
 	r = write_fast(v, buf, n, off, &done);
+	if (!done)
+		r = write_diff_shared(v, buf, n, off, &done);
 	pthread_rwlock_unlock(&v->lock);
 	if (done)
 		return r;
