@@ -12,8 +12,11 @@
 # ours (made with create --chs-round, so QEMU sees the same size).  Time
 # (wall and CPU, median of SCALE_REPS runs; compact and merge run once)
 # and peak RSS (wait4's, what GNU time -f %M shows) per row; the growth of
-# the CPU time per block (wall where none) from one size to the next (10x)
-# must stay within 2x.
+# the CPU time per block (wall where none) from one size to the next
+# (10x) must stay within 2x.  User time is shown too: system time also
+# holds the kernel's cost of the page cache's fresh memory, which on a VM
+# can rise tenfold once a few GiB are touched (at 10^6 blocks merge
+# writes 4 GiB); a probe measures it and the table says what it found.
 #
 # Run by bench.sh; alone: bash bench/scale.sh.  Environment: BUILD,
 # BENCH_DIR (scratch parent), BENCH_SCALE_MAX (largest N, default
@@ -61,7 +64,8 @@ _, st, ru = os.wait4(pid, 0)
 t1 = time.perf_counter()
 if os.waitstatus_to_exitcode(st) != 0:
     sys.exit(1)
-print("%.6f %d %.6f" % (t1 - t0, ru.ru_maxrss, ru.ru_utime + ru.ru_stime))
+print("%.6f %d %.6f %.6f" % (t1 - t0, ru.ru_maxrss, ru.ru_utime + ru.ru_stime,
+                            ru.ru_utime))
 '
 timed() {
 	local op=$1 n=$2 s
@@ -71,7 +75,7 @@ timed() {
 		echo "$op $n $s" >>"$R"
 	else
 		echo "scale: $op at $n blocks failed: $* (see $LOG)" >&2
-		echo "$op $n nan nan nan" >>"$R"
+		echo "$op $n nan nan nan nan" >>"$R"
 	fi
 }
 # inproc OP N PYTHON-ARGS...: the python helper below prints seconds.
@@ -79,10 +83,10 @@ inproc() {
 	local op=$1 n=$2 s
 	shift 2
 	if s=$($PY -c "$HELPER" "$@" 2>>"$LOG"); then
-		echo "$op $n $s - -" >>"$R"
+		echo "$op $n $s - - -" >>"$R"
 	else
 		echo "scale: $op at $n blocks failed (see $LOG)" >&2
-		echo "$op $n nan - -" >>"$R"
+		echo "$op $n nan - - -" >>"$R"
 	fi
 }
 HELPER='
@@ -113,6 +117,21 @@ else:   # nbd OFFSET SERVER-ARGV...: start, connect, one 4 KiB read
         sys.exit("read zeros where a block number was expected")
     print("%.6f" % (t1 - t0))
 '
+
+# The probe: seconds of system time to touch each GiB of fresh anonymous
+# memory, 6 GiB in all (what a page cache growing by gigabytes also pays).
+$PY - >"$D/probe" 2>>"$LOG" <<'PYEOF' || echo "- -" >"$D/probe"
+import mmap, resource
+GB = 1 << 30
+m = mmap.mmap(-1, 6 * GB)
+t = []
+for g in range(6):
+    s0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
+    for off in range(g * GB, (g + 1) * GB, 4096):
+        m[off] = 1
+    t.append(resource.getrusage(resource.RUSAGE_SELF).ru_stime - s0)
+print("%.2f %.2f" % (min(t[:2]), max(t[4:])))
+PYEOF
 
 N=1000
 while [ "$N" -le "$MAX" ]; do
@@ -152,14 +171,15 @@ done
 # The table: per operation, median time (ms) and peak RSS (MiB) per size,
 # time per block, and the largest growth of the time per block from one
 # size to the next.
-$PY - "$R" "${SCALE_OUT:-}" <<'PYEOF'
+$PY - "$R" "${SCALE_OUT:-}" "$D/probe" <<'PYEOF'
 import math, statistics, sys
 from collections import defaultdict
 rows = defaultdict(lambda: defaultdict(list))
 rss = defaultdict(lambda: defaultdict(list))
 cpu = defaultdict(lambda: defaultdict(list))
+usr = defaultdict(lambda: defaultdict(list))
 for line in open(sys.argv[1]):
-    op, n, t, m, c = line.split()
+    op, n, t, m, c, u = line.split()
     n = int(n)
     if t != "nan":
         rows[op][n].append(float(t))
@@ -167,6 +187,8 @@ for line in open(sys.argv[1]):
         rss[op][n].append(int(m))
     if c not in ("nan", "-"):
         cpu[op][n].append(float(c))
+    if u not in ("nan", "-"):
+        usr[op][n].append(float(u))
 ops = [("open", "open (vhd_open, in-process)", True),
        ("info", "vhdtool info", True), ("qinfo", "qemu-img info", False),
        ("check", "vhdtool check", True),
@@ -184,8 +206,8 @@ md.append("|---|" + "---:|" * len(sizes) + "---:|---:|---|---|")
 for op, label, judged in ops:
     # Growth is judged on CPU time (user + system) where there is one:
     # an O(n^2) loop shows there, while wall time at 10^6 blocks (4 GiB
-    # written) also measures the shared disk.  In-process and NBD rows:
-    # wall time.
+    # written) also measures the shared disk.  (User time alone is too
+    # coarse at small sizes: ticks.)  In-process and NBD rows: wall time.
     judge = "CPU" if all(cpu[op].get(n) for n in sizes if rows[op].get(n)) and cpu[op] else "wall"
     cells, per = [], []
     for n in sizes:
@@ -195,7 +217,9 @@ for op, label, judged in ops:
         t = statistics.median(ts)
         m = rss[op].get(n)
         c = statistics.median(cpu[op][n]) if cpu[op].get(n) else None
-        cells.append("%.1f ms%s%s" % (t * 1e3, " (CPU %.1f)" % (c * 1e3) if c is not None else "",
+        u = statistics.median(usr[op][n]) if usr[op].get(n) else None
+        cells.append("%.1f ms%s%s" % (t * 1e3, " (CPU %.1f, user %.1f)" % (c * 1e3, u * 1e3)
+                                      if c is not None and u is not None else "",
                                       " / %.1f MiB" % (max(m) / 1024) if m else ""))
         v = c if judge == "CPU" else t
         per.append((n, max(v, 1e-6)))
@@ -223,6 +247,14 @@ for op, label, judged in ops:
         tsv.append("\t".join([
             "scaling %s: %s time per block, %d to %d blocks, largest 10x step" % (label, judge, sizes[0], sizes[-1]),
             "x", "-" if step is None else "%.2f" % step, "-", "-", "<= 2", verdict]))
+try:
+    lo, hi = (float(x) for x in open(sys.argv[3]).read().split())
+    md.append("")
+    md.append("Probe (this machine, this run): touching fresh memory cost %.2f s of system time per GiB "
+              "for the first 2 GiB and up to %.2f s per GiB for the 5th and 6th (%.1fx); system time of "
+              "the rows that write gigabytes at 10^6 blocks includes it." % (lo, hi, hi / max(lo, 1e-3)))
+except ValueError:
+    pass
 out = sys.argv[2]
 if out:
     open(out + ".md", "w").write("\n".join(md) + "\n")
