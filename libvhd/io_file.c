@@ -693,7 +693,7 @@ file_open(const char *path, unsigned flags, int lock, struct vhd_io **out)
 	}
 	f->io.ops = &file_ops;
 	f->io.name = f->path;
-	f->pace = (flags & VHD_IO_PACE) && (oflags & O_RDWR);
+	f->pace = (flags & VHD_IO_PACE) != 0;     /* only writes count */
 	f->fd = open(path, oflags, 0644);
 	if (f->fd < 0) {
 		int e = errno;

@@ -480,67 +480,46 @@ write_slow(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off)
 	return 0;
 }
 
-/* Every block of the range allocated with all bits set: plain data
- * writes, which may run in parallel under the shared lock. */
+/* The writes that may run in parallel under the shared lock: every block
+ * of the range allocated, and either every bit set (plain data writes) or
+ * a differencing disk's whole 4 KiB pages, whose bits are then set in
+ * memory after their data (committed later, after a barrier, as
+ * write_chunk does).  *done 0: the caller takes the exclusive lock,
+ * which here is also when the changed-bitmap list is full (it commits
+ * first) and writes it all again: the same bytes, and the bits set
+ * before stay set, their data being written. */
 static int
-write_fast(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off,
-	   int *done)
+write_shared(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off,
+	     int *done)
 {
 	uint64_t b0 = off / v->block_size, b1 = (off + n - 1) / v->block_size;
+	int full = 1;
 
 	*done = 0;
-	for (uint64_t b = b0; b <= b1; b++)
-		if (v->bat[b] == VHD_BAT_UNUSED || v->bm_state[b] != BM_FULL)
+	for (uint64_t b = b0; b <= b1; b++) {
+		if (v->bat[b] == VHD_BAT_UNUSED)
 			return 0;
-	*done = 1;
+		if (v->bm_state[b] != BM_FULL)
+			full = 0;
+	}
+	if (!full && (v->type != VHD_TYPE_DIFF || !deferring(v) ||
+		      off % DIFF_PAGE || n % DIFF_PAGE))
+		return 0;
 	for (size_t len; n > 0; buf += len, off += len, n -= len) {
 		uint32_t blk, boff;
 		len = block_part(v, off, n, &blk, &boff);
 		uint64_t data = (uint64_t)v->bat[blk] * 512 + v->bitmap_size;
 		int r = pwrite_at(v, buf, len, data + boff);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-/* A differencing disk's write in whole 4 KiB pages into blocks it has
- * allocated: the data, then the bits in memory (committed later, after a
- * barrier, as write_chunk does), under the shared lock, so that writes
- * into different places of a child run in parallel as a dynamic disk's
- * do.  Nothing needs the exclusive lock unless the changed-bitmap list
- * is full (a commit first): then *done stays 0 and the caller writes it
- * all again under the exclusive lock (the same bytes; the bits set here
- * stay set, their data being written). */
-static int
-write_diff_shared(struct vhd *v, const uint8_t *buf, size_t n, uint64_t off,
-		  int *done)
-{
-	uint64_t b0 = off / v->block_size, b1 = (off + n - 1) / v->block_size;
-	size_t len;
-	int r;
-
-	*done = 0;
-	if (v->type != VHD_TYPE_DIFF || !deferring(v) ||
-	    off % DIFF_PAGE || n % DIFF_PAGE)
-		return 0;
-	for (uint64_t b = b0; b <= b1; b++)
-		if (v->bat[b] == VHD_BAT_UNUSED)
-			return 0;
-	for (; n > 0; buf += len, off += len, n -= len) {
-		uint32_t blk, boff;
-		len = block_part(v, off, n, &blk, &boff);
-		uint64_t data = (uint64_t)v->bat[blk] * 512 + v->bitmap_size;
-		r = pwrite_at(v, buf, len, data + boff);
-		if (r == 0)
+		if (r == 0 && !full) {
 			r = vhd_bm_set_shared(v, blk, boff / 512,
 					      (uint32_t)(len / 512));
+			if (r == 0)
+				return 0;       /* no room: the exclusive path */
+		}
 		if (r < 0) {
 			*done = 1;
 			return r;
 		}
-		if (r == 0)
-			return 0;       /* no room: the exclusive path */
 	}
 	*done = 1;
 	return 0;
@@ -584,9 +563,7 @@ vhd_pwrite(struct vhd *v, const void *buf, size_t n, uint64_t off)
 		return r;
 	}
 	pthread_rwlock_rdlock(&v->lock);
-	r = write_fast(v, buf, n, off, &done);
-	if (!done)
-		r = write_diff_shared(v, buf, n, off, &done);
+	r = write_shared(v, buf, n, off, &done);
 	pthread_rwlock_unlock(&v->lock);
 	if (done)
 		return r;

@@ -560,9 +560,9 @@ vhd_open_vfs(struct vhd **out, struct vhd_vfs *vfs, const char *path,
 		lock = VHD_LOCK_PEEK;
 	else
 		lock = VHD_LOCK_READ;
-	r = vhd_vfs_open(vfs, &io, path, !(flags & VHD_OPEN_RDWR) ? 0 :
-			 (flags & VHD_OPEN_PACE_WRITES) ?
-			 VHD_IO_RDWR | VHD_IO_PACE : VHD_IO_RDWR, lock);
+	r = vhd_vfs_open(vfs, &io, path,
+			 ((flags & VHD_OPEN_RDWR) ? VHD_IO_RDWR : 0) |
+			 ((flags & VHD_OPEN_PACE_WRITES) ? VHD_IO_PACE : 0), lock);
 	if (r < 0)
 		return r;
 	r = vhd_open_internal_vfs(out, vfs, io, path, flags, o.parent_path);
