@@ -5,13 +5,21 @@
  * variant), small random writes never do, nor does an image opened
  * without the flag, and the bytes read back the same in every case.
  *
- * On Linux the test defines sync_file_range itself: the static library's
- * call then lands here instead of in the C library, and is counted. */
+ * Writes that start or end inside a page ask for those pages first
+ * (posix_fadvise WILLNEED, only the partial edge pages, one call when
+ * they touch): large writes always, small ones for a while after one of
+ * them was slow (the file is not in the page cache), whether the image
+ * was opened with the flag or not.
+ *
+ * On Linux the test defines sync_file_range, posix_fadvise and
+ * clock_gettime itself: the static library's calls then land here instead
+ * of in the C library, to be counted, or timed as the test decides. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -34,6 +42,40 @@ sync_file_range(int fd, off_t off, off_t n, unsigned int flags)
 	return 0;
 }
 #define RESET() (atomic_store(&calls, 0), atomic_store(&bad_flags, 0))
+
+/* The clock the library reads: a microsecond per reading, a millisecond
+ * while `slow` is set, so a write's time is chosen here, not by the
+ * machine's load (as a write into an uncached page takes long). */
+static atomic_int slow;
+static atomic_llong fake_ns = 1000000000;
+
+int
+clock_gettime(clockid_t clk, struct timespec *ts)
+{
+	long long t = atomic_fetch_add(&fake_ns, atomic_load(&slow) ? 1000000 : 1000);
+
+	(void)clk;
+	ts->tv_sec = (time_t)(t / 1000000000);
+	ts->tv_nsec = (long)(t % 1000000000);
+	return 0;
+}
+
+/* The posix_fadvise calls since the last reset (single-threaded). */
+static struct { off_t off, len; int advice; } adv[8];
+static int nadv;
+
+int
+posix_fadvise(int fd, off_t off, off_t len, int advice)
+{
+	(void)fd;
+	if (nadv < (int)(sizeof adv / sizeof adv[0])) {
+		adv[nadv].off = off;
+		adv[nadv].len = len;
+		adv[nadv].advice = advice;
+	}
+	nadv++;
+	return 0;
+}
 #endif
 
 struct img {
@@ -159,6 +201,100 @@ test_small_writes_do_not(void **state)
 	free(data);
 }
 
+/* Writes into a fixed image (data at file offset 0), with the model. */
+static void
+put(struct img *m, uint8_t *data, uint32_t off, uint32_t len, uint32_t *seed)
+{
+	uint8_t *buf = malloc(len);
+
+	assert_non_null(buf);
+	tu_fill(buf, len, seed);
+	memcpy(data + off, buf, len);
+#ifdef __linux__
+	nadv = 0;
+#endif
+	assert_int_equal(vhd_pwrite(m->v, buf, len, off), 0);
+	free(buf);
+}
+
+#ifdef __linux__
+/* Checks the calls of the last put: want[k] = {offset, length}. */
+static void
+expect_adv(int n, const off_t (*want)[2])
+{
+	assert_int_equal(nadv, n);
+	for (int k = 0; k < n; k++) {
+		assert_int_equal(adv[k].advice, POSIX_FADV_WILLNEED);
+		assert_int_equal(adv[k].off, want[k][0]);
+		assert_int_equal(adv[k].len, want[k][1]);
+	}
+}
+#endif
+
+/* Which pages a partial-page write asks for, and when. */
+static void
+test_edge_pages(void **state)
+{
+	static const struct {
+		uint32_t off, len;
+		int n;
+		off_t want[2][2];
+	} cases[] = {
+		{ 512, 4096, 1, { { 0, 8192 } } },              /* QEMU layout */
+		{ 8192, 4096, 0, { { 0, 0 } } },                /* whole page */
+		{ 17408, 1024, 1, { { 16384, 4096 } } },        /* inside one */
+		{ 40960 + 512, 8192, 2, { { 40960, 4096 }, { 49152, 4096 } } },
+		{ 65536, 4096 + 512, 1, { { 69632, 4096 } } },  /* tail only */
+	};
+	static const off_t big[2][2] = { { 73728, 4096 },
+	                                 { 73728 + (1 << 20), 4096 } };
+	struct img m;
+	uint32_t seed = 5;
+	uint8_t *data = calloc(1, DISK);
+	int asked = 0;
+
+	(void)state;
+	assert_non_null(data);
+	img_new(&m, VHD_TYPE_FIXED, 0);
+	/* Fast (cached) small writes ask for nothing; a large one always
+	 * asks for its two edges. */
+	put(&m, data, 512, 4096, &seed);
+#ifdef __linux__
+	expect_adv(0, NULL);
+#endif
+	put(&m, data, 73728 + 3584, 1u << 20, &seed);
+#ifdef __linux__
+	expect_adv(2, big);
+	/* One slow small write: the file is cold, the next ones ask. */
+	atomic_store(&slow, 1);
+	put(&m, data, 512, 4096, &seed);
+	atomic_store(&slow, 0);
+	expect_adv(0, NULL);
+#endif
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		put(&m, data, cases[i].off, cases[i].len, &seed);
+#ifdef __linux__
+		expect_adv(cases[i].n, cases[i].want);
+		asked += cases[i].n > 0;
+#endif
+	}
+	/* 256 partial writes ask in all; then one goes unaided, fast: the
+	 * file is no longer taken for cold. */
+	for (uint32_t i = 0; i < 300; i++) {
+		put(&m, data, (2u << 20) + i * 8192 + 512, 4096, &seed);
+#ifdef __linux__
+		asked += nadv;
+#endif
+	}
+#ifdef __linux__
+	assert_int_equal(asked, 256);
+#else
+	(void)asked;
+#endif
+	img_verify_free(&m, data);
+	free(data);
+}
+
 int
 main(void)
 {
@@ -167,6 +303,7 @@ main(void)
 		cmocka_unit_test(test_fixed_bulk),
 		cmocka_unit_test(test_not_asked),
 		cmocka_unit_test(test_small_writes_do_not),
+		cmocka_unit_test(test_edge_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
