@@ -270,9 +270,10 @@ fi
 # ---- 1. conversions ----------------------------------------------------------
 if want conv; then
 section conversions
-# conv KEY SRC DST VHDTOOL-ARGS -- QEMU-IMG-ARGS: ours, then qemu-img as
-# it is by default (its output is not synced: cache=unsafe), then
-# qemu-img -t writeback (synced at the end, like ours).
+# conv KEY SRC DST VHDTOOL-ARGS -- QEMU-IMG-ARGS: ours as it is by default
+# and qemu-img as it is by default (neither syncs its output: qemu-img's
+# cache=unsafe), then both synced at the end: vhdtool convert --sync and
+# qemu-img convert -t writeback.
 conv() {
 	local key=$1 src=$2 dst=$3 a=() q=()
 	shift 3
@@ -285,6 +286,8 @@ conv() {
 	timed "$key" theirs qemu-img convert "${q[@]}" "$src" "out/b.$dst"
 	rm -f out/*
 	timed "$key" synced qemu-img convert -t writeback "${q[@]}" "$src" "out/b.$dst"
+	rm -f out/*
+	timed "$key" oursync "$VHDTOOL" convert --sync "${a[@]}" "$src" "out/a.$dst"
 	rm -f out/*
 }
 DYN="-O vpc -o subformat=dynamic,force_size=on"
@@ -318,16 +321,18 @@ qemu-img convert -S 0 -f raw -O vpc -o subformat=dynamic,force_size=on disk.raw 
 	die "qemu-img convert -S 0 failed"
 qemu-img create -q -f vpc -o subformat=dynamic,force_size=on fresh.vhd "$SIZE" ||
 	die "qemu-img create failed"
+$PY "$TOP/bench/mkimage.py" --realign full.vhd fullal.vhd || die "mkimage.py --realign failed"
+"$VHDTOOL" check fullal.vhd >>"$LOG" 2>&1 || die "vhdtool check fullal.vhd failed"
 # nbd_start SIDE KIND: serve a fresh copy of KIND (half: the shared image,
-# half data; full: every block allocated; fresh: nothing allocated; diff:
-# a new differencing child of full.vhd) on $SOCK; the pid in NPID, or
+# half data; full: every block allocated, QEMU's layout; fullal: the same
+# 4 KiB-aligned; fresh: nothing allocated; diff: a new differencing child
+# of full.vhd), synced and out of the page cache, on $SOCK; the pid in NPID, or
 # return 1.  nbdkit serves the raw file of the same contents; qemu-nbd
 # cannot read a differencing VHD (its vpc driver ignores the parent).
 NPID=""
 nbd_start() {
 	local side=$1 kind=$2 img
 	rm -f "$SOCK" srv.img
-	settle
 	NPID=""
 	case $side.$kind in
 	nbdkit.fresh) truncate -s "$SIZE" srv.img ;;
@@ -337,6 +342,7 @@ nbd_start() {
 	*) case $kind in half) img=disk.vhd ;; *) img=$kind.vhd ;; esac
 		cp --sparse=always "$img" srv.img ;;
 	esac
+	settle
 	case $side in
 	theirs) start_bg qemu-nbd -f vpc -k "$SOCK" -t --shared=16 srv.img ;;
 	nbdkit) start_bg nbdkit --foreground -U "$SOCK" file file=srv.img ;;
@@ -387,7 +393,9 @@ nbd_writes() {
 	else
 		fail nbd-w1-full "$side" "server did not start"
 	fi
-	for kind in fresh diff; do
+	# nbdkit serves the same raw file for both layouts: measured once.
+	for kind in fullal fresh diff; do
+		[ "$side.$kind" = nbdkit.fullal ] && continue
 		for qd in 1 16; do
 			if nbd_start "$side" $kind; then
 				fio_iops nbd-w$qd-$kind "$side" write --ioengine=nbd --uri="$URI" \
@@ -419,7 +427,7 @@ for r in $(seq "$REPS"); do
 		nbd_writes $side
 	done
 done
-rm -f srv.img "$SOCK" full.vhd fresh.vhd
+rm -f srv.img "$SOCK" full.vhd fullal.vhd fresh.vhd
 fi
 
 # ---- 3. FUSE --------------------------------------------------------------------
@@ -514,17 +522,19 @@ fuse_rand fuse-rr-v vhdimount
 # export of the VHD; qemu-storage-daemon exporting a copy of the raw file
 # (a userspace FUSE server on the raw file); the same writes to a copy of
 # the raw file directly (O_DIRECT, no FUSE: the limit).
-fuse_wmount() { # SIDE: writable, FILE set
+fuse_wmount() { # SIDE: writable, FILE set; its copy synced and uncached
 	rm -f srv.vhd srv.raw
+	case $1 in
+	qsdraw|raw) cp --sparse=always disk.raw srv.raw ;;
+	*) cp --sparse=always disk.vhd srv.vhd ;;
+	esac
 	settle
 	case $1 in
 	ours)
-		cp --sparse=always disk.vhd srv.vhd
 		start_bg "$VHDFUSE" -f srv.vhd "$MNT"
 		FPID=$SPID; add_mount "$MNT"; FILE=$MNT
 		wait_mount "$MNT" ;;
 	theirs)
-		cp --sparse=always disk.vhd srv.vhd
 		start_bg qemu-storage-daemon \
 			--blockdev driver=file,node-name=f,filename=srv.vhd \
 			--blockdev driver=vpc,node-name=d,file=f \
@@ -532,17 +542,14 @@ fuse_wmount() { # SIDE: writable, FILE set
 		FPID=$SPID; add_mount "$MNT"; FILE=$MNT
 		wait_mount "$MNT" ;;
 	qsdraw)
-		cp --sparse=always disk.raw srv.raw
 		start_bg qemu-storage-daemon \
 			--blockdev driver=file,node-name=f,filename=srv.raw \
 			--export type=fuse,id=e,node-name=f,mountpoint="$MNT",writable=on
 		FPID=$SPID; add_mount "$MNT"; FILE=$MNT
 		wait_mount "$MNT" ;;
 	raw)
-		cp --sparse=always disk.raw srv.raw
 		FPID=""; FILE=$W/srv.raw ;;
 	*)	# a BENCH_FUSE_EXTRA build
-		cp --sparse=always disk.vhd srv.vhd
 		start_bg "$(fuse_prog "$1")" -f srv.vhd "$MNT"
 		FPID=$SPID; add_mount "$MNT"; FILE=$MNT
 		wait_mount "$MNT" ;;
@@ -791,31 +798,33 @@ row() {
 }
 M="$MIB MiB"
 row "convert raw->dynamic VHD ($M), vs qemu-img convert" s time conv-raw-dyn.ours conv-raw-dyn.theirs 1.0
-row "  same, vs qemu-img convert -t writeback (synced like ours)" s time conv-raw-dyn.ours conv-raw-dyn.synced 1.0
+row "  same, both synced: convert --sync vs qemu-img convert -t writeback" s time conv-raw-dyn.oursync conv-raw-dyn.synced 1.0
 row "convert dynamic VHD->raw, vs qemu-img convert" s time conv-dyn-raw.ours conv-dyn-raw.theirs 1.0
-row "  same, vs qemu-img convert -t writeback" s time conv-dyn-raw.ours conv-dyn-raw.synced 1.0
+row "  same, both synced: --sync vs -t writeback" s time conv-dyn-raw.oursync conv-dyn-raw.synced 1.0
 row "convert raw->fixed VHD, vs qemu-img convert" s time conv-raw-fixed.ours conv-raw-fixed.theirs 1.0
-row "  same, vs qemu-img convert -t writeback" s time conv-raw-fixed.ours conv-raw-fixed.synced 1.0
+row "  same, both synced: --sync vs -t writeback" s time conv-raw-fixed.oursync conv-raw-fixed.synced 1.0
 row "convert dynamic->fixed VHD, vs qemu-img convert" s time conv-dyn-fixed.ours conv-dyn-fixed.theirs 1.0
-row "  same, vs qemu-img convert -t writeback" s time conv-dyn-fixed.ours conv-dyn-fixed.synced 1.0
+row "  same, both synced: --sync vs -t writeback" s time conv-dyn-fixed.oursync conv-dyn-fixed.synced 1.0
 row "CPU (user+sys) convert raw->dynamic, vs qemu-img convert" s info cpu-conv-raw-dyn.ours cpu-conv-raw-dyn.theirs -
 row "CPU (user+sys) convert dynamic->raw, vs qemu-img convert" s info cpu-conv-dyn-raw.ours cpu-conv-dyn-raw.theirs -
 row "CPU (user+sys) convert raw->fixed, vs qemu-img convert" s info cpu-conv-raw-fixed.ours cpu-conv-raw-fixed.theirs -
 row "CPU (user+sys) convert dynamic->fixed, vs qemu-img convert" s info cpu-conv-dyn-fixed.ours cpu-conv-dyn-fixed.theirs -
 row "convert raw->dynamic VHD, vs cp --sparse=always" s time conv-raw-dyn.ours cp-raw.cp 1.0
-row "  same, vs cp --sparse=always + sync FILE" s time conv-raw-dyn.ours cp-raw.synced 1.0
+row "  same, both synced: --sync vs cp --sparse=always + sync FILE" s time conv-raw-dyn.oursync cp-raw.synced 1.0
 row "convert dynamic VHD->raw, vs cp --sparse=always" s time conv-dyn-raw.ours cp-raw.cp 1.0
-row "  same, vs cp --sparse=always + sync FILE" s time conv-dyn-raw.ours cp-raw.synced 1.0
+row "  same, both synced: --sync vs cp --sparse=always + sync FILE" s time conv-dyn-raw.oursync cp-raw.synced 1.0
 row "NBD seq read (nbdcopy), vhdnbd vs qemu-nbd -f vpc" MiB/s rate nbd-seq.ours nbd-seq.theirs 1.0
 row "NBD seq read (nbdcopy), vs nbdkit file (raw)" MiB/s rate nbd-seq.ours nbd-seq.nbdkit 0.9
 row "NBD 4K rand read QD16 (fio), vs qemu-nbd" IOPS rate nbd-rr.ours nbd-rr.theirs 1.0
 row "NBD 4K rand read QD16 (fio), vs nbdkit file (raw)" IOPS rate nbd-rr.ours nbd-rr.nbdkit 0.9
 row "NBD 4K rand write QD16 (fio), vs qemu-nbd" IOPS rate nbd-rw.ours nbd-rw.theirs 1.0
 row "NBD 4K rand write QD16 (fio), vs nbdkit file (raw)" IOPS rate nbd-rw.ours nbd-rw.nbdkit 0.9
-for k in full:"allocated dynamic" fresh:"fresh dynamic (allocating)" diff:"differencing child (allocating)"; do
+for k in full:"allocated dynamic, QEMU's layout" fullal:"allocated dynamic, 4 KiB-aligned layout" \
+	fresh:"fresh dynamic (allocating)" diff:"differencing child (allocating)"; do
+	n=${k%%:*}
 	for qd in 1 16; do
 		row "NBD 4K rand write QD$qd, ${k#*:}, vs nbdkit file (raw)" IOPS rate \
-			nbd-w$qd-${k%%:*}.ours nbd-w$qd-${k%%:*}.nbdkit 0.9
+			nbd-w$qd-$n.ours nbd-w$qd-${n%al}.nbdkit 0.9
 	done
 done
 row "NBD 4K rand write QD16, allocated dynamic, vs qemu-nbd" IOPS info nbd-w16-full.ours nbd-w16-full.theirs -
@@ -827,7 +836,8 @@ row "NBD 4K FUA write QD1, allocated dynamic, vs qemu-nbd" IOPS info nbd-fua1.ou
 for x in $NBD_EXTRA; do
 	for k in nbd-seq:"seq read (nbdcopy)":MiB/s nbd-rr:"4K rand read QD16":IOPS \
 		nbd-rw:"4K rand write QD16":IOPS nbd-w1-full:"4K rand write QD1, allocated":IOPS \
-		nbd-w16-full:"4K rand write QD16, allocated":IOPS nbd-w1-fresh:"4K rand write QD1, fresh":IOPS \
+		nbd-w16-full:"4K rand write QD16, allocated":IOPS nbd-w1-fullal:"4K rand write QD1, allocated aligned":IOPS \
+		nbd-w16-fullal:"4K rand write QD16, allocated aligned":IOPS nbd-w1-fresh:"4K rand write QD1, fresh":IOPS \
 		nbd-w16-fresh:"4K rand write QD16, fresh":IOPS nbd-w1-diff:"4K rand write QD1, diff child":IOPS \
 		nbd-w16-diff:"4K rand write QD16, diff child":IOPS \
 		nbd-wseq:"seq write (nbdcopy)":MiB/s nbd-fua1:"4K FUA write QD1":IOPS \
@@ -962,17 +972,21 @@ if [ -n "$RESULTS" ]; then
 	echo "  (creator qem2, so QEMU sizes it like we do); every NBD and FUSE server reads that same file."
 	echo "- Conversions: \`vhdtool convert\` vs \`qemu-img convert\` (\`-o subformat=...,force_size=on\`) and"
 	echo "  \`cp --sparse=always\` of the raw file, into the page cache of the same file system."
-	echo "  \`vhdtool convert\` fsyncs its output; \`qemu-img convert\` by default does not (its output cache mode is"
-	echo "  unsafe: no fdatasync of the data, checked with strace), so each conversion is also timed against"
-	echo "  \`qemu-img convert -t writeback\` (fdatasync at the end), and cp against \`cp && sync FILE\`."
+	echo "  By default neither \`vhdtool convert\` nor \`qemu-img convert\` syncs its output (qemu-img's output"
+	echo "  cache mode is unsafe; both checked with strace); the synced rows time \`vhdtool convert --sync\` against"
+	echo "  \`qemu-img convert -t writeback\` (fdatasync at the end) and \`cp && sync FILE\`."
 	echo "- NBD over a Unix socket: \`nbdcopy URI null:\` (whole disk; nbdcopy skips holes it is told of),"
 	echo "  \`fio --ioengine=nbd --bs=4k --iodepth=16\` for ${RT}s. Servers: \`vhdnbd\`, \`qemu-nbd -f vpc -t --shared=16\`,"
 	echo "  \`nbdkit file\` on the raw file. Each round starts every server on a fresh copy (writes allocate blocks)."
 	echo "- NBD writes: \`fio --rw=randwrite --bs=4k\` at QD1 and QD16 into an image with every block allocated"
-	echo "  (\`qemu-img convert -S 0\`), a fresh dynamic image and a fresh differencing child of the allocated one"
+	echo "  in two layouts: QEMU's (\`qemu-img convert -S 0\`: block data 512 bytes past a page boundary, so a"
+	echo "  4 KiB write changes two partial pages) and the 4 KiB-aligned one of Windows and vhdtool (the same"
+	echo "  blocks moved by \`bench/mkimage.py --realign\`), a fresh dynamic image and a fresh differencing child of the allocated one"
 	echo "  (a new server each, so allocations are measured; qemu-nbd cannot serve a VHD child), against"
 	echo "  \`nbdkit file\` on the raw data or a fresh sparse file; \`nbdcopy disk.raw URI\` into a fresh image;"
 	echo "  QD1 4 KiB random writes with NBD_CMD_FLAG_FUA for ${RT}s (\`bench/nbdwrite.py URI fua\`)."
+	echo "  Every server (ours and its peers) starts on an image copied, synced and dropped from the page cache"
+	echo "  (when run as root), as a server finds an image it did not just write."
 	echo "- FUSE, read-only mounts over a regular file (vhdimount: its own folder): the image is read"
 	echo "  into the page cache, then mounted afresh, so the FUSE side is cold. \`dd bs=1M\` of the disk;"
 	echo "  \`fio --ioengine=psync --direct=1 --bs=4k\` for ${RT}s, one job and four. vhdimount (libvhdi, a sector per system call)"

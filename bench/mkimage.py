@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """mkimage.py FILE SIZE CHUNK [SEED]
 mkimage.py --fill IMAGE NBLOCKS [BLOCK_SIZE]
+mkimage.py --realign SRC DST
 
 The first form writes a raw disk image of SIZE bytes made of CHUNK-byte
 chunks that alternate between pseudo-random data (first) and written
@@ -16,6 +17,12 @@ their 8-byte number.  With BLOCK_SIZE (a power of two, 512 bytes to
 resized, parent locators moved behind it (`vhdtool create --parent` has
 no --block-size).  For the scaling benchmark: an image with 10^6 small
 blocks in seconds, instead of 10^6 allocating writes.
+
+The third copies the dynamic VHD SRC (no parent locators), as QEMU lays
+it out (block data 512 bytes past a page boundary), to DST with the same
+blocks and contents laid out as Windows and vhdtool do: each block's
+bitmap placed so that its data starts on a 4 KiB boundary.  For the
+write rows: the same image in both layouts.
 """
 import os
 import random
@@ -124,8 +131,51 @@ def fill(path, nblocks, new_bs):
         os.close(fd)
 
 
+def realign(src, dst):
+    fi = os.open(src, os.O_RDONLY)
+    fo = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        fsize = os.fstat(fi).st_size
+        footer = os.pread(fi, 512, fsize - 512)
+        hoff, = struct.unpack(">Q", footer[16:24])
+        if footer[:8] != b"conectix" or struct.unpack(">I", footer[60:64])[0] != 3:
+            die("%s: not a dynamic VHD" % src)
+        hdr = os.pread(fi, 1024, hoff)
+        if any(struct.unpack(">I", hdr[576 + 24 * i:580 + 24 * i])[0] for i in range(8)):
+            die("%s: has parent locators" % src)
+        bat_off, = struct.unpack(">Q", hdr[16:24])
+        entries, bs = struct.unpack(">II", hdr[28:36])
+        bat = struct.unpack(">%dI" % entries, os.pread(fi, entries * 4, bat_off))
+        bm = up((bs // 512 + 7) // 8, 512)
+        # Same header offset and BAT offset: only the BAT entries change.
+        pos = up(bat_off + entries * 4, 512)
+        new = []
+        for i, e in enumerate(bat):
+            if e == 0xFFFFFFFF:
+                new.append(e)
+                continue
+            at = up(pos + bm, 4096) - bm
+            os.pwrite(fo, os.pread(fi, bm + bs, e * 512), at)
+            new.append(at // 512)
+            pos = at + bm + bs
+        os.pwrite(fo, footer, 0)
+        os.pwrite(fo, hdr, hoff)
+        os.pwrite(fo, struct.pack(">%dI" % entries, *new)
+                  + b"\xff" * (up(entries * 4, 512) - entries * 4), bat_off)
+        os.pwrite(fo, footer, pos)
+        os.ftruncate(fo, pos + 512)
+    finally:
+        os.close(fi)
+        os.close(fo)
+
+
 def main():
     a = sys.argv[1:]
+    if a and a[0] == "--realign":
+        if len(a) != 3:
+            die("usage: mkimage.py --realign SRC DST")
+        realign(a[1], a[2])
+        return
     if a and a[0] == "--fill":
         if len(a) not in (3, 4):
             die("usage: mkimage.py --fill IMAGE NBLOCKS [BLOCK_SIZE]")
