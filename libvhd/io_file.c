@@ -176,12 +176,21 @@ prefetch_edges(int fd, size_t n, uint64_t off)
 }
 
 static uint64_t
-now_ns(void)
+clock_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The clock that times writes; a test may set its own (vhd_test.h). */
+static uint64_t (*now_ns)(void) = clock_ns;
+
+void
+vhd_test_edge_clock(uint64_t (*fn)(void))
+{
+	now_ns = fn != NULL ? fn : clock_ns;
 }
 
 /* Before a write: prefetches its edge pages or not; returns the time to

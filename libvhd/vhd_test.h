@@ -37,6 +37,11 @@ struct vhd_quirk {
 };
 const struct vhd_quirk *vhd_quirk_table(size_t *n);
 
+/* The clock (nanoseconds) the POSIX file backend times partial-page
+ * writes with, to tell a cached file from an uncached one (io_file.c);
+ * NULL restores CLOCK_MONOTONIC. */
+void vhd_test_edge_clock(uint64_t (*fn)(void));
+
 #ifdef __cplusplus
 }
 #endif

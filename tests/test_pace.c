@@ -11,19 +11,19 @@
  * them was slow (the file is not in the page cache), whether the image
  * was opened with the flag or not.
  *
- * On Linux the test defines sync_file_range, posix_fadvise and
- * clock_gettime itself: the static library's calls then land here instead
- * of in the C library, to be counted, or timed as the test decides. */
+ * On Linux the test defines sync_file_range and posix_fadvise itself: the
+ * static library's calls then land here instead of in the C library, and
+ * are counted; the backend's clock for timing writes is the test's. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include "lib_testutil.h"
+#include "vhd_test.h"
 
 #define DISK  (64u << 20)
 #define CHUNK (1u << 20)
@@ -43,21 +43,18 @@ sync_file_range(int fd, off_t off, off_t n, unsigned int flags)
 }
 #define RESET() (atomic_store(&calls, 0), atomic_store(&bad_flags, 0))
 
-/* The clock the library reads: a microsecond per reading, a millisecond
- * while `slow` is set, so a write's time is chosen here, not by the
- * machine's load (as a write into an uncached page takes long). */
-static atomic_int slow;
-static atomic_llong fake_ns = 1000000000;
+/* The clock the file backend times writes with: a microsecond per
+ * reading, a millisecond while `slow` is set, so a write's time is chosen
+ * here, not by the machine's load (as a write into an uncached page
+ * takes long). */
+static int slow;
+static uint64_t fake_ns = 1000000000;
 
-int
-clock_gettime(clockid_t clk, struct timespec *ts)
+static uint64_t
+fake_clock(void)
 {
-	long long t = atomic_fetch_add(&fake_ns, atomic_load(&slow) ? 1000000 : 1000);
-
-	(void)clk;
-	ts->tv_sec = (time_t)(t / 1000000000);
-	ts->tv_nsec = (long)(t % 1000000000);
-	return 0;
+	fake_ns += slow ? 1000000 : 1000;
+	return fake_ns;
 }
 
 /* The posix_fadvise calls since the last reset (single-threaded). */
@@ -246,8 +243,10 @@ test_edge_pages(void **state)
 		{ 40960 + 512, 8192, 2, { { 40960, 4096 }, { 49152, 4096 } } },
 		{ 65536, 4096 + 512, 1, { { 69632, 4096 } } },  /* tail only */
 	};
+#ifdef __linux__
 	static const off_t big[2][2] = { { 73728, 4096 },
 	                                 { 73728 + (1 << 20), 4096 } };
+#endif
 	struct img m;
 	uint32_t seed = 5;
 	uint8_t *data = calloc(1, DISK);
@@ -256,6 +255,9 @@ test_edge_pages(void **state)
 	(void)state;
 	assert_non_null(data);
 	img_new(&m, VHD_TYPE_FIXED, 0);
+#ifdef __linux__
+	vhd_test_edge_clock(fake_clock);
+#endif
 	/* Fast (cached) small writes ask for nothing; a large one always
 	 * asks for its two edges. */
 	put(&m, data, 512, 4096, &seed);
@@ -266,9 +268,9 @@ test_edge_pages(void **state)
 #ifdef __linux__
 	expect_adv(2, big);
 	/* One slow small write: the file is cold, the next ones ask. */
-	atomic_store(&slow, 1);
+	slow = 1;
 	put(&m, data, 512, 4096, &seed);
-	atomic_store(&slow, 0);
+	slow = 0;
 	expect_adv(0, NULL);
 #endif
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -292,6 +294,9 @@ test_edge_pages(void **state)
 	(void)asked;
 #endif
 	img_verify_free(&m, data);
+#ifdef __linux__
+	vhd_test_edge_clock(NULL);
+#endif
 	free(data);
 }
 
