@@ -821,7 +821,7 @@ row "NBD 4K rand write QD16 (fio), vs qemu-nbd" IOPS rate nbd-rw.ours nbd-rw.the
 row "NBD 4K rand write QD16 (fio), vs nbdkit file (raw)" IOPS rate nbd-rw.ours nbd-rw.nbdkit 0.9
 for k in full:"allocated dynamic, QEMU's layout" fullal:"allocated dynamic, 4 KiB-aligned layout" \
 	fresh:"fresh dynamic (allocating)" diff:"differencing child (allocating)"; do
-	n=${k%%:*}
+	n=${k%%:*}      # nbdkit ran once for both layouts: fullal's peer is full's
 	for qd in 1 16; do
 		row "NBD 4K rand write QD$qd, ${k#*:}, vs nbdkit file (raw)" IOPS rate \
 			nbd-w$qd-$n.ours nbd-w$qd-${n%al}.nbdkit 0.9
