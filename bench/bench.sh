@@ -336,6 +336,9 @@ nbd_start() {
 	NPID=""
 	case $side.$kind in
 	nbdkit.fresh) truncate -s "$SIZE" srv.img ;;
+	nbdkit.pad) truncate -s 512 srv.img
+		dd if=disk.raw of=srv.img bs=1M seek=512 oflag=seek_bytes \
+			conv=notrunc status=none || return 1 ;;
 	nbdkit.*) cp --sparse=always disk.raw srv.img ;;
 	theirs.diff) return 1 ;;
 	*.diff) "$VHDTOOL" create --parent full.vhd srv.img >>"$LOG" 2>&1 || return 1 ;;
@@ -345,7 +348,11 @@ nbd_start() {
 	settle
 	case $side in
 	theirs) start_bg qemu-nbd -f vpc -k "$SOCK" -t --shared=16 srv.img ;;
-	nbdkit) start_bg nbdkit --foreground -U "$SOCK" file file=srv.img ;;
+	nbdkit) case $kind in
+		pad) start_bg nbdkit --foreground -U "$SOCK" --filter=offset file file=srv.img \
+			offset=512 range="$SIZE" ;;
+		*) start_bg nbdkit --foreground -U "$SOCK" file file=srv.img ;;
+		esac ;;
 	*) start_bg "$(nbd_prog "$side")" -u "$SOCK" srv.img ;;
 	esac
 	NPID=$SPID
@@ -392,6 +399,18 @@ nbd_writes() {
 		stop_bg "$NPID"
 	else
 		fail nbd-w1-full "$side" "server did not start"
+	fi
+	# The raw data 512 bytes into its file, served from there: every
+	# 4 KiB write lands on the page offsets of QEMU's layout.  What a
+	# raw-file server achieves on that layout.
+	if [ "$side" = nbdkit ]; then
+		if nbd_start nbdkit pad; then
+			fio_iops nbd-w1-full nbdkitpad write --ioengine=nbd --uri="$URI" --iodepth=1
+			fio_iops nbd-w16-full nbdkitpad write --ioengine=nbd --uri="$URI" --iodepth=16
+			stop_bg "$NPID"
+		else
+			fail nbd-w1-full nbdkitpad "server did not start"
+		fi
 	fi
 	# nbdkit serves the same raw file for both layouts: measured once.
 	for kind in fullal fresh diff; do
@@ -827,6 +846,10 @@ for k in full:"allocated dynamic, QEMU's layout" fullal:"allocated dynamic, 4 Ki
 			nbd-w$qd-$n.ours nbd-w$qd-${n%al}.nbdkit 0.9
 	done
 done
+for qd in 1 16; do
+	row "  QD$qd, QEMU's layout, vs nbdkit file on the raw data at the same page offsets (offset filter, 512)" \
+		IOPS rate nbd-w$qd-full.ours nbd-w$qd-full.nbdkitpad 0.9
+done
 row "NBD 4K rand write QD16, allocated dynamic, vs qemu-nbd" IOPS info nbd-w16-full.ours nbd-w16-full.theirs -
 row "NBD 4K rand write QD16, fresh dynamic, vs qemu-nbd" IOPS info nbd-w16-fresh.ours nbd-w16-fresh.theirs -
 row "NBD seq write (nbdcopy into a fresh image), vs nbdkit file (raw)" MiB/s rate nbd-wseq.ours nbd-wseq.nbdkit 0.9
@@ -983,7 +1006,9 @@ if [ -n "$RESULTS" ]; then
 	echo "  4 KiB write changes two partial pages) and the 4 KiB-aligned one of Windows and vhdtool (the same"
 	echo "  blocks moved by \`bench/mkimage.py --realign\`), a fresh dynamic image and a fresh differencing child of the allocated one"
 	echo "  (a new server each, so allocations are measured; qemu-nbd cannot serve a VHD child), against"
-	echo "  \`nbdkit file\` on the raw data or a fresh sparse file; \`nbdcopy disk.raw URI\` into a fresh image;"
+	echo "  \`nbdkit file\` on the raw data or a fresh sparse file, and for QEMU's layout also against \`nbdkit"
+	echo "  --filter=offset file offset=512\` on the raw data stored 512 bytes into its file (the same partial"
+	echo "  pages per write: what a raw-file server does on that layout); \`nbdcopy disk.raw URI\` into a fresh image;"
 	echo "  QD1 4 KiB random writes with NBD_CMD_FLAG_FUA for ${RT}s (\`bench/nbdwrite.py URI fua\`)."
 	echo "  Every server (ours and its peers) starts on an image copied, synced and dropped from the page cache"
 	echo "  (when run as root), as a server finds an image it did not just write."

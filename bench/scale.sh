@@ -144,7 +144,7 @@ while [ "$N" -le "$MAX" ]; do
 	cat d.vhd >/dev/null
 	OFF=$(((N - 2) * 4096))     # block N-2 holds its number
 	for r in $(seq "$REPS"); do
-		inproc open "$N" open "$LIB" d.vhd 3
+		inproc open "$N" open "$LIB" d.vhd 10
 		timed info "$N" "$VHDTOOL" info d.vhd
 		timed qinfo "$N" qemu-img info -f vpc d.vhd
 		timed check "$N" "$VHDTOOL" check d.vhd
