@@ -533,6 +533,8 @@ void vhd_ext_sort(struct vhd_ext *x, size_t n);
 int vhd_extents(struct vhd *v, struct vhd_ext **out, size_t *count);
 /* The first block start at or after pos whose data is 4 KiB aligned. */
 uint64_t vhd_block_slot(const struct vhd *v, uint64_t pos);
+/* Whether the data of the block at BAT entry entry is so aligned. */
+int vhd_block_aligned(const struct vhd *v, uint32_t entry);
 /* The first start at or after from (block: vhd_block_slot, else 512-byte
  * aligned) where [start, start + len) overlaps no metadata extent, those
  * past the end of the file included.  A result of 2 TiB or more is no

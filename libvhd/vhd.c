@@ -219,9 +219,13 @@ info_vhd(struct vhd *v, struct vhd_info *info)
 	} else {
 		info->block_size = v->block_size;
 		info->max_table_entries = v->bat_entries;
-		for (uint32_t i = 0; i < v->bat_entries; i++)
-			if (v->bat[i] != VHD_BAT_UNUSED)
-				info->allocated_blocks++;
+		for (uint32_t i = 0; i < v->bat_entries; i++) {
+			if (v->bat[i] == VHD_BAT_UNUSED)
+				continue;
+			info->allocated_blocks++;
+			if (!vhd_block_aligned(v, v->bat[i]))
+				info->unaligned_blocks++;
+		}
 		info->allocated_bytes = (uint64_t)info->allocated_blocks *
 					v->block_size;
 	}

@@ -232,6 +232,12 @@ print_text(struct vhd *v, const struct vhd_info *in, const char *file,
 		       human_size(in->block_size, h));
 		printf("allocated blocks:  %u of %u\n", in->allocated_blocks,
 		       in->max_table_entries);
+		if (in->unaligned_blocks)
+			printf("unaligned blocks:  %u, data not on a 4 KiB boundary "
+			       "(QEMU's layout): uncached\n"
+			       "                   4 KiB writes read two pages "
+			       "each; convert writes an aligned copy\n",
+			       in->unaligned_blocks);
 	}
 	printf("allocated bytes:   %llu (%s)\n",
 	       (unsigned long long)in->allocated_bytes,
@@ -299,10 +305,12 @@ print_json(struct vhd *v, const struct vhd_info *in, const char *file,
 		printf("  \"block_size\": null,\n");
 		printf("  \"max_table_entries\": null,\n");
 		printf("  \"allocated_blocks\": null,\n");
+		printf("  \"unaligned_blocks\": null,\n");
 	} else {
 		printf("  \"block_size\": %u,\n", in->block_size);
 		printf("  \"max_table_entries\": %u,\n", in->max_table_entries);
 		printf("  \"allocated_blocks\": %u,\n", in->allocated_blocks);
+		printf("  \"unaligned_blocks\": %u,\n", in->unaligned_blocks);
 	}
 	printf("  \"allocated_bytes\": %llu,\n", (unsigned long long)in->allocated_bytes);
 	printf("  \"file_size\": %llu,\n", (unsigned long long)in->file_size);
