@@ -242,8 +242,7 @@ check_one(const char *path, struct ck *c)
 		check_batmap(c, v);
 		/* Space past the last block (a crash between writing a block
 		 * and pointing the BAT at it): harmless, only wasted. */
-		uint64_t used = align_up(v->next_free + v->bitmap_size,
-					 VHD_DATA_ALIGN) - v->bitmap_size;
+		uint64_t used = vhd_block_slot(v, v->next_free);
 		if (tail_ok && v->footer_off > used)
 			ck_warn(c, VHD_CODE_LEAKED, v->next_free,
 				"'%s': %llu bytes leaked between offset %llu "

@@ -137,8 +137,7 @@ repair_io(struct rp *c, struct vhd_io *io)
 		return 0;
 	}
 	uint64_t end = v->next_free;
-	uint64_t used = align_up(v->next_free + v->bitmap_size, VHD_DATA_ALIGN)
-			- v->bitmap_size;
+	uint64_t used = vhd_block_slot(v, v->next_free);
 	uint64_t foot = v->footer_off;
 	vhd_close(v);
 
