@@ -401,8 +401,9 @@ nbd_writes() {
 		fail nbd-w1-full "$side" "server did not start"
 	fi
 	# The raw data 512 bytes into its file, served from there: every
-	# 4 KiB write lands on the page offsets of QEMU's layout.  What a
-	# raw-file server achieves on that layout.
+	# 4 KiB write changes two partial pages, as in seven blocks of eight
+	# of QEMU's layout (blocks 2 MiB + 512 bytes apart).  What a raw-file
+	# server achieves with those page reads.
 	if [ "$side" = nbdkit ]; then
 		if nbd_start nbdkit pad; then
 			fio_iops nbd-w1-full nbdkitpad write --ioengine=nbd --uri="$URI" --iodepth=1
@@ -847,7 +848,7 @@ for k in full:"allocated dynamic, QEMU's layout" fullal:"allocated dynamic, 4 Ki
 	done
 done
 for qd in 1 16; do
-	row "  QD$qd, QEMU's layout, vs nbdkit file on the raw data at the same page offsets (offset filter, 512)" \
+	row "  QD$qd, QEMU's layout, vs nbdkit file, raw data 512 bytes into the file (two partial pages per write)" \
 		IOPS rate nbd-w$qd-full.ours nbd-w$qd-full.nbdkitpad 0.9
 done
 row "NBD 4K rand write QD16, allocated dynamic, vs qemu-nbd" IOPS info nbd-w16-full.ours nbd-w16-full.theirs -
@@ -1002,13 +1003,13 @@ if [ -n "$RESULTS" ]; then
 	echo "  \`fio --ioengine=nbd --bs=4k --iodepth=16\` for ${RT}s. Servers: \`vhdnbd\`, \`qemu-nbd -f vpc -t --shared=16\`,"
 	echo "  \`nbdkit file\` on the raw file. Each round starts every server on a fresh copy (writes allocate blocks)."
 	echo "- NBD writes: \`fio --rw=randwrite --bs=4k\` at QD1 and QD16 into an image with every block allocated"
-	echo "  in two layouts: QEMU's (\`qemu-img convert -S 0\`: block data 512 bytes past a page boundary, so a"
-	echo "  4 KiB write changes two partial pages) and the 4 KiB-aligned one of Windows and vhdtool (the same"
+	echo "  in two layouts: QEMU's (\`qemu-img convert -S 0\`: blocks 2 MiB + 512 bytes apart, so the data of seven"
+	echo "  in eight starts off a page boundary and a 4 KiB write there changes two partial pages) and the 4 KiB-aligned one of Windows and vhdtool (the same"
 	echo "  blocks moved by \`bench/mkimage.py --realign\`), a fresh dynamic image and a fresh differencing child of the allocated one"
 	echo "  (a new server each, so allocations are measured; qemu-nbd cannot serve a VHD child), against"
 	echo "  \`nbdkit file\` on the raw data or a fresh sparse file, and for QEMU's layout also against \`nbdkit"
-	echo "  --filter=offset file offset=512\` on the raw data stored 512 bytes into its file (the same partial"
-	echo "  pages per write: what a raw-file server does on that layout); \`nbdcopy disk.raw URI\` into a fresh image;"
+	echo "  --filter=offset file offset=512\` on the raw data stored 512 bytes into its file (two partial pages"
+	echo "  for every write, one block in eight more than QEMU's layout: what a raw-file server does with them); \`nbdcopy disk.raw URI\` into a fresh image;"
 	echo "  QD1 4 KiB random writes with NBD_CMD_FLAG_FUA for ${RT}s (\`bench/nbdwrite.py URI fua\`)."
 	echo "  Every server (ours and its peers) starts on an image copied, synced and dropped from the page cache"
 	echo "  (when run as root), as a server finds an image it did not just write."
