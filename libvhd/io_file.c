@@ -128,8 +128,8 @@ pace_stop(struct io_file *f)
  * unless it is cached.  Images whose block data sits off a page boundary
  * (QEMU's layout packs blocks 2 MiB + 512 bytes apart, so seven blocks in
  * eight start 512 to 3584 bytes past one) turn every 4 KiB guest write
- * there into two such reads when the image is not
- * in the page cache: 13-15k IOPS at QD16 where nbdkit's raw file does
+ * there into two such reads when the image is not in the page cache:
+ * 13-15k IOPS at QD16 where nbdkit's raw file does
  * 55-60k.  Asking for both edge pages up front (one request when they
  * touch) lets their reads run together and overlap other threads' work:
  * 1.8x, measured.  Only the pages the kernel would read anyway are asked

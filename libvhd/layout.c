@@ -114,12 +114,14 @@ vhd_block_slot(const struct vhd *v, uint64_t pos)
 	return align_up(pos + v->bitmap_size, VHD_DATA_ALIGN) - v->bitmap_size;
 }
 
-/* Does the data of the block at BAT entry (sector) start where
- * vhd_block_slot would have put it, on a VHD_DATA_ALIGN boundary? */
+/* Does the block at BAT entry (sector) start where vhd_block_slot
+ * would have put it, its data on a VHD_DATA_ALIGN boundary? */
 int
 vhd_block_aligned(const struct vhd *v, uint32_t entry)
 {
-	return ((uint64_t)entry * 512 + v->bitmap_size) % VHD_DATA_ALIGN == 0;
+	uint64_t pos = (uint64_t)entry * 512;
+
+	return vhd_block_slot(v, pos) == pos;
 }
 
 uint64_t

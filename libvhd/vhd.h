@@ -361,7 +361,8 @@ struct vhd_info {
 	uint32_t physical_sector_size;  /* 512 for VHD; VHDX 512 or 4096 */
 	uint8_t  disk_id[16];           /* VHDX page 83 data (zero for VHD) */
 	/* Allocated blocks whose data does not start on a 4 KiB boundary of
-	 * the file (QEMU's VHD layout puts it 512 bytes past one).  A 4 KiB
+	 * the file (QEMU packs blocks 2 MiB + 512 bytes apart: seven in
+	 * eight start 512 to 3584 bytes past one).  A 4 KiB
 	 * write there changes two partial pages, which the kernel must read
 	 * first when they are not cached; vhd_copy() writes aligned blocks.
 	 * 0 for fixed disks and VHDX. */
