@@ -9,7 +9,8 @@
  * (posix_fadvise WILLNEED, only the partial edge pages, one call when
  * they touch): large writes always, small ones for a while after one of
  * them was slow (the file is not in the page cache), whether the image
- * was opened with the flag or not.
+ * was opened with the flag or not.  A 2 MiB region of the file that
+ * takes 16 slow partial-page writes is then asked for whole.
  *
  * On Linux the test defines sync_file_range and posix_fadvise itself: the
  * static library's calls then land here instead of in the C library, and
@@ -300,6 +301,89 @@ test_edge_pages(void **state)
 	free(data);
 }
 
+/* Slow 4 KiB partial-page writes at a region's offset k (fixed image:
+ * disk offsets are file offsets); returns whether the last one asked for
+ * the whole 2 MiB region. */
+#define REGION (2u << 20)
+#ifdef __linux__
+static int
+slow_put(struct vhd *v, uint64_t region, uint32_t k)
+{
+	uint8_t buf[4096];
+	int whole = 0;
+
+	memset(buf, (int)(region + k), sizeof buf);
+	nadv = 0;
+	slow = 1;
+	assert_int_equal(vhd_pwrite(v, buf, sizeof buf,
+				    region * REGION + k * 8192 + 512), 0);
+	slow = 0;
+	for (int i = 0; i < nadv && i < (int)(sizeof adv / sizeof adv[0]); i++)
+		if (adv[i].off == (off_t)(region * REGION) &&
+		    adv[i].len == (off_t)REGION) {
+			assert_int_equal(adv[i].advice, POSIX_FADV_WILLNEED);
+			whole++;
+		}
+	assert_in_range(whole, 0, 1);
+	return whole;
+}
+#endif
+
+/* A region of the file that takes its 16th slow partial-page write is
+ * asked for whole, once per 16; regions that share a slot of the table
+ * (1024 slots, io_file.c's HEAT_SLOTS) never add up each other's writes;
+ * fast (cached) writes never count. */
+static void
+test_hot_region(void **state)
+{
+#ifdef __linux__
+	const uint64_t slots = 1024;
+	struct vhd_create_opts co = { sizeof co, VHD_TYPE_FIXED,
+				      (slots + 8) * REGION, 0, 0, NULL, NULL };
+	char *dir = tu_tmpdir(), path[512];
+	struct vhd *v;
+	uint8_t got[4096];
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/hot.vhd", dir);
+	assert_int_equal(vhd_create(path, &co), 0);
+	assert_int_equal(vhd_open(&v, path, VHD_OPEN_RDWR), 0);
+	vhd_test_edge_clock(fake_clock);
+	/* 15 slow writes into each of regions 3 and 3 + 1024 (one slot),
+	 * interleaved: 30 in the slot, none asks. */
+	for (uint32_t k = 0; k < 15; k++) {
+		assert_false(slow_put(v, 3, k));
+		assert_false(slow_put(v, 3 + slots, k));
+	}
+	/* Region 5: the 16th asks, then 15 more do not, the 32nd does. */
+	for (uint32_t k = 0; k < 32; k++)
+		assert_int_equal(slow_put(v, 5, k), k == 15 || k == 31);
+	/* Region 6: 100 fast writes between slow ones do not count. */
+	for (uint32_t k = 0; k < 15; k++)
+		assert_false(slow_put(v, 6, k));
+	for (uint32_t k = 0; k < 100; k++) {
+		memset(got, 1, sizeof got);
+		nadv = 0;
+		assert_int_equal(vhd_pwrite(v, got, sizeof got,
+					    6 * REGION + k * 4096 + 1024), 0);
+		for (int i = 0; i < nadv; i++)
+			assert_int_not_equal(adv[i].len, (off_t)REGION);
+	}
+	assert_true(slow_put(v, 6, 200));
+	vhd_test_edge_clock(NULL);
+	/* The data is what was written last. */
+	assert_int_equal(vhd_pread(v, got, sizeof got,
+				   (3 + slots) * REGION + 14 * 8192 + 512), 0);
+	for (size_t i = 0; i < sizeof got; i++)
+		assert_int_equal(got[i], (uint8_t)(3 + slots + 14));
+	vhd_close(v);
+	tu_rmrf(dir);
+	free(dir);
+#else
+	(void)state;
+#endif
+}
+
 int
 main(void)
 {
@@ -309,6 +393,7 @@ main(void)
 		cmocka_unit_test(test_not_asked),
 		cmocka_unit_test(test_small_writes_do_not),
 		cmocka_unit_test(test_edge_pages),
+		cmocka_unit_test(test_hot_region),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
