@@ -177,31 +177,35 @@ pace_stop(struct io_file *f)
 #define HEAT_READS              16
 #define HEAT_COUNT              0xffu   /* a slot: region << 8 | count */
 
+/* Asks the kernel to start reading [off, off + len) into the page cache
+ * (it does not wait for the reads); nothing where there is no such call. */
+static void
+will_need(int fd, uint64_t off, uint64_t len)
+{
+#ifdef POSIX_FADV_WILLNEED
+	(void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+#else
+	(void)fd;
+	(void)off;
+	(void)len;
+#endif
+}
+
 static void
 prefetch_edges(int fd, size_t n, uint64_t off)
 {
-#ifdef POSIX_FADV_WILLNEED
 	const uint64_t mask = EDGE_PAGE - 1;
 	uint64_t end = off + n, head = off & ~mask, tail = end & ~mask;
 	int h = (off & mask) != 0, t = (end & mask) != 0;
 
 	if (h && t && tail - head <= EDGE_PAGE) {
-		(void)posix_fadvise(fd, (off_t)head,
-		                    (off_t)(tail - head + EDGE_PAGE),
-		                    POSIX_FADV_WILLNEED);
+		will_need(fd, head, tail - head + EDGE_PAGE);
 		return;
 	}
 	if (h)
-		(void)posix_fadvise(fd, (off_t)head, EDGE_PAGE,
-		                    POSIX_FADV_WILLNEED);
+		will_need(fd, head, EDGE_PAGE);
 	if (t)
-		(void)posix_fadvise(fd, (off_t)tail, EDGE_PAGE,
-		                    POSIX_FADV_WILLNEED);
-#else
-	(void)fd;
-	(void)n;
-	(void)off;
-#endif
+		will_need(fd, tail, EDGE_PAGE);
 }
 
 /* Counts a slow partial-page write at off into its region; the
@@ -221,10 +225,7 @@ heat_add(struct io_file *f, uint64_t off)
 	if ((new & HEAT_COUNT) < HEAT_READS)
 		return;
 	atomic_store_explicit(slot, tag, memory_order_relaxed);
-#ifdef POSIX_FADV_WILLNEED
-	(void)posix_fadvise(f->fd, (off_t)(region << HEAT_SHIFT),
-	                    (off_t)1 << HEAT_SHIFT, POSIX_FADV_WILLNEED);
-#endif
+	will_need(f->fd, region << HEAT_SHIFT, (uint64_t)1 << HEAT_SHIFT);
 }
 
 static uint64_t
